@@ -1,0 +1,136 @@
+"""Threads and build facts: ``set_num_threads``, ``get_num_threads``, ``show_config``.
+
+fastnn uses two thread pools, one at a time: its own OpenMP pool (elementwise
+passes, column sums, optimizer updates) and the pool of the BLAS library that
+SciPy's ``cython_blas`` calls (matrix products).  ``set_num_threads`` limits
+both; threadpoolctl's ``threadpool_limits`` limits both as well, since it finds
+the same OpenMP runtime and BLAS library.
+"""
+
+import os
+import platform
+import sys
+
+import numpy as np
+import scipy
+from threadpoolctl import ThreadpoolController
+
+from fastnn._kernels import _blas  # noqa: F401  (loads SciPy's BLAS before we look for it)
+from fastnn._kernels import _cpu, _parallel
+from fastnn._version import __version__
+
+try:
+    from fastnn._build_config import BUILD_CONFIG
+except ImportError:  # pragma: no cover - setup.py always writes it
+    BUILD_CONFIG = {}
+
+
+def _blas_controllers():
+    """threadpoolctl controllers of the BLAS library that fastnn's kernels call.
+
+    That is the one SciPy links (its wheels vendor it next to the package); if
+    none can be told apart that way, every BLAS library loaded is returned.
+    """
+    blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    scipy_root = os.path.dirname(os.path.realpath(scipy.__file__))
+    owned = [c for c in blas
+             if os.path.realpath(c.filepath).startswith(scipy_root)]  # scipy/ and scipy.libs/
+    return owned or blas
+
+
+def get_num_threads():
+    """Return the maximum number of threads fastnn's kernels may use.
+
+    Returns
+    -------
+    int
+        OpenMP's limit for the calling thread (``OMP_NUM_THREADS``,
+        :func:`set_num_threads` and threadpoolctl all set it); in a build
+        without OpenMP, the BLAS library's thread count.
+    """
+    if _parallel.openmp_enabled():
+        return _parallel.get_max_threads()
+    controllers = _blas_controllers()
+    return max((c.num_threads for c in controllers), default=1)
+
+
+def set_num_threads(n):
+    """Limit every thread pool fastnn uses to ``n`` threads.
+
+    Sets the OpenMP limit (for parallel regions started from the calling
+    thread) and the thread count of the BLAS library fastnn calls.  Each kernel
+    still picks fewer threads when its work is too small to share.
+
+    Parameters
+    ----------
+    n : int
+        Number of threads, >= 1.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError("n must be an integer >= 1, got %r" % (n,))
+    _parallel.set_max_threads(int(n))
+    for controller in _blas_controllers():
+        controller.set_num_threads(int(n))
+
+
+def config():
+    """Return the facts ``show_config`` prints, as a dict (for benchmarks and bug reports)."""
+    blas = [
+        {k: c.info().get(k) for k in
+         ("internal_api", "version", "architecture", "threading_layer", "num_threads",
+          "filepath")}
+        for c in _blas_controllers()
+    ]
+    return {
+        "fastnn": __version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "openmp": _parallel.openmp_enabled(),
+        "openmp_reason": BUILD_CONFIG.get("openmp_reason", "unknown"),
+        "num_threads": get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "blas": blas,
+        "cpu": _cpu.cpu_brand() or platform.processor() or platform.machine(),
+        "cpu_signature": "family %d model %d stepping %d" % _cpu.cpu_signature(),
+        "simd": [name for name, has in _cpu.cpu_features().items() if has],
+        "compiler": BUILD_CONFIG.get("compiler", "unknown"),
+        "compile_args": BUILD_CONFIG.get("compile_args", []),
+        "native": BUILD_CONFIG.get("native", False),
+        "debug": BUILD_CONFIG.get("debug", False),
+    }
+
+
+def show_config(file=None):
+    """Print how fastnn was built and what it runs on.
+
+    Reports fastnn's version; whether OpenMP is compiled in and the thread
+    count in use; the BLAS library fastnn calls and its kernel; the CPU and its
+    SIMD features; the compiler and flags of the build.
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to print (default: standard output).
+    """
+    c = config()
+    lines = [
+        "fastnn %s (Python %s, NumPy %s, SciPy %s)" % (
+            c["fastnn"], c["python"], c["numpy"], c["scipy"]),
+        "OpenMP:    %s (%s)" % ("yes" if c["openmp"] else "no", c["openmp_reason"]),
+        "threads:   %d in use (%s CPUs)" % (c["num_threads"], c["cpu_count"]),
+    ]
+    for b in c["blas"] or [{}]:
+        lines.append("BLAS:      %s %s, kernel %s, %s threading, %s threads" % (
+            b.get("internal_api", "unknown"), b.get("version", ""), b.get("architecture"),
+            b.get("threading_layer"), b.get("num_threads")))
+        lines.append("           %s" % b.get("filepath", ""))
+    lines += [
+        "CPU:       %s (%s)" % (c["cpu"], c["cpu_signature"]),
+        "SIMD:      %s" % (" ".join(c["simd"]) or "none detected"),
+        "compiler:  %s" % c["compiler"],
+        "flags:     %s%s%s" % (" ".join(c["compile_args"]),
+                               "  [FASTNN_NATIVE]" if c["native"] else "  [portable]",
+                               "  [FASTNN_DEBUG]" if c["debug"] else ""),
+    ]
+    print("\n".join(lines), file=file or sys.stdout)

@@ -1,0 +1,13 @@
+from cython cimport floating
+
+cdef void dense_forward_impl(const floating* X, const floating* W, const floating* b,
+                             int act, floating* out, Py_ssize_t n_samples,
+                             Py_ssize_t n_in, Py_ssize_t n_out,
+                             int n_threads) noexcept nogil
+cdef void dense_backward_impl(const floating* X, const floating* W, const floating* A,
+                              const floating* dA, int act, floating* dZ,
+                              floating* dW, floating* db, floating* dX,
+                              Py_ssize_t n_samples, Py_ssize_t n_in, Py_ssize_t n_out,
+                              int n_threads) noexcept nogil
+cdef void column_sums_impl(const floating* M, floating* out, Py_ssize_t n_rows,
+                           Py_ssize_t n_cols, int n_threads) noexcept nogil

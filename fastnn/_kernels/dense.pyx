@@ -1,0 +1,141 @@
+"""Dense (fully connected) layer, batch-first: forward and backward.
+
+Design
+------
+Shapes: X (n_samples, n_in), W (n_in, n_out), b (n_out,), A and dA
+(n_samples, n_out); all C-contiguous, one float dtype.
+
+* forward:  ``out = f(X·W + b)``: one GEMM into ``out`` (beta = 0), then the
+  bias and the activation in a single pass over ``out`` while it is hot.
+* backward: ``dZ = dA ⊙ f'(A)`` (fused, from the stored activation);
+  ``dW = Xᵀ·dZ``; ``db`` = column sums of dZ; ``dX = dZ·Wᵀ``, skipped when
+  ``dX`` is NULL (the first layer has no use for it).  ``dZ`` may alias ``dA``.
+
+Parallel strategy: the products are single BLAS calls with BLAS's own threads;
+the elementwise passes and the column sums are OpenMP loops with ``n_threads``
+threads, run strictly between BLAS calls, never during one.  Determinism: the
+column sums give each thread a contiguous block of columns and add the rows of
+each column in order 0..n-1, so ``db`` is the same for any thread count; BLAS
+splits GEMM over the rows and columns of the result, never over the summed
+dimension, so its sums do not depend on the thread count either (tested).
+Memory: the caller owns every buffer, including the ``dZ`` workspace.
+"""
+from cython.parallel cimport prange
+from libc.string cimport memset
+
+from fastnn._kernels._blas cimport gemm
+from fastnn._kernels._parallel cimport GRAIN_ARITHMETIC, chunk_bounds, threads_for
+from fastnn._kernels.activations cimport (
+    activation_backward_impl, activation_forward_impl, activation_grain,
+    IDENTITY, SOFTMAX, STEP)
+
+
+cdef void dense_forward_impl(const floating* X, const floating* W, const floating* b,
+                             int act, floating* out, Py_ssize_t n_samples,
+                             Py_ssize_t n_in, Py_ssize_t n_out,
+                             int n_threads) noexcept nogil:
+    cdef floating one = 1, zero = 0
+    gemm(False, False, <int>n_samples, <int>n_out, <int>n_in, one, X, <int>n_in,
+         W, <int>n_out, zero, out, <int>n_out)
+    activation_forward_impl(act, out, b, out, n_samples, n_out, n_threads)
+
+
+cdef void _column_sums_range(const floating* M, floating* out, Py_ssize_t n_rows,
+                             Py_ssize_t n_cols, Py_ssize_t start,
+                             Py_ssize_t stop) noexcept nogil:
+    cdef Py_ssize_t i, j
+    memset(out + start, 0, (stop - start) * sizeof(floating))
+    for i in range(n_rows):
+        for j in range(start, stop):
+            out[j] = out[j] + M[i * n_cols + j]
+
+
+cdef void column_sums_impl(const floating* M, floating* out, Py_ssize_t n_rows,
+                           Py_ssize_t n_cols, int n_threads) noexcept nogil:
+    """out[j] = Σ_i M[i, j], each column summed in row order (thread-count independent)."""
+    cdef int t
+    cdef Py_ssize_t start, stop
+    if n_threads <= 1 or n_cols < 2 * 16:
+        _column_sums_range(M, out, n_rows, n_cols, 0, n_cols)
+        return
+    for t in prange(n_threads, num_threads=n_threads, schedule="static"):
+        chunk_bounds(n_cols, n_threads, t, &start, &stop)
+        _column_sums_range(M, out, n_rows, n_cols, start, stop)
+
+
+cdef void dense_backward_impl(const floating* X, const floating* W, const floating* A,
+                              const floating* dA, int act, floating* dZ,
+                              floating* dW, floating* db, floating* dX,
+                              Py_ssize_t n_samples, Py_ssize_t n_in, Py_ssize_t n_out,
+                              int n_threads) noexcept nogil:
+    cdef floating one = 1, zero = 0
+    activation_backward_impl(act, A, dA, dZ, n_samples, n_out, n_threads)
+    # dW (n_in, n_out) = Xᵀ (n_in, n) · dZ (n, n_out)
+    gemm(True, False, <int>n_in, <int>n_out, <int>n_samples, one, X, <int>n_in,
+         dZ, <int>n_out, zero, dW, <int>n_out)
+    column_sums_impl(dZ, db, n_samples, n_out, n_threads)
+    if dX != NULL:
+        # dX (n, n_in) = dZ (n, n_out) · Wᵀ (n_out, n_in)
+        gemm(False, True, <int>n_samples, <int>n_in, <int>n_out, one, dZ, <int>n_out,
+             W, <int>n_out, zero, dX, <int>n_in)
+
+
+# --- Python entry points (called by fastnn.kernels after validation) ---------
+
+cdef inline void _require(bint ok, str what) except *:
+    if not ok:
+        raise ValueError("dense: inconsistent shapes (%s)" % what)
+
+
+def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W,
+                  const floating[::1] b, int act, floating[:, ::1] out,
+                  int n_threads=0):
+    """out = f(X·W + b); ``n_threads`` <= 0 picks the count from the work size."""
+    cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = W.shape[1]
+    _require(W.shape[0] == n_in, "W rows != X columns")
+    _require(b.shape[0] == n_out, "b length != W columns")
+    _require(out.shape[0] == n and out.shape[1] == n_out, "out")
+    _require(n > 0 and n_in > 0 and n_out > 0, "empty")
+    if not IDENTITY <= act <= STEP:
+        raise ValueError("dense_forward: unknown activation code %d" % act)
+    if n_threads <= 0:
+        n_threads = threads_for(n * n_out, activation_grain(act))
+    with nogil:
+        dense_forward_impl(&X[0, 0], &W[0, 0], &b[0], act, &out[0, 0], n, n_in, n_out,
+                           n_threads)
+
+
+def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
+                   const floating[:, ::1] A, const floating[:, ::1] dA, int act,
+                   floating[:, ::1] dZ, floating[:, ::1] dW, floating[::1] db,
+                   floating[:, ::1] dX=None, int n_threads=0):
+    """dZ = dA ⊙ f'(A); dW = Xᵀ·dZ; db = Σ rows of dZ; dX = dZ·Wᵀ unless dX is None."""
+    cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = W.shape[1]
+    cdef floating* dX_ptr = NULL
+    _require(W.shape[0] == n_in, "W rows != X columns")
+    _require(A.shape[0] == n and A.shape[1] == n_out, "A")
+    _require(dA.shape[0] == n and dA.shape[1] == n_out, "dA")
+    _require(dZ.shape[0] == n and dZ.shape[1] == n_out, "dZ")
+    _require(dW.shape[0] == n_in and dW.shape[1] == n_out, "dW")
+    _require(db.shape[0] == n_out, "db")
+    _require(n > 0 and n_in > 0 and n_out > 0, "empty")
+    if dX is not None:
+        _require(dX.shape[0] == n and dX.shape[1] == n_in, "dX")
+        dX_ptr = &dX[0, 0]
+    if not IDENTITY <= act <= SOFTMAX:
+        raise ValueError("dense_backward: no gradient for activation code %d" % act)
+    if n_threads <= 0:
+        n_threads = threads_for(n * n_out, activation_grain(act))
+    with nogil:
+        dense_backward_impl(&X[0, 0], &W[0, 0], &A[0, 0], &dA[0, 0], act, &dZ[0, 0],
+                            &dW[0, 0], &db[0], dX_ptr, n, n_in, n_out, n_threads)
+
+
+def column_sums(const floating[:, ::1] M, floating[::1] out, int n_threads=0):
+    """out[j] = Σ_i M[i, j], summed in row order."""
+    _require(out.shape[0] == M.shape[1], "out length != M columns")
+    _require(M.shape[0] > 0 and M.shape[1] > 0, "empty")
+    if n_threads <= 0:
+        n_threads = threads_for(M.shape[0] * M.shape[1], GRAIN_ARITHMETIC)
+    with nogil:
+        column_sums_impl(&M[0, 0], &out[0], M.shape[0], M.shape[1], n_threads)

@@ -1,0 +1,158 @@
+"""Losses with their gradients, and the output delta with the activation fused in.
+
+Design
+------
+A and Y are (n_samples, n_out), C-contiguous.  Every loss is a mean over the
+batch of a per-sample sum over outputs:
+
+* MSE, the textbook quadratic cost: ``½·Σⱼ(a−y)²``; ``dA = (a−y)/n``;
+* BCE: ``−Σⱼ[y·log a + (1−y)·log(1−a)]``; ``dA = (a−y)/(a(1−a))/n``;
+* CCE: ``−Σⱼ y·log a``; ``dA = −y/a/n``.
+
+Probabilities are clipped to [eps, 1−eps] (CCE: to eps from below) with eps the
+dtype's machine epsilon before any log or division, as scikit-learn does, so a
+saturated output gives a large finite loss, never inf or NaN.
+
+``loss_delta_impl`` returns the loss and writes ``delta = dL/dZ`` for the output
+layer.  For the pairs where the maths collapses it is computed directly:
+identity+MSE and sigmoid+BCE give ``(a−y)/n``; softmax+CCE gives
+``(a·Σⱼyⱼ − y)/n``, which is ``(a−y)/n`` for one-hot or probability targets and
+still exact for unnormalised ones.  Other pairs chain ``dA`` through the
+activation's backward kernel.
+
+Parallel strategy: the loss value is summed on one thread, row by row in order,
+so it is the same for any thread count (the output layer is small; the sum is
+a tiny share of a step).  Only the activation backward of an unfused pair uses
+``n_threads``.  Memory: the caller owns every buffer; ``delta`` or ``dA`` may be
+NULL when only the loss is wanted.
+"""
+from libc.math cimport log, log1p, logf, log1pf
+
+from fastnn._kernels.activations cimport (
+    activation_backward_impl, activation_grain, IDENTITY, SIGMOID, SOFTMAX, STEP)
+from fastnn._kernels._parallel cimport threads_for
+
+
+cdef inline floating _log(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+
+cdef inline floating _log1p(floating x) noexcept nogil:
+    if floating is float:
+        return log1pf(x)
+    else:
+        return log1p(x)
+
+
+cdef inline floating _eps(floating x) noexcept nogil:
+    if floating is float:
+        return 1.1920928955078125e-07   # numpy.finfo(numpy.float32).eps
+    else:
+        return 2.220446049250313e-16    # numpy.finfo(numpy.float64).eps
+
+
+cdef inline floating _clip(floating a, floating lo, floating hi) noexcept nogil:
+    return lo if a < lo else (hi if a > hi else a)
+
+
+cdef bint is_fused_pair(int loss, int act) noexcept nogil:
+    return ((loss == MSE and act == IDENTITY) or (loss == BCE and act == SIGMOID)
+            or (loss == CCE and act == SOFTMAX))
+
+
+cdef floating loss_gradient_impl(int loss, const floating* A, const floating* Y,
+                                 floating* dA, Py_ssize_t n_samples,
+                                 Py_ssize_t n_out) noexcept nogil:
+    """Mean loss over the batch; writes dL/dA into dA unless it is NULL."""
+    cdef Py_ssize_t i, j, k
+    cdef floating one = 1, half = 0.5, zero = 0, n = <floating>n_samples
+    cdef floating eps = _eps(one), hi = one - eps
+    cdef floating d, a, y, row, total = 0
+    for i in range(n_samples):
+        row = 0
+        for j in range(n_out):
+            k = i * n_out + j
+            y = Y[k]
+            if loss == MSE:
+                d = A[k] - y
+                row = row + d * d
+                if dA != NULL:
+                    dA[k] = d / n
+            elif loss == BCE:
+                a = _clip(A[k], eps, hi)
+                row = row + (y * _log(a) + (one - y) * _log1p(-a))
+                if dA != NULL:
+                    dA[k] = (a - y) / (a * (one - a)) / n
+            else:  # CCE
+                a = A[k] if A[k] > eps else eps
+                row = row + y * _log(a)
+                if dA != NULL:
+                    dA[k] = -y / a / n
+        total = total + row
+    if loss == MSE:
+        return half * total / n
+    return -total / n
+
+
+cdef floating loss_delta_impl(int loss, int act, const floating* A, const floating* Y,
+                              floating* delta, Py_ssize_t n_samples, Py_ssize_t n_out,
+                              int n_threads) noexcept nogil:
+    """Mean loss; writes delta = dL/dZ of the output layer."""
+    cdef Py_ssize_t i, j, k
+    cdef floating n = <floating>n_samples, y_sum, value
+    if not is_fused_pair(loss, act):
+        value = loss_gradient_impl(loss, A, Y, delta, n_samples, n_out)
+        activation_backward_impl(act, A, delta, delta, n_samples, n_out, n_threads)
+        return value
+    value = loss_gradient_impl(loss, A, Y, <floating*>NULL, n_samples, n_out)
+    if loss == CCE:
+        for i in range(n_samples):
+            y_sum = 0
+            for j in range(n_out):
+                y_sum = y_sum + Y[i * n_out + j]
+            for j in range(n_out):
+                k = i * n_out + j
+                delta[k] = (A[k] * y_sum - Y[k]) / n
+    else:
+        for k in range(n_samples * n_out):
+            delta[k] = (A[k] - Y[k]) / n
+    return value
+
+
+# --- Python entry points (called by fastnn.kernels after validation) ---------
+
+def loss_gradient(int loss, const floating[:, ::1] A, const floating[:, ::1] Y,
+                  floating[:, ::1] dA):
+    """Return the mean loss and write dL/dA into dA."""
+    cdef floating value
+    if not (A.shape[0] == Y.shape[0] == dA.shape[0] > 0
+            and A.shape[1] == Y.shape[1] == dA.shape[1] > 0):
+        raise ValueError("loss_gradient: A, Y and dA differ in shape or are empty")
+    if not MSE <= loss <= CCE:
+        raise ValueError("loss_gradient: unknown loss code %d" % loss)
+    with nogil:
+        value = loss_gradient_impl(loss, &A[0, 0], &Y[0, 0], &dA[0, 0],
+                                   A.shape[0], A.shape[1])
+    return float(value)
+
+
+def loss_delta(int loss, int act, const floating[:, ::1] A, const floating[:, ::1] Y,
+               floating[:, ::1] delta, int n_threads=0):
+    """Return the mean loss and write dL/dZ of the output layer into delta."""
+    cdef floating value
+    if not (A.shape[0] == Y.shape[0] == delta.shape[0] > 0
+            and A.shape[1] == Y.shape[1] == delta.shape[1] > 0):
+        raise ValueError("loss_delta: A, Y and delta differ in shape or are empty")
+    if not MSE <= loss <= CCE:
+        raise ValueError("loss_delta: unknown loss code %d" % loss)
+    if not IDENTITY <= act <= SOFTMAX:
+        raise ValueError("loss_delta: no gradient for activation code %d" % act)
+    if n_threads <= 0:
+        n_threads = threads_for(A.shape[0] * A.shape[1], activation_grain(act))
+    with nogil:
+        value = loss_delta_impl(loss, act, &A[0, 0], &Y[0, 0], &delta[0, 0],
+                                A.shape[0], A.shape[1], n_threads)
+    return float(value)

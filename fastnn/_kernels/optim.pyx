@@ -1,0 +1,166 @@
+"""Optimizer updates, in place over flat parameter buffers.
+
+Design
+------
+``params``, ``grads`` and the optimizer state are 1-D, C-contiguous, of one
+dtype; a model keeps all its weights and biases in one such buffer, so one
+update is one pass over one array.  The conventions are PyTorch's
+(``torch.optim.SGD`` and ``torch.optim.Adam``); with ``g = grads + weight_decay·params``
+(L2 weight decay added to the gradient):
+
+* gradient descent: ``params −= lr·g``
+* momentum:  ``v = μ·v + g``; ``params −= lr·v``
+* Nesterov:  ``v = μ·v + g``; ``params −= lr·(g + μ·v)``
+* Adam (t ≥ 1): ``m = β₁m + (1−β₁)g``; ``v = β₂v + (1−β₂)g²``;
+  ``params −= (lr/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε)``
+
+Scalar hyperparameters arrive as double, are combined in double exactly as the
+reference combines its Python floats, and are rounded once to the buffer's
+dtype, as NumPy does with a Python float and a float32 array; the per-element
+operations then follow the reference's order, so results are bit-identical.
+
+Parallel strategy: equal contiguous chunks of the buffer, one per OpenMP
+thread; every element is independent, so any thread count gives the same
+result.  Memory: the caller owns every buffer, updated in place.
+"""
+from cython.parallel cimport prange
+from libc.math cimport sqrt, sqrtf, pow
+
+from fastnn._kernels._parallel cimport GRAIN_ARITHMETIC, chunk_bounds, threads_for
+
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+ctypedef enum _Rule:
+    RULE_SGD
+    RULE_MOMENTUM
+    RULE_NESTEROV
+    RULE_ADAM
+
+
+cdef void _update_range(_Rule rule, floating* params, const floating* grads,
+                        floating* s1, floating* s2, Py_ssize_t start, Py_ssize_t stop,
+                        floating lr, floating wd, floating mu, floating c1,
+                        floating b2, floating c2, floating sqrt_bc2,
+                        floating eps) noexcept nogil:
+    """One rule over params[start:stop].  s1, s2: optimizer state (velocity; m, v)."""
+    cdef Py_ssize_t i
+    cdef floating g, zero = 0
+    for i in range(start, stop):
+        g = grads[i] + wd * params[i] if wd != zero else grads[i]
+        if rule == RULE_SGD:
+            params[i] = params[i] - lr * g
+        elif rule == RULE_MOMENTUM:
+            s1[i] = s1[i] * mu + g
+            params[i] = params[i] - lr * s1[i]
+        elif rule == RULE_NESTEROV:
+            s1[i] = s1[i] * mu + g
+            params[i] = params[i] - lr * (g + mu * s1[i])
+        else:
+            # mu = β₁, c1 = 1−β₁, b2 = β₂, c2 = 1−β₂, lr = lr/(1−β₁ᵗ)
+            s1[i] = s1[i] * mu + c1 * g
+            s2[i] = s2[i] * b2 + c2 * (g * g)
+            params[i] = params[i] - lr * s1[i] / (_sqrt(s2[i]) / sqrt_bc2 + eps)
+
+
+cdef void _update(_Rule rule, floating* params, const floating* grads, floating* s1,
+                  floating* s2, Py_ssize_t n, floating lr, floating wd, floating mu,
+                  floating c1, floating b2, floating c2, floating sqrt_bc2,
+                  floating eps, int n_threads) noexcept nogil:
+    cdef int t
+    cdef Py_ssize_t start, stop
+    if n_threads <= 1:
+        _update_range(rule, params, grads, s1, s2, 0, n, lr, wd, mu, c1, b2, c2,
+                      sqrt_bc2, eps)
+        return
+    for t in prange(n_threads, num_threads=n_threads, schedule="static"):
+        chunk_bounds(n, n_threads, t, &start, &stop)
+        _update_range(rule, params, grads, s1, s2, start, stop, lr, wd, mu, c1, b2,
+                      c2, sqrt_bc2, eps)
+
+
+cdef void sgd_update_impl(floating* params, const floating* grads, Py_ssize_t n,
+                          double lr, double weight_decay, int n_threads) noexcept nogil:
+    _update(RULE_SGD, params, grads, <floating*>NULL, <floating*>NULL, n,
+            <floating>lr, <floating>weight_decay, 0, 0, 0, 0, 1, 0, n_threads)
+
+
+cdef void momentum_update_impl(floating* params, const floating* grads,
+                               floating* velocity, Py_ssize_t n, double lr,
+                               double momentum, bint nesterov, double weight_decay,
+                               int n_threads) noexcept nogil:
+    _update(RULE_NESTEROV if nesterov else RULE_MOMENTUM, params, grads, velocity,
+            <floating*>NULL, n, <floating>lr, <floating>weight_decay,
+            <floating>momentum, 0, 0, 0, 1, 0, n_threads)
+
+
+cdef void adam_update_impl(floating* params, const floating* grads, floating* m,
+                           floating* v, Py_ssize_t n, long step, double lr,
+                           double beta1, double beta2, double eps,
+                           double weight_decay, int n_threads) noexcept nogil:
+    cdef double bias1 = 1 - pow(beta1, <double>step)
+    cdef double bias2 = 1 - pow(beta2, <double>step)
+    _update(RULE_ADAM, params, grads, m, v, n, <floating>(lr / bias1),
+            <floating>weight_decay, <floating>beta1, <floating>(1 - beta1),
+            <floating>beta2, <floating>(1 - beta2), <floating>sqrt(bias2),
+            <floating>eps, n_threads)
+
+
+# --- Python entry points (called by fastnn.kernels after validation) ---------
+
+cdef inline int _pick_threads(int n_threads, Py_ssize_t n) noexcept nogil:
+    return n_threads if n_threads > 0 else threads_for(n, GRAIN_ARITHMETIC)
+
+
+cdef inline void _same_length(Py_ssize_t n, Py_ssize_t other, str name) except *:
+    if other != n:
+        raise ValueError("optim: %s differs in length from params" % name)
+
+
+def sgd_update(floating[::1] params, const floating[::1] grads, double lr,
+               double weight_decay=0.0, int n_threads=0):
+    """params −= lr·(grads + weight_decay·params)."""
+    cdef Py_ssize_t n = params.shape[0]
+    _same_length(n, grads.shape[0], "grads")
+    if n == 0:
+        return
+    n_threads = _pick_threads(n_threads, n)
+    with nogil:
+        sgd_update_impl(&params[0], &grads[0], n, lr, weight_decay, n_threads)
+
+
+def momentum_update(floating[::1] params, const floating[::1] grads,
+                    floating[::1] velocity, double lr, double momentum,
+                    bint nesterov=False, double weight_decay=0.0, int n_threads=0):
+    """Heavy-ball or Nesterov momentum step (PyTorch convention)."""
+    cdef Py_ssize_t n = params.shape[0]
+    _same_length(n, grads.shape[0], "grads")
+    _same_length(n, velocity.shape[0], "velocity")
+    if n == 0:
+        return
+    n_threads = _pick_threads(n_threads, n)
+    with nogil:
+        momentum_update_impl(&params[0], &grads[0], &velocity[0], n, lr, momentum,
+                             nesterov, weight_decay, n_threads)
+
+
+def adam_update(floating[::1] params, const floating[::1] grads, floating[::1] m,
+                floating[::1] v, long step, double lr, double beta1, double beta2,
+                double eps, double weight_decay=0.0, int n_threads=0):
+    """One Adam step (PyTorch convention); ``step`` counts from 1."""
+    cdef Py_ssize_t n = params.shape[0]
+    _same_length(n, grads.shape[0], "grads")
+    _same_length(n, m.shape[0], "m")
+    _same_length(n, v.shape[0], "v")
+    if step < 1:
+        raise ValueError("adam_update: step counts from 1, got %d" % step)
+    if n == 0:
+        return
+    n_threads = _pick_threads(n_threads, n)
+    with nogil:
+        adam_update_impl(&params[0], &grads[0], &m[0], &v[0], n, step, lr, beta1,
+                         beta2, eps, weight_decay, n_threads)

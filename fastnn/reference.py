@@ -1,0 +1,182 @@
+"""The NumPy reference: one plain function for every compiled kernel.
+
+This module is the oracle of fastnn's tests and the baseline of its
+benchmarks.  It is written to be read: textbook backpropagation, vectorised
+over the batch, with the same arguments as :mod:`fastnn.kernels`.  Conventions:
+
+* batches are rows: ``X`` is (n_samples, n_in); weights are (n_in, n_out);
+* a layer computes ``Z = X·W + b`` and ``A = f(Z)``; backward passes carry
+  ``dA = dL/dA`` in and give ``dZ = dL/dZ``, ``dW``, ``db`` and ``dX`` out;
+* every loss is the mean over the batch of a per-sample sum over outputs.
+
+The compiled kernels reproduce the elementwise functions here bit for bit
+(they spell the same operations in the same order), and the matrix products
+and reductions to within rounding.  No argument checking happens here: see
+:mod:`fastnn.kernels` for the validated entry points.
+"""
+
+import math
+
+import numpy as np
+
+from fastnn._validation import FUSED_PAIRS, STEP_HAS_NO_GRADIENT
+
+__all__ = [
+    "activation_forward", "activation_derivative", "activation_backward",
+    "dense_forward", "dense_backward", "loss_gradient", "loss_delta",
+    "sgd_update", "momentum_update", "adam_update",
+]
+
+
+# --- activations -------------------------------------------------------------
+
+def sigmoid(Z):
+    """Logistic sigmoid 1/(1+exp(−z)), computed without overflow.
+
+    exp is only ever taken of −|z| ≤ 0, so it lies in (0, 1]: for z ≥ 0 the
+    usual form 1/(1+e^−z) is used, for z < 0 the equal e^z/(1+e^z).
+    """
+    e = np.exp(-np.abs(Z))
+    return np.where(Z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def softmax(Z):
+    """Row-wise softmax; the row maximum is subtracted first so exp cannot overflow."""
+    e = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def step(Z):
+    """The threshold unit of the perceptron: 1 where z > 0, else 0."""
+    return (Z > 0).astype(Z.dtype)
+
+
+_FORWARD = {
+    "identity": lambda Z: Z.copy(),
+    "sigmoid": sigmoid,
+    "tanh": np.tanh,
+    "relu": lambda Z: np.maximum(Z, 0),
+    "softmax": softmax,
+    "step": step,
+}
+
+# Derivatives written in terms of the stored activation A = f(Z).
+_DERIVATIVE = {
+    "identity": lambda A: np.ones_like(A),
+    "sigmoid": lambda A: A * (1 - A),          # σ' = σ(1 − σ)
+    "tanh": lambda A: 1 - A * A,               # tanh' = 1 − tanh²
+    "relu": lambda A: (A > 0).astype(A.dtype),
+}
+
+
+def activation_forward(Z, activation):
+    """A = f(Z), elementwise (softmax: along each row).  Z: (n_samples, n)."""
+    return _FORWARD[activation](Z)
+
+
+def activation_derivative(A, activation):
+    """f'(Z) from the stored activation A = f(Z); elementwise activations only."""
+    if activation == "step":
+        raise ValueError(STEP_HAS_NO_GRADIENT)
+    return _DERIVATIVE[activation](A)
+
+
+def activation_backward(A, dA, activation):
+    """dZ = dL/dZ from dA = dL/dA and the stored activation A.
+
+    Elementwise activations: dZ = dA ⊙ f'(Z).  Softmax couples a row's outputs
+    (∂aⱼ/∂zᵢ = aⱼ(δᵢⱼ − aᵢ)), so dZ = A ⊙ (dA − Σⱼ dAⱼ Aⱼ) row by row.
+    """
+    if activation == "softmax":
+        return A * (dA - np.sum(dA * A, axis=1, keepdims=True))
+    return dA * activation_derivative(A, activation)
+
+
+# --- dense layer ---------------------------------------------------------------
+
+def dense_forward(X, W, b, activation="identity"):
+    """A = f(X·W + b).  X: (n, n_in), W: (n_in, n_out), b: (n_out,) -> (n, n_out)."""
+    return activation_forward(X @ W + b, activation)
+
+
+def dense_backward(X, W, A, dA, activation, need_dX=True):
+    """Backpropagate through one dense layer.
+
+    Returns ``(dW, db, dX)``: dW = Xᵀ·dZ (n_in, n_out), db = Σ rows of dZ
+    (n_out,), dX = dZ·Wᵀ (n, n_in), or None when ``need_dX`` is False.
+    """
+    dZ = activation_backward(A, dA, activation)
+    dW = X.T @ dZ
+    db = dZ.sum(axis=0)
+    dX = dZ @ W.T if need_dX else None
+    return dW, db, dX
+
+
+# --- losses ----------------------------------------------------------------------
+
+def loss_gradient(A, Y, loss):
+    """Mean loss over the batch and its gradient dA = dL/dA.
+
+    ``mse``: ½·Σ(a−y)² per sample (the textbook quadratic cost);
+    ``bce``: −Σ[y·log a + (1−y)·log(1−a)]; ``cce``: −Σ y·log a.
+    Probabilities are clipped to [eps, 1−eps] (cce: to eps from below).
+    """
+    n = A.shape[0]
+    eps = np.finfo(A.dtype).eps
+    if loss == "mse":
+        diff = A - Y
+        return float(0.5 * np.sum(diff * diff) / n), diff / n
+    if loss == "bce":
+        Ac = np.clip(A, eps, 1 - eps)
+        value = -np.sum(Y * np.log(Ac) + (1 - Y) * np.log1p(-Ac)) / n
+        return float(value), (Ac - Y) / (Ac * (1 - Ac)) / n
+    if loss == "cce":
+        Ac = np.maximum(A, eps)
+        return float(-np.sum(Y * np.log(Ac)) / n), -Y / Ac / n
+    raise ValueError("unknown loss %r" % (loss,))
+
+
+def loss_delta(A, Y, loss, activation):
+    """Mean loss and delta = dL/dZ of an output layer with activation A = f(Z).
+
+    For identity+MSE and sigmoid+BCE the chain rule collapses to (A − Y)/n; for
+    softmax+CCE to (A·Σⱼyⱼ − Y)/n, which is (A − Y)/n for one-hot targets.
+    Other pairs go through the activation's backward pass.
+    """
+    value, dA = loss_gradient(A, Y, loss)
+    if (loss, activation) not in FUSED_PAIRS:
+        return value, activation_backward(A, dA, activation)
+    n = A.shape[0]
+    if loss == "cce":
+        return value, (A * Y.sum(axis=1, keepdims=True) - Y) / n
+    return value, (A - Y) / n
+
+
+# --- optimizer updates (in place, PyTorch's conventions) -------------------------
+
+def sgd_update(params, grads, lr, weight_decay=0.0):
+    """Gradient descent: params −= lr·(grads + weight_decay·params)."""
+    g = grads + weight_decay * params if weight_decay else grads
+    params -= lr * g
+
+
+def momentum_update(params, grads, velocity, lr, momentum, nesterov=False,
+                    weight_decay=0.0):
+    """Momentum: v = μ·v + g; params −= lr·v (Nesterov: lr·(g + μ·v))."""
+    g = grads + weight_decay * params if weight_decay else grads
+    velocity *= momentum
+    velocity += g
+    params -= lr * (g + momentum * velocity if nesterov else velocity)
+
+
+def adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+                weight_decay=0.0):
+    """Adam, step t ≥ 1: bias-corrected first and second moments of the gradient."""
+    g = grads + weight_decay * params if weight_decay else grads
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * (g * g)
+    bias1 = 1 - beta1 ** step
+    bias2 = 1 - beta2 ** step
+    params -= (lr / bias1) * m / (np.sqrt(v) / math.sqrt(bias2) + eps)
