@@ -28,9 +28,9 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
               &beta, C, &ldc)
 
 
-def gemm_rowmajor(bint trans_a, bint trans_b, floating alpha,
+def gemm_rowmajor(bint trans_a, bint trans_b, double alpha,
                   const floating[:, ::1] A, const floating[:, ::1] B,
-                  floating beta, floating[:, ::1] C):
+                  double beta, floating[:, ::1] C):
     """Python entry to ``gemm`` for tests: C = alpha·op(A)·op(B) + beta·C."""
     cdef int m = C.shape[0]
     cdef int n = C.shape[1]
@@ -42,5 +42,5 @@ def gemm_rowmajor(bint trans_a, bint trans_b, floating alpha,
     if m == 0 or n == 0 or k == 0:
         raise ValueError("gemm_rowmajor: every dimension must be at least 1")
     with nogil:
-        gemm(trans_a, trans_b, m, n, k, alpha, &A[0, 0], A.shape[1],
-             &B[0, 0], B.shape[1], beta, &C[0, 0], C.shape[1])
+        gemm(trans_a, trans_b, m, n, k, <floating>alpha, &A[0, 0], A.shape[1],
+             &B[0, 0], B.shape[1], <floating>beta, &C[0, 0], C.shape[1])
