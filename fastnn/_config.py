@@ -25,6 +25,11 @@ except ImportError:  # pragma: no cover - setup.py always writes it
     BUILD_CONFIG = {}
 
 
+#: Upper bound for set_num_threads: far above any core count, far below what
+#: would exhaust the process creating threads.
+MAX_THREADS = 4096
+
+
 def _blas_controllers():
     """threadpoolctl controllers of the BLAS library that fastnn's kernels call.
 
@@ -64,10 +69,12 @@ def set_num_threads(n):
     Parameters
     ----------
     n : int
-        Number of threads, >= 1.
+        Number of threads, 1 <= n <= 4096.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError("n must be an integer >= 1, got %r" % (n,))
+    if n > MAX_THREADS:
+        raise ValueError("n must be at most %d, got %r" % (MAX_THREADS, n))
     _parallel.set_max_threads(int(n))
     for controller in _blas_controllers():
         controller.set_num_threads(int(n))

@@ -87,7 +87,11 @@ def check_array(x, name, ndim, dtype=None, check_finite=True):
     numpy.ndarray
         ``x`` itself when it already fits, else one C-contiguous copy.
     """
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:
+        raise ValueError("%s could not be read as an array (%s); expected a "
+                         "rectangular float32 or float64 array" % (name, exc)) from None
     if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(
             "%s must be a float32 or float64 array, got dtype %s" % (name, arr.dtype))
@@ -166,12 +170,16 @@ def check_scalar(value, name, *, low=None, high=None, low_open=False, high_open=
     kinds = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, kinds):
         raise TypeError("%s must be %s, got %r" % (name, "an integer" if integer else "a real number", value))
-    value = int(value) if integer else float(value)
+    try:
+        value = int(value) if integer else float(value)
+    except OverflowError:
+        raise ValueError("%s is too large: %r" % (name, value)) from None
     if not np.isfinite(value):
         raise ValueError("%s must be finite, got %r" % (name, value))
     if low is not None and (value <= low if low_open else value < low) or \
             high is not None and (value >= high if high_open else value > high):
         interval = "%s%s, %s%s" % ("(" if low_open else "[", "-inf" if low is None else low,
-                                   "inf" if high is None else high, ")" if high_open else "]")
+                                   "inf" if high is None else high,
+                                   ")" if high_open or high is None else "]")
         raise ValueError("%s must be in %s, got %r" % (name, interval, value))
     return value

@@ -209,6 +209,8 @@ def dense_backward(X, W, A, dA, activation, need_dX=True, *, dW_out=None,
     check_shape(dA, "dA", (n, n_out))
     dW = check_out(dW_out, "dW_out", (n_in, n_out), X.dtype)
     db = check_out(db_out, "db_out", (n_out,), X.dtype)
+    if dX_out is not None and not need_dX:
+        raise ValueError("dX_out was given but need_dX is False")
     dX = check_out(dX_out, "dX_out", (n, n_in), X.dtype) if need_dX else None
     outputs = {"dW_out": dW, "db_out": db, "dX_out": dX}
     for name, arr in outputs.items():
@@ -305,9 +307,15 @@ def _check_update(params, grads, state, check_finite):
         raise ValueError("params contains NaN or infinity; expected finite values")
     grads = check_array(grads, "grads", 1, params.dtype, check_finite)
     check_shape(grads, "grads", params.shape)
+    buffers = {"params": params, "grads": grads, **state}
     for name, arr in state.items():
         check_inplace(arr, name, params.dtype)
         check_shape(arr, name, params.shape)
+        if check_finite and not np.isfinite(arr).all():
+            raise ValueError("%s contains NaN or infinity; expected finite values" % name)
+    for name, arr in buffers.items():
+        later = list(buffers)[list(buffers).index(name) + 1:]
+        check_disjoint(arr, name, **{k: buffers[k] for k in later})
     return grads
 
 
@@ -389,7 +397,9 @@ def adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
     check_finite : bool, default True
     """
     grads = _check_update(params, grads, {"m": m, "v": v}, check_finite)
-    step = check_scalar(step, "step", low=1, integer=True)
+    if check_finite and (v < 0).any():
+        raise ValueError("v holds squared gradients and must be >= 0")
+    step = check_scalar(step, "step", low=1, high=2**53, integer=True)
     lr = check_scalar(lr, "lr", low=0, low_open=True)
     beta1 = check_scalar(beta1, "beta1", low=0, high=1, high_open=True)
     beta2 = check_scalar(beta2, "beta2", low=0, high=1, high_open=True)

@@ -155,8 +155,6 @@ def test_set_num_threads_rejects(n, restore_threads):
     assert _blas_threads() == blas_before
 
 
-@pytest.mark.xfail(strict=True, reason="a count above C int overflows in "
-                   "_parallel.set_max_threads with an OverflowError that does not name n")
 def test_set_num_threads_huge_count_is_named(restore_threads):
     with pytest.raises(ValueError, match=r"^n "):
         fastnn.set_num_threads(2**40)

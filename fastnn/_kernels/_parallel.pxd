@@ -8,8 +8,8 @@ cdef extern from "fastnn_openmp.h":
 # Work sizes (elements per thread) below which a second thread costs more than
 # it saves.  Measured on the 2-core development machine; see README.md.
 cdef enum:
-    GRAIN_ARITHMETIC = 65536      # a few flops per element (relu, derivatives, updates)
-    GRAIN_TRANSCENDENTAL = 16384  # an exp or tanh per element (sigmoid, tanh, softmax)
+    GRAIN_ARITHMETIC = 16384      # a few flops per element (relu, derivatives, updates)
+    GRAIN_TRANSCENDENTAL = 4096   # an exp or tanh per element (sigmoid, tanh, softmax)
 
 cdef int threads_for(Py_ssize_t work, Py_ssize_t grain) noexcept nogil
 cdef void chunk_bounds(Py_ssize_t n, int n_chunks, int i,

@@ -7,6 +7,6 @@ cdef void momentum_update_impl(floating* params, const floating* grads,
                                double momentum, bint nesterov, double weight_decay,
                                int n_threads) noexcept nogil
 cdef void adam_update_impl(floating* params, const floating* grads, floating* m,
-                           floating* v, Py_ssize_t n, long step, double lr,
+                           floating* v, Py_ssize_t n, long long step, double lr,
                            double beta1, double beta2, double eps,
                            double weight_decay, int n_threads) noexcept nogil

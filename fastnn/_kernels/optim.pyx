@@ -50,18 +50,25 @@ cdef void _update_range(_Rule rule, floating* params, const floating* grads,
     """One rule over params[start:stop].  s1, s2: optimizer state (velocity; m, v)."""
     cdef Py_ssize_t i
     cdef floating g, zero = 0
-    for i in range(start, stop):
-        g = grads[i] + wd * params[i] if wd != zero else grads[i]
-        if rule == RULE_SGD:
+    # One loop per rule, so that each is a straight vectorisable pass.
+    if rule == RULE_SGD:
+        for i in range(start, stop):
+            g = grads[i] + wd * params[i] if wd != zero else grads[i]
             params[i] = params[i] - lr * g
-        elif rule == RULE_MOMENTUM:
+    elif rule == RULE_MOMENTUM:
+        for i in range(start, stop):
+            g = grads[i] + wd * params[i] if wd != zero else grads[i]
             s1[i] = s1[i] * mu + g
             params[i] = params[i] - lr * s1[i]
-        elif rule == RULE_NESTEROV:
+    elif rule == RULE_NESTEROV:
+        for i in range(start, stop):
+            g = grads[i] + wd * params[i] if wd != zero else grads[i]
             s1[i] = s1[i] * mu + g
             params[i] = params[i] - lr * (g + mu * s1[i])
-        else:
-            # mu = β₁, c1 = 1−β₁, b2 = β₂, c2 = 1−β₂, lr = lr/(1−β₁ᵗ)
+    else:
+        # mu = β₁, c1 = 1−β₁, b2 = β₂, c2 = 1−β₂, lr = lr/(1−β₁ᵗ)
+        for i in range(start, stop):
+            g = grads[i] + wd * params[i] if wd != zero else grads[i]
             s1[i] = s1[i] * mu + c1 * g
             s2[i] = s2[i] * b2 + c2 * (g * g)
             params[i] = params[i] - lr * s1[i] / (_sqrt(s2[i]) / sqrt_bc2 + eps)
@@ -99,7 +106,7 @@ cdef void momentum_update_impl(floating* params, const floating* grads,
 
 
 cdef void adam_update_impl(floating* params, const floating* grads, floating* m,
-                           floating* v, Py_ssize_t n, long step, double lr,
+                           floating* v, Py_ssize_t n, long long step, double lr,
                            double beta1, double beta2, double eps,
                            double weight_decay, int n_threads) noexcept nogil:
     cdef double bias1 = 1 - pow(beta1, <double>step)
@@ -149,7 +156,7 @@ def momentum_update(floating[::1] params, const floating[::1] grads,
 
 
 def adam_update(floating[::1] params, const floating[::1] grads, floating[::1] m,
-                floating[::1] v, long step, double lr, double beta1, double beta2,
+                floating[::1] v, long long step, double lr, double beta1, double beta2,
                 double eps, double weight_decay=0.0, int n_threads=0):
     """One Adam step (PyTorch convention); ``step`` counts from 1."""
     cdef Py_ssize_t n = params.shape[0]
