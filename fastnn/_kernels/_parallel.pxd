@@ -12,5 +12,4 @@ cdef enum:
     GRAIN_TRANSCENDENTAL = 4096   # an exp or tanh per element (sigmoid, tanh, softmax)
 
 cdef int threads_for(Py_ssize_t work, Py_ssize_t grain) noexcept nogil
-cdef void chunk_bounds(Py_ssize_t n, int n_chunks, int i,
-                       Py_ssize_t* start, Py_ssize_t* stop) noexcept nogil
+cdef Py_ssize_t chunk_start(Py_ssize_t n, int n_chunks, int i) noexcept nogil

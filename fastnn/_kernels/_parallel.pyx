@@ -7,7 +7,7 @@ or an OpenMP loop over contiguous chunks, never both at once.  This module
 decides how many OpenMP threads a call gets: ``threads_for(work, grain)`` gives
 one thread per ``grain`` elements of work, capped by ``omp_get_max_threads()``
 (which ``fastnn.set_num_threads``, ``OMP_NUM_THREADS`` and threadpoolctl all
-set), so small problems never wake the pool.  ``chunk_bounds`` splits a range
+set), so small problems never wake the pool.  ``chunk_start`` splits a range
 into equal contiguous chunks, one per thread; the kernels use it so that which
 thread computes an element never changes what is computed.
 """
@@ -23,11 +23,16 @@ cdef int threads_for(Py_ssize_t work, Py_ssize_t grain) noexcept nogil:
     return max_threads
 
 
-cdef void chunk_bounds(Py_ssize_t n, int n_chunks, int i,
-                       Py_ssize_t* start, Py_ssize_t* stop) noexcept nogil:
+cdef Py_ssize_t chunk_start(Py_ssize_t n, int n_chunks, int i) noexcept nogil:
+    """Start of chunk i when [0, n) is cut into n_chunks equal contiguous chunks.
+
+    Chunk i is [chunk_start(n, k, i), chunk_start(n, k, i + 1)).  Inside a
+    prange, assign both bounds to loop-body variables (which Cython makes
+    thread-private); never pass their addresses out, which would share them.
+    """
     cdef Py_ssize_t size = (n + n_chunks - 1) // n_chunks
-    start[0] = i * size if i * size < n else n
-    stop[0] = start[0] + size if start[0] + size < n else n
+    cdef Py_ssize_t start = i * size
+    return start if start < n else n
 
 
 def openmp_enabled():

@@ -19,7 +19,7 @@ NumPy reference, which spells the same operations in the same order.  Literals
 are typed ``floating`` so float32 arithmetic never detours through double.
 
 Parallel strategy: rows are split into equal contiguous chunks, one per OpenMP
-thread (``chunk_bounds``); each element's value never depends on the chunking,
+thread (``chunk_start``); each element's value never depends on the chunking,
 so results are identical for any thread count.  ``n_threads`` is chosen by the
 caller (``threads_for``).  Memory: the caller owns every buffer; the sigmoid
 keeps a small block of scratch on the stack.
@@ -28,7 +28,7 @@ from cython.parallel cimport prange
 from libc.string cimport memcpy
 
 from fastnn._kernels._parallel cimport (
-    GRAIN_ARITHMETIC, GRAIN_TRANSCENDENTAL, chunk_bounds, threads_for)
+    GRAIN_ARITHMETIC, GRAIN_TRANSCENDENTAL, chunk_start, threads_for)
 from fastnn._kernels._vmath cimport vexp, vtanh
 
 cdef enum:
@@ -117,7 +117,8 @@ cdef void activation_forward_impl(int act, const floating* Z, const floating* bi
         _forward_rows(act, Z, bias, out, 0, n_rows, n_cols)
         return
     for t in prange(n_threads, num_threads=n_threads, schedule="static"):
-        chunk_bounds(n_rows, n_threads, t, &start, &stop)
+        start = chunk_start(n_rows, n_threads, t)
+        stop = chunk_start(n_rows, n_threads, t + 1)
         _forward_rows(act, Z, bias, out, start, stop, n_cols)
 
 
@@ -147,7 +148,8 @@ cdef void activation_derivative_impl(int act, const floating* A, floating* out,
         _derivative_range(act, A, out, 0, n)
         return
     for t in prange(n_threads, num_threads=n_threads, schedule="static"):
-        chunk_bounds(n, n_threads, t, &start, &stop)
+        start = chunk_start(n, n_threads, t)
+        stop = chunk_start(n, n_threads, t + 1)
         _derivative_range(act, A, out, start, stop)
 
 
@@ -186,7 +188,8 @@ cdef void activation_backward_impl(int act, const floating* A, const floating* d
         _backward_rows(act, A, dA, dZ, 0, n_rows, n_cols)
         return
     for t in prange(n_threads, num_threads=n_threads, schedule="static"):
-        chunk_bounds(n_rows, n_threads, t, &start, &stop)
+        start = chunk_start(n_rows, n_threads, t)
+        stop = chunk_start(n_rows, n_threads, t + 1)
         _backward_rows(act, A, dA, dZ, start, stop, n_cols)
 
 

@@ -24,7 +24,7 @@ from cython.parallel cimport prange
 from libc.string cimport memset
 
 from fastnn._kernels._blas cimport gemm
-from fastnn._kernels._parallel cimport GRAIN_ARITHMETIC, chunk_bounds, threads_for
+from fastnn._kernels._parallel cimport GRAIN_ARITHMETIC, chunk_start, threads_for
 from fastnn._kernels.activations cimport (
     activation_backward_impl, activation_forward_impl, activation_grain,
     IDENTITY, SOFTMAX, STEP)
@@ -59,7 +59,8 @@ cdef void column_sums_impl(const floating* M, floating* out, Py_ssize_t n_rows,
         _column_sums_range(M, out, n_rows, n_cols, 0, n_cols)
         return
     for t in prange(n_threads, num_threads=n_threads, schedule="static"):
-        chunk_bounds(n_cols, n_threads, t, &start, &stop)
+        start = chunk_start(n_cols, n_threads, t)
+        stop = chunk_start(n_cols, n_threads, t + 1)
         _column_sums_range(M, out, n_rows, n_cols, start, stop)
 
 

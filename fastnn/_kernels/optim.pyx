@@ -26,7 +26,7 @@ result.  Memory: the caller owns every buffer, updated in place.
 from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf, pow
 
-from fastnn._kernels._parallel cimport GRAIN_ARITHMETIC, chunk_bounds, threads_for
+from fastnn._kernels._parallel cimport GRAIN_ARITHMETIC, chunk_start, threads_for
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
     if floating is float:
@@ -85,7 +85,8 @@ cdef void _update(_Rule rule, floating* params, const floating* grads, floating*
                       sqrt_bc2, eps)
         return
     for t in prange(n_threads, num_threads=n_threads, schedule="static"):
-        chunk_bounds(n, n_threads, t, &start, &stop)
+        start = chunk_start(n, n_threads, t)
+        stop = chunk_start(n, n_threads, t + 1)
         _update_range(rule, params, grads, s1, s2, start, stop, lr, wd, mu, c1, b2,
                       c2, sqrt_bc2, eps)
 
