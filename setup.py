@@ -30,6 +30,7 @@ import warnings
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools._distutils.ccompiler import new_compiler
 from setuptools._distutils.errors import CompileError, LinkError
 from setuptools._distutils.sysconfig import customize_compiler
@@ -210,4 +211,13 @@ def _extensions(config):
 
 CONFIG = _configure()
 _write_build_config(CONFIG)
-setup(ext_modules=_extensions(CONFIG))
+class ParallelBuildExt(build_ext):
+    """build_ext that compiles the extension modules side by side."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:
+            self.parallel = os.cpu_count() or 1
+
+
+setup(ext_modules=_extensions(CONFIG), cmdclass={"build_ext": ParallelBuildExt})
