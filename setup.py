@@ -45,6 +45,7 @@ KERNEL_MODULES = [
     "dense",        # dense layer forward and backward
     "losses",       # losses with their gradients, fused output deltas
     "optim",        # in-place optimizer updates over flat buffers
+    "train",        # the compiled training loop: batches without Python
 ]
 
 

@@ -6,11 +6,22 @@ to.  ``python -m fastnn info`` (or :func:`show_config`) shows how this copy was
 built and what it runs on.
 """
 
-from fastnn import kernels, reference
+from fastnn import datasets, kernels, reference
 from fastnn._config import config, get_num_threads, set_num_threads, show_config
 from fastnn._version import __version__
+from fastnn.layers import Dense, Identity, ReLU, Sigmoid, Softmax, Step, Tanh
+from fastnn.losses import BCELoss, CrossEntropyLoss, MSELoss
+from fastnn.model import Callback, History, Sequential, load
+from fastnn.optim import (
+    SGD, Adam, BatchGD, Constant, ExponentialDecay, InverseScaling, MiniBatchGD,
+    StepDecay, StochasticGD)
 
 __all__ = [
-    "__version__", "config", "get_num_threads", "kernels", "reference",
-    "set_num_threads", "show_config",
+    "__version__", "config", "get_num_threads", "set_num_threads", "show_config",
+    "datasets", "kernels", "reference",
+    "Sequential", "Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
+    "MSELoss", "BCELoss", "CrossEntropyLoss",
+    "SGD", "Adam", "BatchGD", "StochasticGD", "MiniBatchGD",
+    "Constant", "StepDecay", "ExponentialDecay", "InverseScaling",
+    "History", "Callback", "load",
 ]

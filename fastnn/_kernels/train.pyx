@@ -1,0 +1,251 @@
+"""The training loop in compiled code: whole runs of mini-batches without Python.
+
+Design
+------
+A network of L dense layers with sizes s₀ (inputs) … s_L (outputs) lives in a
+few flat buffers that the Python model allocates once per fit and owns:
+
+* ``params`` and ``grads`` (n_params,): for each layer, W (s_{l-1} × s_l,
+  row-major) then b (s_l), at offsets ``w_off[l]`` and ``b_off[l]``;
+* ``acts`` (batch_size × Σ_{l=0..L} s_l): the activations A_l of every layer
+  for one batch, A_0 being the gathered input rows, at ``batch_size·a_off[l]``;
+* ``deltas`` (batch_size × Σ_{l=1..L} s_l): dL/dA_l, turned into dL/dZ_l in
+  place by the backward pass, at ``batch_size·d_off[l]``;
+* ``y_batch`` (batch_size × s_L): the gathered targets;
+* the optimizer's state (velocity, or Adam's m and v), shaped like params.
+
+``train_samples`` runs the samples ``order[start:stop]`` in batches of
+``batch_size`` (the last one may be shorter, using the first rows of each
+buffer): gather rows, forward through every layer, loss and output delta,
+backward, and one optimizer update of the whole flat buffer, all inside one
+``nogil`` block.  The Python model calls it once per epoch, or once per chunk
+of batches when it shows a progress bar.
+
+Parallel strategy: each kernel it calls picks its own (the products are BLAS
+or fastnn's small-matrix kernels; elementwise passes use OpenMP past a size
+threshold); nothing here adds threads.  Results are the same for any thread
+count because every kernel's are.  Nothing is allocated per batch.
+"""
+from cython cimport floating
+from libc.string cimport memcpy
+
+from fastnn._kernels._parallel cimport GRAIN_ARITHMETIC, threads_for
+from fastnn._kernels.activations cimport (
+    activation_grain, IDENTITY, SIGMOID, SOFTMAX)
+from fastnn._kernels.dense cimport dense_backward_impl, dense_forward_impl
+from fastnn._kernels.losses cimport loss_delta_impl
+from fastnn._kernels.optim cimport adam_update_impl, momentum_update_impl, sgd_update_impl
+
+cdef enum:
+    RULE_GD = 0
+    RULE_MOMENTUM = 1
+    RULE_ADAM = 2
+
+
+cdef Py_ssize_t _count_correct(const floating* A, const floating* Y, Py_ssize_t n,
+                               Py_ssize_t k) noexcept nogil:
+    """Rows whose predicted class matches the target's (argmax, or a 0.5 threshold)."""
+    cdef Py_ssize_t i, j, best_a, best_y, correct = 0
+    cdef floating half = 0.5
+    for i in range(n):
+        if k == 1:
+            correct += (A[i] > half) == (Y[i] > half)
+            continue
+        best_a = 0
+        best_y = 0
+        for j in range(1, k):
+            if A[i * k + j] > A[i * k + best_a]:
+                best_a = j
+            if Y[i * k + j] > Y[i * k + best_y]:
+                best_y = j
+        correct += best_a == best_y
+    return correct
+
+
+cdef double _forward_backward(floating* params, floating* grads, floating* acts,
+                              floating* deltas, const floating* y_batch,
+                              Py_ssize_t n, Py_ssize_t batch_size, Py_ssize_t n_layers,
+                              const Py_ssize_t* sizes, const int* act_codes, int loss,
+                              const Py_ssize_t* w_off, const Py_ssize_t* b_off,
+                              const Py_ssize_t* a_off, const Py_ssize_t* d_off,
+                              Py_ssize_t* correct) noexcept nogil:
+    """Forward and backward for one batch of n rows already in acts[A_0]; fills grads."""
+    cdef Py_ssize_t l, s_in, s_out
+    cdef floating* A_in
+    cdef floating* A_out
+    cdef double value
+    for l in range(1, n_layers + 1):
+        s_in, s_out = sizes[l - 1], sizes[l]
+        dense_forward_impl(acts + batch_size * a_off[l - 1], params + w_off[l - 1],
+                           params + b_off[l - 1], act_codes[l - 1],
+                           acts + batch_size * a_off[l], n, s_in, s_out,
+                           threads_for(n * s_out, activation_grain(act_codes[l - 1])))
+    A_out = acts + batch_size * a_off[n_layers]
+    s_out = sizes[n_layers]
+    value = loss_delta_impl(loss, act_codes[n_layers - 1], A_out, y_batch,
+                            deltas + batch_size * d_off[n_layers], n, s_out,
+                            threads_for(n * s_out, activation_grain(act_codes[n_layers - 1])))
+    if correct != NULL:
+        correct[0] += _count_correct(A_out, y_batch, n, s_out)
+    for l in range(n_layers, 0, -1):
+        s_in, s_out = sizes[l - 1], sizes[l]
+        dense_backward_impl(
+            acts + batch_size * a_off[l - 1], params + w_off[l - 1],
+            acts + batch_size * a_off[l], deltas + batch_size * d_off[l],
+            # the output layer's delta is already dL/dZ
+            IDENTITY if l == n_layers else act_codes[l - 1],
+            deltas + batch_size * d_off[l], grads + w_off[l - 1], grads + b_off[l - 1],
+            deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
+            n, s_in, s_out, threads_for(n * s_out, activation_grain(act_codes[l - 1])))
+    return value
+
+
+def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
+                  const Py_ssize_t[::1] order, Py_ssize_t start, Py_ssize_t stop,
+                  Py_ssize_t batch_size, const Py_ssize_t[::1] sizes,
+                  const int[::1] act_codes, int loss,
+                  floating[::1] params, floating[::1] grads, floating[::1] acts,
+                  floating[::1] deltas, floating[::1] y_batch,
+                  const Py_ssize_t[::1] w_off, const Py_ssize_t[::1] b_off,
+                  const Py_ssize_t[::1] a_off, const Py_ssize_t[::1] d_off,
+                  int rule, double lr, double momentum, bint nesterov, double beta1,
+                  double beta2, double eps, double weight_decay,
+                  floating[::1] state1, floating[::1] state2, long long t):
+    """Train on samples order[start:stop] in batches; return (loss sum, correct, t).
+
+    The loss sum is Σ over batches of (mean batch loss × batch rows), so the
+    caller divides by the number of samples for the epoch's mean.  ``t`` is the
+    optimizer's step count after the last batch.  The caller (fastnn.model)
+    validates every argument and owns every buffer; this function checks only
+    what keeps memory accesses in bounds.
+    """
+    cdef Py_ssize_t n_layers = sizes.shape[0] - 1
+    cdef Py_ssize_t n_in = X.shape[1], n_out = Y.shape[1], n_params = params.shape[0]
+    cdef Py_ssize_t pos, n, r, row, correct = 0
+    cdef double total = 0.0
+    cdef int update_threads = threads_for(n_params, GRAIN_ARITHMETIC)
+    cdef floating* A0
+    cdef floating* s1 = &state1[0] if state1.shape[0] > 0 else NULL
+    cdef floating* s2 = &state2[0] if state2.shape[0] > 0 else NULL
+    _check_layout(X.shape[0], Y.shape[0], n_in, n_out, order, start, stop, batch_size,
+                  sizes, act_codes, n_params, grads.shape[0], acts.shape[0],
+                  deltas.shape[0], y_batch.shape[0], w_off, b_off, a_off, d_off)
+    if rule == RULE_MOMENTUM and s1 == NULL or rule == RULE_ADAM and (s1 == NULL or s2 == NULL):
+        raise ValueError("train_samples: optimizer state missing")
+    if rule != RULE_GD and (state1.shape[0] != n_params
+                            or rule == RULE_ADAM and state2.shape[0] != n_params):
+        raise ValueError("train_samples: optimizer state differs in size from params")
+    with nogil:
+        A0 = &acts[0]
+        pos = start
+        while pos < stop:
+            n = batch_size if stop - pos > batch_size else stop - pos
+            for r in range(n):
+                row = order[pos + r]
+                memcpy(A0 + r * n_in, &X[row, 0], n_in * sizeof(floating))
+                memcpy(&y_batch[r * n_out], &Y[row, 0], n_out * sizeof(floating))
+            total += n * _forward_backward(
+                &params[0], &grads[0], &acts[0], &deltas[0], &y_batch[0], n, batch_size,
+                n_layers, &sizes[0], &act_codes[0], loss, &w_off[0], &b_off[0],
+                &a_off[0], &d_off[0], &correct)
+            t += 1
+            if rule == RULE_GD:
+                sgd_update_impl(&params[0], &grads[0], n_params, lr, weight_decay,
+                                update_threads)
+            elif rule == RULE_MOMENTUM:
+                momentum_update_impl(&params[0], &grads[0], s1, n_params, lr, momentum,
+                                     nesterov, weight_decay, update_threads)
+            else:
+                adam_update_impl(&params[0], &grads[0], s1, s2, n_params, t, lr, beta1,
+                                 beta2, eps, weight_decay, update_threads)
+            pos += n
+    return total, correct, t
+
+
+def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
+              const Py_ssize_t[::1] sizes, const int[::1] act_codes, int loss,
+              floating[::1] params, floating[::1] grads, floating[::1] acts,
+              floating[::1] deltas, const Py_ssize_t[::1] w_off,
+              const Py_ssize_t[::1] b_off, const Py_ssize_t[::1] a_off,
+              const Py_ssize_t[::1] d_off):
+    """Gradient of the mean loss over all of X (one batch) into grads; return the loss.
+
+    ``acts`` and ``deltas`` are sized for batch_size = X.shape[0]; X is copied
+    into A_0 so that the layout is the training loop's.
+    """
+    cdef Py_ssize_t n = X.shape[0], n_layers = sizes.shape[0] - 1
+    cdef double value
+    _check_layout(n, Y.shape[0], X.shape[1], Y.shape[1], None, 0, n, n, sizes, act_codes,
+                  params.shape[0], grads.shape[0], acts.shape[0], deltas.shape[0],
+                  Y.shape[0] * Y.shape[1], w_off, b_off, a_off, d_off)
+    with nogil:
+        memcpy(&acts[0], &X[0, 0], n * X.shape[1] * sizeof(floating))
+        value = _forward_backward(&params[0], &grads[0], &acts[0], &deltas[0], &Y[0, 0],
+                                  n, n, n_layers, &sizes[0], &act_codes[0], loss,
+                                  &w_off[0], &b_off[0], &a_off[0], &d_off[0], NULL)
+    return value
+
+
+def predict(const floating[:, ::1] X, const Py_ssize_t[::1] sizes,
+            const int[::1] act_codes, floating[::1] params, floating[::1] acts,
+            const Py_ssize_t[::1] w_off, const Py_ssize_t[::1] b_off,
+            const Py_ssize_t[::1] a_off, Py_ssize_t batch_size, floating[:, ::1] out):
+    """Forward X through the network, ``batch_size`` rows at a time, into out."""
+    cdef Py_ssize_t n_layers = sizes.shape[0] - 1, n_rows = X.shape[0]
+    cdef Py_ssize_t pos = 0, n, l
+    cdef const floating* A_in
+    cdef floating* A_out
+    _check_layout(n_rows, out.shape[0], X.shape[1], out.shape[1], None, 0, n_rows,
+                  batch_size, sizes, act_codes, params.shape[0], params.shape[0],
+                  acts.shape[0], -1, -1, w_off, b_off, a_off, None)
+    with nogil:
+        while pos < n_rows:
+            n = batch_size if n_rows - pos > batch_size else n_rows - pos
+            for l in range(1, n_layers + 1):
+                # The first layer reads X in place; the last writes into out.
+                A_in = &X[pos, 0] if l == 1 else &acts[0] + batch_size * a_off[l - 1]
+                A_out = &out[pos, 0] if l == n_layers else &acts[0] + batch_size * a_off[l]
+                dense_forward_impl(A_in, &params[0] + w_off[l - 1], &params[0] + b_off[l - 1],
+                                   act_codes[l - 1], A_out, n, sizes[l - 1], sizes[l],
+                                   threads_for(n * sizes[l], activation_grain(act_codes[l - 1])))
+            pos += n
+
+
+cdef void _check_layout(Py_ssize_t n_x, Py_ssize_t n_y, Py_ssize_t n_in, Py_ssize_t n_out,
+                        const Py_ssize_t[::1] order, Py_ssize_t start, Py_ssize_t stop,
+                        Py_ssize_t batch_size, const Py_ssize_t[::1] sizes,
+                        const int[::1] act_codes, Py_ssize_t n_params, Py_ssize_t n_grads,
+                        Py_ssize_t n_acts, Py_ssize_t n_deltas, Py_ssize_t n_ybatch,
+                        const Py_ssize_t[::1] w_off, const Py_ssize_t[::1] b_off,
+                        const Py_ssize_t[::1] a_off, const Py_ssize_t[::1] d_off) except *:
+    """Raise ValueError unless every buffer access the loops make is in bounds."""
+    cdef Py_ssize_t L = sizes.shape[0] - 1, l, i, total_a = 0, total_d = 0, p = 0
+    if L < 1 or act_codes.shape[0] != L or w_off.shape[0] != L or b_off.shape[0] != L \
+            or a_off.shape[0] != L + 1 or (d_off is not None and d_off.shape[0] != L + 1):
+        raise ValueError("train: inconsistent layer descriptors")
+    if sizes[0] != n_in or sizes[L] != n_out or n_x != n_y or batch_size < 1:
+        raise ValueError("train: data shapes do not match the network")
+    for l in range(1, L + 1):
+        if sizes[l] < 1 or w_off[l - 1] != p or b_off[l - 1] != p + sizes[l - 1] * sizes[l]:
+            raise ValueError("train: parameter offsets do not match the layer sizes")
+        p = b_off[l - 1] + sizes[l]
+        if not IDENTITY <= act_codes[l - 1] <= SOFTMAX:
+            raise ValueError("train: activation code %d has no gradient" % act_codes[l - 1])
+    for l in range(L + 1):
+        if a_off[l] != total_a:
+            raise ValueError("train: activation offsets do not match the layer sizes")
+        total_a += sizes[l]
+        if d_off is not None and l > 0:
+            if d_off[l] != total_d:
+                raise ValueError("train: delta offsets do not match the layer sizes")
+            total_d += sizes[l]
+    if p != n_params or n_grads != n_params or n_acts < batch_size * total_a \
+            or (n_deltas >= 0 and n_deltas < batch_size * total_d) \
+            or (n_ybatch >= 0 and n_ybatch < batch_size * n_out):
+        raise ValueError("train: buffer sizes do not match the network and batch size")
+    if order is not None:
+        if not 0 <= start <= stop <= order.shape[0]:
+            raise ValueError("train: sample range out of bounds")
+        for i in range(start, stop):
+            if not 0 <= order[i] < n_x:
+                raise ValueError("train: sample index out of range")

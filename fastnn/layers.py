@@ -1,0 +1,154 @@
+"""Layers: ``Dense`` and the activation layers a ``Sequential`` model is made of.
+
+A model is a list such as ``[Dense(784, 30), Sigmoid(), Dense(30, 10), Sigmoid()]``.
+Each activation applies to the Dense layer before it (a Dense layer with no
+activation after it is linear); the model fuses each pair into one compiled
+forward kernel.  Weights have shape (n_in, n_out): a batch X of shape
+(n_samples, n_in) maps to X·W + b of shape (n_samples, n_out).
+"""
+
+import numpy as np
+
+from fastnn._validation import check_scalar
+
+__all__ = ["Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step", "INITIALIZERS"]
+
+
+def _glorot_uniform(rng, n_in, n_out):
+    limit = np.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-limit, limit, (n_in, n_out))
+
+
+def _glorot_normal(rng, n_in, n_out):
+    return rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / (n_in + n_out))
+
+
+def _he_uniform(rng, n_in, n_out):
+    limit = np.sqrt(6.0 / n_in)
+    return rng.uniform(-limit, limit, (n_in, n_out))
+
+
+def _he_normal(rng, n_in, n_out):
+    return rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
+
+
+def _lecun_normal(rng, n_in, n_out):
+    return rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)
+
+
+def _standard_normal(rng, n_in, n_out):
+    return rng.standard_normal((n_in, n_out))
+
+
+#: Weight initialisers by name: Glorot/Xavier (sigmoid, tanh, softmax, linear),
+#: He (ReLU), LeCun, and Nielsen's network.py N(0, 1) ("standard_normal", which
+#: also draws the biases from N(0, 1); every other initialiser zeroes them).
+INITIALIZERS = {
+    "glorot_uniform": _glorot_uniform,
+    "glorot_normal": _glorot_normal,
+    "he_uniform": _he_uniform,
+    "he_normal": _he_normal,
+    "lecun_normal": _lecun_normal,
+    "standard_normal": _standard_normal,
+}
+
+
+class Dense:
+    """Fully connected layer: Z = X·W + b.
+
+    Parameters
+    ----------
+    n_in : int
+        Inputs per sample.
+    n_out : int
+        Outputs per sample (units).
+    init : str, optional
+        Weight initialiser, one of ``INITIALIZERS``.  Default: ``'he_normal'``
+        when a ReLU follows the layer, ``'glorot_uniform'`` otherwise.
+
+    Notes
+    -----
+    The weights live in the model's flat parameter buffer; ``W`` and ``b`` are
+    views of it of shapes (n_in, n_out) and (n_out,) once the model is built.
+    """
+
+    def __init__(self, n_in, n_out, init=None):
+        self.n_in = check_scalar(n_in, "n_in", low=1, integer=True)
+        self.n_out = check_scalar(n_out, "n_out", low=1, integer=True)
+        if init is not None and init not in INITIALIZERS:
+            raise ValueError("init must be one of %s, got %r" % (sorted(INITIALIZERS), init))
+        self.init = init
+        self.W = None
+        self.b = None
+
+    def initialize(self, rng, activation):
+        """Fill W and b (views into the model's buffer) using ``rng``."""
+        name = self.init or ("he_normal" if activation == "relu" else "glorot_uniform")
+        self.W[...] = INITIALIZERS[name](rng, self.n_in, self.n_out)
+        self.b[...] = rng.standard_normal(self.n_out) if name == "standard_normal" else 0
+
+    def get_config(self):
+        return {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out, "init": self.init}
+
+    def __repr__(self):
+        init = "" if self.init is None else ", init=%r" % self.init
+        return "Dense(%d, %d%s)" % (self.n_in, self.n_out, init)
+
+
+class Activation:
+    """An activation layer; ``name`` is the kernel's name for it."""
+
+    name = None
+
+    def get_config(self):
+        return {"type": type(self).__name__}
+
+    def __repr__(self):
+        return "%s()" % type(self).__name__
+
+
+class Identity(Activation):
+    """f(z) = z: a linear output (regression)."""
+    name = "identity"
+
+
+class Sigmoid(Activation):
+    """f(z) = 1/(1+e^−z): the smooth, differentiable replacement of the threshold unit."""
+    name = "sigmoid"
+
+
+class Tanh(Activation):
+    """f(z) = tanh z, a sigmoid rescaled to (−1, 1)."""
+    name = "tanh"
+
+
+class ReLU(Activation):
+    """f(z) = max(z, 0)."""
+    name = "relu"
+
+
+class Softmax(Activation):
+    """Row-wise f(z)ⱼ = e^zⱼ / Σₖ e^zₖ: class probabilities."""
+    name = "softmax"
+
+
+class Step(Activation):
+    """The perceptron's threshold unit: 1 where z > 0, else 0.
+
+    Usable for prediction only: it has no useful gradient, so training a model
+    that contains it raises an error explaining why ``Sigmoid`` exists.
+    """
+    name = "step"
+
+
+LAYER_TYPES = {cls.__name__: cls for cls in (Dense, Identity, Sigmoid, Tanh, ReLU, Softmax, Step)}
+
+
+def layer_from_config(config):
+    """Rebuild a layer from ``get_config()`` output."""
+    kind = config.get("type")
+    if kind not in LAYER_TYPES:
+        raise ValueError("unknown layer type %r" % (kind,))
+    if kind == "Dense":
+        return Dense(config["n_in"], config["n_out"], init=config.get("init"))
+    return LAYER_TYPES[kind]()

@@ -1,0 +1,73 @@
+"""Losses: the quadratic cost and the cross-entropies, each a mean over the batch.
+
+Pass one to ``Sequential.fit`` / ``evaluate`` / ``gradients``.  The model's last
+layer gives the outputs (probabilities, for the cross-entropies); the model
+fuses the output activation with the loss, so that the output delta is
+(ŷ − y)/n for identity+MSE, sigmoid+BCE and softmax+cross-entropy.
+"""
+
+__all__ = ["Loss", "MSELoss", "BCELoss", "CrossEntropyLoss", "get_loss"]
+
+
+class Loss:
+    """Base class; ``name`` is the kernel's name for the loss."""
+
+    name = None
+    #: Output activations the loss accepts (None: any).
+    output_activations = None
+    #: Whether targets are classes (accuracy is reported, integer labels accepted).
+    classification = False
+
+    def check_output(self, activation):
+        """Raise ValueError unless the model's output activation suits this loss."""
+        if self.output_activations is not None and activation not in self.output_activations:
+            raise ValueError(
+                "%s needs probabilities: the model's last layer must be %s, got %r"
+                % (type(self).__name__, " or ".join(self.output_activations), activation))
+
+    def __repr__(self):
+        return "%s()" % type(self).__name__
+
+
+class MSELoss(Loss):
+    """The textbook quadratic cost: ½·Σⱼ(aⱼ − yⱼ)² per sample, averaged over the batch.
+
+    Works with any output activation (Nielsen's digit network uses it with
+    sigmoid outputs and one-hot targets).
+    """
+    name = "mse"
+
+
+class BCELoss(Loss):
+    """Binary cross-entropy −Σⱼ[yⱼ log aⱼ + (1−yⱼ) log(1−aⱼ)] per sample, on sigmoid outputs.
+
+    For binary (one output unit) and multi-label targets in {0, 1}.
+    """
+    name = "bce"
+    output_activations = ("sigmoid",)
+    classification = True
+
+
+class CrossEntropyLoss(Loss):
+    """Categorical cross-entropy −Σⱼ yⱼ log aⱼ per sample, on softmax outputs.
+
+    Targets are one-hot rows or integer class labels.
+    """
+    name = "cce"
+    output_activations = ("softmax",)
+    classification = True
+
+
+_BY_NAME = {"mse": MSELoss, "bce": BCELoss, "cce": CrossEntropyLoss}
+
+
+def get_loss(loss):
+    """Return a Loss instance from an instance, a class, or a name ('mse', 'bce', 'cce')."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, type) and issubclass(loss, Loss):
+        return loss()
+    if isinstance(loss, str) and loss in _BY_NAME:
+        return _BY_NAME[loss]()
+    raise ValueError("loss must be a fastnn loss (MSELoss(), BCELoss(), CrossEntropyLoss()) "
+                     "or one of %s, got %r" % (sorted(_BY_NAME), loss))

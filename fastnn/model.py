@@ -1,0 +1,749 @@
+"""``Sequential``: a stack of dense layers trained by gradient descent and backpropagation.
+
+The model owns one flat parameter buffer (every W, then its b, layer after
+layer) and a gradient buffer of the same shape; each ``Dense`` layer's ``W``
+and ``b`` are views into it, so an optimizer update is one pass over one
+array and a checkpoint is one array.  On the ``"cython"`` backend, ``fit`` runs
+whole epochs (or, with a progress bar, chunks of batches) inside compiled
+code (``fastnn._kernels.train``): Python is not re-entered between batches.
+The ``"numpy"`` backend runs the same algorithm, batch by batch, on
+``fastnn.reference``; in float64 the two follow the same trajectory.
+
+Determinism: the same ``seed`` gives the same initial weights and the same
+shuffles, hence bit-identical weights after training on the cython backend,
+whatever the thread count.
+"""
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+
+from fastnn import kernels, reference
+from fastnn._kernels import train as _train
+from fastnn._progress import ProgressBar
+from fastnn._validation import ACTIVATIONS, STEP_HAS_NO_GRADIENT, check_scalar
+from fastnn.layers import Activation, Dense, layer_from_config
+from fastnn.losses import get_loss
+from fastnn.optim import Optimizer, optimizer_from_state_dict
+
+__all__ = ["Sequential", "History", "Callback", "load"]
+
+FORMAT = "fastnn-model"
+FORMAT_VERSION = 1
+_PREDICT_BATCH = 1024   # rows per forward chunk in predict/evaluate
+
+
+class History:
+    """What ``fit`` returns: per-epoch metrics.
+
+    Attributes
+    ----------
+    history : dict of str -> list of float
+        ``'loss'``, and ``'accuracy'`` for classification; ``'val_loss'`` and
+        ``'val_accuracy'`` with validation data; ``'lr'``; ``'time'`` (seconds).
+    epoch : list of int
+        The epochs run, counting from 0.
+    stopped_epoch : int or None
+        The epoch at which early stopping ended training, if it did.
+    """
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+        self.stopped_epoch = None
+
+    def append(self, epoch, logs):
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+    def __repr__(self):
+        last = {k: round(v[-1], 6) for k, v in self.history.items() if v}
+        return "History(epochs=%d, last=%s)" % (len(self.epoch), last)
+
+
+class Callback:
+    """Base class for ``fit`` callbacks; override what you need.
+
+    A plain function ``f(epoch, logs)`` is accepted too, as ``on_epoch_end``.
+    Returning True from ``on_epoch_end`` stops training after that epoch.
+    """
+
+    def on_train_begin(self, model):
+        pass
+
+    def on_epoch_end(self, epoch, logs):
+        return False
+
+    def on_train_end(self, model, history):
+        pass
+
+
+class _FunctionCallback(Callback):
+    def __init__(self, fn):
+        self.fn = fn
+
+    def on_epoch_end(self, epoch, logs):
+        return bool(self.fn(epoch, logs))
+
+
+def _as_callback(c):
+    if isinstance(c, Callback):
+        return c
+    if callable(c):
+        return _FunctionCallback(c)
+    raise TypeError("callbacks must be Callback objects or functions f(epoch, logs), got %r"
+                    % (c,))
+
+
+class Sequential:
+    """A feed-forward network: dense layers, each followed by an activation.
+
+    Parameters
+    ----------
+    layers : list
+        ``Dense`` layers, each optionally followed by one activation layer
+        (``Sigmoid()``, ``Tanh()``, ``ReLU()``, ``Softmax()``, ``Identity()``,
+        ``Step()``); consecutive Dense sizes must chain (n_out = next n_in).
+    dtype : {'float32', 'float64'}
+        Precision of the weights and of all computation.
+    seed : int or None
+        Seeds weight initialisation and shuffling.
+    backend : {'cython', 'numpy'}
+        Compiled kernels, or the NumPy reference (for checking and teaching).
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> model = fastnn.Sequential([fastnn.Dense(784, 30), fastnn.Sigmoid(),
+    ...                            fastnn.Dense(30, 10), fastnn.Sigmoid()], seed=0)
+    >>> model.params.shape
+    (23860,)
+    """
+
+    def __init__(self, layers, dtype="float32", seed=None, backend="cython"):
+        self.layers = list(layers) if isinstance(layers, (list, tuple)) else None
+        if not self.layers:
+            raise ValueError("layers must be a non-empty list of fastnn layers")
+        if dtype not in ("float32", "float64", np.float32, np.float64) and \
+                np.dtype(dtype) not in (np.float32, np.float64):
+            raise TypeError("dtype must be 'float32' or 'float64', got %r" % (dtype,))
+        self.dtype = np.dtype(dtype)
+        if backend not in ("cython", "numpy"):
+            raise ValueError("backend must be 'cython' or 'numpy', got %r" % (backend,))
+        self.backend = backend
+        self.seed = seed
+        self.dense, self.activations = self._pair_layers(self.layers)
+        self.sizes = [self.dense[0].n_in] + [d.n_out for d in self.dense]
+        self._build_buffers()
+        self._rng = np.random.default_rng(seed)
+        for layer, act in zip(self.dense, self.activations):
+            layer.initialize(self._rng, act)
+        self.task = "classification" if self.activations[-1] == "softmax" else "regression"
+        self.optimizer = None
+        self.loss = None
+        self._workspaces = {}
+
+    # --- construction ---------------------------------------------------------------
+
+    @staticmethod
+    def _pair_layers(layers):
+        dense, activations = [], []
+        for i, layer in enumerate(layers):
+            if isinstance(layer, Dense):
+                if dense and layer.n_in != dense[-1].n_out:
+                    raise ValueError(
+                        "layer %d: Dense(%d, %d) does not follow a layer of %d outputs"
+                        % (i, layer.n_in, layer.n_out, dense[-1].n_out))
+                if any(layer is d for d in dense):
+                    raise ValueError("layer %d: the same Dense object appears twice" % i)
+                dense.append(layer)
+                activations.append("identity")
+            elif isinstance(layer, Activation):
+                if not dense or not isinstance(layers[i - 1], Dense):
+                    raise ValueError("layer %d: an activation must follow a Dense layer" % i)
+                activations[-1] = layer.name
+            else:
+                raise TypeError("layer %d: expected a fastnn layer, got %r" % (i, layer))
+        return dense, activations
+
+    def _build_buffers(self):
+        sizes = self.sizes
+        w_off, b_off, p = [], [], 0
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            w_off.append(p)
+            b_off.append(p + n_in * n_out)
+            p += n_in * n_out + n_out
+        self.params = np.zeros(p, dtype=self.dtype)
+        self.grads = np.zeros(p, dtype=self.dtype)
+        for layer, wo, bo in zip(self.dense, w_off, b_off):
+            layer.W = self.params[wo:bo].reshape(layer.n_in, layer.n_out)
+            layer.b = self.params[bo:bo + layer.n_out]
+        self._grad_views = [
+            (self.grads[wo:bo].reshape(d.n_in, d.n_out), self.grads[bo:bo + d.n_out])
+            for d, wo, bo in zip(self.dense, w_off, b_off)]
+        intp = np.intp
+        self._layout = {
+            "sizes": np.asarray(sizes, intp),
+            "act_codes": np.asarray([ACTIVATIONS[a] for a in self.activations], np.intc),
+            "w_off": np.asarray(w_off, intp),
+            "b_off": np.asarray(b_off, intp),
+            "a_off": np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(intp),
+            "d_off": np.concatenate([[0, 0], np.cumsum(sizes[1:])[:-1]]).astype(intp),
+        }
+
+    def _workspace(self, batch_size):
+        """Buffers for one batch of up to ``batch_size`` rows, allocated once per size."""
+        ws = self._workspaces.get(batch_size)
+        if ws is None:
+            sizes = self.sizes
+            ws = {
+                "acts": np.empty(batch_size * sum(sizes), self.dtype),
+                "deltas": np.empty(batch_size * sum(sizes[1:]), self.dtype),
+                "y_batch": np.empty(batch_size * sizes[-1], self.dtype),
+            }
+            self._workspaces = {batch_size: ws}   # keep only the latest size
+        return ws
+
+    # --- data at the boundary -------------------------------------------------------
+
+    def _check_X(self, X, name="X"):
+        try:
+            X = np.asarray(X)
+        except (ValueError, TypeError) as exc:
+            raise ValueError("%s could not be read as an array (%s)" % (name, exc)) from None
+        if X.dtype.kind not in "fiub":
+            raise TypeError("%s must hold real numbers, got dtype %s" % (name, X.dtype))
+        if X.ndim != 2:
+            raise ValueError("%s must be 2-D (n_samples, n_features), got shape %s"
+                             % (name, X.shape))
+        if X.shape[1] != self.sizes[0]:
+            raise ValueError("%s has %d features per sample but the model expects %d"
+                             % (name, X.shape[1], self.sizes[0]))
+        if X.shape[0] == 0:
+            raise ValueError("%s has no samples" % name)
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        if not np.isfinite(X).all():
+            raise ValueError("%s contains NaN or infinity (after conversion to %s)"
+                             % (name, self.dtype))
+        return X
+
+    def _check_y(self, y, n, loss, name="y"):
+        """Targets as an (n, n_out) array of the model's dtype; integer labels become one-hot."""
+        n_out = self.sizes[-1]
+        try:
+            y = np.asarray(y)
+        except (ValueError, TypeError) as exc:
+            raise ValueError("%s could not be read as an array (%s)" % (name, exc)) from None
+        if y.shape[:1] != (n,):
+            raise ValueError("%s has %s rows but X has %d samples" % (
+                name, y.shape[0] if y.ndim else "no", n))
+        labels = y.ndim == 1 and y.dtype.kind in "iub"
+        if labels:
+            n_classes = max(n_out, 2)
+            if y.min() < 0 or y.max() >= n_classes:
+                raise ValueError("%s holds class labels outside [0, %d)" % (name, n_classes))
+            if n_out == 1:
+                Y = y.astype(self.dtype).reshape(n, 1)
+            else:
+                Y = np.zeros((n, n_out), self.dtype)
+                Y[np.arange(n), y] = 1
+            return Y, True
+        if y.dtype.kind not in "fiub":
+            raise TypeError("%s must hold numbers, got dtype %s" % (name, y.dtype))
+        if y.ndim == 1 and n_out == 1:
+            y = y.reshape(n, 1)
+        if y.ndim != 2 or y.shape[1] != n_out:
+            raise ValueError("%s must have shape (%d, %d) (or hold integer class labels), "
+                             "got %s" % (name, n, n_out, y.shape))
+        Y = np.ascontiguousarray(y, dtype=self.dtype)
+        if not np.isfinite(Y).all():
+            raise ValueError("%s contains NaN or infinity" % name)
+        return Y, False
+
+    def _check_trainable(self):
+        if "step" in self.activations:
+            raise ValueError(STEP_HAS_NO_GRADIENT)
+
+    # --- training ---------------------------------------------------------------------
+
+    def fit(self, X, y, loss, optimizer, epochs=1, batch_size="auto", shuffle=True,
+            validation_data=None, validation_split=0.0, patience=None, min_delta=0.0,
+            restore_best_weights=True, callbacks=(), verbose=1):
+        """Train by gradient descent with backpropagation.
+
+        Batch, mini-batch and stochastic gradient descent are this one loop
+        with different batch sizes: ``batch_size=None`` takes the whole
+        training set per step, ``1`` one sample, ``k`` k samples.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : array_like of shape (n_samples, n_outputs) or (n_samples,)
+            Targets; integer class labels are one-hot encoded for the model's
+            n_outputs classes (or taken as 0/1 for a single output unit).
+        loss : MSELoss, BCELoss, CrossEntropyLoss, or 'mse' / 'bce' / 'cce'
+        optimizer : fastnn.SGD, fastnn.Adam, or a preset (fastnn.StochasticGD, ...)
+            Bound to this model's parameters on the first call.
+        epochs : int
+            Passes over the training data.
+        batch_size : int, None or 'auto'
+            Samples per gradient step; None: all.  'auto': the optimizer
+            preset's batch size if it has one, else 32.
+        shuffle : bool
+            Draw a new order of the samples every epoch (from the model's seed).
+        validation_data : tuple (X_val, y_val), optional
+        validation_split : float in [0, 1)
+            Hold out this fraction of the samples (the last ones, before
+            shuffling) for validation, when ``validation_data`` is not given.
+        patience : int, optional
+            Early stopping: stop when the monitored loss (``val_loss`` if there
+            is validation data, else ``loss``) has not improved by more than
+            ``min_delta`` for this many epochs.
+        min_delta : float
+        restore_best_weights : bool
+            With early stopping, end with the weights of the best epoch.
+        callbacks : list of Callback or callables ``f(epoch, logs)``
+        verbose : {0, 1, 2}
+            0 silent; 1 a progress bar per epoch (only on a terminal); 2 one
+            line per epoch.
+
+        Returns
+        -------
+        History
+        """
+        self._check_trainable()
+        loss = get_loss(loss)
+        loss.check_output(self.activations[-1])
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError("optimizer must be a fastnn optimizer (fastnn.SGD, fastnn.Adam, "
+                            "...), got %r" % (optimizer,))
+        epochs = check_scalar(epochs, "epochs", low=1, integer=True)
+        X = self._check_X(X)
+        Y, labels = self._check_y(y, X.shape[0], loss)
+        X, Y, X_val, Y_val = self._validation(X, Y, loss, validation_data, validation_split)
+        n = X.shape[0]
+        batch_size = self._batch_size(batch_size, optimizer, n)
+        if patience is not None:
+            patience = check_scalar(patience, "patience", low=1, integer=True)
+        min_delta = check_scalar(min_delta, "min_delta", low=0)
+        if verbose not in (0, 1, 2):
+            raise ValueError("verbose must be 0, 1 or 2, got %r" % (verbose,))
+        callbacks = [_as_callback(c) for c in (callbacks or ())]
+
+        self.loss = loss
+        self.task = "classification" if (loss.classification or labels) else "regression"
+        self.optimizer = optimizer
+        optimizer.bind(self.params, self.grads)
+        history = History()
+        monitor = "val_loss" if X_val is not None else "loss"
+        best, best_params, waited = math.inf, None, 0
+        for c in callbacks:
+            c.on_train_begin(self)
+
+        for epoch in range(epochs):
+            started = time.perf_counter()
+            order = self._rng.permutation(n) if shuffle else np.arange(n)
+            bar = ProgressBar(n, epoch + 1, epochs, enabled=None if verbose == 1 else False)
+            total, correct = self._run_epoch(X, Y, order, batch_size, loss, optimizer, bar)
+            if not np.isfinite(self.params).all():
+                raise FloatingPointError(
+                    "training diverged: the weights became NaN or infinite in epoch %d; "
+                    "lower the learning rate" % (epoch + 1))
+            logs = {"loss": total / n}
+            if self.task == "classification":
+                logs["accuracy"] = correct / n
+            if X_val is not None:
+                logs.update({"val_" + k: v for k, v in self._evaluate(X_val, Y_val, loss).items()})
+            logs["lr"] = optimizer.lr
+            logs["time"] = time.perf_counter() - started
+            optimizer.epoch_end()
+            bar.close({k: v for k, v in logs.items() if k not in ("loss", "lr")})
+            if verbose == 2:
+                print("Epoch %d/%d  %s" % (epoch + 1, epochs, "  ".join(
+                    "%s %.4g" % kv for kv in logs.items())), file=sys.stderr)
+            history.append(epoch, logs)
+            stop = False
+            for c in callbacks:
+                stop = bool(c.on_epoch_end(epoch, logs)) or stop
+            if patience is not None:
+                if logs[monitor] < best - min_delta:
+                    best, waited = logs[monitor], 0
+                    best_params = self.params.copy() if restore_best_weights else None
+                else:
+                    waited += 1
+                    stop = stop or waited >= patience
+            if stop:
+                history.stopped_epoch = epoch
+                break
+        if best_params is not None:
+            self.params[...] = best_params
+        for c in callbacks:
+            c.on_train_end(self, history)
+        return history
+
+    def _validation(self, X, Y, loss, validation_data, validation_split):
+        if validation_data is not None:
+            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+                raise ValueError("validation_data must be a tuple (X_val, y_val)")
+            X_val = self._check_X(validation_data[0], "X_val")
+            Y_val, _ = self._check_y(validation_data[1], X_val.shape[0], loss, "y_val")
+            return X, Y, X_val, Y_val
+        split = check_scalar(validation_split, "validation_split", low=0, high=1,
+                             high_open=True)
+        if split == 0:
+            return X, Y, None, None
+        n_val = int(round(X.shape[0] * split))
+        if n_val < 1 or n_val >= X.shape[0]:
+            raise ValueError("validation_split=%g leaves no samples for training or for "
+                             "validation out of %d" % (split, X.shape[0]))
+        return X[:-n_val], Y[:-n_val], X[-n_val:], Y[-n_val:]
+
+    @staticmethod
+    def _batch_size(batch_size, optimizer, n):
+        if isinstance(batch_size, str) and batch_size == "auto":
+            # A preset (StochasticGD, MiniBatchGD, BatchGD) carries its batch size.
+            batch_size = getattr(optimizer, "batch_size", "auto")
+            if isinstance(batch_size, str) and batch_size == "auto":
+                batch_size = 32
+        if batch_size is None:
+            return n
+        batch_size = check_scalar(batch_size, "batch_size", low=1, integer=True)
+        return min(batch_size, n)
+
+    def _run_epoch(self, X, Y, order, batch_size, loss, optimizer, bar):
+        """One pass over ``order``; returns (Σ batch loss × rows, correct predictions)."""
+        n = X.shape[0]
+        n_batches = -(-n // batch_size)
+        # With a progress bar, re-enter Python about 20 times per epoch, at batch
+        # boundaries, so the batches are the same as without it.
+        per_chunk = -(-n_batches // 20) if bar.enabled else n_batches
+        step = per_chunk * batch_size
+        total, correct = 0.0, 0
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            if self.backend == "cython":
+                t, c, steps = self._train_compiled(X, Y, order, start, stop, batch_size,
+                                                   loss, optimizer)
+            else:
+                t, c, steps = self._train_numpy(X, Y, order, start, stop, batch_size,
+                                                loss, optimizer)
+            optimizer.set_step_count(steps)
+            total, correct = total + t, correct + c
+            bar.update(stop, total / stop)
+        return total, correct
+
+    def _train_compiled(self, X, Y, order, start, stop, batch_size, loss, optimizer):
+        ws, lay = self._workspace(batch_size), self._layout
+        rule, lr, mom, nest, b1, b2, eps, wd, s1, s2, t = optimizer.compiled_rule()
+        empty = np.empty(0, self.dtype)
+        return _train.train_samples(
+            X, Y, order, start, stop, batch_size, lay["sizes"], lay["act_codes"],
+            _LOSS_CODES[loss.name], self.params, self.grads, ws["acts"], ws["deltas"],
+            ws["y_batch"], lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
+            rule, lr, mom, bool(nest), b1, b2, eps, wd,
+            empty if s1 is None else s1, empty if s2 is None else s2, t)
+
+    def _train_numpy(self, X, Y, order, start, stop, batch_size, loss, optimizer):
+        rule, lr, mom, nest, b1, b2, eps, wd, s1, s2, t = optimizer.compiled_rule()
+        total, correct = 0.0, 0
+        for pos in range(start, stop, batch_size):
+            idx = order[pos:min(pos + batch_size, stop)]
+            value, A_out = self._reference_gradients(X[idx], Y[idx], loss)
+            total += value * len(idx)
+            correct += _count_correct(A_out, Y[idx])
+            t += 1
+            if rule == 0:
+                reference.sgd_update(self.params, self.grads, lr, wd)
+            elif rule == 1:
+                reference.momentum_update(self.params, self.grads, s1, lr, mom, nest, wd)
+            else:
+                reference.adam_update(self.params, self.grads, s1, s2, t, lr, b1, b2, eps, wd)
+        return total, correct, t
+
+    def _reference_gradients(self, X, Y, loss):
+        """Textbook backpropagation on fastnn.reference; fills self.grads."""
+        outputs = [X]
+        for layer, act in zip(self.dense, self.activations):
+            outputs.append(reference.dense_forward(outputs[-1], layer.W, layer.b, act))
+        value, dA = reference.loss_delta(outputs[-1], Y, loss.name, self.activations[-1])
+        act = "identity"                      # the output delta is already dL/dZ
+        for i in reversed(range(len(self.dense))):
+            dW, db, dX = reference.dense_backward(outputs[i], self.dense[i].W, outputs[i + 1],
+                                                  dA, act, need_dX=i > 0)
+            self._grad_views[i][0][...] = dW
+            self._grad_views[i][1][...] = db
+            dA, act = dX, self.activations[i - 1]
+        return value, outputs[-1]
+
+    # --- inference and inspection -------------------------------------------------------
+
+    def predict_proba(self, X):
+        """Network outputs (class probabilities for softmax/sigmoid outputs).
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs), of the model's dtype
+        """
+        return self._forward(self._check_X(X))
+
+    def predict(self, X):
+        """Predictions: class labels for classifiers, outputs for regressors.
+
+        A model is a classifier when it was last trained with a cross-entropy
+        loss or integer labels (or, before training, has a softmax output).
+        Labels are the argmax of the outputs, or ``output > 0.5`` for a single
+        output unit.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) (int64 labels) or (n_samples, n_outputs)
+        """
+        out = self.predict_proba(X)
+        if self.task != "classification":
+            return out
+        if out.shape[1] == 1:
+            return (out[:, 0] > 0.5).astype(np.int64)
+        return out.argmax(axis=1)
+
+    def evaluate(self, X, y, loss=None):
+        """Mean loss over (X, y), and accuracy for classification.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : array_like of shape (n_samples, n_outputs) or (n_samples,)
+        loss : loss, optional
+            Defaults to the loss of the last ``fit``.
+
+        Returns
+        -------
+        dict
+            ``{'loss': float}``, plus ``'accuracy'`` for classifiers.
+        """
+        loss = get_loss(loss if loss is not None else self._require_loss())
+        X = self._check_X(X)
+        Y, labels = self._check_y(y, X.shape[0], loss)
+        return self._evaluate(X, Y, loss, labels)
+
+    def _evaluate(self, X, Y, loss, labels=False):
+        A = self._forward(X)
+        value = reference.loss_gradient(A, Y, loss.name)[0] if self.backend == "numpy" else \
+            _kernel_loss(A, Y, loss.name)
+        result = {"loss": value}
+        if self.task == "classification" or labels or loss.classification:
+            result["accuracy"] = _count_correct(A, Y) / X.shape[0]
+        return result
+
+    def _forward(self, X):
+        if self.backend == "numpy":
+            A = X
+            for layer, act in zip(self.dense, self.activations):
+                A = reference.dense_forward(A, layer.W, layer.b, act)
+            return A
+        batch = min(_PREDICT_BATCH, X.shape[0])
+        ws, lay = self._workspace(batch), self._layout
+        out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
+        _train.predict(X, lay["sizes"], lay["act_codes"], self.params, ws["acts"],
+                       lay["w_off"], lay["b_off"], lay["a_off"], batch, out)
+        return out
+
+    def _require_loss(self):
+        if self.loss is None:
+            raise ValueError("no loss given and the model has not been trained: pass loss=")
+        return self.loss
+
+    def gradients(self, X, y, loss):
+        """Gradient of the mean loss over the batch (X, y) with respect to every layer.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+        y : array_like of shape (n_samples, n_outputs) or (n_samples,)
+        loss : loss
+
+        Returns
+        -------
+        list of (dW, db)
+            One pair per Dense layer, of shapes (n_in, n_out) and (n_out,).
+        """
+        self._check_trainable()
+        loss = get_loss(loss)
+        loss.check_output(self.activations[-1])
+        X = self._check_X(X)
+        Y, _ = self._check_y(y, X.shape[0], loss)
+        if self.backend == "numpy":
+            self._reference_gradients(X, Y, loss)
+        else:
+            ws, lay = self._workspace(X.shape[0]), self._layout
+            _train.gradients(X, Y, lay["sizes"], lay["act_codes"], _LOSS_CODES[loss.name],
+                             self.params, self.grads, ws["acts"], ws["deltas"],
+                             lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"])
+        return [(dW.copy(), db.copy()) for dW, db in self._grad_views]
+
+    def get_weights(self):
+        """Copies of the weights: a list of (W, b), one pair per Dense layer."""
+        return [(layer.W.copy(), layer.b.copy()) for layer in self.dense]
+
+    def set_weights(self, weights):
+        """Set the weights from a list of (W, b) pairs, as ``get_weights`` returns them."""
+        weights = list(weights)
+        if len(weights) != len(self.dense):
+            raise ValueError("weights must hold %d (W, b) pairs, got %d"
+                             % (len(self.dense), len(weights)))
+        staged = []
+        for i, (pair, layer) in enumerate(zip(weights, self.dense)):
+            if len(pair) != 2:
+                raise ValueError("weights[%d] must be a pair (W, b)" % i)
+            W, b = (np.asarray(a) for a in pair)
+            if W.shape != layer.W.shape or b.shape != layer.b.shape:
+                raise ValueError("weights[%d] must have shapes %s and %s, got %s and %s"
+                                 % (i, layer.W.shape, layer.b.shape, W.shape, b.shape))
+            if not (np.isfinite(W).all() and np.isfinite(b).all()):
+                raise ValueError("weights[%d] contains NaN or infinity" % i)
+            staged.append((W, b))
+        for (W, b), layer in zip(staged, self.dense):
+            layer.W[...] = W
+            layer.b[...] = b
+
+    def summary(self, file=None):
+        """Print (and return) a table of the layers, output shapes and parameter counts."""
+        rows = [("layer", "output", "params")]
+        for i, (layer, act) in enumerate(zip(self.dense, self.activations)):
+            rows.append(("Dense(%d, %d) + %s" % (layer.n_in, layer.n_out, act),
+                         "(None, %d)" % layer.n_out, "{:,}".format(layer.W.size + layer.b.size)))
+        widths = [max(len(r[c]) for r in rows) for c in range(3)]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows]
+        lines.insert(1, "-" * len(lines[0]))
+        lines.append("total: {:,} parameters ({}), backend {}".format(
+            self.params.size, self.dtype.name, self.backend))
+        text = "\n".join(lines)
+        print(text, file=file or sys.stdout)
+        return text
+
+    # --- persistence ------------------------------------------------------------------
+
+    def get_config(self):
+        return {"layers": [layer.get_config() for layer in self.layers],
+                "dtype": self.dtype.name, "backend": self.backend, "task": self.task,
+                "loss": None if self.loss is None else self.loss.name}
+
+    def save(self, path):
+        """Save architecture, weights and optimizer state to one ``.npz`` file.
+
+        Arrays plus a JSON header; no pickle.  Written to a temporary file in
+        the same directory and then renamed over ``path``, so an interrupted
+        save never destroys the previous file.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        """
+        path = os.fspath(path)
+        config = {"format": FORMAT, "version": FORMAT_VERSION, "model": self.get_config()}
+        arrays = {"params": self.params}
+        if self.optimizer is not None:
+            state = self.optimizer.state_dict()
+            for key, value in state.pop("state").items():
+                arrays["optimizer." + key] = value
+            config["optimizer"] = state
+        arrays["config"] = np.array(json.dumps(config))
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+_LOSS_CODES = {"mse": 0, "bce": 1, "cce": 2}
+
+
+def _kernel_loss(A, Y, loss):
+    return kernels.loss_gradient(A, Y, loss, check_finite=False)[0]
+
+
+def _count_correct(A, Y):
+    if A.shape[1] == 1:
+        return int(np.sum((A[:, 0] > 0.5) == (Y[:, 0] > 0.5)))
+    return int(np.sum(A.argmax(axis=1) == Y.argmax(axis=1)))
+
+
+def load(path):
+    """Load a model saved by ``Sequential.save``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Sequential
+        With its weights, and its optimizer (``model.optimizer``) when one was saved.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a fastnn model, is truncated or corrupt, or its
+        arrays do not match its architecture.
+    """
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+        raise ValueError("%s is not a readable fastnn model file (%s: %s)"
+                         % (path, type(exc).__name__, exc)) from None
+    try:
+        config = json.loads(str(arrays.pop("config")))
+        if config.get("format") != FORMAT:
+            raise ValueError("not a fastnn model")
+        if config.get("version") != FORMAT_VERSION:
+            raise ValueError("format version %r is not supported" % config.get("version"))
+        spec = config["model"]
+        model = Sequential([layer_from_config(c) for c in spec["layers"]], dtype=spec["dtype"],
+                           backend=spec["backend"])
+        params = arrays.pop("params")
+        if params.shape != model.params.shape or params.dtype != model.params.dtype:
+            raise ValueError("params has shape %s and dtype %s; the architecture needs %s, %s"
+                             % (params.shape, params.dtype, model.params.shape,
+                                model.params.dtype))
+        if not np.isfinite(params).all():
+            raise ValueError("params contains NaN or infinity")
+        model.params[...] = params
+        model.task = spec["task"]
+        model.loss = None if spec["loss"] is None else get_loss(spec["loss"])
+        if "optimizer" in config:
+            state = dict(config["optimizer"])
+            state["state"] = {k[len("optimizer."):]: v for k, v in arrays.items()
+                              if k.startswith("optimizer.")}
+            model.optimizer = optimizer_from_state_dict(state)
+            model.optimizer.bind(model.params, model.grads)
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError("%s is not a valid fastnn model file (%s: %s)"
+                         % (path, type(exc).__name__, exc)) from None
+    except ValueError as exc:
+        raise ValueError("%s is not a valid fastnn model file: %s" % (path, exc)) from None
+    return model
