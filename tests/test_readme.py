@@ -14,7 +14,8 @@ def test_readme_has_examples():
 
 
 @pytest.mark.parametrize("source", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_readme_example_runs(source):
+def test_readme_example_runs(source, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)   # examples may write files
     import fastnn
     before = fastnn.get_num_threads()
     try:
