@@ -27,10 +27,10 @@ def test_training_epoch(benchmark, case, impl, threads):
     if impl == "torch" and training.torch is None:
         pytest.skip("PyTorch is not installed")
     n = training.CASES[case][-1]
-    epoch = training.IMPLEMENTATIONS[impl](case)
-    epoch()                       # check once before timing: the epoch runs, weights finite
+    train = training.IMPLEMENTATIONS[impl](case)
+    train(1)                      # check once before timing: an epoch runs
     benchmark.extra_info.update(case=case, impl=impl, threads=threads)
-    benchmark.pedantic(epoch, rounds=3, iterations=1, warmup_rounds=0)
+    benchmark.pedantic(train, args=(1,), rounds=3, iterations=1, warmup_rounds=0)
     benchmark.extra_info["samples_per_s"] = n / benchmark.stats.stats.median
 
 

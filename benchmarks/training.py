@@ -64,16 +64,20 @@ def fastnn_model(case, dtype=np.float32, backend="cython", seed=0):
 
 
 def fastnn_epoch(case, backend="cython", dtype=np.float32):
-    """Return a function that trains one epoch over the case's data."""
+    """Return ``train(epochs)``, which trains that many epochs over the case's data.
+
+    fastnn validates the data once per ``fit`` call (one pass over X), so the
+    timed runs call ``fit`` once for all their epochs, as a user would.
+    """
     _, _, _, loss, _, lr, batch, _ = CASES[case]
     X, Y = make_data(case, dtype)
     model = fastnn_model(case, dtype, backend)
     optimizer = fastnn.SGD(lr)
     loss = _LOSSES[loss]()
 
-    def epoch():
-        model.fit(X, Y, loss, optimizer, epochs=1, batch_size=batch, verbose=0)
-    return epoch
+    def train(epochs=1):
+        model.fit(X, Y, loss, optimizer, epochs=epochs, batch_size=batch, verbose=0)
+    return train
 
 
 def torch_epoch(case, dtype=np.float32):
@@ -95,6 +99,10 @@ def torch_epoch(case, dtype=np.float32):
     targets = Yt.argmax(dim=1)
     generator = torch.Generator().manual_seed(0)
 
+    def train(epochs=1):
+        for _ in range(epochs):
+            epoch()
+
     def epoch():
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, batch):
@@ -107,7 +115,7 @@ def torch_epoch(case, dtype=np.float32):
                 value = torch.nn.functional.cross_entropy(output, targets[idx])
             value.backward()
             optimizer.step()
-    return epoch
+    return train
 
 
 def numpy_plain_epoch(case, dtype=np.float32):
@@ -135,6 +143,10 @@ def numpy_plain_epoch(case, dtype=np.float32):
             return e / e.sum(axis=1, keepdims=True)
         return z
 
+    def train(epochs=1):
+        for _ in range(epochs):
+            epoch()
+
     def epoch():
         order = rng.permutation(n)
         for start in range(0, n, batch):
@@ -153,7 +165,7 @@ def numpy_plain_epoch(case, dtype=np.float32):
                     delta *= a[i] * (1 - a[i]) if acts[i - 1] == "sigmoid" else (a[i] > 0)
                 Ws[i] -= lr * dW
                 bs[i] -= lr * db
-    return epoch
+    return train
 
 
 IMPLEMENTATIONS = {
@@ -170,18 +182,17 @@ def set_threads(n):
         torch.set_num_threads(n)
 
 
-def samples_per_second(epoch, n_samples, repeats=5, min_time=0.2):
-    """Median samples/s over ``repeats`` timings, each of enough epochs to last ``min_time``."""
-    epoch()   # warm-up: builds workspaces, touches the data
+def samples_per_second(train, n_samples, repeats=5, min_time=0.3):
+    """Median samples/s over ``repeats`` runs of ``train(epochs)``, each lasting ``min_time``."""
+    train(1)   # warm-up: builds workspaces, touches the data
     started = time.perf_counter()
-    epoch()
+    train(1)
     per_epoch = max(time.perf_counter() - started, 1e-6)
     epochs = max(1, int(min_time / per_epoch))
     rates = []
     for _ in range(repeats):
         started = time.perf_counter()
-        for _ in range(epochs):
-            epoch()
+        train(epochs)
         rates.append(epochs * n_samples / (time.perf_counter() - started))
     return statistics.median(rates)
 
