@@ -146,6 +146,8 @@ LAYER_TYPES = {cls.__name__: cls for cls in (Dense, Identity, Sigmoid, Tanh, ReL
 
 def layer_from_config(config):
     """Rebuild a layer from ``get_config()`` output."""
+    if not isinstance(config, dict):
+        raise ValueError("a layer config must be a dict, got %r" % (config,))
     kind = config.get("type")
     if kind not in LAYER_TYPES:
         raise ValueError("unknown layer type %r" % (kind,))

@@ -63,9 +63,9 @@ _BY_NAME = {"mse": MSELoss, "bce": BCELoss, "cce": CrossEntropyLoss}
 
 def get_loss(loss):
     """Return a Loss instance from an instance, a class, or a name ('mse', 'bce', 'cce')."""
-    if isinstance(loss, Loss):
+    if isinstance(loss, Loss) and loss.name in _BY_NAME:
         return loss
-    if isinstance(loss, type) and issubclass(loss, Loss):
+    if isinstance(loss, type) and issubclass(loss, Loss) and loss.name in _BY_NAME:
         return loss()
     if isinstance(loss, str) and loss in _BY_NAME:
         return _BY_NAME[loss]()

@@ -244,7 +244,9 @@ class Sequential:
         if y.shape[:1] != (n,):
             raise ValueError("%s has %s rows but X has %d samples" % (
                 name, y.shape[0] if y.ndim else "no", n))
-        labels = y.ndim == 1 and y.dtype.kind in "iub"
+        # Integer 1-D targets are class labels for a classification loss or a
+        # network with several outputs; for one output and MSE they are values.
+        labels = y.ndim == 1 and y.dtype.kind in "iub" and (loss.classification or n_out > 1)
         if labels:
             n_classes = max(n_out, 2)
             if y.min() < 0 or y.max() >= n_classes:
@@ -286,8 +288,10 @@ class Sequential:
         ----------
         X : array_like of shape (n_samples, n_features)
         y : array_like of shape (n_samples, n_outputs) or (n_samples,)
-            Targets; integer class labels are one-hot encoded for the model's
-            n_outputs classes (or taken as 0/1 for a single output unit).
+            Targets.  Integer class labels (1-D) are one-hot encoded for the
+            model's n_outputs classes, or taken as 0/1 for a single output unit
+            with a cross-entropy loss; with MSE and one output unit, integer
+            targets are plain values.
         loss : MSELoss, BCELoss, CrossEntropyLoss, or 'mse' / 'bce' / 'cce'
         optimizer : fastnn.SGD, fastnn.Adam, or a preset (fastnn.StochasticGD, ...)
             Bound to this model's parameters on the first call.
@@ -640,7 +644,9 @@ class Sequential:
     def get_config(self):
         return {"layers": [layer.get_config() for layer in self.layers],
                 "dtype": self.dtype.name, "backend": self.backend, "task": self.task,
-                "loss": None if self.loss is None else self.loss.name}
+                "loss": None if self.loss is None else self.loss.name,
+                # the shuffling generator, so that training resumes exactly
+                "rng_state": self._rng.bit_generator.state}
 
     def save(self, path):
         """Save architecture, weights and optimizer state to one ``.npz`` file.
@@ -713,12 +719,13 @@ def load(path):
             arrays = {key: data[key] for key in data.files}
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError,
+            NotImplementedError) as exc:
         raise ValueError("%s is not a readable fastnn model file (%s: %s)"
                          % (path, type(exc).__name__, exc)) from None
     try:
         config = json.loads(str(arrays.pop("config")))
-        if config.get("format") != FORMAT:
+        if not isinstance(config, dict) or config.get("format") != FORMAT:
             raise ValueError("not a fastnn model")
         if config.get("version") != FORMAT_VERSION:
             raise ValueError("format version %r is not supported" % config.get("version"))
@@ -734,6 +741,7 @@ def load(path):
             raise ValueError("params contains NaN or infinity")
         model.params[...] = params
         model.task = spec["task"]
+        model._rng.bit_generator.state = spec["rng_state"]
         model.loss = None if spec["loss"] is None else get_loss(spec["loss"])
         if "optimizer" in config:
             state = dict(config["optimizer"])
@@ -741,7 +749,7 @@ def load(path):
                               if k.startswith("optimizer.")}
             model.optimizer = optimizer_from_state_dict(state)
             model.optimizer.bind(model.params, model.grads)
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
         raise ValueError("%s is not a valid fastnn model file (%s: %s)"
                          % (path, type(exc).__name__, exc)) from None
     except ValueError as exc:

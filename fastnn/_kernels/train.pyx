@@ -31,7 +31,7 @@ from libc.string cimport memcpy
 
 from fastnn._kernels._parallel cimport GRAIN_ARITHMETIC, threads_for
 from fastnn._kernels.activations cimport (
-    activation_grain, IDENTITY, SIGMOID, SOFTMAX)
+    activation_grain, IDENTITY, SOFTMAX, STEP)
 from fastnn._kernels.dense cimport dense_backward_impl, dense_forward_impl
 from fastnn._kernels.losses cimport loss_delta_impl
 from fastnn._kernels.optim cimport adam_update_impl, momentum_update_impl, sgd_update_impl
@@ -197,7 +197,7 @@ def predict(const floating[:, ::1] X, const Py_ssize_t[::1] sizes,
     cdef floating* A_out
     _check_layout(n_rows, out.shape[0], X.shape[1], out.shape[1], None, 0, n_rows,
                   batch_size, sizes, act_codes, params.shape[0], params.shape[0],
-                  acts.shape[0], -1, -1, w_off, b_off, a_off, None)
+                  acts.shape[0], -1, -1, w_off, b_off, a_off, None, STEP)
     with nogil:
         while pos < n_rows:
             n = batch_size if n_rows - pos > batch_size else n_rows - pos
@@ -217,8 +217,13 @@ cdef void _check_layout(Py_ssize_t n_x, Py_ssize_t n_y, Py_ssize_t n_in, Py_ssiz
                         const int[::1] act_codes, Py_ssize_t n_params, Py_ssize_t n_grads,
                         Py_ssize_t n_acts, Py_ssize_t n_deltas, Py_ssize_t n_ybatch,
                         const Py_ssize_t[::1] w_off, const Py_ssize_t[::1] b_off,
-                        const Py_ssize_t[::1] a_off, const Py_ssize_t[::1] d_off) except *:
-    """Raise ValueError unless every buffer access the loops make is in bounds."""
+                        const Py_ssize_t[::1] a_off, const Py_ssize_t[::1] d_off,
+                        int max_act=SOFTMAX) except *:
+    """Raise ValueError unless every buffer access the loops make is in bounds.
+
+    Activation codes up to ``max_act`` are allowed: SOFTMAX where gradients are
+    taken, STEP for forward passes.
+    """
     cdef Py_ssize_t L = sizes.shape[0] - 1, l, i, total_a = 0, total_d = 0, p = 0
     if L < 1 or act_codes.shape[0] != L or w_off.shape[0] != L or b_off.shape[0] != L \
             or a_off.shape[0] != L + 1 or (d_off is not None and d_off.shape[0] != L + 1):
@@ -229,8 +234,9 @@ cdef void _check_layout(Py_ssize_t n_x, Py_ssize_t n_y, Py_ssize_t n_in, Py_ssiz
         if sizes[l] < 1 or w_off[l - 1] != p or b_off[l - 1] != p + sizes[l - 1] * sizes[l]:
             raise ValueError("train: parameter offsets do not match the layer sizes")
         p = b_off[l - 1] + sizes[l]
-        if not IDENTITY <= act_codes[l - 1] <= SOFTMAX:
-            raise ValueError("train: activation code %d has no gradient" % act_codes[l - 1])
+        if not IDENTITY <= act_codes[l - 1] <= max_act:
+            raise ValueError("train: activation code %d is not allowed here"
+                             % act_codes[l - 1])
     for l in range(L + 1):
         if a_off[l] != total_a:
             raise ValueError("train: activation offsets do not match the layer sizes")
