@@ -21,22 +21,27 @@ backward, and one optimizer update of the whole flat buffer, all inside one
 ``nogil`` block.  The Python model calls it once per epoch, or once per chunk
 of batches when it shows a progress bar.
 
-Parallel strategy: each kernel it calls picks its own (the products are BLAS
-or fastnn's small-matrix kernels; elementwise passes use OpenMP past a size
-threshold); nothing here adds threads.  Results are the same for any thread
-count because every kernel's are.  Nothing is allocated per batch.
+Parallel strategy: the matrix products use BLAS's threads; everything else
+(bias and activation passes, loss, column sums, the optimizer update) runs on
+the calling thread.  A step alternates BLAS calls and elementwise passes every
+few microseconds, and two thread pools spinning on the same cores (BLAS's
+pthreads and an OpenMP team) collapse throughput: measured here, 784-128-64-10
+at batch 256 trained at 4,400 samples/s with both pools on 2 threads against
+143,000 with one thread.  So only one pool is ever used.  Results are the same
+for any thread count because every kernel's are.  Nothing is allocated per
+batch.
 """
 from cython cimport floating
 from libc.string cimport memcpy
 
-from fastnn._kernels._parallel cimport GRAIN_ARITHMETIC, threads_for
 from fastnn._kernels.activations cimport (
-    activation_grain, IDENTITY, SOFTMAX, STEP)
+    IDENTITY, SOFTMAX, STEP)
 from fastnn._kernels.dense cimport dense_backward_impl, dense_forward_impl
 from fastnn._kernels.losses cimport loss_delta_impl
 from fastnn._kernels.optim cimport adam_update_impl, momentum_update_impl, sgd_update_impl
 
 cdef enum:
+    ELEMENTWISE_THREADS = 1   # see "Parallel strategy" above
     RULE_GD = 0
     RULE_MOMENTUM = 1
     RULE_ADAM = 2
@@ -79,12 +84,12 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
         dense_forward_impl(acts + batch_size * a_off[l - 1], params + w_off[l - 1],
                            params + b_off[l - 1], act_codes[l - 1],
                            acts + batch_size * a_off[l], n, s_in, s_out,
-                           threads_for(n * s_out, activation_grain(act_codes[l - 1])))
+                           ELEMENTWISE_THREADS)
     A_out = acts + batch_size * a_off[n_layers]
     s_out = sizes[n_layers]
     value = loss_delta_impl(loss, act_codes[n_layers - 1], A_out, y_batch,
                             deltas + batch_size * d_off[n_layers], n, s_out,
-                            threads_for(n * s_out, activation_grain(act_codes[n_layers - 1])))
+                            ELEMENTWISE_THREADS)
     if correct != NULL:
         correct[0] += _count_correct(A_out, y_batch, n, s_out)
     for l in range(n_layers, 0, -1):
@@ -96,7 +101,7 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
             IDENTITY if l == n_layers else act_codes[l - 1],
             deltas + batch_size * d_off[l], grads + w_off[l - 1], grads + b_off[l - 1],
             deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
-            n, s_in, s_out, threads_for(n * s_out, activation_grain(act_codes[l - 1])))
+            n, s_in, s_out, ELEMENTWISE_THREADS)
     return value
 
 
@@ -123,7 +128,6 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     cdef Py_ssize_t n_in = X.shape[1], n_out = Y.shape[1], n_params = params.shape[0]
     cdef Py_ssize_t pos, n, r, row, correct = 0
     cdef double total = 0.0
-    cdef int update_threads = threads_for(n_params, GRAIN_ARITHMETIC)
     cdef floating* A0
     cdef floating* s1 = &state1[0] if state1.shape[0] > 0 else NULL
     cdef floating* s2 = &state2[0] if state2.shape[0] > 0 else NULL
@@ -151,13 +155,13 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
             t += 1
             if rule == RULE_GD:
                 sgd_update_impl(&params[0], &grads[0], n_params, lr, weight_decay,
-                                update_threads)
+                                ELEMENTWISE_THREADS)
             elif rule == RULE_MOMENTUM:
                 momentum_update_impl(&params[0], &grads[0], s1, n_params, lr, momentum,
-                                     nesterov, weight_decay, update_threads)
+                                     nesterov, weight_decay, ELEMENTWISE_THREADS)
             else:
                 adam_update_impl(&params[0], &grads[0], s1, s2, n_params, t, lr, beta1,
-                                 beta2, eps, weight_decay, update_threads)
+                                 beta2, eps, weight_decay, ELEMENTWISE_THREADS)
             pos += n
     return total, correct, t
 
@@ -207,7 +211,7 @@ def predict(const floating[:, ::1] X, const Py_ssize_t[::1] sizes,
                 A_out = &out[pos, 0] if l == n_layers else &acts[0] + batch_size * a_off[l]
                 dense_forward_impl(A_in, &params[0] + w_off[l - 1], &params[0] + b_off[l - 1],
                                    act_codes[l - 1], A_out, n, sizes[l - 1], sizes[l],
-                                   threads_for(n * sizes[l], activation_grain(act_codes[l - 1])))
+                                   ELEMENTWISE_THREADS)
             pos += n
 
 
