@@ -12,8 +12,11 @@ Shapes: X (n_samples, n_in), W (n_in, n_out), b (n_out,), A and dA
   ``dX`` is NULL (the first layer has no use for it).  ``dZ`` may alias ``dA``.
 
 Parallel strategy: the products are single BLAS calls with BLAS's own threads;
-the elementwise passes and the column sums are OpenMP loops with ``n_threads``
-threads, run strictly between BLAS calls, never during one.  Determinism: the
+the elementwise passes and the column sums take ``n_threads`` OpenMP threads,
+which the Python entry points set to 1: they run right after a BLAS call, whose
+worker threads are still spinning, and two pools on the same cores collapse
+throughput (see train.pyx).  Tests force ``n_threads`` = 2 to check that the
+parallel paths give the same bits.  Determinism: the
 column sums give each thread a contiguous block of columns and add the rows of
 each column in order 0..n-1, so ``db`` is the same for any thread count; BLAS
 splits GEMM over the rows and columns of the result, never over the summed
@@ -26,7 +29,7 @@ from libc.string cimport memset
 from fastnn._kernels._blas cimport gemm
 from fastnn._kernels._parallel cimport GRAIN_ARITHMETIC, chunk_start, threads_for
 from fastnn._kernels.activations cimport (
-    activation_backward_impl, activation_forward_impl, activation_grain,
+    activation_backward_impl, activation_forward_impl,
     IDENTITY, SOFTMAX, STEP)
 
 
@@ -91,7 +94,7 @@ cdef inline void _require(bint ok, str what) except *:
 def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W,
                   const floating[::1] b, int act, floating[:, ::1] out,
                   int n_threads=0):
-    """out = f(X·W + b); ``n_threads`` <= 0 picks the count from the work size."""
+    """out = f(X·W + b); ``n_threads`` (default 1) for the bias and activation pass."""
     cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = W.shape[1]
     _require(W.shape[0] == n_in, "W rows != X columns")
     _require(b.shape[0] == n_out, "b length != W columns")
@@ -100,7 +103,7 @@ def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W,
     if not IDENTITY <= act <= STEP:
         raise ValueError("dense_forward: unknown activation code %d" % act)
     if n_threads <= 0:
-        n_threads = threads_for(n * n_out, activation_grain(act))
+        n_threads = 1   # one pool at a time: BLAS's (see the design comment)
     with nogil:
         dense_forward_impl(&X[0, 0], &W[0, 0], &b[0], act, &out[0, 0], n, n_in, n_out,
                            n_threads)
@@ -126,7 +129,7 @@ def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
     if not IDENTITY <= act <= SOFTMAX:
         raise ValueError("dense_backward: no gradient for activation code %d" % act)
     if n_threads <= 0:
-        n_threads = threads_for(n * n_out, activation_grain(act))
+        n_threads = 1   # one pool at a time: BLAS's (see the design comment)
     with nogil:
         dense_backward_impl(&X[0, 0], &W[0, 0], &A[0, 0], &dA[0, 0], act, &dZ[0, 0],
                             &dW[0, 0], &db[0], dX_ptr, n, n_in, n_out, n_threads)
