@@ -10,7 +10,7 @@ samples are reported, in µs per call.
 
     python benchmarks/small_gemm_crossover.py                # textbook shapes
     python benchmarks/small_gemm_crossover.py --grid         # plus the (m, n, k) grid
-    python benchmarks/small_gemm_crossover.py --markdown     # README table
+    python benchmarks/small_gemm_crossover.py --markdown     # plus the README tables
 
 Also reports, per row, what ``gemm`` (the routed call) does with the shape:
 ``own`` or ``blas``.  Not part of the test suite.
@@ -18,6 +18,7 @@ Also reports, per row, what ``gemm`` (the routed call) does with the shape:
 
 import argparse
 import itertools
+import json
 import statistics
 import sys
 import time
@@ -30,7 +31,7 @@ from fastnn._kernels import _blas
 LAYERS = [(784, 30), (30, 10), (784, 16), (16, 16), (16, 10), (784, 128), (128, 64),
           (64, 10)]
 BATCHES = [1, 10, 32, 64]
-GRID = [1, 4, 16, 32, 64, 128, 256, 784]
+GRID = [1, 4, 16, 64, 256, 784]
 
 
 def textbook_shapes():
@@ -45,7 +46,7 @@ def textbook_shapes():
 def grid_shapes():
     for (ta, tb), m, n, k in itertools.product([(False, False), (True, False), (False, True),
                                                 (True, True)], GRID, GRID, GRID):
-        if m * n * k > 784 * 784 * 64:
+        if m * n * k > 784 * 256 * 64:
             continue
         yield ("grid", m, n, k, ta, tb)
 
@@ -113,19 +114,28 @@ def print_rows(rows, out=sys.stdout):
 
 
 def print_markdown(rows, out=sys.stdout):
-    """One line per (layer, batch, product): float32 and float64, own | OpenBLAS µs."""
-    by = {}
+    """README tables, one per dtype: µs per call, own / OpenBLAS, the one gemm uses in bold."""
+    cells = {}
     for r in rows:
-        by.setdefault((r["label"], r["m"], r["n"], r["k"]), {})[r["dtype"]] = r
-    out.write("| product | m×n×k | float32 own | float32 OpenBLAS | float64 own "
-              "| float64 OpenBLAS | gemm uses |\n|---|---|---:|---:|---:|---:|---|\n")
-    for (label, m, n, k), d in by.items():
-        s, dd = d.get("float32"), d.get("float64")
-        routes = "/".join(sorted({x["routed"] for x in d.values()}))
-        out.write("| %s | %d×%d×%d | %s | %s | %s | %s | %s |\n" % (
-            label.replace("  ", " "), m, n, k,
-            "%.2f" % s["own"] if s else "", "%.2f" % s["blas"] if s else "",
-            "%.2f" % dd["own"] if dd else "", "%.2f" % dd["blas"] if dd else "", routes))
+        if r["label"] == "grid":
+            continue
+        product, layer = r["label"].split(None, 1)
+        layer, batch = layer.rsplit(" n=", 1)
+        own, blas = "%.2f" % r["own"], "%.2f" % r["blas"]
+        if r["routed"] == "own":
+            own = "**%s**" % own
+        else:
+            blas = "**%s**" % blas
+        cells.setdefault(r["dtype"], {}).setdefault((layer, product), {})[int(batch)] = \
+            "%s / %s" % (own, blas)
+    for dtype, table in cells.items():
+        batches = sorted({b for v in table.values() for b in v})
+        out.write("\n%s, µs per call, own / OpenBLAS (bold: the one `gemm` uses)\n\n" % dtype)
+        out.write("| layer | product | %s |\n" % " | ".join("n=%d" % b for b in batches))
+        out.write("|---|---|%s\n" % ("---:|" * len(batches)))
+        for (layer, product), by_batch in table.items():
+            out.write("| %s | %s | %s |\n" % (layer, product, " | ".join(
+                by_batch.get(b, "") for b in batches)))
 
 
 def main(argv=None):
@@ -135,7 +145,8 @@ def main(argv=None):
     ap.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     ap.add_argument("--samples", type=int, default=21, help="samples per implementation")
     ap.add_argument("--target-ms", type=float, default=2.0, help="length of one sample")
-    ap.add_argument("--markdown", action="store_true", help="print the README table")
+    ap.add_argument("--markdown", action="store_true", help="also print the README tables")
+    ap.add_argument("--json", metavar="PATH", help="also write the rows to PATH as JSON")
     args = ap.parse_args(argv)
 
     fastnn.set_num_threads(1)
@@ -147,7 +158,12 @@ def main(argv=None):
     print("fastnn %s, own kernel ISA %s, 1 thread, median of %d samples of ~%.1f ms" % (
         fastnn.__version__, _blas.small_gemm_isa(), args.samples, args.target_ms))
     rows = measure(shapes, dtypes, args.target_ms / 1e3, args.samples)
-    print_markdown(rows) if args.markdown else print_rows(rows)
+    print_rows(rows)
+    if args.markdown:
+        print_markdown(rows)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=0)
     wrong = [r for r in rows if (r["own"] < r["blas"]) != (r["routed"] == "own")]
     lost = sum(abs(r["own"] - r["blas"]) for r in wrong)
     print("\n%d of %d shapes routed to the slower implementation (* above); "

@@ -383,16 +383,40 @@ static inline void fastnn_dgemm_small(int trans_a, int trans_b, int m, int n, in
                                 beta, C, ldc);
 }
 
-/* 1 when the own kernel is expected to beat OpenBLAS on this product (see the
- * measured table in README.md, "Matrix products").  Depends only on the shape
- * and dtype, never on thread settings, so the routing (and hence every bit of
- * the result) is the same for any thread count. */
+/* 1 when the own kernel is expected to beat OpenBLAS (one thread) on this
+ * product; the rule encodes the crossover measured on the project's AVX-512
+ * machine by benchmarks/small_gemm_crossover.py (textbook shapes and a grid
+ * of m, n, k; README.md, "Matrix products").  It depends only on the shape and
+ * the dtype, never on thread settings, so the routing, and with it every bit
+ * of the result, is the same for any thread count.
+ *
+ *   all:  AVX-512F present, k >= 1, and m·n·k <= 2^22 (above that OpenBLAS's
+ *         cache blocking and its second thread start to pay);
+ *   NN (Z = X·W):   n >= 8, and k >= 32 or n <= 32 (narrow C wastes vector
+ *         lanes; wide C with short k is store-bound, where BLAS is as good);
+ *   NT (dX = dZ·Wᵀ): k <= 32, or n >= 16 and (m <= 2, or n >= 512, or m >= 10
+ *         and n >= 32): the packing of Bᵀ must be shared by enough rows;
+ *   TN (dW = Xᵀ·dZ): OpenBLAS is strong here; own kernel only for float32
+ *         with a column tail (8 <= n < 32, n % 16 != 0) and k <= 16, for
+ *         m >= 256 with k >= 32 (float64: k >= 64) and n >= 24, and for
+ *         m >= 512, k >= 10, n >= 96;
+ *   TT: never (nothing in fastnn uses it; the transposed stores are slow).
+ */
 static inline int fastnn_small_gemm_wins(int m, int n, int k, int trans_a,
                                          int trans_b, int is_double)
 {
-    if (!fastnn_sg_have_avx512() || k < 1) return 0;
-    (void)trans_a; (void)trans_b; (void)is_double;
-    return (double)m * n * k <= 262144.0;   /* placeholder until measured */
+    if (!fastnn_sg_have_avx512() || m < 1 || n < 1 || k < 1 ||
+        (double)m * n * k > 4194304.0)
+        return 0;
+    if (!trans_a && !trans_b)
+        return n >= 8 && (k >= 32 || n <= 32);
+    if (!trans_a)
+        return k <= 32 || (n >= 16 && (m <= 2 || n >= 512 || (m >= 10 && n >= 32)));
+    if (!trans_b)
+        return (!is_double && n >= 8 && n < 32 && n % 16 != 0 && k <= 16) ||
+               (m >= 256 && n >= 24 && k >= (is_double ? 64 : 32)) ||
+               (m >= 512 && n >= 96 && k >= 10);
+    return 0;
 }
 
 #endif /* FASTNN_SMALL_GEMM_H */
