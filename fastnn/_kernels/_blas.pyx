@@ -1,25 +1,58 @@
-"""Row-major GEMM over SciPy's BLAS (``scipy.linalg.cython_blas``).
+"""Row-major GEMM: fastnn's own small-matrix kernels, or SciPy's BLAS.
 
 Design
 ------
-The one place fastnn calls BLAS.  Arrays are C-contiguous (row-major); BLAS is
-column-major, so ``C = op(A)·op(B)`` is computed as ``Cᵀ = op(B)ᵀ·op(A)ᵀ`` by
-swapping the operands and the dimensions, as scikit-learn's ``_cython_blas``
-does.  The caller owns every buffer.  Threads: BLAS's own pool, sized by
-``fastnn.set_num_threads``; no OpenMP region may be running when this is called.
+The one place fastnn multiplies matrices.  ``gemm`` routes each call by its
+shape and dtype: tiny and skinny products (small-batch training) go to the
+register-blocked AVX-512 kernels of ``csrc/small_gemm.h``, where OpenBLAS
+spends most of its time packing and dispatching; everything else goes to BLAS
+(``scipy.linalg.cython_blas``).  The rule, ``fastnn_small_gemm_wins``, encodes
+the crossover measured by ``benchmarks/small_gemm_crossover.py``; it depends on
+the shape only, never on the thread count, so results stay bit-identical for
+any number of threads.
+
+Arrays are C-contiguous (row-major); BLAS is column-major, so ``C = op(A)·op(B)``
+is computed as ``Cᵀ = op(B)ᵀ·op(A)ᵀ`` by swapping the operands and the
+dimensions, as scikit-learn's ``_cython_blas`` does.  The caller owns every
+buffer.  Threads: the own kernels run on the calling thread; BLAS uses its own
+pool, sized by ``fastnn.set_num_threads``; no OpenMP region may be running when
+this is called.
 """
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 
-cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
-               floating alpha, const floating* A, int lda,
-               const floating* B, int ldb,
-               floating beta, floating* C, int ldc) noexcept nogil:
-    """C (m×n) = alpha·op(A)·op(B) + beta·C, all row-major; op(A) is m×k."""
+cdef extern from "small_gemm.h" nogil:
+    void fastnn_sgemm_small(int trans_a, int trans_b, int m, int n, int k,
+                            float alpha, const float* A, int lda, const float* B, int ldb,
+                            float beta, float* C, int ldc)
+    void fastnn_dgemm_small(int trans_a, int trans_b, int m, int n, int k,
+                            double alpha, const double* A, int lda, const double* B, int ldb,
+                            double beta, double* C, int ldc)
+    void fastnn_sgemm_small_portable(int trans_a, int trans_b, int m, int n, int k,
+                                     float alpha, const float* A, int lda,
+                                     const float* B, int ldb, float beta, float* C, int ldc)
+    void fastnn_dgemm_small_portable(int trans_a, int trans_b, int m, int n, int k,
+                                     double alpha, const double* A, int lda,
+                                     const double* B, int ldb, double beta, double* C,
+                                     int ldc)
+    int fastnn_small_gemm_wins(int m, int n, int k, int trans_a, int trans_b,
+                               int is_double)
+    const char* fastnn_small_gemm_isa()
+
+
+cdef enum Route:
+    ROUTED = 0      # gemm(): own kernel where it wins, BLAS elsewhere
+    OWN = 1         # the own kernel (AVX-512 where the CPU has it)
+    OWN_PORTABLE = 2  # the own kernel's plain C fallback
+    BLAS = 3        # always BLAS
+
+
+cdef inline void _blas_gemm(bint trans_a, bint trans_b, int m, int n, int k,
+                            floating alpha, const floating* A, int lda,
+                            const floating* B, int ldb,
+                            floating beta, floating* C, int ldc) noexcept nogil:
     cdef char ta = b"t" if trans_a else b"n"
     cdef char tb = b"t" if trans_b else b"n"
-    if m == 0 or n == 0:
-        return
     if floating is float:
         sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*>B, &ldb, <float*>A, &lda,
               &beta, C, &ldc)
@@ -28,19 +61,123 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
               &beta, C, &ldc)
 
 
-def gemm_rowmajor(bint trans_a, bint trans_b, double alpha,
-                  const floating[:, ::1] A, const floating[:, ::1] B,
-                  double beta, floating[:, ::1] C):
-    """Python entry to ``gemm`` for tests: C = alpha·op(A)·op(B) + beta·C."""
+cdef inline void _own_gemm(bint trans_a, bint trans_b, int m, int n, int k,
+                           floating alpha, const floating* A, int lda,
+                           const floating* B, int ldb,
+                           floating beta, floating* C, int ldc) noexcept nogil:
+    if floating is float:
+        fastnn_sgemm_small(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+    else:
+        fastnn_dgemm_small(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
+cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
+               floating alpha, const floating* A, int lda,
+               const floating* B, int ldb,
+               floating beta, floating* C, int ldc) noexcept nogil:
+    """C (m×n) = alpha·op(A)·op(B) + beta·C, all row-major; op(A) is m×k."""
+    if m == 0 or n == 0:
+        return
+    if fastnn_small_gemm_wins(m, n, k, trans_a, trans_b, floating is double):
+        _own_gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+    else:
+        _blas_gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
+# --- Python entries, for tests and benchmarks ---------------------------------
+
+cdef int _leading_dim(const char* name, str which, Py_ssize_t rows, Py_ssize_t cols,
+                      Py_ssize_t row_stride, Py_ssize_t col_stride,
+                      Py_ssize_t itemsize) except -1:
+    """The row stride in elements of a matrix whose rows are contiguous."""
+    if cols > 1 and col_stride != itemsize:
+        raise ValueError("%s: the rows of %s must be contiguous" % (name.decode(), which))
+    if rows <= 1:
+        return max(cols, 1)
+    if row_stride % itemsize or row_stride // itemsize < cols:
+        raise ValueError("%s: %s has an unusable row stride" % (name.decode(), which))
+    return row_stride // itemsize
+
+
+cdef _entry(Route route, const char* name, bint trans_a, bint trans_b, double alpha,
+            const floating[:, :] A, const floating[:, :] B, double beta,
+            floating[:, :] C, Py_ssize_t repeats):
     cdef int m = C.shape[0]
     cdef int n = C.shape[1]
     cdef int k = A.shape[0] if trans_a else A.shape[1]
+    cdef Py_ssize_t r, size = sizeof(floating)
     if (A.shape[1] if trans_a else A.shape[0]) != m or \
             (B.shape[1] if trans_b else B.shape[0]) != k or \
             (B.shape[0] if trans_b else B.shape[1]) != n:
-        raise ValueError("gemm_rowmajor: inconsistent shapes")
+        raise ValueError("%s: inconsistent shapes" % name.decode())
     if m == 0 or n == 0 or k == 0:
-        raise ValueError("gemm_rowmajor: every dimension must be at least 1")
+        raise ValueError("%s: every dimension must be at least 1" % name.decode())
+    if repeats < 1:
+        raise ValueError("%s: repeats must be at least 1" % name.decode())
+    cdef int lda = _leading_dim(name, "A", A.shape[0], A.shape[1], A.strides[0], A.strides[1], size)
+    cdef int ldb = _leading_dim(name, "B", B.shape[0], B.shape[1], B.strides[0], B.strides[1], size)
+    cdef int ldc = _leading_dim(name, "C", C.shape[0], C.shape[1], C.strides[0], C.strides[1], size)
+    cdef const floating* a = &A[0, 0]
+    cdef const floating* b = &B[0, 0]
+    cdef floating* c = &C[0, 0]
     with nogil:
-        gemm(trans_a, trans_b, m, n, k, <floating>alpha, &A[0, 0], A.shape[1],
-             &B[0, 0], B.shape[1], <floating>beta, &C[0, 0], C.shape[1])
+        for r in range(repeats):
+            if route == ROUTED:
+                gemm(trans_a, trans_b, m, n, k, <floating>alpha, a, lda, b, ldb,
+                     <floating>beta, c, ldc)
+            elif route == OWN:
+                _own_gemm(trans_a, trans_b, m, n, k, <floating>alpha, a, lda, b, ldb,
+                          <floating>beta, c, ldc)
+            elif route == OWN_PORTABLE:
+                if floating is float:
+                    fastnn_sgemm_small_portable(trans_a, trans_b, m, n, k, <float>alpha,
+                                                a, lda, b, ldb, <float>beta, c, ldc)
+                else:
+                    fastnn_dgemm_small_portable(trans_a, trans_b, m, n, k, alpha,
+                                                a, lda, b, ldb, beta, c, ldc)
+            else:
+                _blas_gemm(trans_a, trans_b, m, n, k, <floating>alpha, a, lda, b, ldb,
+                           <floating>beta, c, ldc)
+
+
+# The three entries take any matrices whose rows are contiguous (C-contiguous
+# arrays, or column slices of them: the row stride is the leading dimension).
+
+def gemm_rowmajor(bint trans_a, bint trans_b, double alpha,
+                  const floating[:, :] A, const floating[:, :] B,
+                  double beta, floating[:, :] C, *, Py_ssize_t repeats=1):
+    """Python entry to ``gemm`` (routed): C = alpha·op(A)·op(B) + beta·C.
+
+    ``repeats`` > 1 runs the same call that many times in one ``nogil`` block
+    (benchmarks: the Python call overhead is paid once).
+    """
+    _entry(ROUTED, b"gemm_rowmajor", trans_a, trans_b, alpha, A, B, beta, C, repeats)
+
+
+def gemm_small(bint trans_a, bint trans_b, double alpha,
+               const floating[:, :] A, const floating[:, :] B,
+               double beta, floating[:, :] C, *, bint portable=False,
+               Py_ssize_t repeats=1):
+    """The own small-matrix kernel, whatever the shape (tests and benchmarks).
+
+    ``portable=True`` runs the plain C fallback instead of the AVX-512 kernels.
+    """
+    _entry(OWN_PORTABLE if portable else OWN, b"gemm_small", trans_a, trans_b, alpha,
+           A, B, beta, C, repeats)
+
+
+def gemm_blas(bint trans_a, bint trans_b, double alpha,
+              const floating[:, :] A, const floating[:, :] B,
+              double beta, floating[:, :] C, *, Py_ssize_t repeats=1):
+    """Always BLAS, whatever the shape (tests and benchmarks)."""
+    _entry(BLAS, b"gemm_blas", trans_a, trans_b, alpha, A, B, beta, C, repeats)
+
+
+def small_gemm_wins(int m, int n, int k, bint trans_a, bint trans_b, bint is_double):
+    """True when ``gemm`` sends this product to the own kernel."""
+    return bool(fastnn_small_gemm_wins(m, n, k, trans_a, trans_b, is_double))
+
+
+def small_gemm_isa():
+    """'avx512f' when the own kernels run AVX-512 code on this CPU, else 'portable'."""
+    return fastnn_small_gemm_isa().decode()

@@ -1,0 +1,157 @@
+"""fastnn's own small-matrix GEMM (csrc/small_gemm.h) and the routed gemm, against NumPy.
+
+Every transpose combination, float32 and float64, alpha and beta (beta = 0 with
+C full of NaN: the kernel must not read C), on edge shapes (1×1×1, m/n/k = 1,
+column tails of every width up to two vectors, odd k) and on the products of a
+dense layer's training step for the textbook layer sizes and batches.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from fastnn._kernels import _blas
+
+from conftest import assert_parity
+
+LAYERS = [(784, 30), (30, 10), (784, 16), (16, 16), (16, 10), (784, 128), (128, 64),
+          (64, 10)]
+BATCHES = [1, 10, 32, 64]
+
+
+def _textbook_shapes():
+    """(m, n, k) of Z = X·W, dW = Xᵀ·dZ and dX = dZ·Wᵀ for every layer and batch."""
+    shapes = set()
+    for (n_in, n_out), batch in itertools.product(LAYERS, BATCHES):
+        shapes |= {(batch, n_out, n_in), (n_in, n_out, batch), (batch, n_in, n_out)}
+    return sorted(shapes)
+
+
+EDGE_SHAPES = (
+    [(1, 1, 1), (1, 30, 784), (1, 1, 300), (30, 1, 17), (17, 33, 1), (1, 17, 1), (1, 1, 5),
+     (13, 200, 3), (3, 5, 7), (4, 16, 16), (12, 32, 9), (13, 33, 129), (25, 48, 257),
+     (7, 130, 5)]
+    + [(5, n, 9) for n in (1, 7, 15, 17, 30, 31, 32, 33, 47, 64, 65)]   # column tails
+    + [(2, n, 3) for n in (1, 7, 15, 16, 17, 30, 33)]                  # NT by dot products
+    + [(m, 24, 11) for m in (2, 3, 4, 5, 6, 7, 11, 12, 13, 24, 25)]    # row blocking
+)
+TEXTBOOK_SHAPES = _textbook_shapes()
+SHAPES = list(dict.fromkeys(EDGE_SHAPES + TEXTBOOK_SHAPES))
+TRANS = [(False, False), (True, False), (False, True), (True, True)]
+TRANS_IDS = ["NN", "TN", "NT", "TT"]
+#: (alpha, beta, fill C with NaN): beta = 0 must not read C
+SCALARS = [(1.0, 0.0, True), (-0.75, 0.0, True), (0.5, 2.0, False), (1.0, 1.0, False),
+           (2.0, -0.5, False)]
+
+
+def _operands(rng, dtype, m, n, k, trans_a, trans_b):
+    A = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    B = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    C0 = rng.standard_normal((m, n)).astype(dtype)
+    return A, B, C0
+
+
+def _expected(A, B, C0, alpha, beta, trans_a, trans_b):
+    A64 = (A.T if trans_a else A).astype(np.float64)
+    B64 = (B.T if trans_b else B).astype(np.float64)
+    product = alpha * (A64 @ B64)
+    return product if beta == 0 else product + beta * C0.astype(np.float64)
+
+
+def _check(entry, kernel, rng, dtype, shape, trans, **kwargs):
+    (m, n, k), (trans_a, trans_b) = shape, trans
+    A, B, C0 = _operands(rng, dtype, m, n, k, trans_a, trans_b)
+    for alpha, beta, nan_fill in SCALARS:
+        C = np.full_like(C0, np.nan) if nan_fill else C0.copy()
+        entry(trans_a, trans_b, alpha, A, B, beta, C, **kwargs)
+        assert not np.isnan(C).any(), "NaN leaked (alpha=%g, beta=%g)" % (alpha, beta)
+        assert_parity(kernel, C, _expected(A, B, C0, alpha, beta, trans_a, trans_b), dtype)
+
+
+@pytest.mark.parametrize("trans", TRANS, ids=TRANS_IDS)
+@pytest.mark.parametrize("shape", SHAPES, ids=["x".join(map(str, s)) for s in SHAPES])
+def test_own_kernel_matches_numpy(rng, dtype, shape, trans):
+    _check(_blas.gemm_small, "gemm_small", rng, dtype, shape, trans)
+
+
+@pytest.mark.parametrize("trans", TRANS, ids=TRANS_IDS)
+@pytest.mark.parametrize("shape", SHAPES, ids=["x".join(map(str, s)) for s in SHAPES])
+def test_routed_gemm_matches_numpy(rng, dtype, shape, trans):
+    _check(_blas.gemm_rowmajor, "gemm (routed)", rng, dtype, shape, trans)
+
+
+@pytest.mark.parametrize("trans", TRANS, ids=TRANS_IDS)
+@pytest.mark.parametrize("shape", EDGE_SHAPES, ids=["x".join(map(str, s)) for s in EDGE_SHAPES])
+def test_portable_fallback_matches_numpy(rng, dtype, shape, trans):
+    # The plain C loop nest that CPUs without AVX-512F run.
+    _check(_blas.gemm_small, "gemm_small (portable)", rng, dtype, shape, trans, portable=True)
+
+
+@pytest.mark.parametrize("trans", TRANS, ids=TRANS_IDS)
+@pytest.mark.parametrize("portable", [False, True], ids=["simd", "portable"])
+def test_leading_dimensions_larger_than_the_rows(rng, dtype, trans, portable):
+    # Column slices of wider arrays: lda, ldb, ldc exceed the row lengths.
+    (trans_a, trans_b), (m, n, k) = trans, (13, 37, 21)
+    A, B, C0 = _operands(rng, dtype, m, n, k, trans_a, trans_b)
+    pad = lambda X: np.concatenate([X, np.full((X.shape[0], 5), np.nan, dtype)], axis=1)
+    A_wide, B_wide, C_wide = pad(A), pad(B), pad(C0)
+    for alpha, beta, _ in SCALARS:
+        C_wide[:, :n] = C0
+        _blas.gemm_small(trans_a, trans_b, alpha, A_wide[:, :A.shape[1]],
+                         B_wide[:, :B.shape[1]], beta, C_wide[:, :n], portable=portable)
+        assert_parity("gemm_small", C_wide[:, :n],
+                      _expected(A, B, C0, alpha, beta, trans_a, trans_b), dtype)
+        assert np.isnan(C_wide[:, n:]).all(), "wrote past the end of C's rows"
+
+
+def test_results_are_deterministic(rng, dtype):
+    A, B, _ = _operands(rng, dtype, 10, 30, 784, False, False)
+    first = np.empty((10, 30), dtype)
+    _blas.gemm_small(False, False, 1.0, A, B, 0.0, first)
+    for _ in range(3):
+        again = np.full((10, 30), np.nan, dtype)
+        _blas.gemm_small(False, False, 1.0, A, B, 0.0, again, repeats=5)
+        np.testing.assert_array_equal(again, first)
+
+
+def test_the_routing_rule_depends_on_the_shape_only():
+    # Thread settings must not move a product between the two implementations
+    # (their roundings differ); the rule has no other input than these.
+    import fastnn
+    before = fastnn.get_num_threads()
+    try:
+        decisions = []
+        for threads in (1, 2):
+            fastnn.set_num_threads(threads)
+            decisions.append([_blas.small_gemm_wins(m, n, k, ta, tb, dbl)
+                              for (m, n, k), (ta, tb), dbl in itertools.product(
+                                  TEXTBOOK_SHAPES, TRANS, (False, True))])
+        assert decisions[0] == decisions[1]
+    finally:
+        fastnn.set_num_threads(before)
+
+
+def test_own_kernels_are_used_on_avx512_machines():
+    if _blas.small_gemm_isa() != "avx512f":
+        assert not _blas.small_gemm_wins(10, 30, 784, False, False, False)
+        pytest.skip("no AVX-512F here: gemm always calls BLAS")
+    # The forward product of the 784-30-10 network at batch 10: the case that motivated them.
+    assert _blas.small_gemm_wins(10, 30, 784, False, False, False)
+
+
+@pytest.mark.parametrize("bad_call, match", [
+    (lambda: _blas.gemm_small(False, False, 1.0, np.ones((3, 4)), np.ones((5, 2)), 0.0,
+                              np.ones((3, 2))), "gemm_small: inconsistent shapes"),
+    (lambda: _blas.gemm_small(False, False, 1.0, np.ones((3, 0)), np.ones((0, 2)), 0.0,
+                              np.ones((3, 2))), "every dimension must be at least 1"),
+    (lambda: _blas.gemm_small(False, False, 1.0, np.ones((3, 4))[:, ::2], np.ones((2, 2)), 0.0,
+                              np.ones((3, 2))), "rows of A must be contiguous"),
+    (lambda: _blas.gemm_small(False, False, 1.0, np.ones((3, 4)), np.ones((4, 2)), 0.0,
+                              np.ones((3, 2)), repeats=0), "repeats must be at least 1"),
+    (lambda: _blas.gemm_small(False, False, 1.0, np.ones((3, 4)), np.ones((4, 2), np.float32),
+                              0.0, np.ones((3, 2))), "No matching signature|dtype"),
+])
+def test_gemm_small_rejects_bad_calls(bad_call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        bad_call()
