@@ -87,6 +87,32 @@ cdef void dense_backward_impl(const floating* X, const floating* W, const floati
              W, <int>n_out, zero, dX, <int>n_in)
 
 
+cdef void dense_backward_sgd_impl(const floating* X, floating* W, floating* b,
+                                  const floating* A, const floating* dA, int act,
+                                  floating* dZ, floating* db, floating* dX,
+                                  Py_ssize_t n_samples, Py_ssize_t n_in, Py_ssize_t n_out,
+                                  floating lr, int n_threads) noexcept nogil:
+    """Backward pass fused with a plain gradient-descent step on this layer.
+
+    dX = dZ·Wᵀ is taken with the old W, then W −= lr·Xᵀ·dZ is one GEMM with
+    alpha = −lr and beta = 1 into W itself, and b −= lr·db; ``db`` receives the
+    bias gradient (scratch).  The weight gradient is never stored: this saves
+    writing it and a second pass over the weights, which at small batch sizes
+    is a large share of a step.
+    """
+    cdef floating one = 1, zero = 0
+    cdef Py_ssize_t j
+    activation_backward_impl(act, A, dA, dZ, n_samples, n_out, n_threads)
+    if dX != NULL:
+        gemm(False, True, <int>n_samples, <int>n_in, <int>n_out, one, dZ, <int>n_out,
+             W, <int>n_out, zero, dX, <int>n_in)
+    gemm(True, False, <int>n_in, <int>n_out, <int>n_samples, -lr, X, <int>n_in,
+         dZ, <int>n_out, one, W, <int>n_out)
+    column_sums_impl(dZ, db, n_samples, n_out, n_threads)
+    for j in range(n_out):
+        b[j] = b[j] - lr * db[j]
+
+
 # --- Python entry points (called by fastnn.kernels after validation) ---------
 
 cdef inline void _require(bint ok, str what) except *:

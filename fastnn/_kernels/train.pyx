@@ -18,7 +18,11 @@ few flat buffers that the Python model allocates once per fit and owns:
 ``batch_size`` (the last one may be shorter, using the first rows of each
 buffer): gather rows, forward through every layer, loss and output delta,
 backward, and one optimizer update of the whole flat buffer, all inside one
-``nogil`` block.  The Python model calls it once per epoch, or once per chunk
+``nogil`` block.  Plain gradient descent (no momentum, no weight decay) is
+fused into the backward pass instead: each layer's W −= lr·Xᵀ·dZ is one GEMM
+into W, so the weight gradient is never written out (``grads`` then holds
+only bias gradients, as scratch; ``Sequential.gradients`` computes the full
+gradient when it is wanted).  The Python model calls it once per epoch, or once per chunk
 of batches when it shows a progress bar.
 
 Parallel strategy: the matrix products use BLAS's threads; everything else
@@ -36,7 +40,8 @@ from libc.string cimport memcpy
 
 from fastnn._kernels.activations cimport (
     IDENTITY, SOFTMAX, STEP)
-from fastnn._kernels.dense cimport dense_backward_impl, dense_forward_impl
+from fastnn._kernels.dense cimport (
+    dense_backward_impl, dense_backward_sgd_impl, dense_forward_impl)
 from fastnn._kernels.losses cimport loss_delta_impl
 from fastnn._kernels.optim cimport adam_update_impl, momentum_update_impl, sgd_update_impl
 
@@ -73,8 +78,14 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                               const Py_ssize_t* sizes, const int* act_codes, int loss,
                               const Py_ssize_t* w_off, const Py_ssize_t* b_off,
                               const Py_ssize_t* a_off, const Py_ssize_t* d_off,
-                              Py_ssize_t* correct) noexcept nogil:
-    """Forward and backward for one batch of n rows already in acts[A_0]; fills grads."""
+                              Py_ssize_t* correct, double fused_lr) noexcept nogil:
+    """Forward and backward for one batch of n rows already in acts[A_0].
+
+    With ``fused_lr`` = 0 it fills grads.  With ``fused_lr`` > 0 it also takes a
+    plain gradient-descent step of that size, layer by layer as the backward
+    pass goes (``dense_backward_sgd_impl``): then only the bias part of grads
+    is written, as scratch.
+    """
     cdef Py_ssize_t l, s_in, s_out
     cdef floating* A_in
     cdef floating* A_out
@@ -94,14 +105,24 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
         correct[0] += _count_correct(A_out, y_batch, n, s_out)
     for l in range(n_layers, 0, -1):
         s_in, s_out = sizes[l - 1], sizes[l]
-        dense_backward_impl(
-            acts + batch_size * a_off[l - 1], params + w_off[l - 1],
-            acts + batch_size * a_off[l], deltas + batch_size * d_off[l],
-            # the output layer's delta is already dL/dZ
-            IDENTITY if l == n_layers else act_codes[l - 1],
-            deltas + batch_size * d_off[l], grads + w_off[l - 1], grads + b_off[l - 1],
-            deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
-            n, s_in, s_out, ELEMENTWISE_THREADS)
+        # The output layer's delta is already dL/dZ, hence IDENTITY there.
+        if fused_lr > 0:
+            dense_backward_sgd_impl(
+                acts + batch_size * a_off[l - 1], params + w_off[l - 1],
+                params + b_off[l - 1], acts + batch_size * a_off[l],
+                deltas + batch_size * d_off[l],
+                IDENTITY if l == n_layers else act_codes[l - 1],
+                deltas + batch_size * d_off[l], grads + b_off[l - 1],
+                deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
+                n, s_in, s_out, <floating>fused_lr, ELEMENTWISE_THREADS)
+        else:
+            dense_backward_impl(
+                acts + batch_size * a_off[l - 1], params + w_off[l - 1],
+                acts + batch_size * a_off[l], deltas + batch_size * d_off[l],
+                IDENTITY if l == n_layers else act_codes[l - 1],
+                deltas + batch_size * d_off[l], grads + w_off[l - 1], grads + b_off[l - 1],
+                deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
+                n, s_in, s_out, ELEMENTWISE_THREADS)
     return value
 
 
@@ -131,6 +152,8 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     cdef floating* A0
     cdef floating* s1 = &state1[0] if state1.shape[0] > 0 else NULL
     cdef floating* s2 = &state2[0] if state2.shape[0] > 0 else NULL
+    # Plain gradient descent is fused into the backward pass (see _forward_backward).
+    cdef double fused_lr = lr if rule == RULE_GD and weight_decay == 0 else 0
     _check_layout(X.shape[0], Y.shape[0], n_in, n_out, order, start, stop, batch_size,
                   sizes, act_codes, n_params, grads.shape[0], acts.shape[0],
                   deltas.shape[0], y_batch.shape[0], w_off, b_off, a_off, d_off)
@@ -151,9 +174,11 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
             total += n * _forward_backward(
                 &params[0], &grads[0], &acts[0], &deltas[0], &y_batch[0], n, batch_size,
                 n_layers, &sizes[0], &act_codes[0], loss, &w_off[0], &b_off[0],
-                &a_off[0], &d_off[0], &correct)
+                &a_off[0], &d_off[0], &correct, fused_lr)
             t += 1
-            if rule == RULE_GD:
+            if fused_lr > 0:
+                pass                   # the step was taken during the backward pass
+            elif rule == RULE_GD:
                 sgd_update_impl(&params[0], &grads[0], n_params, lr, weight_decay,
                                 ELEMENTWISE_THREADS)
             elif rule == RULE_MOMENTUM:
@@ -186,7 +211,7 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
         memcpy(&acts[0], &X[0, 0], n * X.shape[1] * sizeof(floating))
         value = _forward_backward(&params[0], &grads[0], &acts[0], &deltas[0], &Y[0, 0],
                                   n, n, n_layers, &sizes[0], &act_codes[0], loss,
-                                  &w_off[0], &b_off[0], &a_off[0], &d_off[0], NULL)
+                                  &w_off[0], &b_off[0], &a_off[0], &d_off[0], NULL, 0)
     return value
 
 
