@@ -13,6 +13,6 @@ cdef void column_sums_impl(const floating* M, floating* out, Py_ssize_t n_rows,
                            Py_ssize_t n_cols, int n_threads) noexcept nogil
 cdef void dense_backward_sgd_impl(const floating* X, floating* W, floating* b,
                                   const floating* A, const floating* dA, int act,
-                                  floating* dZ, floating* db, floating* dX,
+                                  floating* dZ, floating* dW, floating* db, floating* dX,
                                   Py_ssize_t n_samples, Py_ssize_t n_in, Py_ssize_t n_out,
-                                  floating lr, int n_threads) noexcept nogil
+                                  double lr, int n_threads) noexcept nogil

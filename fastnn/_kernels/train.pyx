@@ -19,10 +19,9 @@ few flat buffers that the Python model allocates once per fit and owns:
 buffer): gather rows, forward through every layer, loss and output delta,
 backward, and one optimizer update of the whole flat buffer, all inside one
 ``nogil`` block.  Plain gradient descent (no momentum, no weight decay) is
-fused into the backward pass instead: each layer's W −= lr·Xᵀ·dZ is one GEMM
-into W, so the weight gradient is never written out (``grads`` then holds
-only bias gradients, as scratch; ``Sequential.gradients`` computes the full
-gradient when it is wanted).  The Python model calls it once per epoch, or once per chunk
+applied layer by layer during the backward pass instead, each layer's step
+taken right after its gradient is computed, while it is in cache; the
+arithmetic is the same as the separate update's.  The Python model calls it once per epoch, or once per chunk
 of batches when it shows a progress bar.
 
 Parallel strategy: the matrix products use BLAS's threads; everything else
@@ -81,10 +80,9 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                               Py_ssize_t* correct, double fused_lr) noexcept nogil:
     """Forward and backward for one batch of n rows already in acts[A_0].
 
-    With ``fused_lr`` = 0 it fills grads.  With ``fused_lr`` > 0 it also takes a
-    plain gradient-descent step of that size, layer by layer as the backward
-    pass goes (``dense_backward_sgd_impl``): then only the bias part of grads
-    is written, as scratch.
+    It fills grads.  With ``fused_lr`` > 0 it also takes a plain
+    gradient-descent step of that size, layer by layer as the backward pass
+    goes (``dense_backward_sgd_impl``), while each layer's gradient is in cache.
     """
     cdef Py_ssize_t l, s_in, s_out
     cdef floating* A_in
@@ -112,9 +110,9 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                 params + b_off[l - 1], acts + batch_size * a_off[l],
                 deltas + batch_size * d_off[l],
                 IDENTITY if l == n_layers else act_codes[l - 1],
-                deltas + batch_size * d_off[l], grads + b_off[l - 1],
+                deltas + batch_size * d_off[l], grads + w_off[l - 1], grads + b_off[l - 1],
                 deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
-                n, s_in, s_out, <floating>fused_lr, ELEMENTWISE_THREADS)
+                n, s_in, s_out, fused_lr, ELEMENTWISE_THREADS)
         else:
             dense_backward_impl(
                 acts + batch_size * a_off[l - 1], params + w_off[l - 1],
