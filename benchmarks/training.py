@@ -20,6 +20,7 @@ import sys
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import fastnn
 
@@ -177,6 +178,8 @@ IMPLEMENTATIONS = {
 
 
 def set_threads(n):
+    """Give every implementation n threads: fastnn, NumPy's own BLAS, PyTorch."""
+    threadpool_limits(limits=n)       # every OpenMP runtime and BLAS loaded, NumPy's too
     fastnn.set_num_threads(n)
     if torch is not None:
         torch.set_num_threads(n)
