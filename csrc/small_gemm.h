@@ -265,25 +265,7 @@ fastnn_sg_transpose_d(const double *src, ptrdiff_t ld, int nrows, int np, double
 #define SG_REDUCE fastnn_sg_reduce_s
 #define SG_COMPRESS(m, v) _mm512_maskz_compress_ps(m, v)
 #define SG_TRANSPOSE fastnn_sg_transpose_s
-#include "small_gemm_kernels.h"
-#undef SG_T
-#undef SG_V
-#undef SG_MASK
-#undef SG_VL
-#undef SG_DOT_MR
-#undef SG_NAME
-#undef SG_ZERO
-#undef SG_SET1
-#undef SG_LOADU
-#undef SG_LOADM
-#undef SG_STOREU
-#undef SG_STOREM
-#undef SG_FMA
-#undef SG_MUL
-#undef SG_ADD
-#undef SG_REDUCE
-#undef SG_COMPRESS
-#undef SG_TRANSPOSE
+#include "small_gemm_kernels.h"   /* undefines the SG_ macros when done */
 
 /* double instantiation */
 #define SG_T double
@@ -304,25 +286,7 @@ fastnn_sg_transpose_d(const double *src, ptrdiff_t ld, int nrows, int np, double
 #define SG_REDUCE fastnn_sg_reduce_d
 #define SG_COMPRESS(m, v) _mm512_maskz_compress_pd(m, v)
 #define SG_TRANSPOSE fastnn_sg_transpose_d
-#include "small_gemm_kernels.h"
-#undef SG_T
-#undef SG_V
-#undef SG_MASK
-#undef SG_VL
-#undef SG_DOT_MR
-#undef SG_NAME
-#undef SG_ZERO
-#undef SG_SET1
-#undef SG_LOADU
-#undef SG_LOADM
-#undef SG_STOREU
-#undef SG_STOREM
-#undef SG_FMA
-#undef SG_MUL
-#undef SG_ADD
-#undef SG_REDUCE
-#undef SG_COMPRESS
-#undef SG_TRANSPOSE
+#include "small_gemm_kernels.h"   /* undefines the SG_ macros when done */
 
 /* 1 when the AVX-512F kernels can run here; decided once (a benign race:
  * every thread computes the same value). */

@@ -454,3 +454,23 @@ SG_NAME(gemm_avx512)(int trans_a, int trans_b, int m, int n, int k, SG_T alpha,
         SG_NAME(axpy_driver)(n, m, k, alpha, B, ldb, 1, A, lda, beta, C, 1, ldc);
     }
 }
+
+/* The instantiation's parameters, set by small_gemm.h before each inclusion. */
+#undef SG_T
+#undef SG_V
+#undef SG_MASK
+#undef SG_VL
+#undef SG_DOT_MR
+#undef SG_NAME
+#undef SG_ZERO
+#undef SG_SET1
+#undef SG_LOADU
+#undef SG_LOADM
+#undef SG_STOREU
+#undef SG_STOREM
+#undef SG_FMA
+#undef SG_MUL
+#undef SG_ADD
+#undef SG_REDUCE
+#undef SG_COMPRESS
+#undef SG_TRANSPOSE
