@@ -430,6 +430,24 @@ def test_backends_follow_the_same_trajectory_float64(rng, make_opt):
     assert hf.history["accuracy"] == hr.history["accuracy"]
 
 
+@pytest.mark.parametrize("make_opt", [lambda: SGD(0.2), lambda: SGD(0.1, momentum=0.9),
+                                      lambda: Adam(0.01)], ids=["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("batch_size", [1, 7, None], ids=["b1", "b7", "full"])
+def test_backends_follow_the_same_trajectory_float32(rng, make_opt, batch_size):
+    # The compiled loop in float32 (own small-matrix kernels, the per-layer
+    # gradient-descent step) stays on the reference's path to float32 rounding.
+    X, y = _classification_data(rng, n=40)
+    params = {}
+    for backend in ("cython", "numpy"):
+        m = Sequential([Dense(4, 10), Sigmoid(), Dense(10, 6), Tanh(), Dense(6, 3), Softmax()],
+                       dtype="float32", seed=4, backend=backend)
+        m.fit(X, y, loss=CrossEntropyLoss(), optimizer=make_opt(), epochs=2,
+              batch_size=batch_size, verbose=0)
+        params[backend] = m.params
+    assert params["cython"].dtype == np.float32
+    assert relative_error(params["cython"], params["numpy"]) <= 1e-5
+
+
 def test_backends_predict_the_same_in_chunks(rng):
     # 2500 rows: the compiled forward pass runs in chunks of 1024 with a short last one.
     fast = _reg_model(backend="cython", seed=5)
