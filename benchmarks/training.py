@@ -13,7 +13,6 @@ the median samples/s over several timed epochs.  Run as a script for a table::
 """
 
 import argparse
-import os
 import platform
 import statistics
 import sys

@@ -131,10 +131,12 @@ class Sequential:
         self.layers = list(layers) if isinstance(layers, (list, tuple)) else None
         if not self.layers:
             raise ValueError("layers must be a non-empty list of fastnn layers")
-        if dtype not in ("float32", "float64", np.float32, np.float64) and \
-                np.dtype(dtype) not in (np.float32, np.float64):
+        try:
+            self.dtype = None if dtype is None else np.dtype(dtype)
+        except TypeError:
+            self.dtype = None
+        if self.dtype not in (np.float32, np.float64):
             raise TypeError("dtype must be 'float32' or 'float64', got %r" % (dtype,))
-        self.dtype = np.dtype(dtype)
         if backend not in ("cython", "numpy"):
             raise ValueError("backend must be 'cython' or 'numpy', got %r" % (backend,))
         self.backend = backend

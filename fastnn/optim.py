@@ -51,7 +51,6 @@ Updates run with ``check_finite=False``: the model validates its data once
 per fit, and non-finite weights after training are caught by the model.
 """
 
-import math
 from collections.abc import Mapping
 
 import numpy as np

@@ -1237,3 +1237,9 @@ def test_integer_targets_are_values_for_mse_with_one_output():
 def test_the_loss_base_class_is_not_a_loss():
     with pytest.raises(ValueError, match="loss must be"):
         fastnn.losses.get_loss(fastnn.losses.Loss)
+
+
+@pytest.mark.parametrize("dtype", ["foo", "int32", "float16", None])
+def test_model_dtype_must_be_float32_or_float64(dtype):
+    with pytest.raises(TypeError, match="dtype must be 'float32' or 'float64'"):
+        Sequential([Dense(2, 2)], dtype=dtype)
