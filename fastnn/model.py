@@ -210,7 +210,11 @@ class Sequential:
                 "deltas": np.empty(batch_size * sum(sizes[1:]), self.dtype),
                 "y_batch": np.empty(batch_size * sizes[-1], self.dtype),
             }
-            self._workspaces = {batch_size: ws}   # keep only the latest size
+            # Keep two sizes (training batches and prediction chunks alternate
+            # when there is validation data), not every size ever asked for.
+            if len(self._workspaces) >= 2:
+                self._workspaces.pop(next(iter(self._workspaces)))
+            self._workspaces[batch_size] = ws
         return ws
 
     # --- data at the boundary -------------------------------------------------------
