@@ -14,7 +14,11 @@
  *   fixed order, whatever the thread settings.
  *
  * Strategy (AVX-512F, register-blocked; see small_gemm_kernels.h)
- *   NN (Z = X·W) and TN (dW = Xᵀ·dZ): a tile of MR rows × NV vectors of C
+ *   TN (dW = Xᵀ·dZ) with k <= 12 and n <= 4 vectors: the k rows of B are
+ *     loaded once into registers, and C is computed and written row by row
+ *     (k broadcasts of A[p, i] and k FMAs per vector of a row): one
+ *     sequential pass over C, the bound of these store-heavy shapes.
+ *   NN (Z = X·W) and TN (dW = Xᵀ·dZ) otherwise: a tile of MR rows × NV vectors of C
  *     (16 floats / 8 doubles per vector; MR ≤ 12 × NV ≤ 2, MR ≤ 6 × 4 or
  *     MR ≤ 3 × 8, at most 24 zmm accumulators) stays in registers while, for
  *     each p, op(A)[i, p] is broadcast and row p of B is loaded (the column
@@ -87,6 +91,9 @@ FASTNN_SG_PORTABLE(double, fastnn_dgemm_small_portable)
 #if FASTNN_SG_X86
 
 #define FASTNN_SG_MR_MAX 12       /* rows per broadcast-FMA tile (2 vectors: 24 zmm) */
+#ifndef FASTNN_SG_TN_STREAM_MAX_K
+#define FASTNN_SG_TN_STREAM_MAX_K 12  /* TN: B held in registers up to this k */
+#endif
 #ifndef FASTNN_SG_NT_DOT_MAX_M
 #define FASTNN_SG_NT_DOT_MAX_M 2  /* NT: dot products up to this m, packing above */
 #endif
@@ -360,10 +367,12 @@ static inline void fastnn_dgemm_small(int trans_a, int trans_b, int m, int n, in
  *         lanes; wide C with short k is store-bound, where BLAS is as good);
  *   NT (dX = dZ·Wᵀ): k <= 32, or n >= 16 and (m <= 2, or n >= 512, or m >= 10
  *         and n >= 32): the packing of Bᵀ must be shared by enough rows;
- *   TN (dW = Xᵀ·dZ): OpenBLAS is strong here; own kernel only for float32
- *         with a column tail (8 <= n < 32, n % 16 != 0) and k <= 16, for
- *         m >= 256 with k >= 32 (float64: k >= 64) and n >= 24, and for
- *         m >= 512, k >= 10, n >= 96;
+ *   TN (dW = Xᵀ·dZ): OpenBLAS is strong here; own kernel only for
+ *         10 <= n < 32 with k <= 4, for float32 with a column tail
+ *         (8 <= n < 32, n % 16 != 0) and k <= 16, for float64 with
+ *         16 <= n < 32 and k <= 12 (these mostly the B-in-registers
+ *         streaming path, k <= 12), for m >= 256 with k >= 32 (float64:
+ *         k >= 64) and n >= 24, and for m >= 512, k >= 10, n >= 96;
  *   TT: never (nothing in fastnn uses it; the transposed stores are slow).
  */
 static inline int fastnn_small_gemm_wins(int m, int n, int k, int trans_a,
@@ -377,7 +386,9 @@ static inline int fastnn_small_gemm_wins(int m, int n, int k, int trans_a,
     if (!trans_a)
         return k <= 32 || (n >= 16 && (m <= 2 || n >= 512 || (m >= 10 && n >= 32)));
     if (!trans_b)
-        return (!is_double && n >= 8 && n < 32 && n % 16 != 0 && k <= 16) ||
+        return (n >= 10 && n < 32 && k <= 4) ||
+               (!is_double && n >= 8 && n < 32 && n % 16 != 0 && k <= 16) ||
+               (is_double && n >= 16 && n < 32 && k <= 12) ||
                (m >= 256 && n >= 24 && k >= (is_double ? 64 : 32)) ||
                (m >= 512 && n >= 96 && k >= 10);
     return 0;

@@ -271,6 +271,81 @@ SG_NAME(axpy_driver)(int rows, int cols, ptrdiff_t k, SG_T alpha, const SG_T *a,
     }
 }
 
+/* ---- TN with a short k: B held in registers, C streamed row by row --------
+ *
+ * C (m × n) = alpha·Aᵀ·B + beta·C with A k × m (row stride lda), B k × n, for
+ * k <= K (a constant, at most 12) and n <= NV·SG_VL (NV = 1 or 2): the k rows
+ * of B are loaded once into k·NV registers; then output row i is
+ * Σ_p A[p·lda + i]·B[p, :], k broadcasts and k·NV FMAs, and is written at
+ * once.  C is written in one sequential pass, and B is never reloaded, so
+ * the stores (the bound for short k) overlap the arithmetic.  Rows are
+ * independent: out-of-order execution overlaps their FMA chains.
+ */
+static inline __attribute__((always_inline)) FASTNN_SG_AVX512 void
+SG_NAME(tn_stream_tile)(const int K, const int NV, int m, int n, SG_T alpha,
+                        const SG_T *A, ptrdiff_t lda, const SG_T *B, ptrdiff_t ldb,
+                        SG_T beta, SG_T *C, ptrdiff_t ldc)
+{
+    const SG_MASK last = SG_NAME(tail_mask)(n - (NV - 1) * SG_VL);
+    const SG_MASK all = SG_NAME(tail_mask)(SG_VL);
+    SG_V b[4][12];   /* b[v][p]: vector v of row p of B (constant indices only) */
+#pragma GCC unroll 12
+    for (int p = 0; p < K; p++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            b[v][p] = v == NV - 1 ? SG_LOADM(last, B + p * ldb + v * SG_VL)
+                                  : SG_LOADU(B + p * ldb + v * SG_VL);
+    }
+    for (int i = 0; i < m; i++) {
+        const SG_T *a = A + i;
+        SG_V x[4];
+        const SG_V a0 = SG_SET1(a[0]);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            x[v] = SG_MUL(a0, b[v][0]);
+#pragma GCC unroll 12
+        for (int p = 1; p < K; p++) {
+            const SG_V ap = SG_SET1(a[p * lda]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                x[v] = SG_FMA(ap, b[v][p], x[v]);
+        }
+        SG_T *c = C + i * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            SG_NAME(store_vec)(x[v], v == NV - 1 ? last : all, v < NV - 1, alpha, beta,
+                               c + v * SG_VL);
+    }
+}
+
+#define SG_TN_STREAM(K)                                                              \
+    static FASTNN_SG_AVX512 void SG_NAME(tn_stream_##K)(                            \
+        int nv, int m, int n, SG_T alpha, const SG_T *A, ptrdiff_t lda,             \
+        const SG_T *B, ptrdiff_t ldb, SG_T beta, SG_T *C, ptrdiff_t ldc)            \
+    {                                                                                \
+        if (nv == 1)                                                                 \
+            SG_NAME(tn_stream_tile)(K, 1, m, n, alpha, A, lda, B, ldb, beta, C, ldc); \
+        else if (nv == 2)                                                            \
+            SG_NAME(tn_stream_tile)(K, 2, m, n, alpha, A, lda, B, ldb, beta, C, ldc); \
+        else if (nv == 3)                                                            \
+            SG_NAME(tn_stream_tile)(K, 3, m, n, alpha, A, lda, B, ldb, beta, C, ldc); \
+        else                                                                         \
+            SG_NAME(tn_stream_tile)(K, 4, m, n, alpha, A, lda, B, ldb, beta, C, ldc); \
+    }
+SG_TN_STREAM(1) SG_TN_STREAM(2) SG_TN_STREAM(3) SG_TN_STREAM(4) SG_TN_STREAM(5)
+SG_TN_STREAM(6) SG_TN_STREAM(7) SG_TN_STREAM(8) SG_TN_STREAM(9) SG_TN_STREAM(10)
+SG_TN_STREAM(11) SG_TN_STREAM(12)
+#undef SG_TN_STREAM
+
+typedef void (*SG_NAME(tn_stream_fn))(int, int, int, SG_T, const SG_T *, ptrdiff_t,
+                                      const SG_T *, ptrdiff_t, SG_T, SG_T *, ptrdiff_t);
+static SG_NAME(tn_stream_fn) const SG_NAME(tn_stream)[12] = {
+    SG_NAME(tn_stream_1), SG_NAME(tn_stream_2), SG_NAME(tn_stream_3),
+    SG_NAME(tn_stream_4), SG_NAME(tn_stream_5), SG_NAME(tn_stream_6),
+    SG_NAME(tn_stream_7), SG_NAME(tn_stream_8), SG_NAME(tn_stream_9),
+    SG_NAME(tn_stream_10), SG_NAME(tn_stream_11), SG_NAME(tn_stream_12),
+};
+
 /* ---- dot-product tile: NT (C = A·Bᵀ, both read along rows) ----------------
  *
  * Tile of MR rows of A × NJ rows of B with MR·NJ == SG_VL: one accumulator per
@@ -440,6 +515,11 @@ SG_NAME(gemm_avx512)(int trans_a, int trans_b, int m, int n, int k, SG_T alpha,
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++)
                 C[(ptrdiff_t)i * ldc + j] = beta != 0 ? beta * C[(ptrdiff_t)i * ldc + j] : 0;
+    } else if (trans_a && !trans_b && k <= FASTNN_SG_TN_STREAM_MAX_K &&
+               n <= 4 * SG_VL) {
+        /* TN, short k, narrow C: B in registers, C streamed */
+        SG_NAME(tn_stream)[k - 1]((n + SG_VL - 1) / SG_VL, m, n, alpha, A, lda, B, ldb, beta,
+                                  C, ldc);
     } else if (!trans_b) {
         /* NN: a(i, p) = A[i·lda + p];  TN: a(i, p) = A[p·lda + i] */
         SG_NAME(axpy_driver)(m, n, k, alpha, A, trans_a ? 1 : lda, trans_a ? lda : 1,

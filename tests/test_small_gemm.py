@@ -155,3 +155,43 @@ def test_own_kernels_are_used_on_avx512_machines():
 def test_gemm_small_rejects_bad_calls(bad_call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         bad_call()
+
+
+#: dW = Xᵀ·dZ with a short k: the k ≤ 12, n ≤ two vectors path (B held in
+#: registers, C streamed row by row), its edges, and the tiles just past it
+TN_STREAM_K = [1, 2, 3, 7, 10, 12, 13, 16, 33, 64]
+TN_STREAM_N = [1, 10, 16, 17, 30, 32, 33, 64, 128]
+TN_STREAM_SHAPES = [(m, n, k) for k in TN_STREAM_K for n in TN_STREAM_N for m in (1, 13, 784)]
+
+
+@pytest.mark.parametrize("shape", TN_STREAM_SHAPES,
+                         ids=["x".join(map(str, s)) for s in TN_STREAM_SHAPES])
+def test_dw_short_k_matches_numpy(rng, dtype, shape):
+    (m, n, k) = shape
+    A, B, C0 = _operands(rng, dtype, m, n, k, True, False)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for alpha, beta, nan_fill in [(1.0, 0.0, True), (-0.5, 0.0, True), (1.0, 1.0, False),
+                                  (-0.5, 1.0, False)]:
+        for entry in (_blas.gemm_small, _blas.gemm_rowmajor):
+            C = np.full_like(C0, np.nan) if nan_fill else C0.copy()
+            entry(True, False, alpha, A, B, beta, C)
+            want = _expected(A, B, C0, alpha, beta, True, False)
+            assert not np.isnan(C).any()
+            err = np.max(np.abs(C - want)) / max(np.max(np.abs(want)), 1e-300)
+            assert err <= tol, (entry.__name__, alpha, beta, err)
+
+
+@pytest.mark.parametrize("k", [1, 3, 12])
+@pytest.mark.parametrize("n", [1, 17, 30, 64])
+def test_dw_short_k_with_leading_dimensions(rng, dtype, k, n):
+    # The streaming dW path on column slices: lda, ldb, ldc exceed the row lengths.
+    m = 37
+    A_wide = rng.standard_normal((k, m + 13)).astype(dtype)
+    B_wide = rng.standard_normal((k, n + 11)).astype(dtype)
+    C_wide = np.full((m, n + 7), np.nan, dtype)
+    A, B = A_wide[:, :m], B_wide[:, :n]
+    _blas.gemm_small(True, False, -0.5, A, B, 0.0, C_wide[:, :n])
+    want = _expected(A, B, None, -0.5, 0.0, True, False)
+    err = np.max(np.abs(C_wide[:, :n] - want)) / np.max(np.abs(want))
+    assert err <= (1e-12 if dtype == np.float64 else 1e-5)
+    assert np.isnan(C_wide[:, n:]).all(), "wrote past the end of C's rows"
