@@ -27,7 +27,7 @@ import numpy as np
 from fastnn import kernels, reference
 from fastnn._kernels import train as _train
 from fastnn._progress import ProgressBar
-from fastnn._validation import ACTIVATIONS, STEP_HAS_NO_GRADIENT, check_scalar
+from fastnn._validation import ACTIVATIONS, LOSSES, STEP_HAS_NO_GRADIENT, check_scalar
 from fastnn.layers import Activation, Dense, layer_from_config
 from fastnn.losses import get_loss
 from fastnn.optim import Optimizer, optimizer_from_state_dict
@@ -455,7 +455,7 @@ class Sequential:
         empty = np.empty(0, self.dtype)
         return _train.train_samples(
             X, Y, order, start, stop, batch_size, lay["sizes"], lay["act_codes"],
-            _LOSS_CODES[loss.name], self.params, self.grads, ws["acts"], ws["deltas"],
+            LOSSES[loss.name], self.params, self.grads, ws["acts"], ws["deltas"],
             ws["y_batch"], lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
             rule, lr, mom, bool(nest), b1, b2, eps, wd,
             empty if s1 is None else s1, empty if s2 is None else s2, t)
@@ -600,7 +600,7 @@ class Sequential:
             self._reference_gradients(X, Y, loss)
         else:
             ws, lay = self._workspace(X.shape[0]), self._layout
-            _train.gradients(X, Y, lay["sizes"], lay["act_codes"], _LOSS_CODES[loss.name],
+            _train.gradients(X, Y, lay["sizes"], lay["act_codes"], LOSSES[loss.name],
                              self.params, self.grads, ws["acts"], ws["deltas"],
                              lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"])
         return [(dW.copy(), db.copy()) for dW, db in self._grad_views]
@@ -686,9 +686,6 @@ class Sequential:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-
-
-_LOSS_CODES = {"mse": 0, "bce": 1, "cce": 2}
 
 
 def _kernel_loss(A, Y, loss):

@@ -21,7 +21,6 @@ import fastnn
 from fastnn import (
     SGD, Adam, BatchGD, BCELoss, Callback, CrossEntropyLoss, Dense, ExponentialDecay, Identity,
     MiniBatchGD, MSELoss, ReLU, Sequential, Sigmoid, Softmax, Step, StochasticGD, Tanh)
-from fastnn._kernels import _parallel
 
 from conftest import relative_error
 
@@ -371,15 +370,14 @@ def test_bit_identical_training_with_1_and_2_threads_large_model():
         return Sequential([Dense(200, 512), ReLU(), Dense(512, 256), ReLU(), Dense(256, 10),
                            Softmax()], dtype="float32", seed=123)
 
-    n_params = make().params.size
     before = fastnn.get_num_threads()
     fastnn.set_num_threads(2)
     try:
-        # big enough that the compiled kernels really split the work over 2 threads
-        if _parallel.openmp_enabled():
-            assert _parallel.get_max_threads() == 2
-            assert _parallel.auto_threads(n_params) == 2
-            assert _parallel.auto_threads(256 * 512, transcendental=True) == 2
+        # The training loop threads only its products (BLAS), and these are
+        # above the small-kernel cap (256·200·512 > 2**22), so they go to BLAS
+        # running 2 threads.
+        assert 256 * 200 * 512 > 2**22
+        assert all(c.num_threads == 2 for c in fastnn._config._blas_controllers())
     finally:
         fastnn.set_num_threads(before)
 

@@ -48,8 +48,3 @@ def get_max_threads():
 def set_max_threads(int n):
     """Set OpenMP's thread limit for parallel regions started from this thread."""
     omp_set_num_threads(n)
-
-
-def auto_threads(Py_ssize_t work, bint transcendental=False):
-    """The thread count a kernel picks for ``work`` elements."""
-    return threads_for(work, GRAIN_TRANSCENDENTAL if transcendental else GRAIN_ARITHMETIC)
