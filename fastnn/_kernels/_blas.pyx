@@ -1,22 +1,27 @@
-"""Row-major GEMM: fastnn's own small-matrix kernels, or SciPy's BLAS.
+"""Row-major GEMM: fastnn's own kernels, or SciPy's BLAS.
 
 Design
 ------
 The one place fastnn multiplies matrices.  ``gemm`` routes each call by its
-shape and dtype: tiny and skinny products (small-batch training) go to the
-register-blocked AVX-512 kernels of ``csrc/small_gemm.h``, where OpenBLAS
-spends most of its time packing and dispatching; everything else goes to BLAS
-(``scipy.linalg.cython_blas``).  The rule, ``fastnn_small_gemm_wins``, encodes
-the crossover measured by ``benchmarks/small_gemm_crossover.py``; it depends on
-the shape only, never on the thread count, so results stay bit-identical for
-any number of threads.
+shape and dtype (``fastnn_gemm_route`` in ``csrc/packed_gemm.h``): tiny and
+skinny products (small-batch training) go to the register-blocked AVX-512
+kernels of ``csrc/small_gemm.h``, where OpenBLAS spends most of its time
+packing and dispatching; large float32 products go to the packed AVX-512
+kernel of ``csrc/packed_gemm.h``, which splits C over OpenMP threads; the rest
+goes to BLAS (``scipy.linalg.cython_blas``), and on AVX-512 machines only
+products small enough that OpenBLAS runs them on the calling thread, so that
+OpenBLAS's spinning worker threads never compete with the OpenMP team.  The
+rule depends on the shape and dtype only, never on the thread count, and every
+route splits work over the output only, so results stay bit-identical for any
+number of threads.
 
 Arrays are C-contiguous (row-major); BLAS is column-major, so ``C = op(A)·op(B)``
 is computed as ``Cᵀ = op(B)ᵀ·op(A)ᵀ`` by swapping the operands and the
 dimensions, as scikit-learn's ``_cython_blas`` does.  The caller owns every
-buffer.  Threads: the own kernels run on the calling thread; BLAS uses its own
-pool, sized by ``fastnn.set_num_threads``; no OpenMP region may be running when
-this is called.
+buffer.  Threads: the small kernels run on the calling thread; the packed
+kernel starts an OpenMP team sized by ``fastnn.set_num_threads`` (inside
+another parallel region it runs on one thread, OpenMP's nesting default); BLAS
+uses its own pool, sized the same way.
 """
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -40,11 +45,26 @@ cdef extern from "small_gemm.h" nogil:
     const char* fastnn_small_gemm_isa()
 
 
+cdef extern from "packed_gemm.h" nogil:
+    void fastnn_sgemm_packed(int trans_a, int trans_b, int m, int n, int k,
+                             float alpha, const float* A, int lda, const float* B, int ldb,
+                             float beta, float* C, int ldc)
+    void fastnn_dgemm_packed(int trans_a, int trans_b, int m, int n, int k,
+                             double alpha, const double* A, int lda, const double* B,
+                             int ldb, double beta, double* C, int ldc)
+    int fastnn_gemm_route(int m, int n, int k, int trans_a, int trans_b, int is_double)
+    enum:
+        FASTNN_ROUTE_BLAS
+        FASTNN_ROUTE_SMALL
+        FASTNN_ROUTE_PACKED
+
+
 cdef enum Route:
     ROUTED = 0      # gemm(): own kernel where it wins, BLAS elsewhere
     OWN = 1         # the own kernel (AVX-512 where the CPU has it)
     OWN_PORTABLE = 2  # the own kernel's plain C fallback
     BLAS = 3        # always BLAS
+    PACKED = 4      # the own packed (large-product) kernel
 
 
 cdef inline void _blas_gemm(bint trans_a, bint trans_b, int m, int n, int k,
@@ -71,6 +91,16 @@ cdef inline void _own_gemm(bint trans_a, bint trans_b, int m, int n, int k,
         fastnn_dgemm_small(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
+cdef inline void _packed_gemm(bint trans_a, bint trans_b, int m, int n, int k,
+                              floating alpha, const floating* A, int lda,
+                              const floating* B, int ldb,
+                              floating beta, floating* C, int ldc) noexcept nogil:
+    if floating is float:
+        fastnn_sgemm_packed(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+    else:
+        fastnn_dgemm_packed(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
 cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
                floating alpha, const floating* A, int lda,
                const floating* B, int ldb,
@@ -78,8 +108,11 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     """C (m×n) = alpha·op(A)·op(B) + beta·C, all row-major; op(A) is m×k."""
     if m == 0 or n == 0:
         return
-    if fastnn_small_gemm_wins(m, n, k, trans_a, trans_b, floating is double):
+    cdef int route = fastnn_gemm_route(m, n, k, trans_a, trans_b, floating is double)
+    if route == FASTNN_ROUTE_SMALL:
         _own_gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+    elif route == FASTNN_ROUTE_PACKED:
+        _packed_gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
     else:
         _blas_gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
@@ -128,6 +161,9 @@ cdef _entry(Route route, const char* name, bint trans_a, bint trans_b, double al
             elif route == OWN:
                 _own_gemm(trans_a, trans_b, m, n, k, <floating>alpha, a, lda, b, ldb,
                           <floating>beta, c, ldc)
+            elif route == PACKED:
+                _packed_gemm(trans_a, trans_b, m, n, k, <floating>alpha, a, lda, b, ldb,
+                             <floating>beta, c, ldc)
             elif route == OWN_PORTABLE:
                 if floating is float:
                     fastnn_sgemm_small_portable(trans_a, trans_b, m, n, k, <float>alpha,
@@ -166,6 +202,14 @@ def gemm_small(bint trans_a, bint trans_b, double alpha,
            A, B, beta, C, repeats)
 
 
+def gemm_packed(bint trans_a, bint trans_b, double alpha,
+                const floating[:, :] A, const floating[:, :] B,
+                double beta, floating[:, :] C, *, Py_ssize_t repeats=1):
+    """The own packed kernel for large products, whatever the shape (tests and
+    benchmarks)."""
+    _entry(PACKED, b"gemm_packed", trans_a, trans_b, alpha, A, B, beta, C, repeats)
+
+
 def gemm_blas(bint trans_a, bint trans_b, double alpha,
               const floating[:, :] A, const floating[:, :] B,
               double beta, floating[:, :] C, *, Py_ssize_t repeats=1):
@@ -176,6 +220,12 @@ def gemm_blas(bint trans_a, bint trans_b, double alpha,
 def small_gemm_wins(int m, int n, int k, bint trans_a, bint trans_b, bint is_double):
     """True when ``gemm`` sends this product to the own kernel."""
     return bool(fastnn_small_gemm_wins(m, n, k, trans_a, trans_b, is_double))
+
+
+def gemm_route(int m, int n, int k, bint trans_a, bint trans_b, bint is_double):
+    """Where ``gemm`` sends this product: 'small', 'packed' or 'blas'."""
+    return {FASTNN_ROUTE_SMALL: "small", FASTNN_ROUTE_PACKED: "packed"}.get(
+        fastnn_gemm_route(m, n, k, trans_a, trans_b, is_double), "blas")
 
 
 def small_gemm_isa():

@@ -1,0 +1,197 @@
+/* AVX-512F kernels of packed_gemm.h, written once for both element types.
+ *
+ * Not a public header, and deliberately without an include guard:
+ * packed_gemm.h includes it twice, once with the float macros and once with
+ * the double ones (PG_T, PG_V, PG_NAME, ... below), as small_gemm.h does with
+ * small_gemm_kernels.h.  Everything here is compiled for AVX-512F through
+ * function attributes and only runs after the run-time CPU check.  See
+ * packed_gemm.h for the contract, the blocking and the threads.
+ *
+ * Macros expected: PG_T (element), PG_V (vector), PG_MASK (lane mask),
+ * PG_VL (lanes per vector), PG_NAME(x) (type-suffixed name), PG_KC, PG_NB,
+ * PG_MB (block sizes), PG_TRANSPOSE (VL×VL register transpose of
+ * small_gemm.h) and the one-instruction wrappers PG_ZERO, PG_SET1, PG_LOADU,
+ * PG_LOADM, PG_STOREU, PG_STOREM, PG_FMA, PG_MUL.
+ */
+
+#define PG_NR (2 * PG_VL)   /* columns of a micro-tile: two vectors */
+
+/* ---- micro-kernel: one MR×NR tile of C over kc steps --------------------- *
+ * a: packed micro-panel of A, a[p·MR + r];  b: packed micro-panel of B,
+ * b[p·NR + j].  The 24 accumulators stay in registers for the whole kc loop;
+ * each step loads two vectors of B and broadcasts MR values of A.  The tile
+ * is then written to the mr × (valid columns) corner of C at c (row stride
+ * ldc): C = alpha·acc + beta·C, where beta == 0 never reads C. */
+#define PG_ACC_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define PG_DECL(r) PG_V acc##r##_0 = PG_ZERO(), acc##r##_1 = PG_ZERO();
+#define PG_FMA_ROW(r)                                                                \
+    {                                                                                \
+        const PG_V ar = PG_SET1(a[r]);                                               \
+        acc##r##_0 = PG_FMA(ar, b0, acc##r##_0);                                     \
+        acc##r##_1 = PG_FMA(ar, b1, acc##r##_1);                                     \
+    }
+#define PG_STORE_ROW(r)                                                              \
+    if ((r) < mr) {                                                                  \
+        PG_T *cr = c + (ptrdiff_t)(r) * ldc;                                         \
+        PG_V x0 = acc##r##_0, x1 = acc##r##_1;                                       \
+        if (alpha != 1) { x0 = PG_MUL(va, x0); x1 = PG_MUL(va, x1); }                 \
+        if (beta != 0) {                                                             \
+            x0 = PG_FMA(vb, PG_LOADM(m0, cr), x0);                                   \
+            x1 = PG_FMA(vb, PG_LOADM(m1, cr + PG_VL), x1);                           \
+        }                                                                            \
+        PG_STOREM(cr, m0, x0);                                                       \
+        PG_STOREM(cr + PG_VL, m1, x1);                                               \
+    }
+
+static FASTNN_SG_AVX512 void
+PG_NAME(micro)(int kc, const PG_T *restrict a, const PG_T *restrict b, PG_T *c,
+               ptrdiff_t ldc, int mr, PG_MASK m0, PG_MASK m1, PG_T alpha, PG_T beta)
+{
+    /* C's tile is read (beta != 0, or a later k block) and written only after
+     * the kc loop: start fetching it now, behind the multiply-adds */
+    for (int r = 0; r < mr; r++) {
+        _mm_prefetch((const char *)(c + (ptrdiff_t)r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (ptrdiff_t)r * ldc + PG_NR - 1), _MM_HINT_T0);
+    }
+    PG_ACC_ROWS(PG_DECL)
+#pragma GCC unroll 4
+    for (int p = 0; p < kc; p++) {
+        const PG_V b0 = PG_LOADU(b), b1 = PG_LOADU(b + PG_VL);
+        PG_ACC_ROWS(PG_FMA_ROW)
+        a += FASTNN_PG_MR;
+        b += PG_NR;
+    }
+    const PG_V va = PG_SET1(alpha), vb = PG_SET1(beta);
+    PG_ACC_ROWS(PG_STORE_ROW)
+}
+#undef PG_ACC_ROWS
+#undef PG_DECL
+#undef PG_FMA_ROW
+#undef PG_STORE_ROW
+
+/* ---- packing ------------------------------------------------------------ *
+ * A block: rows [0, mb) × k steps [0, kc) of op(A), as consecutive MR-row
+ * micro-panels, dst[panel·kc·MR + p·MR + r]; rows past mb are zero. */
+static FASTNN_SG_AVX512 void
+PG_NAME(pack_a)(int trans_a, const PG_T *A, ptrdiff_t lda, int mb, int kc, PG_T *dst)
+{
+    for (int i0 = 0; i0 < mb; i0 += FASTNN_PG_MR, dst += (ptrdiff_t)kc * FASTNN_PG_MR) {
+        const int rows = mb - i0 < FASTNN_PG_MR ? mb - i0 : FASTNN_PG_MR;
+        if (trans_a) {       /* op(A)[i, p] = A[p·lda + i]: MR contiguous values per p */
+            const PG_T *src = A + i0;
+            for (int p = 0; p < kc; p++) {
+                PG_T *d = dst + p * FASTNN_PG_MR;
+                int r = 0;
+                for (; r < rows; r++) d[r] = src[p * lda + r];
+                for (; r < FASTNN_PG_MR; r++) d[r] = 0;
+            }
+        } else {             /* op(A)[i, p] = A[i·lda + p]: one row per r */
+            for (int r = 0; r < FASTNN_PG_MR; r++) {
+                PG_T *d = dst + r;
+                if (r < rows) {
+                    const PG_T *src = A + (ptrdiff_t)(i0 + r) * lda;
+                    for (int p = 0; p < kc; p++) d[p * FASTNN_PG_MR] = src[p];
+                } else {
+                    for (int p = 0; p < kc; p++) d[p * FASTNN_PG_MR] = 0;
+                }
+            }
+        }
+    }
+}
+
+/* B block: k steps [0, kc) × columns [0, nb) of op(B), as consecutive
+ * NR-column micro-panels, dst[panel·kc·NR + p·NR + j].  Columns past nb hold
+ * finite filler (zeros, or a repeated column); they only reach lanes of C
+ * that are never stored. */
+static FASTNN_SG_AVX512 void
+PG_NAME(pack_b)(int trans_b, const PG_T *B, ptrdiff_t ldb, int kc, int nb, PG_T *dst)
+{
+    for (int j0 = 0; j0 < nb; j0 += PG_NR, dst += (ptrdiff_t)kc * PG_NR) {
+        const int cols = nb - j0 < PG_NR ? nb - j0 : PG_NR;
+        if (!trans_b) {      /* op(B)[p, j] = B[p·ldb + j]: rows copied */
+            const PG_MASK m0 = cols >= PG_VL ? (PG_MASK)~(PG_MASK)0
+                                             : (PG_MASK)((1u << cols) - 1u);
+            const PG_MASK m1 = cols >= PG_NR ? (PG_MASK)~(PG_MASK)0
+                             : cols <= PG_VL ? (PG_MASK)0
+                             : (PG_MASK)((1u << (cols - PG_VL)) - 1u);
+            const PG_T *src = B + j0;
+            for (int p = 0; p < kc; p++) {
+                PG_STOREU(dst + p * PG_NR, PG_LOADM(m0, src + p * ldb));
+                PG_STOREU(dst + p * PG_NR + PG_VL, PG_LOADM(m1, src + p * ldb + PG_VL));
+            }
+        } else {             /* op(B)[p, j] = B[j·ldb + p]: VL×VL blocks transposed */
+            for (int h = 0; h < 2; h++) {
+                const int hcols = cols - h * PG_VL;
+                if (hcols <= 0) {
+                    for (int p = 0; p < kc; p++)
+                        PG_STOREU(dst + p * PG_NR + h * PG_VL, PG_ZERO());
+                    continue;
+                }
+                const PG_T *src = B + (ptrdiff_t)(j0 + h * PG_VL) * ldb;
+                const int nrows = hcols < PG_VL ? hcols : PG_VL;
+                for (int p = 0; p < kc; p += PG_VL)
+                    PG_TRANSPOSE(src + p, ldb, nrows, kc - p < PG_VL ? kc - p : PG_VL,
+                                 dst + p * PG_NR + h * PG_VL, PG_NR);
+            }
+        }
+    }
+}
+
+/* ---- one thread's share: C[0:m, 0:n] on its own packed buffers ----------- */
+static FASTNN_SG_AVX512 void
+PG_NAME(serial)(int trans_a, int trans_b, int m, int n, int k, PG_T alpha,
+                const PG_T *A, ptrdiff_t lda, const PG_T *B, ptrdiff_t ldb, PG_T beta,
+                PG_T *C, ptrdiff_t ldc, PG_T *abuf, PG_T *bbuf)
+{
+    for (int i0 = 0; i0 < m; i0 += PG_MB) {
+        const int mb = m - i0 < PG_MB ? m - i0 : PG_MB;
+        for (int p0 = 0; p0 < k; p0 += PG_KC) {
+            const int kc = k - p0 < PG_KC ? k - p0 : PG_KC;
+            const PG_T beta_p = p0 == 0 ? beta : (PG_T)1;   /* later k blocks add up */
+            PG_NAME(pack_a)(trans_a, trans_a ? A + (ptrdiff_t)p0 * lda + i0
+                                             : A + (ptrdiff_t)i0 * lda + p0,
+                            lda, mb, kc, abuf);
+            for (int j0 = 0; j0 < n; j0 += PG_NB) {
+                const int nb = n - j0 < PG_NB ? n - j0 : PG_NB;
+                PG_NAME(pack_b)(trans_b, trans_b ? B + (ptrdiff_t)j0 * ldb + p0
+                                                 : B + (ptrdiff_t)p0 * ldb + j0,
+                                ldb, kc, nb, bbuf);
+                /* the A micro-panel stays in L1 while the B block streams from L2 */
+                for (int i = 0; i < mb; i += FASTNN_PG_MR) {
+                    const int mr = mb - i < FASTNN_PG_MR ? mb - i : FASTNN_PG_MR;
+                    const PG_T *ap = abuf + (ptrdiff_t)i * kc;
+                    for (int j = 0; j < nb; j += PG_NR) {
+                        const int cols = nb - j;
+                        const PG_MASK m0 = cols >= PG_VL ? (PG_MASK)~(PG_MASK)0
+                                                         : (PG_MASK)((1u << cols) - 1u);
+                        const PG_MASK m1 = cols >= PG_NR ? (PG_MASK)~(PG_MASK)0
+                                         : cols <= PG_VL ? (PG_MASK)0
+                                         : (PG_MASK)((1u << (cols - PG_VL)) - 1u);
+                        PG_NAME(micro)(kc, ap, bbuf + (ptrdiff_t)j * kc,
+                                       C + (ptrdiff_t)(i0 + i) * ldc + j0 + j, ldc, mr,
+                                       m0, m1, alpha, beta_p);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#undef PG_NR
+#undef PG_T
+#undef PG_V
+#undef PG_MASK
+#undef PG_VL
+#undef PG_NAME
+#undef PG_KC
+#undef PG_NB
+#undef PG_MB
+#undef PG_TRANSPOSE
+#undef PG_ZERO
+#undef PG_SET1
+#undef PG_LOADU
+#undef PG_LOADM
+#undef PG_STOREU
+#undef PG_STOREM
+#undef PG_FMA
+#undef PG_MUL
