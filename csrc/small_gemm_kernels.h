@@ -296,6 +296,11 @@ SG_NAME(tn_stream_tile)(const int K, const int NV, int m, int n, SG_T alpha,
             b[v][p] = v == NV - 1 ? SG_LOADM(last, B + p * ldb + v * SG_VL)
                                   : SG_LOADU(B + p * ldb + v * SG_VL);
     }
+    SG_V c_next[4];   /* beta != 0: the next row of C, loaded ahead */
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++)
+        c_next[v] = beta == 0 ? SG_ZERO() : v == NV - 1 ? SG_LOADM(last, C + v * SG_VL)
+                                                        : SG_LOADU(C + v * SG_VL);
     for (int i = 0; i < m; i++) {
         const SG_T *a = A + i;
         SG_V x[4];
@@ -311,10 +316,34 @@ SG_NAME(tn_stream_tile)(const int K, const int NV, int m, int n, SG_T alpha,
                 x[v] = SG_FMA(ap, b[v][p], x[v]);
         }
         SG_T *c = C + i * ldc;
+        if (beta == 0) {
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            SG_NAME(store_vec)(x[v], v == NV - 1 ? last : all, v < NV - 1, alpha, beta,
-                               c + v * SG_VL);
+            for (int v = 0; v < NV; v++)
+                SG_NAME(store_vec)(x[v], v == NV - 1 ? last : all, v < NV - 1, alpha,
+                                   beta, c + v * SG_VL);
+            continue;
+        }
+        /* beta != 0 (a gradient step straight into W): row i + 1 of C is
+         * loaded before row i is stored.  Loading it just after would stall
+         * on the store buffer: the masked tail store of row i spans a whole
+         * vector, which overlaps the start of row i + 1 when n % VL != 0. */
+        SG_V now[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            now[v] = c_next[v];
+            if (i + 1 < m)
+                c_next[v] = v == NV - 1 ? SG_LOADM(last, c + ldc + v * SG_VL)
+                                        : SG_LOADU(c + ldc + v * SG_VL);
+        }
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            SG_V y = alpha != 1 ? SG_MUL(SG_SET1(alpha), x[v]) : x[v];
+            y = SG_FMA(SG_SET1(beta), now[v], y);
+            if (v == NV - 1)
+                SG_STOREM(c + v * SG_VL, last, y);
+            else
+                SG_STOREU(c + v * SG_VL, y);
+        }
     }
 }
 

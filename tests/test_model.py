@@ -408,6 +408,33 @@ def test_bit_identical_training_with_1_and_2_threads_small_sigmoid_model():
     np.testing.assert_array_equal(one[1], two[1])
 
 
+@pytest.mark.parametrize("sizes, batch_size", [([784, 30, 10], 1), ([784, 30, 10], 10),
+                                               ([784, 16, 16, 10], 7), ([40, 300, 20], 64)])
+def test_plain_sgd_step_taken_during_backward_is_bit_identical_to_a_separate_step(
+        rng, dtype, sizes, batch_size):
+    # The compiled loop applies plain SGD layer by layer during the backward pass
+    # (straight into W when the small kernels compute dW).  It must give the same
+    # bits as: gradient of the batch, then params -= lr·grads as a separate pass.
+    n = 3 * batch_size + 2
+    X = rng.random((n, sizes[0])).astype(dtype)
+    Y = rng.random((n, sizes[-1])).astype(dtype)
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [Dense(n_in, n_out), Sigmoid()]
+    fused, manual = Sequential(layers, dtype=dtype, seed=3), Sequential(layers, dtype=dtype,
+                                                                         seed=3)
+    lr = 0.7
+    fused.fit(X, Y, MSELoss(), SGD(lr), epochs=1, batch_size=batch_size, shuffle=False)
+    for start in range(0, n, batch_size):
+        grads = manual.gradients(X[start:start + batch_size], Y[start:start + batch_size],
+                                 MSELoss())
+        manual.set_weights([(W - dtype(lr) * dW, b - dtype(lr) * db)
+                            for (W, b), (dW, db) in zip(manual.get_weights(), grads)])
+    for (W1, b1), (W2, b2) in zip(fused.get_weights(), manual.get_weights()):
+        np.testing.assert_array_equal(W1, W2)
+        np.testing.assert_array_equal(b1, b2)
+
+
 # --- the two backends ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("make_opt", [lambda: SGD(0.2), lambda: SGD(0.1, momentum=0.9),

@@ -117,6 +117,14 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
         _blas_gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
+cdef bint gemm_runs_on_small_kernel(bint trans_a, bint trans_b, int m, int n, int k,
+                                    bint is_double) noexcept nogil:
+    """True when ``gemm`` computes this product with the small kernels, whose
+    ``beta != 0`` results equal ``beta·C + (alpha·product)`` with the product
+    exactly as ``beta = 0`` would store it (one pass over k, no split)."""
+    return fastnn_gemm_route(m, n, k, trans_a, trans_b, is_double) == FASTNN_ROUTE_SMALL
+
+
 # --- Python entries, for tests and benchmarks ---------------------------------
 
 cdef int _leading_dim(const char* name, str which, Py_ssize_t rows, Py_ssize_t cols,
