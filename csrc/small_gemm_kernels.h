@@ -277,7 +277,7 @@ SG_NAME(axpy_driver)(int rows, int cols, ptrdiff_t k, SG_T alpha, const SG_T *a,
  * k <= K (a constant, at most 12) and n <= NV·SG_VL (NV = 1 or 2): the k rows
  * of B are loaded once into k·NV registers; then output row i is
  * Σ_p A[p·lda + i]·B[p, :], k broadcasts and k·NV FMAs, and is written at
- * once.  C is written in one sequential pass, and B is never reloaded, so
+ * once.  C is written in one sequential pass (last row first), and B is never reloaded, so
  * the stores (the bound for short k) overlap the arithmetic.  Rows are
  * independent: out-of-order execution overlaps their FMA chains.
  */
@@ -296,12 +296,16 @@ SG_NAME(tn_stream_tile)(const int K, const int NV, int m, int n, SG_T alpha,
             b[v][p] = v == NV - 1 ? SG_LOADM(last, B + p * ldb + v * SG_VL)
                                   : SG_LOADU(B + p * ldb + v * SG_VL);
     }
+    /* Rows from last to first: in training, the forward product has just read
+     * this matrix (W) from first row to last, so its last rows are the ones
+     * still in L1.  Rows are independent; the order changes no result. */
     SG_V c_next[4];   /* beta != 0: the next row of C, loaded ahead */
+    const SG_T *c_last = C + (ptrdiff_t)(m - 1) * ldc;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++)
-        c_next[v] = beta == 0 ? SG_ZERO() : v == NV - 1 ? SG_LOADM(last, C + v * SG_VL)
-                                                        : SG_LOADU(C + v * SG_VL);
-    for (int i = 0; i < m; i++) {
+        c_next[v] = beta == 0 ? SG_ZERO() : v == NV - 1 ? SG_LOADM(last, c_last + v * SG_VL)
+                                                        : SG_LOADU(c_last + v * SG_VL);
+    for (int i = m - 1; i >= 0; i--) {
         const SG_T *a = A + i;
         SG_V x[4];
         const SG_V a0 = SG_SET1(a[0]);
@@ -323,17 +327,17 @@ SG_NAME(tn_stream_tile)(const int K, const int NV, int m, int n, SG_T alpha,
                                    beta, c + v * SG_VL);
             continue;
         }
-        /* beta != 0 (a gradient step straight into W): row i + 1 of C is
+        /* beta != 0 (a gradient step straight into W): row i - 1 of C is
          * loaded before row i is stored.  Loading it just after would stall
-         * on the store buffer: the masked tail store of row i spans a whole
-         * vector, which overlaps the start of row i + 1 when n % VL != 0. */
+         * on the store buffer: the masked tail store of one row spans a whole
+         * vector, which overlaps the start of the next row when n % VL != 0. */
         SG_V now[4];
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) {
             now[v] = c_next[v];
-            if (i + 1 < m)
-                c_next[v] = v == NV - 1 ? SG_LOADM(last, c + ldc + v * SG_VL)
-                                        : SG_LOADU(c + ldc + v * SG_VL);
+            if (i > 0)
+                c_next[v] = v == NV - 1 ? SG_LOADM(last, c - ldc + v * SG_VL)
+                                        : SG_LOADU(c - ldc + v * SG_VL);
         }
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) {

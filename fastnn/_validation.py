@@ -65,6 +65,29 @@ def loss_code(name):
     return LOSSES[name]
 
 
+def all_finite(arr):
+    """True when no element of the float array ``arr`` is NaN or infinite.
+
+    scikit-learn's fast path: the sum of the elements is finite only if every
+    element is, and summing is one pass with no temporary array (the
+    elementwise ``np.isfinite(arr).all()`` allocates a boolean array as large
+    as ``arr``).  Only when the sum is not finite, which may also be an
+    overflow of finite elements, are the elements checked one by one.
+
+    Parameters
+    ----------
+    arr : ndarray of float32 or float64, any shape
+
+    Returns
+    -------
+    bool
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(arr)):
+            return True
+    return bool(np.isfinite(arr).all())
+
+
 def check_array(x, name, ndim, dtype=None, check_finite=True):
     """Return ``x`` as a C-contiguous float32/float64 array with ``ndim`` dimensions.
 
@@ -108,7 +131,7 @@ def check_array(x, name, ndim, dtype=None, check_finite=True):
     if max(arr.shape) > MAX_DIM:
         raise ValueError("%s has a dimension above 2**31 - 1, which BLAS cannot index: shape %s"
                          % (name, arr.shape))
-    if check_finite and not np.isfinite(arr).all():
+    if check_finite and not all_finite(arr):
         raise ValueError("%s contains NaN or infinity; expected finite values" % name)
     return np.ascontiguousarray(arr)
 

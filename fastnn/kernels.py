@@ -25,7 +25,8 @@ from fastnn._kernels import dense as _dense
 from fastnn._kernels import losses as _losses
 from fastnn._kernels import optim as _optim
 from fastnn._validation import (
-    activation_code, check_array, check_disjoint, check_inplace, check_out, check_scalar, check_shape,
+    activation_code, all_finite, check_array, check_disjoint, check_inplace, check_out,
+    check_scalar, check_shape,
     loss_code)
 
 __all__ = [
@@ -303,7 +304,7 @@ def _check_update(params, grads, state, check_finite):
     check_inplace(params, "params")
     if params.ndim != 1:
         raise ValueError("params must be a flat 1-D buffer, got shape %s" % (params.shape,))
-    if check_finite and not np.isfinite(params).all():
+    if check_finite and not all_finite(params):
         raise ValueError("params contains NaN or infinity; expected finite values")
     grads = check_array(grads, "grads", 1, params.dtype, check_finite)
     check_shape(grads, "grads", params.shape)
@@ -311,7 +312,7 @@ def _check_update(params, grads, state, check_finite):
     for name, arr in state.items():
         check_inplace(arr, name, params.dtype)
         check_shape(arr, name, params.shape)
-        if check_finite and not np.isfinite(arr).all():
+        if check_finite and not all_finite(arr):
             raise ValueError("%s contains NaN or infinity; expected finite values" % name)
     for name, arr in buffers.items():
         later = list(buffers)[list(buffers).index(name) + 1:]

@@ -27,7 +27,8 @@ import numpy as np
 from fastnn import kernels, reference
 from fastnn._kernels import train as _train
 from fastnn._progress import ProgressBar
-from fastnn._validation import ACTIVATIONS, LOSSES, STEP_HAS_NO_GRADIENT, check_scalar
+from fastnn._validation import (
+    ACTIVATIONS, LOSSES, STEP_HAS_NO_GRADIENT, all_finite, check_scalar)
 from fastnn.layers import Activation, Dense, layer_from_config
 from fastnn.losses import get_loss
 from fastnn.optim import Optimizer, optimizer_from_state_dict
@@ -235,7 +236,7 @@ class Sequential:
         if X.shape[0] == 0:
             raise ValueError("%s has no samples" % name)
         X = np.ascontiguousarray(X, dtype=self.dtype)
-        if not np.isfinite(X).all():
+        if not all_finite(X):
             raise ValueError("%s contains NaN or infinity (after conversion to %s)"
                              % (name, self.dtype))
         return X
@@ -271,7 +272,7 @@ class Sequential:
             raise ValueError("%s must have shape (%d, %d) (or hold integer class labels), "
                              "got %s" % (name, n, n_out, y.shape))
         Y = np.ascontiguousarray(y, dtype=self.dtype)
-        if not np.isfinite(Y).all():
+        if not all_finite(Y):
             raise ValueError("%s contains NaN or infinity" % name)
         return Y, False
 
@@ -362,7 +363,7 @@ class Sequential:
             order = self._rng.permutation(n) if shuffle else np.arange(n)
             bar = ProgressBar(n, epoch + 1, epochs, enabled=None if verbose == 1 else False)
             total, correct = self._run_epoch(X, Y, order, batch_size, loss, optimizer, bar)
-            if not np.isfinite(self.params).all():
+            if not all_finite(self.params):
                 raise FloatingPointError(
                     "training diverged: the weights became NaN or infinite in epoch %d; "
                     "lower the learning rate" % (epoch + 1))
@@ -623,7 +624,7 @@ class Sequential:
             if W.shape != layer.W.shape or b.shape != layer.b.shape:
                 raise ValueError("weights[%d] must have shapes %s and %s, got %s and %s"
                                  % (i, layer.W.shape, layer.b.shape, W.shape, b.shape))
-            if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            if not (all_finite(W) and all_finite(b)):
                 raise ValueError("weights[%d] contains NaN or infinity" % i)
             staged.append((W, b))
         for (W, b), layer in zip(staged, self.dense):
@@ -740,7 +741,7 @@ def load(path):
             raise ValueError("params has shape %s and dtype %s; the architecture needs %s, %s"
                              % (params.shape, params.dtype, model.params.shape,
                                 model.params.dtype))
-        if not np.isfinite(params).all():
+        if not all_finite(params):
             raise ValueError("params contains NaN or infinity")
         model.params[...] = params
         model.task = spec["task"]

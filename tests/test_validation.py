@@ -820,3 +820,19 @@ PRIVATE_EMPTY_NOOPS = [
                          ids=[c[0] for c in PRIVATE_EMPTY_NOOPS])
 def test_private_entry_points_accept_consistent_empty_arrays(empty_call):
     assert empty_call() is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite(dtype):
+    from fastnn._validation import all_finite
+    big = np.finfo(dtype).max
+    assert all_finite(np.zeros((3, 4), dtype))
+    # finite elements whose sum overflows: the fast path must fall back, not reject
+    assert all_finite(np.array([big, big, -big / 2], dtype))
+    for bad in (np.nan, np.inf, -np.inf):
+        x = np.ones((5, 7), dtype)
+        x[3, 2] = bad
+        assert not all_finite(x)
+    # +inf and -inf together sum to NaN; NaN beside overflow stays NaN
+    assert not all_finite(np.array([np.inf, -np.inf], dtype))
+    assert not all_finite(np.array([big, big, np.nan], dtype))
