@@ -12,18 +12,19 @@ Shapes: X (n_samples, n_in), W (n_in, n_out), b (n_out,), A and dA
   ``dX`` is NULL (the first layer has no use for it).  ``dZ`` may alias ``dA``.
 
 Parallel strategy: the products go through ``gemm`` (_blas.pyx), which runs
-small ones on fastnn's own single-threaded kernels and the rest as single BLAS
-calls with BLAS's own threads.  The elementwise passes and the column sums take
+small ones on fastnn's own single-threaded kernels, large float32 ones on the
+own packed kernel with an OpenMP team, and the rest as single BLAS calls with
+BLAS's own threads.  The elementwise passes and the column sums take
 ``n_threads`` OpenMP threads, which the Python entry points set to 1: they run
-right after a product, whose BLAS worker threads are still spinning, and two
+right after a product, whose worker threads are still spinning, and two
 pools on the same cores collapse throughput (see train.pyx).  Tests force
 ``n_threads`` = 2 to check that the parallel paths give the same bits.
 Determinism: the column sums give each thread a contiguous block of columns and
 add the rows of each column in order 0..n-1, so ``db`` is the same for any
 thread count; BLAS splits GEMM over the rows and columns of the result, never
-over the summed dimension, the own kernels run on one thread, and which of the
-two computes a product depends on its shape only, so the products do not
-depend on the thread count either (tested).
+over the summed dimension, and so does the packed kernel; the small kernels
+run on one thread, and which kernel computes a product depends on its shape
+only, so the products do not depend on the thread count either (tested).
 Memory: the caller owns every buffer, including the ``dZ`` workspace.
 """
 from cython.parallel cimport prange

@@ -24,13 +24,15 @@ taken right after its gradient is computed, while it is in cache; the
 arithmetic is the same as the separate update's.  The Python model calls it once per epoch, or once per chunk
 of batches when it shows a progress bar.
 
-Parallel strategy: the matrix products use BLAS's threads; everything else
-(bias and activation passes, loss, column sums, the optimizer update) runs on
-the calling thread.  A step alternates BLAS calls and elementwise passes every
-few microseconds, and two thread pools spinning on the same cores (BLAS's
-pthreads and an OpenMP team) collapse throughput: measured here, 784-128-64-10
-at batch 256 trained at 4,400 samples/s with both pools on 2 threads against
-143,000 with one thread.  So only one pool is ever used.  Results are the same
+Parallel strategy: only the matrix products are threaded (the packed kernel's
+OpenMP team for large float32 products, BLAS's own threads for large float64
+ones; see _blas.pyx); everything else (bias and activation passes, loss,
+column sums, the optimizer update) runs on the calling thread.  A step
+alternates products and elementwise passes every few microseconds, and two
+thread pools spinning on the same cores (BLAS's pthreads and an OpenMP team)
+collapse throughput: measured here, 784-128-64-10 at batch 256 trained at
+4,400 samples/s with both pools on 2 threads against 143,000 with one thread.
+So only one pool is ever used within a step.  Results are the same
 for any thread count because every kernel's are.  Nothing is allocated per
 batch.
 """
