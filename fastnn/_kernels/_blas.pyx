@@ -43,6 +43,8 @@ cdef extern from "small_gemm.h" nogil:
     int fastnn_small_gemm_wins(int m, int n, int k, int trans_a, int trans_b,
                                int is_double)
     const char* fastnn_small_gemm_isa()
+    int fastnn_small_gemm_accumulates_fast(int m, int n, int k, int trans_a, int trans_b,
+                                           int is_double)
 
 
 cdef extern from "packed_gemm.h" nogil:
@@ -117,12 +119,15 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
         _blas_gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
-cdef bint gemm_runs_on_small_kernel(bint trans_a, bint trans_b, int m, int n, int k,
-                                    bint is_double) noexcept nogil:
-    """True when ``gemm`` computes this product with the small kernels, whose
-    ``beta != 0`` results equal ``beta·C + (alpha·product)`` with the product
-    exactly as ``beta = 0`` would store it (one pass over k, no split)."""
-    return fastnn_gemm_route(m, n, k, trans_a, trans_b, is_double) == FASTNN_ROUTE_SMALL
+cdef bint gemm_accumulates_exactly(bint trans_a, bint trans_b, int m, int n, int k,
+                                   bint is_double) noexcept nogil:
+    """True when ``gemm`` adds this product into C (``beta = 1``) bit for bit as
+    ``C + alpha·P``, P being the product exactly as ``beta = 0`` stores it, and
+    as fast: the small kernels form P in one pass over k, scale it by alpha and
+    add C with one rounding.  (OpenBLAS fuses alpha into that addition, and the
+    packed kernel adds C once per k block: both round differently.)"""
+    return (fastnn_gemm_route(m, n, k, trans_a, trans_b, is_double) == FASTNN_ROUTE_SMALL
+            and fastnn_small_gemm_accumulates_fast(m, n, k, trans_a, trans_b, is_double))
 
 
 # --- Python entries, for tests and benchmarks ---------------------------------

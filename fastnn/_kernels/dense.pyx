@@ -30,7 +30,7 @@ Memory: the caller owns every buffer, including the ``dZ`` workspace.
 from cython.parallel cimport prange
 from libc.string cimport memset
 
-from fastnn._kernels._blas cimport gemm, gemm_runs_on_small_kernel
+from fastnn._kernels._blas cimport gemm, gemm_accumulates_exactly
 from fastnn._kernels.optim cimport sgd_update_impl
 from fastnn._kernels._parallel cimport GRAIN_ARITHMETIC, chunk_start, threads_for
 from fastnn._kernels.activations cimport (
@@ -98,19 +98,18 @@ cdef void dense_backward_sgd_impl(const floating* X, floating* W, floating* b,
 
     dX = dZ·Wᵀ is taken with the old W; then the step W −= lr·dW, b −= lr·db
     is applied while the gradient is in cache, instead of in a separate pass
-    over every parameter after the whole backward pass.  When ``gemm`` runs
-    dW on the small kernels, the step goes straight into W as one product,
-    W = 1·W + (−lr)·Xᵀ·dZ, and dW is never written: the small kernels form
-    Xᵀ·dZ exactly as for dW, multiply by −lr and add W with one rounding,
-    which is bit for bit ``W − lr·dW``.  (OpenBLAS and the packed kernel
-    would round differently, so there dW is written and then applied.)
+    over every parameter after the whole backward pass.  Where ``gemm`` can
+    (``gemm_accumulates_exactly``: the small kernels, for most of the shapes
+    of small-batch training), the step goes straight into W as one product,
+    W = 1·W + (−lr)·Xᵀ·dZ, and dW is never written; that is bit for bit
+    ``W − lr·dW``.  Elsewhere dW is written and then applied.
     """
     cdef floating one = 1, zero = 0, minus_lr = -lr
     activation_backward_impl(act, A, dA, dZ, n_samples, n_out, n_threads)
     if dX != NULL:
         gemm(False, True, <int>n_samples, <int>n_in, <int>n_out, one, dZ, <int>n_out,
              W, <int>n_out, zero, dX, <int>n_in)
-    if gemm_runs_on_small_kernel(True, False, <int>n_in, <int>n_out, <int>n_samples,
+    if gemm_accumulates_exactly(True, False, <int>n_in, <int>n_out, <int>n_samples,
                                  floating is double):
         gemm(True, False, <int>n_in, <int>n_out, <int>n_samples, minus_lr, X, <int>n_in,
              dZ, <int>n_out, one, W, <int>n_out)
