@@ -25,10 +25,14 @@
  *   transposes; partial tiles are padded in the packed buffers and stored
  *   under lane masks.
  *
- * Threads: C is cut into one contiguous piece per thread, by columns (whole
- *   NR micro-panels) when there are enough, otherwise by rows; each thread
- *   packs and computes its piece alone, with no barrier and no shared
- *   buffer, in one OpenMP parallel region of omp_get_max_threads() threads
+ * Threads: C is cut into pieces of whole columns (whole NR micro-panels;
+ *   whole rows when C is narrow), about four per thread and at most one
+ *   block wide, which the threads of one OpenMP parallel region take in turn
+ *   from a shared counter: a thread slowed down (another process on its core)
+ *   leaves its share to the others instead of holding everyone up.  Each
+ *   piece is packed and computed by one thread alone, with no barrier and no
+ *   shared buffer; A is packed again for each piece, which vectorised packing
+ *   makes cheap.  The team has omp_get_max_threads() threads
  *   (fastnn.set_num_threads), fewer when the product is small.  No other
  *   thread pool may be running at the same time.
  *
@@ -63,7 +67,10 @@
               (FASTNN_PG_MB_S * FASTNN_PG_KC_S + FASTNN_PG_KC_S * FASTNN_PG_NB_S) * 4   \
                   ? (FASTNN_PG_MB_D * FASTNN_PG_KC_D + FASTNN_PG_KC_D * FASTNN_PG_NB_D) * 8 \
                   : (FASTNN_PG_MB_S * FASTNN_PG_KC_S + FASTNN_PG_KC_S * FASTNN_PG_NB_S) * 4) \
-     + 256)
+     + FASTNN_PG_PAD * 8)
+/* elements between the A block and the B block: the A packing's last
+ * vector store may spill up to VL - MR elements past the A block */
+#define FASTNN_PG_PAD 16
 
 /* ---- per-thread workspace ------------------------------------------------ */
 
@@ -131,47 +138,62 @@ static inline void *fastnn_pg_workspace(void)
 #include "packed_gemm_kernels.h"
 
 /* Threads worth using: one per 2^21 multiply-adds (about 20 µs of work), at
- * most max_threads, never more than there are pieces to hand out. */
-static inline int fastnn_pg_threads(int m, int n, int k, int nr, int max_threads)
+ * most max_threads. */
+static inline int fastnn_pg_threads(int m, int n, int k, int max_threads)
 {
     const double work = (double)m * n * k;
     int t = (int)(work / 2097152.0);
     if (t < 1) t = 1;
-    if (t > max_threads) t = max_threads;
-    const int pieces = (n + nr - 1) / nr >= 2 * t ? t : (m + FASTNN_PG_MR - 1) / FASTNN_PG_MR;
-    return t < pieces ? t : (pieces > 0 ? pieces : 1);
+    return t < max_threads ? t : max_threads;
 }
 
-/* Piece `id` of `parts` equal contiguous pieces of `count` units of `unit`
- * elements, clipped to `total` elements: [*begin, *end). */
-static inline void fastnn_pg_piece(int total, int unit, int parts, int id, int *begin,
-                                   int *end)
+/* Width of the pieces C is cut into along `total` (columns or rows), a
+ * multiple of `unit`: at most one block (`cap`) wide, and, with several
+ * threads, about four pieces per thread (a multiple of the thread count), so
+ * that a thread that falls behind (another process holding its core) leaves
+ * its last pieces to the others; never narrower than four units (each piece
+ * packs its own panel of A or B). */
+static inline int fastnn_pg_piece_width(int total, int unit, int cap, int n_threads)
 {
-    const int units = (total + unit - 1) / unit;
-    const int lo = (int)((long long)units * id / parts);
-    const int hi = (int)((long long)units * (id + 1) / parts);
-    *begin = lo * unit < total ? lo * unit : total;
-    *end = hi * unit < total ? hi * unit : total;
+    int pieces = (total + cap - 1) / cap;
+    if (n_threads > 1) {
+        if (pieces < 4 * n_threads) pieces = 4 * n_threads;
+        pieces = (pieces + n_threads - 1) / n_threads * n_threads;
+    }
+    int width = (total + pieces - 1) / pieces;
+    width = (width + unit - 1) / unit * unit;
+    if (width < 4 * unit) width = 4 * unit;
+    return width < cap ? width : cap / unit * unit;
 }
 
 /* The driver, for both types (alpha and beta travel as double, exactly):
- * splits C among the threads and runs each thread's share with the serial
- * routine of its type, or with the small kernel when the thread has no
- * workspace. */
+ * cuts C into pieces of whole columns (or, when C is narrow, whole rows),
+ * which the threads take in turn from a shared counter; each piece is one
+ * call of the serial routine of its type on the thread's own workspace (the
+ * small kernel when the thread has none).  Which thread computes a piece
+ * never changes its bits. */
 static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n, int k,
                            double alpha, const void *A, int lda, const void *B, int ldb,
                            double beta, void *C, int ldc)
 {
     const size_t size = is_double ? sizeof(double) : sizeof(float);
     const int nr = is_double ? 16 : 32;
-    const int n_threads = fastnn_pg_threads(m, n, k, nr, omp_get_max_threads());
-    const int by_cols = (n + nr - 1) / nr >= 2 * n_threads;
-#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
+    const int n_threads = fastnn_pg_threads(m, n, k, omp_get_max_threads());
+    const int by_cols = (n + nr - 1) / nr >= 8 * n_threads || n >= m;
+    const int total = by_cols ? n : m;
+    const int width = fastnn_pg_piece_width(
+        total, by_cols ? nr : FASTNN_PG_MR,
+        by_cols ? (is_double ? FASTNN_PG_NB_D : FASTNN_PG_NB_S)
+                : (is_double ? FASTNN_PG_MB_D : FASTNN_PG_MB_S), n_threads);
+    const int n_pieces = (total + width - 1) / width;
+    int next_piece = 0;   /* shared by the team */
+#pragma omp parallel num_threads(n_threads) if (n_threads > 1 && n_pieces > 1)
     {
-        const int parts = omp_get_num_threads(), id = omp_get_thread_num();
-        int lo, hi;
-        fastnn_pg_piece(by_cols ? n : m, by_cols ? nr : FASTNN_PG_MR, parts, id, &lo, &hi);
-        if (lo < hi) {
+        void *ws = fastnn_pg_workspace();
+        for (;;) {
+            const int piece = __atomic_fetch_add(&next_piece, 1, __ATOMIC_RELAXED);
+            if (piece >= n_pieces) break;
+            const int lo = piece * width, hi = lo + width < total ? lo + width : total;
             /* the piece: rows or columns [lo, hi) of C, and the matching
              * rows of op(A) or columns of op(B) */
             const int pm = by_cols ? m : hi - lo, pn = by_cols ? hi - lo : n;
@@ -181,13 +203,13 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
             const char *pa = (const char *)A + a_off * size;
             const char *pb = (const char *)B + b_off * size;
             char *pc = (char *)C + c_off * size;
-            void *ws = fastnn_pg_workspace();
             if (is_double) {
                 if (ws != NULL)
                     fastnn_pg_serial_d(trans_a, trans_b, pm, pn, k, alpha,
                                        (const double *)pa, lda, (const double *)pb, ldb,
                                        beta, (double *)pc, ldc, (double *)ws,
-                                       (double *)ws + FASTNN_PG_MB_D * FASTNN_PG_KC_D);
+                                       (double *)ws + FASTNN_PG_MB_D * FASTNN_PG_KC_D
+                                           + FASTNN_PG_PAD);
                 else
                     fastnn_dgemm_small(trans_a, trans_b, pm, pn, k, alpha,
                                        (const double *)pa, lda, (const double *)pb, ldb,
@@ -197,7 +219,8 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
                     fastnn_pg_serial_s(trans_a, trans_b, pm, pn, k, (float)alpha,
                                        (const float *)pa, lda, (const float *)pb, ldb,
                                        (float)beta, (float *)pc, ldc, (float *)ws,
-                                       (float *)ws + FASTNN_PG_MB_S * FASTNN_PG_KC_S);
+                                       (float *)ws + FASTNN_PG_MB_S * FASTNN_PG_KC_S
+                                           + FASTNN_PG_PAD);
                 else
                     fastnn_sgemm_small(trans_a, trans_b, pm, pn, k, (float)alpha,
                                        (const float *)pa, lda, (const float *)pb, ldb,

@@ -71,28 +71,43 @@ PG_NAME(micro)(int kc, const PG_T *restrict a, const PG_T *restrict b, PG_T *c,
 
 /* ---- packing ------------------------------------------------------------ *
  * A block: rows [0, mb) × k steps [0, kc) of op(A), as consecutive MR-row
- * micro-panels, dst[panel·kc·MR + p·MR + r]; rows past mb are zero. */
+ * micro-panels, dst[panel·kc·MR + p·MR + r].  Rows past mb hold finite
+ * filler (zeros, or row mb - 1 repeated): they only reach rows of C that are
+ * never stored.  Both cases store whole vectors at a stride of MR < VL
+ * (op(A) = A through VL×VL register transposes): each store spills
+ * VL - MR junk lanes into the next p's slots, which the next store (written
+ * after it) overwrites, and the last one into up to VL - MR elements past the
+ * micro-panel, which the next micro-panel, or the workspace's padding after
+ * the A block, takes. */
 static FASTNN_SG_AVX512 void
 PG_NAME(pack_a)(int trans_a, const PG_T *A, ptrdiff_t lda, int mb, int kc, PG_T *dst)
 {
     for (int i0 = 0; i0 < mb; i0 += FASTNN_PG_MR, dst += (ptrdiff_t)kc * FASTNN_PG_MR) {
         const int rows = mb - i0 < FASTNN_PG_MR ? mb - i0 : FASTNN_PG_MR;
-        if (trans_a) {       /* op(A)[i, p] = A[p·lda + i]: MR contiguous values per p */
+        if (trans_a) {       /* op(A)[i, p] = A[p·lda + i]: MR contiguous values per p,
+                              * copied as whole vectors (rows past mb: zeros) */
             const PG_T *src = A + i0;
             for (int p = 0; p < kc; p++) {
                 PG_T *d = dst + p * FASTNN_PG_MR;
-                int r = 0;
-                for (; r < rows; r++) d[r] = src[p * lda + r];
-                for (; r < FASTNN_PG_MR; r++) d[r] = 0;
+                for (int r0 = (FASTNN_PG_MR - 1) / PG_VL * PG_VL; r0 >= 0; r0 -= PG_VL) {
+                    const int lanes = rows - r0;
+                    const PG_MASK mk = lanes >= PG_VL ? (PG_MASK)~(PG_MASK)0
+                                     : lanes <= 0 ? (PG_MASK)0
+                                     : (PG_MASK)((1u << lanes) - 1u);
+                    PG_STOREU(d + r0, PG_LOADM(mk, src + (ptrdiff_t)p * lda + r0));
+                }
             }
-        } else {             /* op(A)[i, p] = A[i·lda + p]: one row per r */
-            for (int r = 0; r < FASTNN_PG_MR; r++) {
-                PG_T *d = dst + r;
-                if (r < rows) {
-                    const PG_T *src = A + (ptrdiff_t)(i0 + r) * lda;
-                    for (int p = 0; p < kc; p++) d[p * FASTNN_PG_MR] = src[p];
-                } else {
-                    for (int p = 0; p < kc; p++) d[p * FASTNN_PG_MR] = 0;
+        } else {             /* op(A)[i, p] = A[i·lda + p]: rows transposed */
+            const PG_T *src = A + (ptrdiff_t)i0 * lda;
+            for (int p = 0; p < kc; p += PG_VL) {
+                const int np = kc - p < PG_VL ? kc - p : PG_VL;
+                /* rows VL.. first (double: 12 rows = 8 + 4), so that the
+                 * full-width stores of rows 0..VL-1 come last */
+                for (int r0 = (FASTNN_PG_MR - 1) / PG_VL * PG_VL; r0 >= 0; r0 -= PG_VL) {
+                    const int nrows = rows - r0 < PG_VL ? rows - r0 : PG_VL;
+                    const PG_T *s0 = src + (ptrdiff_t)(nrows > 0 ? r0 : rows - 1) * lda + p;
+                    PG_TRANSPOSE(s0, lda, nrows > 0 ? nrows : 1, np,
+                                 dst + p * FASTNN_PG_MR + r0, FASTNN_PG_MR);
                 }
             }
         }
