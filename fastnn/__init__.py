@@ -9,7 +9,8 @@ built and what it runs on.
 """
 
 from fastnn import datasets, kernels, reference
-from fastnn._config import config, get_num_threads, set_num_threads, show_config
+from fastnn._config import (
+    config, flush_denormals, get_num_threads, set_num_threads, show_config)
 from fastnn._version import __version__
 from fastnn.layers import Dense, Identity, ReLU, Sigmoid, Softmax, Step, Tanh
 from fastnn.losses import BCELoss, CrossEntropyLoss, MSELoss
@@ -20,6 +21,7 @@ from fastnn.optim import (
 
 __all__ = [
     "__version__", "config", "get_num_threads", "set_num_threads", "show_config",
+    "flush_denormals",
     "datasets", "kernels", "reference",
     "Sequential", "Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
     "MSELoss", "BCELoss", "CrossEntropyLoss",

@@ -30,8 +30,9 @@ dtype, as NumPy does with a Python float and a float32 array; the per-element
 operations then follow the reference's order, so results are bit-identical.
 
 Plain gradient descent, the hot loop of small-batch training, runs through
-``csrc/simd_loops.h`` (compiled for AVX-512, AVX2 and the baseline, picked at
-run time), since the portable build otherwise vectorises it 4 floats wide.
+``csrc/simd_loops.h``, and scikit-learn's rules through ``csrc/sklearn_loops.h``
+(compiled for AVX-512, AVX2 and the baseline, picked at run time), since the
+portable build otherwise vectorises them 4 floats wide.
 
 Parallel strategy: equal contiguous chunks of the buffer, one per OpenMP
 thread; every element is independent, so any thread count gives the same
@@ -45,6 +46,19 @@ from fastnn._kernels._parallel cimport GRAIN_ARITHMETIC, chunk_start, threads_fo
 cdef extern from "simd_loops.h":
     void fastnn_descend_f32(float* p, const float* g, Py_ssize_t n, float lr) noexcept nogil
     void fastnn_descend_f64(double* p, const double* g, Py_ssize_t n, double lr) noexcept nogil
+
+cdef extern from "sklearn_loops.h":
+    void fastnn_sklearn_momentum_f32(float* p, const float* g, float* v, Py_ssize_t n,
+                                     float lr, float mu, float wd, int nesterov) noexcept nogil
+    void fastnn_sklearn_momentum_f64(double* p, const double* g, double* v, Py_ssize_t n,
+                                     double lr, double mu, double wd,
+                                     int nesterov) noexcept nogil
+    void fastnn_sklearn_adam_f32(float* p, const float* g, float* m, float* v, Py_ssize_t n,
+                                 float neg_lr, float b1, float c1, float b2, float c2,
+                                 float eps, float wd) noexcept nogil
+    void fastnn_sklearn_adam_f64(double* p, const double* g, double* m, double* v,
+                                 Py_ssize_t n, double neg_lr, double b1, double c1,
+                                 double b2, double c2, double eps, double wd) noexcept nogil
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
     if floating is float:
@@ -70,7 +84,7 @@ cdef void _update_range(_Rule rule, floating* params, const floating* grads,
                         floating eps) noexcept nogil:
     """One rule over params[start:stop].  s1, s2: optimizer state (velocity; m, v)."""
     cdef Py_ssize_t i
-    cdef floating g, u, zero = 0
+    cdef floating g, zero = 0
     # One loop per rule, so that each is a straight vectorisable pass.
     if rule == RULE_SGD and wd == zero:
         if floating is float:
@@ -91,25 +105,23 @@ cdef void _update_range(_Rule rule, floating* params, const floating* grads,
             g = grads[i] + wd * params[i] if wd != zero else grads[i]
             s1[i] = s1[i] * mu + g
             params[i] = params[i] - lr * (g + mu * s1[i])
-    elif rule == RULE_SKLEARN_MOMENTUM:
-        for i in range(start, stop):
-            g = grads[i] + wd * params[i] if wd != zero else grads[i]
-            u = mu * s1[i] - lr * g
-            s1[i] = u
-            params[i] = params[i] + u
-    elif rule == RULE_SKLEARN_NESTEROV:
-        for i in range(start, stop):
-            g = grads[i] + wd * params[i] if wd != zero else grads[i]
-            u = mu * s1[i] - lr * g
-            s1[i] = u
-            params[i] = params[i] + (mu * u - lr * g)
+    elif rule == RULE_SKLEARN_MOMENTUM or rule == RULE_SKLEARN_NESTEROV:
+        if floating is float:
+            fastnn_sklearn_momentum_f32(params + start, grads + start, s1 + start,
+                                        stop - start, lr, mu, wd,
+                                        rule == RULE_SKLEARN_NESTEROV)
+        else:
+            fastnn_sklearn_momentum_f64(params + start, grads + start, s1 + start,
+                                        stop - start, lr, mu, wd,
+                                        rule == RULE_SKLEARN_NESTEROV)
     elif rule == RULE_SKLEARN_ADAM:
         # mu = β₁, c1 = 1−β₁, b2 = β₂, c2 = 1−β₂, lr = −lr_t (see the module docstring)
-        for i in range(start, stop):
-            g = grads[i] + wd * params[i] if wd != zero else grads[i]
-            s1[i] = mu * s1[i] + c1 * g
-            s2[i] = b2 * s2[i] + c2 * (g * g)
-            params[i] = params[i] + lr * s1[i] / (_sqrt(s2[i]) + eps)
+        if floating is float:
+            fastnn_sklearn_adam_f32(params + start, grads + start, s1 + start, s2 + start,
+                                    stop - start, lr, mu, c1, b2, c2, eps, wd)
+        else:
+            fastnn_sklearn_adam_f64(params + start, grads + start, s1 + start, s2 + start,
+                                    stop - start, lr, mu, c1, b2, c2, eps, wd)
     else:
         # mu = β₁, c1 = 1−β₁, b2 = β₂, c2 = 1−β₂, lr = lr/(1−β₁ᵗ)
         for i in range(start, stop):
