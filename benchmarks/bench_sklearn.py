@@ -1,0 +1,46 @@
+"""fastnn.MLPClassifier against scikit-learn's, under pytest-benchmark: one fit per round.
+
+    python -m pytest benchmarks/bench_sklearn.py --benchmark-group-by=param:case
+
+Every case of ``sklearn_speed.CASES`` (784-30-10 logistic network, float32,
+synthetic MNIST-shaped data, one BLAS thread) × implementation; training
+samples/s and test accuracy in ``extra_info``.  ``sklearn_speed.py`` prints
+the same comparison as a table, on real MNIST when given the files.
+"""
+
+import warnings
+
+import pytest
+from sklearn import neural_network as sk_nn
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+import fastnn
+import sklearn_speed
+
+IMPLEMENTATIONS = {"fastnn": fastnn.MLPClassifier, "sklearn": sk_nn.MLPClassifier}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return sklearn_speed.load_data(None)
+
+
+@pytest.mark.parametrize("impl", list(IMPLEMENTATIONS))
+@pytest.mark.parametrize("case", sklearn_speed.CASES,
+                         ids=["%s-b%s" % (c[0], c[1] or "full") for c in sklearn_speed.CASES])
+def test_fit(benchmark, data, case, impl):
+    X, y, X_test, y_test = data
+    params = sklearn_speed.params_for(*case, lbfgs_iter=20)
+    cls = IMPLEMENTATIONS[impl]
+
+    def fit():
+        return cls(**params).fit(X, y)
+
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = benchmark.pedantic(fit, rounds=3, iterations=1, warmup_rounds=0)
+    benchmark.extra_info.update(case="%s-b%s" % (case[0], case[1]), impl=impl,
+                                test_accuracy=est.score(X_test, y_test))
+    if case[0] != "lbfgs":
+        benchmark.extra_info["samples_per_s"] = len(y) * est.n_iter_ / benchmark.stats.stats.median
