@@ -134,7 +134,7 @@ cdef void _update_range(int rule, floating* params, const floating* grads, float
 
 
 cdef double _forward_backward(floating* params, floating* grads, floating* acts,
-                              floating* deltas, const floating* y_batch,
+                              const floating* A0, floating* deltas, const floating* y_batch,
                               const floating* w_batch,
                               Py_ssize_t n, Py_ssize_t batch_size, Py_ssize_t n_layers,
                               const Py_ssize_t* sizes, const int* act_codes, int loss,
@@ -148,12 +148,13 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
     goes (``dense_backward_sgd_impl``), while each layer's gradient is in cache.
     """
     cdef Py_ssize_t l, s_in, s_out
-    cdef floating* A_in
+    cdef const floating* A_in
     cdef floating* A_out
     cdef double value
     for l in range(1, n_layers + 1):
         s_in, s_out = sizes[l - 1], sizes[l]
-        dense_forward_impl(acts + batch_size * a_off[l - 1], params + w_off[l - 1],
+        A_in = A0 if l == 1 else acts + batch_size * a_off[l - 1]
+        dense_forward_impl(A_in, params + w_off[l - 1],
                            params + b_off[l - 1], act_codes[l - 1],
                            acts + batch_size * a_off[l], n, s_in, s_out,
                            ELEMENTWISE_THREADS)
@@ -166,10 +167,11 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
         correct[0] += _count_correct(A_out, y_batch, n, s_out)
     for l in range(n_layers, 0, -1):
         s_in, s_out = sizes[l - 1], sizes[l]
+        A_in = A0 if l == 1 else acts + batch_size * a_off[l - 1]
         # The output layer's delta is already dL/dZ, hence IDENTITY there.
         if fused_lr > 0:
             dense_backward_sgd_impl(
-                acts + batch_size * a_off[l - 1], params + w_off[l - 1],
+                A_in, params + w_off[l - 1],
                 params + b_off[l - 1], acts + batch_size * a_off[l],
                 deltas + batch_size * d_off[l],
                 IDENTITY if l == n_layers else act_codes[l - 1],
@@ -178,7 +180,7 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                 n, s_in, s_out, fused_lr, ELEMENTWISE_THREADS)
         else:
             dense_backward_impl(
-                acts + batch_size * a_off[l - 1], params + w_off[l - 1],
+                A_in, params + w_off[l - 1],
                 acts + batch_size * a_off[l], deltas + batch_size * d_off[l],
                 IDENTITY if l == n_layers else act_codes[l - 1],
                 deltas + batch_size * d_off[l], grads + w_off[l - 1], grads + b_off[l - 1],
@@ -254,7 +256,7 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                 if wb != NULL:
                     wb[r] = sample_weight[row]
             total += n * _forward_backward(
-                &params[0], &grads[0], &acts[0], &deltas[0], &y_batch[0], wb, n,
+                &params[0], &grads[0], &acts[0], A0, &deltas[0], &y_batch[0], wb, n,
                 batch_size, n_layers, &sizes[0], &act_codes[0], loss, &w_off[0], &b_off[0],
                 &a_off[0], &d_off[0], &correct, fused_lr)
             t += 1
@@ -290,8 +292,8 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
               double l2=0.0):
     """Gradient of the mean loss over all of X (one batch) into grads; return the loss.
 
-    ``acts`` and ``deltas`` are sized for batch_size = X.shape[0]; X is copied
-    into A_0 so that the layout is the training loop's.  With ``sample_weight``
+    ``acts`` and ``deltas`` are sized for batch_size = X.shape[0]; the first
+    layer reads X in place (A_0 in ``acts`` is left unused).  With ``sample_weight``
     (n_samples,) the loss is the weighted mean; with ``l2`` > 0 each W's
     gradient gains ``l2·W/Σw`` (the returned value is the data loss only: the
     caller adds the penalty ``½·l2·Σ‖W‖²/Σw``).
@@ -311,10 +313,9 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
                   params.shape[0], grads.shape[0], acts.shape[0], deltas.shape[0],
                   Y.shape[0] * Y.shape[1], w_off, b_off, a_off, d_off)
     with nogil:
-        memcpy(&acts[0], &X[0, 0], n * X.shape[1] * sizeof(floating))
-        value = _forward_backward(&params[0], &grads[0], &acts[0], &deltas[0], &Y[0, 0],
-                                  w, n, n, n_layers, &sizes[0], &act_codes[0], loss,
-                                  &w_off[0], &b_off[0], &a_off[0], &d_off[0], NULL, 0)
+        value = _forward_backward(&params[0], &grads[0], &acts[0], &X[0, 0], &deltas[0],
+                                  &Y[0, 0], w, n, n, n_layers, &sizes[0], &act_codes[0],
+                                  loss, &w_off[0], &b_off[0], &a_off[0], &d_off[0], NULL, 0)
         if l2 > 0:
             c = <floating>(l2 / weight_sum(w, n))
             for l in range(n_layers):
