@@ -14,6 +14,12 @@
  *   Nesterov: u = mu·v − lr·g; v = u; p = p + (mu·u − lr·g)
  *   Adam:     m = b1·m + c1·g; v = b2·v + c2·(g·g); p = p + neg_lr·m / (√v + eps)
  *             (c1 = 1−b1, c2 = 1−b2, neg_lr = −lr·√(1−b2ᵗ)/(1−b1ᵗ))
+ *
+ * Also Σ x² (the L2 penalty's ‖W‖²), in FASTNN_LANES independent partial sums
+ * added in a fixed order, so that it vectorises without reassociation and
+ * gives the same bits on every run and instruction set.  (BLAS's dot would
+ * do, but OpenBLAS wakes its threads for it above 10,000 elements, in the
+ * middle of the training loop: see train.pyx's parallel strategy.)
  */
 #ifndef FASTNN_SKLEARN_LOOPS_H
 #define FASTNN_SKLEARN_LOOPS_H
@@ -79,6 +85,29 @@ fastnn_sklearn_adam_##SUFFIX(T *restrict p, const T *restrict g, T *restrict m, 
         }                                                                              \
     }                                                                                  \
 }
+
+#define FASTNN_LANES 16
+
+#define FASTNN_SUM_SQUARES(T, SUFFIX)                                                  \
+FASTNN_CLONES static double                                                            \
+fastnn_sum_squares_##SUFFIX(const T *restrict x, ptrdiff_t n)                          \
+{                                                                                      \
+    T lanes[FASTNN_LANES] = {0};                                                       \
+    ptrdiff_t i = 0;                                                                   \
+    for (; i + FASTNN_LANES <= n; i += FASTNN_LANES)                                   \
+        for (int j = 0; j < FASTNN_LANES; j++)                                         \
+            lanes[j] = lanes[j] + x[i + j] * x[i + j];                                 \
+    for (int j = 0; i < n; i++, j++)                                                   \
+        lanes[j] = lanes[j] + x[i] * x[i];                                             \
+    double total = 0;                                                                  \
+    for (int j = 0; j < FASTNN_LANES; j++)                                             \
+        total += lanes[j];                                                             \
+    return total;                                                                      \
+}
+
+FASTNN_SUM_SQUARES(float, f32)
+FASTNN_SUM_SQUARES(double, f64)
+#undef FASTNN_SUM_SQUARES
 
 FASTNN_SKLEARN_LOOPS(float, f32, sqrtf)
 FASTNN_SKLEARN_LOOPS(double, f64, sqrt)

@@ -18,3 +18,4 @@ cdef void sklearn_adam_update_impl(floating* params, const floating* grads, floa
                                    floating* v, Py_ssize_t n, long long step, double lr,
                                    double beta1, double beta2, double eps,
                                    double weight_decay, int n_threads) noexcept nogil
+cdef double sum_squares_impl(const floating* x, Py_ssize_t n) noexcept nogil

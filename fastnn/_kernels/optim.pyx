@@ -59,6 +59,8 @@ cdef extern from "sklearn_loops.h":
     void fastnn_sklearn_adam_f64(double* p, const double* g, double* m, double* v,
                                  Py_ssize_t n, double neg_lr, double b1, double c1,
                                  double b2, double c2, double eps, double wd) noexcept nogil
+    double fastnn_sum_squares_f32(const float* x, Py_ssize_t n) noexcept nogil
+    double fastnn_sum_squares_f64(const double* x, Py_ssize_t n) noexcept nogil
 
 cdef inline floating _sqrt(floating x) noexcept nogil:
     if floating is float:
@@ -193,6 +195,14 @@ cdef void sklearn_adam_update_impl(floating* params, const floating* grads, floa
     _update(RULE_SKLEARN_ADAM, params, grads, m, v, n, <floating>(-lr_t),
             <floating>weight_decay, <floating>beta1, <floating>(1 - beta1),
             <floating>beta2, <floating>(1 - beta2), 1, <floating>eps, n_threads)
+
+
+cdef double sum_squares_impl(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Σ x², for the L2 penalty: 16 partial sums in a fixed order (csrc/sklearn_loops.h)."""
+    if floating is float:
+        return fastnn_sum_squares_f32(x, n)
+    else:
+        return fastnn_sum_squares_f64(x, n)
 
 
 # --- Python entry points (called by fastnn.kernels after validation) ---------

@@ -55,8 +55,7 @@ from fastnn._kernels.dense cimport (
 from fastnn._kernels.losses cimport loss_delta_impl, weight_sum
 from fastnn._kernels.optim cimport (
     adam_update_impl, momentum_update_impl, sgd_update_impl, sklearn_adam_update_impl,
-    sklearn_momentum_update_impl)
-from scipy.linalg.cython_blas cimport ddot, sdot
+    sklearn_momentum_update_impl, sum_squares_impl)
 
 cdef enum:
     ELEMENTWISE_THREADS = 1   # see "Parallel strategy" above
@@ -87,24 +86,13 @@ cdef Py_ssize_t _count_correct(const floating* A, const floating* Y, Py_ssize_t 
     return correct
 
 
-cdef double _sum_squares(const floating* x, Py_ssize_t n) noexcept nogil:
-    """Σ x² by BLAS dot, as NumPy's ``np.dot(s, s)`` computes it."""
-    cdef int n_int = <int>n, one = 1
-    if floating is float:
-        return sdot(&n_int, <float*>x, &one, <float*>x, &one)
-    else:
-        return ddot(&n_int, <double*>x, &one, <double*>x, &one)
-
-
 cdef double _weights_squared(const floating* params, Py_ssize_t n_layers,
                              const Py_ssize_t* w_off, const Py_ssize_t* b_off) noexcept nogil:
-    """Σ over layers of ‖W‖² (biases excluded), each layer's dot rounded to the dtype."""
+    """Σ over layers of ‖W‖² (biases excluded)."""
     cdef Py_ssize_t l
     cdef double total = 0
-    cdef floating part
     for l in range(n_layers):
-        part = <floating>_sum_squares(params + w_off[l], b_off[l] - w_off[l])
-        total += part
+        total += sum_squares_impl(params + w_off[l], b_off[l] - w_off[l])
     return total
 
 
