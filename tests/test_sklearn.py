@@ -16,22 +16,23 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse
+from sklearn import neural_network as sk_nn
+from sklearn.base import clone
+from sklearn.datasets import (
+    load_digits,
+    make_multilabel_classification,
+    make_regression,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-sklearn = pytest.importorskip("sklearn")
-
-import scipy.sparse  # noqa: E402
-from sklearn import neural_network as sk_nn  # noqa: E402
-from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import load_digits, make_multilabel_classification, make_regression  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-from sklearn.utils._param_validation import InvalidParameterError  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
-
-import fastnn  # noqa: E402
-from fastnn import MLPClassifier, MLPRegressor  # noqa: E402
+import fastnn
+from fastnn import MLPClassifier, MLPRegressor
 
 # Exactness tolerance, float64: the two run the same arithmetic in a different
 # order (fastnn scales the delta by 1/n before the products, scikit-learn after).
@@ -372,21 +373,16 @@ def test_errors_name_the_problem(digits):
         MLPClassifier().fit(np.full_like(X, np.nan), y)
     with pytest.raises(ValueError, match="sample_weight.shape"):
         MLPClassifier().fit(X, y, sample_weight=np.ones(3))
+    warnings.simplefilter("ignore", ConvergenceWarning)   # pytest restores the filters
     with pytest.raises(ValueError, match="X has 3 features, but MLPRegressor is expecting 64"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            MLPRegressor(max_iter=1).fit(X, y).predict(X[:, :3])
+        MLPRegressor(max_iter=1).fit(X, y).predict(X[:, :3])
     with pytest.raises(ValueError, match="warm_start can only be used where `y` has the same"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf = MLPClassifier(max_iter=1, warm_start=True).fit(X, y)
-            clf.fit(X, y % 3)
+        clf = MLPClassifier(max_iter=1, warm_start=True).fit(X, y)
+        clf.fit(X, y % 3)
+    X32, y32 = X.astype(np.float32), y.astype(np.float32)
     with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            X32, y32 = X.astype(np.float32), y.astype(np.float32)
-            MLPRegressor(solver="sgd", learning_rate_init=1e3, max_iter=20).fit(X32 * 1e3,
-                                                                               y32 * 1e20)
+        MLPRegressor(solver="sgd", learning_rate_init=1e3, max_iter=20).fit(X32 * 1e3,
+                                                                           y32 * 1e20)
 
 
 def test_import_fastnn_without_scikit_learn():
@@ -405,4 +401,4 @@ def test_import_fastnn_without_scikit_learn():
                          check=True).stdout
     assert "pip install 'fastnn[sklearn]'" in out
     with pytest.raises(AttributeError, match="has no attribute 'MLPRegresor'"):
-        fastnn.MLPRegresor  # noqa: B018
+        fastnn.MLPRegresor  # noqa: B018 (the attribute access is the test)

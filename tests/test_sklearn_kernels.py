@@ -7,6 +7,8 @@ loop with an L2 penalty on the weights only: each compiled result against
 scikit-learn's own code where it has them.
 """
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -174,7 +176,7 @@ SIZES = [5, 4, 3]
 
 def _layout(sizes):
     w_off, b_off, p = [], [], 0
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in pairwise(sizes):
         w_off.append(p)
         b_off.append(p + n_in * n_out)
         p += n_in * n_out + n_out
