@@ -162,21 +162,22 @@ class _FastnnMLP:
 
     # --- the network behind coefs_ and intercepts_ ----------------------------
 
-    def _fastnn_layers(self):
-        hidden = _HIDDEN_LAYERS[self.activation]
-        output = _OUTPUTS[self.out_activation_][0]
-        layers, n = [], len(self.coefs_)
-        for i, W in enumerate(self.coefs_):
-            layers += [Dense(*W.shape), hidden() if i < n - 1 else output()]
-        return layers
+    def _fastnn_activations(self):
+        """fastnn's activation layer classes, one per layer, for the current parameters."""
+        n = len(self.coefs_)
+        return [_HIDDEN_LAYERS[self.activation]] * (n - 1) + [_OUTPUTS[self.out_activation_][0]]
 
     def _bound_network(self):
-        """The network whose buffer holds coefs_ and intercepts_, or None if they moved."""
+        """The network whose buffer coefs_ and intercepts_ are views of, or None.
+
+        None when there is none yet (before fit, after unpickling a state
+        without it), or when coefs_/intercepts_ were replaced or the
+        activation changed since: the network then no longer describes them.
+        """
         net = self.__dict__.get("_fastnn_net")
-        if net is None or len(net.dense) != len(self.coefs_) or len(self.intercepts_) != len(
-                self.coefs_):
+        if net is None or not len(net.dense) == len(self.coefs_) == len(self.intercepts_):
             return None
-        if net.activations != [layer.name for layer in self._fastnn_layers()[1::2]]:
+        if net.activations != [act.name for act in self._fastnn_activations()]:
             return None
         if all(W is d.W and b is d.b
                for W, b, d in zip(self.coefs_, self.intercepts_, net.dense)):
@@ -185,7 +186,10 @@ class _FastnnMLP:
 
     def _copy_network(self):
         """A new network holding a copy of coefs_ and intercepts_, in their dtype."""
-        net = Sequential(self._fastnn_layers(), dtype=self.coefs_[0].dtype, seed=0)
+        layers = []
+        for W, act in zip(self.coefs_, self._fastnn_activations()):
+            layers += [Dense(*W.shape), act()]
+        net = Sequential(layers, dtype=self.coefs_[0].dtype, seed=0)
         for d, W, b in zip(net.dense, self.coefs_, self.intercepts_):
             d.W[...] = W
             d.b[...] = b
@@ -208,6 +212,7 @@ class _FastnnMLP:
     # --- fitting -----------------------------------------------------------------
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
+        """scikit-learn's ``_fit`` (validation, initialisation) with fastnn's solvers."""
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -253,6 +258,11 @@ class _FastnnMLP:
         return self
 
     def _fit_lbfgs(self, X, y, sample_weight, net):
+        """SciPy's L-BFGS-B on the flat buffer, with the compiled loss and gradient.
+
+        X (n_samples, n_features) and sample_weight (n_samples,) are of the
+        network's dtype; y (n_samples, n_outputs).
+        """
         Y = np.ascontiguousarray(y, dtype=net.dtype)
         lay, ws = net._layout, net._workspace(X.shape[0])
         loss_code = LOSSES[_OUTPUTS[self.out_activation_][1]]
@@ -280,6 +290,11 @@ class _FastnnMLP:
         net.params[...] = opt_res.x
 
     def _fit_stochastic(self, X, y, sample_weight, net, incremental):
+        """scikit-learn's epoch loop for 'sgd'/'adam', each epoch one compiled call.
+
+        X (n_samples, n_features) and sample_weight (n_samples,) are of the
+        network's dtype; y (n_samples, n_outputs).
+        """
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = _SolverState(self, net.params.size, net.dtype)
         opt = self._optimizer
