@@ -5,10 +5,11 @@ The statistical comparison at full size: scikit-learn's digits
 samples, noise 1: nonlinear regression, test R²), each
 solver with its default settings (``max_iter=200``, ``tol=1e-4``) apart from
 the learning rates named below, ``random_state`` = 0 … 4, float32 or float64
-inputs on both sides, the same train/test split.  Prints the mean score over
-the seeds of each and their difference, in points (1 point = 0.01)::
+inputs on both sides, the same train/test split, the same BLAS thread count.  Prints the mean score
+over the seeds of each, their difference in points (1 point = 0.01), and the
+total fit time of each::
 
-    python benchmarks/sklearn_accuracy.py [--dtype float32] [--seeds 5]
+    python benchmarks/sklearn_accuracy.py [--dtype float32] [--seeds 5] [--threads 1]
 """
 
 import argparse
@@ -21,6 +22,7 @@ from sklearn.datasets import load_digits, make_friedman1
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 import fastnn
 
@@ -45,15 +47,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads for both")
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
+    with threadpool_limits(args.threads):
+        compare(args.dtype, args.seeds)
+
+
+def compare(dtype, n_seeds):
+    """Print one table row per data set and solver."""
     print("| data | solver | fastnn mean | scikit-learn mean | difference (points) "
           "| fastnn fit (s) | scikit-learn fit (s) |\n|---|---|---:|---:|---:|---:|---:|")
-    for name, (X_train, X_test, y_train, y_test, classify) in datasets(args.dtype).items():
+    for name, (X_train, X_test, y_train, y_test, classify) in datasets(dtype).items():
         for solver, params in SOLVERS.items():
             scores = {"fastnn": [], "sklearn": []}
             seconds = {"fastnn": 0.0, "sklearn": 0.0}
-            for seed in range(args.seeds):
+            for seed in range(n_seeds):
                 for impl, module in (("fastnn", fastnn), ("sklearn", sk_nn)):
                     cls = module.MLPClassifier if classify else module.MLPRegressor
                     est = cls(hidden_layer_sizes=(64,), random_state=seed, **params)
