@@ -141,11 +141,13 @@ def test_options_follow_scikit_learn(digits, options):
         assert ours._optimizer.learning_rate == theirs._optimizer.learning_rate
 
 
-@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs", "adam_early_stopping"])
 def test_sample_weight_follows_scikit_learn(digits, solver):
     X, y = digits
     w = np.random.default_rng(0).random(len(y)) * 2
     params = dict(hidden_layer_sizes=(10,), max_iter=5, random_state=0, solver=solver)
+    if solver == "adam_early_stopping":
+        params.update(solver="adam", early_stopping=True, learning_rate_init=0.01)
     ours, theirs = _fit_both(params, X, y, sample_weight=w)
     _assert_same_model(ours, theirs)
     assert ours.score(X, y, sample_weight=w) == theirs.score(X, y, sample_weight=w)
@@ -402,3 +404,15 @@ def test_import_fastnn_without_scikit_learn():
     assert "pip install 'fastnn[sklearn]'" in out
     with pytest.raises(AttributeError, match="has no attribute 'MLPRegresor'"):
         fastnn.MLPRegresor  # noqa: B018 (the attribute access is the test)
+
+
+def test_verbose_prints_what_scikit_learn_prints(digits, capsys):
+    X, y = digits
+    params = dict(hidden_layer_sizes=(10,), max_iter=3, random_state=0, solver="sgd",
+                  verbose=True, early_stopping=True, n_iter_no_change=1, tol=0.5)
+    ours, theirs = MLPClassifier(**params), sk_nn.MLPClassifier(**params)
+    ours.fit(X, y)
+    printed = capsys.readouterr().out
+    theirs.fit(X, y)
+    assert printed == capsys.readouterr().out
+    assert "Iteration 1, loss = " in printed and "Validation score" in printed
