@@ -1,4 +1,4 @@
-"""Fit time of fastnn.MLPClassifier against scikit-learn's own, side by side.
+"""Fit time of fastnn.MLPClassifier/MLPRegressor against scikit-learn's own, side by side.
 
 The same estimator parameters, the same data and the same BLAS thread count
 for both; every case trains the 784-30-10 logistic network (``hidden_layer_sizes=(30,),
@@ -11,6 +11,9 @@ makes float32 denormals (Adam at small batches).  Data: MNIST, 5,000 training im
 a directory with ``mnist_5k_train_subset.npz`` and the t10k IDX files, as in
 /work/shared/data/mnist) tested on the 10,000 t10k images, pixels scaled to
 [0, 1], float32; without ``--mnist``, synthetic data of the same shapes.
+``--estimator regressor`` trains the MLPRegressors instead, on the one-hot
+rows of the labels (10 outputs, squared error, identity output layer), and
+reports the test R².
 'lbfgs' runs ``--lbfgs-iter`` iterations, full batch.  Run as::
 
     python benchmarks/sklearn_speed.py --mnist /work/shared/data/mnist --threads 1
@@ -66,21 +69,26 @@ def params_for(solver, batch_size, epochs, lr, lbfgs_iter):
     return params
 
 
-IMPLEMENTATIONS = (("fastnn", fastnn.MLPClassifier, False),
-                   ("fastnn_ftz", fastnn.MLPClassifier, True),
-                   ("sklearn", sk_nn.MLPClassifier, False))
+ESTIMATORS = {"classifier": (fastnn.MLPClassifier, sk_nn.MLPClassifier),
+              "regressor": (fastnn.MLPRegressor, sk_nn.MLPRegressor)}
 
 
-def time_fits(params, X, y, repeats):
+def implementations(estimator):
+    """(name, class, flush_denormals) of each implementation compared."""
+    ours, theirs = ESTIMATORS[estimator]
+    return (("fastnn", ours, False), ("fastnn_ftz", ours, True), ("sklearn", theirs, False))
+
+
+def time_fits(estimator, params, X, y, repeats):
     """Median fit time (s) of each implementation, and its last fitted estimator.
 
     The implementations take turns within each repeat, so that the load of a
     shared machine falls on all of them alike.
     """
-    times = {name: [] for name, _, _ in IMPLEMENTATIONS}
+    times = {name: [] for name, _, _ in implementations(estimator)}
     fitted = {}
     for _ in range(repeats):
-        for name, cls, flush in IMPLEMENTATIONS:
+        for name, cls, flush in implementations(estimator):
             est = cls(**params)
             with fastnn.flush_denormals() if flush else contextlib.nullcontext():
                 start = time.perf_counter()
@@ -90,12 +98,13 @@ def time_fits(params, X, y, repeats):
     return {name: statistics.median(t) for name, t in times.items()}, fitted
 
 
-def run(X, y, X_test, y_test, repeats, lbfgs_iter, cases):
+def run(estimator, X, y, X_test, y_test, repeats, lbfgs_iter, cases):
+    """Time every case, print its table row as it finishes; return the rows."""
     rows = []
     for solver, batch_size, epochs, lr in cases:
         params = params_for(solver, batch_size, epochs, lr, lbfgs_iter)
         row = {"solver": solver, "batch": batch_size or len(y)}
-        seconds, fitted = time_fits(params, X, y, repeats)
+        seconds, fitted = time_fits(estimator, params, X, y, repeats)
         for name, est in fitted.items():
             samples = len(y) * (est.n_iter_ if solver != "lbfgs" else 1)
             row[name] = dict(seconds=seconds[name],
@@ -110,7 +119,7 @@ def run(X, y, X_test, y_test, repeats, lbfgs_iter, cases):
 
 HEADER = ("| solver | batch | epochs | fit (s): fastnn | fastnn FTZ | scikit-learn "
           "| samples/s: fastnn | fastnn FTZ | scikit-learn | speed-up | speed-up FTZ "
-          "| test acc.: fastnn | fastnn FTZ | scikit-learn |\n"
+          "| test score: fastnn | fastnn FTZ | scikit-learn |\n"
           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
@@ -132,6 +141,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mnist", default=None, help="directory of the MNIST files")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads for both")
+    parser.add_argument("--estimator", default="classifier", choices=list(ESTIMATORS))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--lbfgs-iter", type=int, default=50)
     parser.add_argument("--cases", default=None,
@@ -142,12 +152,17 @@ def main():
         wanted = {tuple(c.split(":")) for c in args.cases.split(",")}
         cases = [c for c in CASES if (c[0], str(c[1] or 0)) in wanted]
     X, y, X_test, y_test = load_data(args.mnist)
+    if args.estimator == "regressor":
+        y, y_test = (np.eye(10, dtype=np.float32)[labels] for labels in (y, y_test))
     warnings.simplefilter("ignore", ConvergenceWarning)
-    print("%d training samples, %d test, float32, %d BLAS thread(s), median of %d fits; "
-          "fastnn %s" % (len(y), len(y_test), args.threads, args.repeats, fastnn.__version__))
+    print("MLP%s, %d training samples, %d test (score: %s), float32, %d BLAS thread(s), "
+          "median of %d fits; fastnn %s" % (
+              args.estimator.capitalize(), len(y), len(y_test),
+              "accuracy" if args.estimator == "classifier" else "R²", args.threads,
+              args.repeats, fastnn.__version__))
     print(HEADER)
     with threadpool_limits(args.threads):
-        run(X, y, X_test, y_test, args.repeats, args.lbfgs_iter, cases)
+        run(args.estimator, X, y, X_test, y_test, args.repeats, args.lbfgs_iter, cases)
 
 
 if __name__ == "__main__":
