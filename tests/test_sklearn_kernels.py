@@ -15,7 +15,7 @@ import pytest
 from fastnn import kernels, reference
 from fastnn._kernels import train as _train
 from fastnn._validation import ACTIVATIONS, LOSSES
-from tests.conftest import assert_parity
+from conftest import assert_parity
 
 PAIRS = [("mse", "identity"), ("bce", "sigmoid"), ("cce", "softmax"), ("poisson", "identity"),
          ("mse", "tanh")]
