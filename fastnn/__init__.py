@@ -2,12 +2,15 @@
 
 The hot work runs in compiled Cython/OpenMP kernels (:mod:`fastnn.kernels`),
 each with a plain NumPy twin in :mod:`fastnn.reference` that the tests hold it
-to.  ``python -m fastnn info`` (or :func:`show_config`) shows how this copy was
+to.  ``fastnn.MLPClassifier`` and ``fastnn.MLPRegressor`` are scikit-learn's
+estimators trained by these kernels (:mod:`fastnn.sklearn`; they need the
+``sklearn`` extra).  ``python -m fastnn info`` (or :func:`show_config`) shows how this copy was
 built and what it runs on.
 """
 
 from fastnn import datasets, kernels, reference
-from fastnn._config import config, get_num_threads, set_num_threads, show_config
+from fastnn._config import (
+    config, flush_denormals, get_num_threads, set_num_threads, show_config)
 from fastnn._version import __version__
 from fastnn.layers import Dense, Identity, ReLU, Sigmoid, Softmax, Step, Tanh
 from fastnn.losses import BCELoss, CrossEntropyLoss, MSELoss
@@ -18,10 +21,22 @@ from fastnn.optim import (
 
 __all__ = [
     "__version__", "config", "get_num_threads", "set_num_threads", "show_config",
+    "flush_denormals",
     "datasets", "kernels", "reference",
     "Sequential", "Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
     "MSELoss", "BCELoss", "CrossEntropyLoss",
     "SGD", "Adam", "BatchGD", "StochasticGD", "MiniBatchGD",
     "Constant", "StepDecay", "ExponentialDecay", "InverseScaling",
     "History", "Callback", "load",
+    "MLPClassifier", "MLPRegressor",
 ]
+
+
+def __getattr__(name):
+    # The scikit-learn estimators load on first use, so that ``import fastnn``
+    # needs no scikit-learn; without it this raises an ImportError naming the
+    # extra to install.
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from fastnn import sklearn
+        return getattr(sklearn, name)
+    raise AttributeError("module 'fastnn' has no attribute %r" % (name,))

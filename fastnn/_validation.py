@@ -16,7 +16,7 @@ ACTIVATIONS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "softmax": 4, 
 #: Activations whose derivative is elementwise (softmax has a Jacobian instead).
 ELEMENTWISE_DERIVATIVES = ("identity", "sigmoid", "tanh", "relu")
 #: Loss name -> code used by the compiled kernels (fastnn/_kernels/losses.pxd).
-LOSSES = {"mse": 0, "bce": 1, "cce": 2}
+LOSSES = {"mse": 0, "bce": 1, "cce": 2, "poisson": 3}
 #: (loss, output activation) pairs whose delta collapses to (a - y) / n.
 FUSED_PAIRS = (("mse", "identity"), ("bce", "sigmoid"), ("cce", "softmax"))
 

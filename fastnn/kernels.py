@@ -33,6 +33,7 @@ __all__ = [
     "activation_forward", "activation_derivative", "activation_backward",
     "dense_forward", "dense_backward", "loss_gradient", "loss_delta",
     "sgd_update", "momentum_update", "adam_update",
+    "sklearn_momentum_update", "sklearn_adam_update",
 ]
 
 
@@ -225,18 +226,26 @@ def dense_backward(X, W, A, dA, activation, need_dX=True, *, dW_out=None,
 
 # --- losses ----------------------------------------------------------------------
 
-def _check_targets(A, Y, check_finite):
+def _check_targets(A, Y, sample_weight, check_finite):
     A = check_array(A, "A", 2, check_finite=check_finite)
     Y = check_array(Y, "Y", 2, A.dtype, check_finite)
     check_shape(Y, "Y", A.shape)
-    return A, Y
+    if sample_weight is not None:
+        sample_weight = check_array(sample_weight, "sample_weight", 1, A.dtype, check_finite)
+        check_shape(sample_weight, "sample_weight", (A.shape[0],))
+        if (sample_weight < 0).any() or not sample_weight.sum() > 0:
+            raise ValueError("sample_weight must be >= 0 with a positive sum")
+    return A, Y, sample_weight
 
 
-def loss_gradient(A, Y, loss, *, out=None, check_finite=True):
-    """Mean loss over the batch and its gradient with respect to the outputs.
+def loss_gradient(A, Y, loss, *, sample_weight=None, out=None, check_finite=True):
+    """(Weighted) mean loss over the batch and its gradient with respect to the outputs.
 
     ``'mse'``: ½·Σⱼ(aⱼ−yⱼ)² per sample, the textbook quadratic cost;
-    ``'bce'``: −Σⱼ[yⱼ·log aⱼ + (1−yⱼ)·log(1−aⱼ)]; ``'cce'``: −Σⱼ yⱼ·log aⱼ.
+    ``'bce'``: −Σⱼ[yⱼ·log aⱼ + (1−yⱼ)·log(1−aⱼ)]; ``'cce'``: −Σⱼ yⱼ·log aⱼ;
+    ``'poisson'``: Σⱼ[yⱼ·log(yⱼ/λⱼ) − yⱼ + λⱼ] with λ = exp(A) (A holds
+    log-rates, as a network with an identity output gives them; scikit-learn's
+    half Poisson deviance), dA = λ − y.
     Probabilities are clipped to [eps, 1−eps] (cce: to eps from below), eps
     being the dtype's machine epsilon.
 
@@ -246,7 +255,10 @@ def loss_gradient(A, Y, loss, *, out=None, check_finite=True):
         Network outputs (probabilities for 'bce' and 'cce').
     Y : array_like of shape (n_samples, n_out)
         Targets (one-hot or probabilities for 'cce').
-    loss : {'mse', 'bce', 'cce'}
+    loss : {'mse', 'bce', 'cce', 'poisson'}
+    sample_weight : array_like of shape (n_samples,), optional
+        Per-sample weights, >= 0: the mean becomes Σᵢ wᵢ·ℓᵢ / Σw and dA's
+        1/n becomes wᵢ/Σw.
     out : ndarray of shape (n_samples, n_out), optional
         Where to write dA.
     check_finite : bool, default True
@@ -254,18 +266,18 @@ def loss_gradient(A, Y, loss, *, out=None, check_finite=True):
     Returns
     -------
     value : float
-        The loss, a mean over the batch.
+        The loss, a (weighted) mean over the batch.
     dA : ndarray of shape (n_samples, n_out)
         dL/dA.
     """
     code = loss_code(loss)
-    A, Y = _check_targets(A, Y, check_finite)
+    A, Y, sample_weight = _check_targets(A, Y, sample_weight, check_finite)
     out = check_out(out, "out", A.shape, A.dtype)
     check_disjoint(out, "out", A=A, Y=Y)
-    return _losses.loss_gradient(code, A, Y, out), out
+    return _losses.loss_gradient(code, A, Y, out, sample_weight), out
 
 
-def loss_delta(A, Y, loss, activation, *, out=None, check_finite=True):
+def loss_delta(A, Y, loss, activation, *, sample_weight=None, out=None, check_finite=True):
     """Mean loss and the output layer's delta dL/dZ, with the activation fused in.
 
     identity+'mse' and sigmoid+'bce' give delta = (A − Y)/n; softmax+'cce'
@@ -278,9 +290,11 @@ def loss_delta(A, Y, loss, activation, *, out=None, check_finite=True):
         Output-layer activations.
     Y : array_like of shape (n_samples, n_out)
         Targets.
-    loss : {'mse', 'bce', 'cce'}
+    loss : {'mse', 'bce', 'cce', 'poisson'}
     activation : {'identity', 'sigmoid', 'tanh', 'relu', 'softmax'}
         The output layer's activation.
+    sample_weight : array_like of shape (n_samples,), optional
+        Per-sample weights (see ``loss_gradient``).
     out : ndarray of shape (n_samples, n_out), optional
         Where to write delta.
     check_finite : bool, default True
@@ -292,10 +306,10 @@ def loss_delta(A, Y, loss, activation, *, out=None, check_finite=True):
     """
     code = loss_code(loss)
     act = activation_code(activation, gradient=True)
-    A, Y = _check_targets(A, Y, check_finite)
+    A, Y, sample_weight = _check_targets(A, Y, sample_weight, check_finite)
     out = check_out(out, "out", A.shape, A.dtype)
     check_disjoint(out, "out", A=A, Y=Y)
-    return _losses.loss_delta(code, act, A, Y, out), out
+    return _losses.loss_delta(code, act, A, Y, out, 0, sample_weight), out
 
 
 # --- optimizer updates -------------------------------------------------------------
@@ -407,3 +421,73 @@ def adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
     eps = check_scalar(eps, "eps", low=0, low_open=True)
     weight_decay = check_scalar(weight_decay, "weight_decay", low=0)
     _optim.adam_update(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay)
+
+
+def sklearn_momentum_update(params, grads, velocity, lr, momentum, nesterov=True,
+                            weight_decay=0.0, *, check_finite=True):
+    """Momentum step, in place, in scikit-learn's form (its MLP's SGDOptimizer).
+
+    u = μ·v − lr·g; v = u; params += u, or with Nesterov params += μ·u − lr·g,
+    where g = grads + weight_decay·params.  The velocity carries the learning
+    rate, so this differs from ``momentum_update`` once lr changes.
+
+    Parameters
+    ----------
+    params : ndarray of shape (n_params,)
+        Updated in place.
+    grads : array_like of shape (n_params,)
+    velocity : ndarray of shape (n_params,)
+        Updated in place; start it at zero.
+    lr : float
+        Learning rate, > 0.
+    momentum : float
+        μ in [0, 1].
+    nesterov : bool, default True
+    weight_decay : float, default 0
+    check_finite : bool, default True
+    """
+    grads = _check_update(params, grads, {"velocity": velocity}, check_finite)
+    lr = check_scalar(lr, "lr", low=0, low_open=True)
+    momentum = check_scalar(momentum, "momentum", low=0, high=1)
+    weight_decay = check_scalar(weight_decay, "weight_decay", low=0)
+    _optim.sklearn_momentum_update(params, grads, velocity, lr, momentum, bool(nesterov),
+                                   weight_decay)
+
+
+def sklearn_adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+                        weight_decay=0.0, *, check_finite=True):
+    """Adam step, in place, in scikit-learn's form (its MLP's AdamOptimizer).
+
+    m = β₁m + (1−β₁)g; v = β₂v + (1−β₂)g²; lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ);
+    params += (−lr_t)·m/(√v + eps): eps is added to √v itself, not to the
+    bias-corrected √v as in ``adam_update``.
+
+    Parameters
+    ----------
+    params : ndarray of shape (n_params,)
+        Updated in place.
+    grads : array_like of shape (n_params,)
+    m, v : ndarray of shape (n_params,)
+        Moment buffers, updated in place; start them at zero.
+    step : int
+        t, counting from 1.
+    lr : float
+        > 0.
+    beta1, beta2 : float
+        In [0, 1).
+    eps : float
+        > 0.
+    weight_decay : float, default 0
+    check_finite : bool, default True
+    """
+    grads = _check_update(params, grads, {"m": m, "v": v}, check_finite)
+    if check_finite and (v < 0).any():
+        raise ValueError("v holds squared gradients and must be >= 0")
+    step = check_scalar(step, "step", low=1, high=2**53, integer=True)
+    lr = check_scalar(lr, "lr", low=0, low_open=True)
+    beta1 = check_scalar(beta1, "beta1", low=0, high=1, high_open=True)
+    beta2 = check_scalar(beta2, "beta2", low=0, high=1, high_open=True)
+    eps = check_scalar(eps, "eps", low=0, low_open=True)
+    weight_decay = check_scalar(weight_decay, "weight_decay", low=0)
+    _optim.sklearn_adam_update(params, grads, m, v, step, lr, beta1, beta2, eps,
+                               weight_decay)

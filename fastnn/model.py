@@ -454,12 +454,13 @@ class Sequential:
         ws, lay = self._workspace(batch_size), self._layout
         rule, lr, mom, nest, b1, b2, eps, wd, s1, s2, t = optimizer.compiled_rule()
         empty = np.empty(0, self.dtype)
-        return _train.train_samples(
+        total, correct, t, _ = _train.train_samples(
             X, Y, order, start, stop, batch_size, lay["sizes"], lay["act_codes"],
             LOSSES[loss.name], self.params, self.grads, ws["acts"], ws["deltas"],
             ws["y_batch"], lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
             rule, lr, mom, bool(nest), b1, b2, eps, wd,
             empty if s1 is None else s1, empty if s2 is None else s2, t)
+        return total, correct, t
 
     def _train_numpy(self, X, Y, order, start, stop, batch_size, loss, optimizer):
         rule, lr, mom, nest, b1, b2, eps, wd, s1, s2, t = optimizer.compiled_rule()

@@ -25,6 +25,7 @@ __all__ = [
     "activation_forward", "activation_derivative", "activation_backward",
     "dense_forward", "dense_backward", "loss_gradient", "loss_delta",
     "sgd_update", "momentum_update", "adam_update",
+    "sklearn_momentum_update", "sklearn_adam_update",
 ]
 
 
@@ -114,42 +115,66 @@ def dense_backward(X, W, A, dA, activation, need_dX=True):
 
 # --- losses ----------------------------------------------------------------------
 
-def loss_gradient(A, Y, loss):
-    """Mean loss over the batch and its gradient dA = dL/dA.
+def loss_gradient(A, Y, loss, sample_weight=None):
+    """(Weighted) mean loss over the batch and its gradient dA = dL/dA.
 
     ``mse``: ½·Σ(a−y)² per sample (the textbook quadratic cost);
-    ``bce``: −Σ[y·log a + (1−y)·log(1−a)]; ``cce``: −Σ y·log a.
+    ``bce``: −Σ[y·log a + (1−y)·log(1−a)]; ``cce``: −Σ y·log a;
+    ``poisson``: Σ[y·log(y/λ) − y + λ] with λ = exp(a) (A is a log-rate; the
+    term y·log(y/λ) is 0 where y = 0), dA = λ − y.
     Probabilities are clipped to [eps, 1−eps] (cce: to eps from below).
+    With ``sample_weight`` w (n,), the mean is Σᵢ wᵢ·ℓᵢ/Σw and every 1/n in
+    dA is wᵢ/Σw.
     """
     n = A.shape[0]
     eps = np.finfo(A.dtype).eps
+    if sample_weight is None:
+        w, denom = A.dtype.type(1), A.dtype.type(n)
+    else:
+        w = sample_weight.reshape(-1, 1)
+        denom = A.dtype.type(np.cumsum(sample_weight, dtype=np.float64)[-1])
     if loss == "mse":
         diff = A - Y
-        return float(0.5 * np.sum(diff * diff) / n), diff / n
+        rows = np.sum(diff * diff, axis=1, keepdims=True)
+        return float(0.5 * np.sum(w * rows) / denom), diff * w / denom
     if loss == "bce":
         Ac = np.clip(A, eps, 1 - eps)
-        value = -np.sum(Y * np.log(Ac) + (1 - Y) * np.log1p(-Ac)) / n
-        return float(value), (Ac - Y) / (Ac * (1 - Ac)) / n
+        rows = np.sum(Y * np.log(Ac) + (1 - Y) * np.log1p(-Ac), axis=1, keepdims=True)
+        return float(-np.sum(w * rows) / denom), (Ac - Y) / (Ac * (1 - Ac)) * w / denom
     if loss == "cce":
         Ac = np.maximum(A, eps)
-        return float(-np.sum(Y * np.log(Ac)) / n), -Y / Ac / n
+        rows = np.sum(Y * np.log(Ac), axis=1, keepdims=True)
+        return float(-np.sum(w * rows) / denom), -Y / Ac * w / denom
+    if loss == "poisson":
+        lam = np.exp(A)
+        positive = Y > 0
+        log_ratio = np.log(np.where(positive, Y / lam, 1))
+        terms = np.where(positive, Y * log_ratio, 0) - Y + lam
+        rows = np.sum(terms, axis=1, keepdims=True)
+        return float(np.sum(w * rows) / denom), (lam - Y) * w / denom
     raise ValueError("unknown loss %r" % (loss,))
 
 
-def loss_delta(A, Y, loss, activation):
-    """Mean loss and delta = dL/dZ of an output layer with activation A = f(Z).
+def loss_delta(A, Y, loss, activation, sample_weight=None):
+    """(Weighted) mean loss and delta = dL/dZ of an output layer with activation A = f(Z).
 
     For identity+MSE and sigmoid+BCE the chain rule collapses to (A − Y)/n; for
     softmax+CCE to (A·Σⱼyⱼ − Y)/n, which is (A − Y)/n for one-hot targets.
-    Other pairs go through the activation's backward pass.
+    Other pairs go through the activation's backward pass.  With
+    ``sample_weight`` w, row i's 1/n is wᵢ/Σw (see ``loss_gradient``).
     """
-    value, dA = loss_gradient(A, Y, loss)
+    value, dA = loss_gradient(A, Y, loss, sample_weight)
     if (loss, activation) not in FUSED_PAIRS:
         return value, activation_backward(A, dA, activation)
     n = A.shape[0]
+    if sample_weight is None:
+        w, denom = A.dtype.type(1), A.dtype.type(n)
+    else:
+        w = sample_weight.reshape(-1, 1)
+        denom = A.dtype.type(np.cumsum(sample_weight, dtype=np.float64)[-1])
     if loss == "cce":
-        return value, (A * Y.sum(axis=1, keepdims=True) - Y) / n
-    return value, (A - Y) / n
+        return value, (A * Y.sum(axis=1, keepdims=True) - Y) * w / denom
+    return value, (A - Y) * w / denom
 
 
 # --- optimizer updates (in place, PyTorch's conventions) -------------------------
@@ -180,3 +205,27 @@ def adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
     bias1 = 1 - beta1 ** step
     bias2 = 1 - beta2 ** step
     params -= (lr / bias1) * m / (np.sqrt(v) / math.sqrt(bias2) + eps)
+
+
+# --- scikit-learn's forms of momentum and Adam (its MLP's _stochastic_optimizers) --
+
+def sklearn_momentum_update(params, grads, velocity, lr, momentum, nesterov=True,
+                            weight_decay=0.0):
+    """u = μ·v − lr·g; v = u; params += u (Nesterov: params += μ·u − lr·g)."""
+    g = grads + weight_decay * params if weight_decay else grads
+    velocity[...] = momentum * velocity - lr * g
+    params += momentum * velocity - lr * g if nesterov else velocity
+
+
+def sklearn_adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+                        weight_decay=0.0):
+    """Adam as scikit-learn writes it, step t ≥ 1: ε is added outside the bias correction.
+
+    m = β₁m + (1−β₁)g; v = β₂v + (1−β₂)g²; lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ);
+    params += (−lr_t)·m/(√v + ε).
+    """
+    g = grads + weight_decay * params if weight_decay else grads
+    m[...] = beta1 * m + (1 - beta1) * g
+    v[...] = beta2 * v + (1 - beta2) * (g * g)
+    lr_t = lr * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
+    params += -lr_t * m / (np.sqrt(v) + eps)

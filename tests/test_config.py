@@ -176,3 +176,18 @@ def test_threadpool_limits_limits_fastnn(restore_threads):
 def test_threadpoolctl_sees_fastnns_openmp_runtime():
     info = threadpoolctl.threadpool_info()
     assert any(i["user_api"] == "openmp" for i in info)
+
+
+def test_flush_denormals_is_scoped_to_the_block():
+    from fastnn._kernels import _cpu
+
+    tiny = np.float32(1e-20)
+    assert tiny * tiny > 0                     # denormal result kept by default
+    with fastnn.flush_denormals():
+        if _cpu.flush_denormals_supported():
+            assert tiny * tiny == 0
+            assert np.float32(1e-39) * np.float32(1) == 0   # denormal input read as 0
+    assert tiny * tiny > 0                     # restored after the block
+    with pytest.raises(RuntimeError), fastnn.flush_denormals():
+        raise RuntimeError
+    assert tiny * tiny > 0                     # restored after an exception too

@@ -264,7 +264,7 @@ def test_unknown_activation(func, name):
 @pytest.mark.parametrize("name", ["mae", "MSE", "cross_entropy", None], ids=repr)
 @pytest.mark.parametrize("func", ["loss_gradient", "loss_delta"])
 def test_unknown_loss(func, name):
-    with pytest.raises(ValueError, match=r"^loss must be one of \['bce', 'cce', 'mse'\], got %s"
+    with pytest.raises(ValueError, match=r"^loss must be one of \['bce', 'cce', 'mse', 'poisson'\], got %s"
                        % re.escape(repr(name))):
         call(func, loss=name)
 
@@ -742,8 +742,11 @@ PRIVATE_BAD_CALLS = [
      r"A, Y and delta differ in shape or are empty"),
     ("loss_delta-empty", lambda: losses.loss_delta(0, 0, _f(0, 2), _f(0, 2), _f(0, 2)),
      r"A, Y and delta differ in shape or are empty"),
-    ("loss_delta-loss", lambda: losses.loss_delta(3, 0, _f(3, 2), _f(3, 2), _f(3, 2)),
-     r"unknown loss code 3"),
+    ("loss_delta-loss", lambda: losses.loss_delta(4, 0, _f(3, 2), _f(3, 2), _f(3, 2)),
+     r"unknown loss code 4"),
+    ("loss_delta-weights", lambda: losses.loss_delta(0, 0, _f(3, 2), _f(3, 2), _f(3, 2),
+                                                     0, _f(2)),
+     r"weights has 2 entries for 3 samples"),
     ("loss_delta-step", lambda: losses.loss_delta(0, 5, _f(3, 2), _f(3, 2), _f(3, 2)),
      r"no gradient for activation code 5"),
     ("loss_delta-mixed", lambda: losses.loss_delta(0, 0, _f(3, 2), _f(3, 2, dtype=F32),

@@ -5,11 +5,14 @@ cdef enum:
     MSE = 0   # quadratic cost, ½·Σ(a−y)² per sample
     BCE = 1   # binary cross-entropy on probabilities in (0, 1)
     CCE = 2   # categorical cross-entropy on a probability distribution per row
+    POISSON = 3   # half Poisson deviance on a log-rate (scikit-learn's loss='poisson')
 
+cdef double weight_sum(const floating* weights, Py_ssize_t n_samples) noexcept nogil
 cdef floating loss_gradient_impl(int loss, const floating* A, const floating* Y,
-                                 floating* dA, Py_ssize_t n_samples,
-                                 Py_ssize_t n_out) noexcept nogil
+                                 const floating* weights, floating* dA,
+                                 Py_ssize_t n_samples, Py_ssize_t n_out) noexcept nogil
 cdef floating loss_delta_impl(int loss, int act, const floating* A, const floating* Y,
-                              floating* delta, Py_ssize_t n_samples, Py_ssize_t n_out,
+                              const floating* weights, floating* delta,
+                              Py_ssize_t n_samples, Py_ssize_t n_out,
                               int n_threads) noexcept nogil
 cdef bint is_fused_pair(int loss, int act) noexcept nogil

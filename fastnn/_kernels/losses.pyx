@@ -7,7 +7,17 @@ batch of a per-sample sum over outputs:
 
 * MSE, the textbook quadratic cost: ``½·Σⱼ(a−y)²``; ``dA = (a−y)/n``;
 * BCE: ``−Σⱼ[y·log a + (1−y)·log(1−a)]``; ``dA = (a−y)/(a(1−a))/n``;
-* CCE: ``−Σⱼ y·log a``; ``dA = −y/a/n``.
+* CCE: ``−Σⱼ y·log a``; ``dA = −y/a/n``;
+* Poisson (half deviance, log link): A holds the log-rate z, λ = exp(z);
+  ``Σⱼ[y·log(y/λ) − y + λ]`` (``y·log(y/λ)`` is 0 where y = 0);
+  ``dA = (λ−y)/n``.  This is scikit-learn's MLPRegressor ``loss='poisson'``,
+  whose output activation is exp; here the exp lives in the loss, so the
+  output layer stays the identity and the pair needs no special delta.
+
+With per-sample weights w (``weights`` not NULL), "mean over the batch"
+becomes the weighted mean: the loss is ``Σᵢ wᵢ·ℓᵢ / Σᵢ wᵢ`` and every ``/n``
+above becomes ``·wᵢ/Σw``.  Without weights wᵢ = 1 and Σw = n, and the
+arithmetic is exactly the unweighted one (a product by 1 is exact).
 
 Probabilities are clipped to [eps, 1−eps] (CCE: to eps from below) with eps the
 dtype's machine epsilon before any log or division, as scikit-learn does, so a
@@ -31,6 +41,10 @@ from libc.math cimport log, log1p, logf, log1pf
 from fastnn._kernels.activations cimport (
     activation_backward_impl, activation_grain, IDENTITY, SIGMOID, SOFTMAX, STEP)
 from fastnn._kernels._parallel cimport threads_for
+from fastnn._kernels._vmath cimport vexp, vlog
+
+cdef enum:
+    SCRATCH = 256  # elements of stack scratch per block of Poisson exp/log
 
 
 cdef inline floating _log(floating x) noexcept nogil:
@@ -63,15 +77,60 @@ cdef bint is_fused_pair(int loss, int act) noexcept nogil:
             or (loss == CCE and act == SOFTMAX))
 
 
-cdef floating loss_gradient_impl(int loss, const floating* A, const floating* Y,
-                                 floating* dA, Py_ssize_t n_samples,
-                                 Py_ssize_t n_out) noexcept nogil:
-    """Mean loss over the batch; writes dL/dA into dA unless it is NULL."""
-    cdef Py_ssize_t i, j, k
-    cdef floating one = 1, half = 0.5, zero = 0, n = <floating>n_samples
-    cdef floating eps = _eps(one), hi = one - eps
-    cdef floating d, a, y, row, total = 0
+cdef double weight_sum(const floating* weights, Py_ssize_t n_samples) noexcept nogil:
+    """Σ of the per-sample weights, in order, in double; n when ``weights`` is NULL."""
+    cdef Py_ssize_t i
+    cdef double total = 0
+    if weights == NULL:
+        return <double>n_samples
     for i in range(n_samples):
+        total += weights[i]
+    return total
+
+
+cdef floating _poisson_rows(const floating* A, const floating* Y, const floating* weights,
+                            floating denom, floating* dA, Py_ssize_t n_samples,
+                            Py_ssize_t n_out) noexcept nogil:
+    """Σᵢ wᵢ·Σⱼ[y·log(y/λ) − y + λ] / denom with λ = exp(a); dA = (λ−y)·wᵢ/denom."""
+    cdef floating lam[SCRATCH]
+    cdef floating ratio[SCRATCH]
+    cdef floating zero = 0, one = 1, w, row, total = 0, y
+    cdef Py_ssize_t i, j, start, m
+    for i in range(n_samples):
+        w = weights[i] if weights != NULL else one
+        row = 0
+        start = 0
+        while start < n_out:
+            m = n_out - start if n_out - start < SCRATCH else SCRATCH
+            vexp(A + i * n_out + start, lam, m)
+            for j in range(m):
+                y = Y[i * n_out + start + j]
+                # log(y/λ) only where y > 0; elsewhere the term is 0 (xlogy)
+                ratio[j] = y / lam[j] if y > zero else one
+            vlog(ratio, ratio, m)
+            for j in range(m):
+                y = Y[i * n_out + start + j]
+                row = row + ((y * ratio[j] if y > zero else zero) - y + lam[j])
+                if dA != NULL:
+                    dA[i * n_out + start + j] = (lam[j] - y) * w / denom
+            start += m
+        total = total + w * row
+    return total / denom
+
+
+cdef floating loss_gradient_impl(int loss, const floating* A, const floating* Y,
+                                 const floating* weights, floating* dA,
+                                 Py_ssize_t n_samples, Py_ssize_t n_out) noexcept nogil:
+    """(Weighted) mean loss over the batch; writes dL/dA into dA unless it is NULL."""
+    cdef Py_ssize_t i, j, k
+    cdef floating one = 1, half = 0.5, zero = 0
+    cdef floating denom = <floating>weight_sum(weights, n_samples)
+    cdef floating eps = _eps(one), hi = one - eps
+    cdef floating d, a, y, w, row, total = 0
+    if loss == POISSON:
+        return _poisson_rows(A, Y, weights, denom, dA, n_samples, n_out)
+    for i in range(n_samples):
+        w = weights[i] if weights != NULL else one
         row = 0
         for j in range(n_out):
             k = i * n_out + j
@@ -80,79 +139,93 @@ cdef floating loss_gradient_impl(int loss, const floating* A, const floating* Y,
                 d = A[k] - y
                 row = row + d * d
                 if dA != NULL:
-                    dA[k] = d / n
+                    dA[k] = d * w / denom
             elif loss == BCE:
                 a = _clip(A[k], eps, hi)
                 row = row + (y * _log(a) + (one - y) * _log1p(-a))
                 if dA != NULL:
-                    dA[k] = (a - y) / (a * (one - a)) / n
+                    dA[k] = (a - y) / (a * (one - a)) * w / denom
             else:  # CCE
                 a = A[k] if A[k] > eps else eps
                 row = row + y * _log(a)
                 if dA != NULL:
-                    dA[k] = -y / a / n
-        total = total + row
+                    dA[k] = -y / a * w / denom
+        total = total + w * row
     if loss == MSE:
-        return half * total / n
-    return -total / n
+        return half * total / denom
+    return -total / denom
 
 
 cdef floating loss_delta_impl(int loss, int act, const floating* A, const floating* Y,
-                              floating* delta, Py_ssize_t n_samples, Py_ssize_t n_out,
+                              const floating* weights, floating* delta,
+                              Py_ssize_t n_samples, Py_ssize_t n_out,
                               int n_threads) noexcept nogil:
-    """Mean loss; writes delta = dL/dZ of the output layer."""
+    """(Weighted) mean loss; writes delta = dL/dZ of the output layer."""
     cdef Py_ssize_t i, j, k
-    cdef floating n = <floating>n_samples, y_sum, value
+    cdef floating one = 1, y_sum, value, w
+    cdef floating denom = <floating>weight_sum(weights, n_samples)
     if not is_fused_pair(loss, act):
-        value = loss_gradient_impl(loss, A, Y, delta, n_samples, n_out)
+        value = loss_gradient_impl(loss, A, Y, weights, delta, n_samples, n_out)
         activation_backward_impl(act, A, delta, delta, n_samples, n_out, n_threads)
         return value
-    value = loss_gradient_impl(loss, A, Y, <floating*>NULL, n_samples, n_out)
-    if loss == CCE:
-        for i in range(n_samples):
+    value = loss_gradient_impl(loss, A, Y, weights, <floating*>NULL, n_samples, n_out)
+    for i in range(n_samples):
+        w = weights[i] if weights != NULL else one
+        if loss == CCE:
             y_sum = 0
             for j in range(n_out):
                 y_sum = y_sum + Y[i * n_out + j]
             for j in range(n_out):
                 k = i * n_out + j
-                delta[k] = (A[k] * y_sum - Y[k]) / n
-    else:
-        for k in range(n_samples * n_out):
-            delta[k] = (A[k] - Y[k]) / n
+                delta[k] = (A[k] * y_sum - Y[k]) * w / denom
+        else:
+            for j in range(n_out):
+                k = i * n_out + j
+                delta[k] = (A[k] - Y[k]) * w / denom
     return value
 
 
 # --- Python entry points (called by fastnn.kernels after validation) ---------
 
+cdef const floating* _weights_ptr(const floating[::1] weights, Py_ssize_t n) except? NULL:
+    if weights is None:
+        return NULL
+    if weights.shape[0] != n:
+        raise ValueError("losses: weights has %d entries for %d samples" % (weights.shape[0], n))
+    return &weights[0]
+
+
 def loss_gradient(int loss, const floating[:, ::1] A, const floating[:, ::1] Y,
-                  floating[:, ::1] dA):
-    """Return the mean loss and write dL/dA into dA."""
+                  floating[:, ::1] dA, const floating[::1] weights=None):
+    """Return the (weighted) mean loss and write dL/dA into dA."""
     cdef floating value
+    cdef const floating* w = _weights_ptr(weights, A.shape[0])
     if not (A.shape[0] == Y.shape[0] == dA.shape[0] > 0
             and A.shape[1] == Y.shape[1] == dA.shape[1] > 0):
         raise ValueError("loss_gradient: A, Y and dA differ in shape or are empty")
-    if not MSE <= loss <= CCE:
+    if not MSE <= loss <= POISSON:
         raise ValueError("loss_gradient: unknown loss code %d" % loss)
     with nogil:
-        value = loss_gradient_impl(loss, &A[0, 0], &Y[0, 0], &dA[0, 0],
+        value = loss_gradient_impl(loss, &A[0, 0], &Y[0, 0], w, &dA[0, 0],
                                    A.shape[0], A.shape[1])
     return float(value)
 
 
 def loss_delta(int loss, int act, const floating[:, ::1] A, const floating[:, ::1] Y,
-               floating[:, ::1] delta, int n_threads=0):
-    """Return the mean loss and write dL/dZ of the output layer into delta."""
+               floating[:, ::1] delta, int n_threads=0, const floating[::1] weights=None):
+    """Return the (weighted) mean loss and write dL/dZ of the output layer into delta."""
     cdef floating value
+    cdef const floating* w = _weights_ptr(weights, A.shape[0])
     if not (A.shape[0] == Y.shape[0] == delta.shape[0] > 0
             and A.shape[1] == Y.shape[1] == delta.shape[1] > 0):
         raise ValueError("loss_delta: A, Y and delta differ in shape or are empty")
-    if not MSE <= loss <= CCE:
+    if not MSE <= loss <= POISSON:
         raise ValueError("loss_delta: unknown loss code %d" % loss)
     if not IDENTITY <= act <= SOFTMAX:
         raise ValueError("loss_delta: no gradient for activation code %d" % act)
     if n_threads <= 0:
         n_threads = threads_for(A.shape[0] * A.shape[1], activation_grain(act))
     with nogil:
-        value = loss_delta_impl(loss, act, &A[0, 0], &Y[0, 0], &delta[0, 0],
+        value = loss_delta_impl(loss, act, &A[0, 0], &Y[0, 0], w, &delta[0, 0],
                                 A.shape[0], A.shape[1], n_threads)
     return float(value)

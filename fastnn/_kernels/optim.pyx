@@ -14,14 +14,25 @@ update is one pass over one array.  The conventions are PyTorch's
 * Adam (t ≥ 1): ``m = β₁m + (1−β₁)g``; ``v = β₂v + (1−β₂)g²``;
   ``params −= (lr/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + ε)``
 
+scikit-learn's MLP optimizers (``sklearn.neural_network._stochastic_optimizers``)
+are the same methods in another form, which differs from PyTorch's once the
+learning rate changes between steps or ε matters; the ``sklearn_*`` rules
+follow it exactly, for fastnn's MLPClassifier/MLPRegressor:
+
+* momentum: ``u = μ·v − lr·g``; ``v = u``; ``params += u``
+  (Nesterov: ``params += μ·u − lr·g``);
+* Adam: m and v as above; ``lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ)``;
+  ``params += (−lr_t)·m / (√v + ε)``.
+
 Scalar hyperparameters arrive as double, are combined in double exactly as the
 reference combines its Python floats, and are rounded once to the buffer's
 dtype, as NumPy does with a Python float and a float32 array; the per-element
 operations then follow the reference's order, so results are bit-identical.
 
 Plain gradient descent, the hot loop of small-batch training, runs through
-``csrc/simd_loops.h`` (compiled for AVX-512, AVX2 and the baseline, picked at
-run time), since the portable build otherwise vectorises it 4 floats wide.
+``csrc/simd_loops.h``, and scikit-learn's rules through ``csrc/sklearn_loops.h``
+(compiled for AVX-512, AVX2 and the baseline, picked at run time), since the
+portable build otherwise vectorises them 4 floats wide.
 
 Parallel strategy: equal contiguous chunks of the buffer, one per OpenMP
 thread; every element is independent, so any thread count gives the same
@@ -36,6 +47,21 @@ cdef extern from "simd_loops.h":
     void fastnn_descend_f32(float* p, const float* g, Py_ssize_t n, float lr) noexcept nogil
     void fastnn_descend_f64(double* p, const double* g, Py_ssize_t n, double lr) noexcept nogil
 
+cdef extern from "sklearn_loops.h":
+    void fastnn_sklearn_momentum_f32(float* p, const float* g, float* v, Py_ssize_t n,
+                                     float lr, float mu, float wd, int nesterov) noexcept nogil
+    void fastnn_sklearn_momentum_f64(double* p, const double* g, double* v, Py_ssize_t n,
+                                     double lr, double mu, double wd,
+                                     int nesterov) noexcept nogil
+    void fastnn_sklearn_adam_f32(float* p, const float* g, float* m, float* v, Py_ssize_t n,
+                                 float neg_lr, float b1, float c1, float b2, float c2,
+                                 float eps, float wd) noexcept nogil
+    void fastnn_sklearn_adam_f64(double* p, const double* g, double* m, double* v,
+                                 Py_ssize_t n, double neg_lr, double b1, double c1,
+                                 double b2, double c2, double eps, double wd) noexcept nogil
+    double fastnn_sum_squares_f32(const float* x, Py_ssize_t n) noexcept nogil
+    double fastnn_sum_squares_f64(const double* x, Py_ssize_t n) noexcept nogil
+
 cdef inline floating _sqrt(floating x) noexcept nogil:
     if floating is float:
         return sqrtf(x)
@@ -48,6 +74,9 @@ ctypedef enum _Rule:
     RULE_MOMENTUM
     RULE_NESTEROV
     RULE_ADAM
+    RULE_SKLEARN_MOMENTUM
+    RULE_SKLEARN_NESTEROV
+    RULE_SKLEARN_ADAM
 
 
 cdef void _update_range(_Rule rule, floating* params, const floating* grads,
@@ -78,6 +107,23 @@ cdef void _update_range(_Rule rule, floating* params, const floating* grads,
             g = grads[i] + wd * params[i] if wd != zero else grads[i]
             s1[i] = s1[i] * mu + g
             params[i] = params[i] - lr * (g + mu * s1[i])
+    elif rule == RULE_SKLEARN_MOMENTUM or rule == RULE_SKLEARN_NESTEROV:
+        if floating is float:
+            fastnn_sklearn_momentum_f32(params + start, grads + start, s1 + start,
+                                        stop - start, lr, mu, wd,
+                                        rule == RULE_SKLEARN_NESTEROV)
+        else:
+            fastnn_sklearn_momentum_f64(params + start, grads + start, s1 + start,
+                                        stop - start, lr, mu, wd,
+                                        rule == RULE_SKLEARN_NESTEROV)
+    elif rule == RULE_SKLEARN_ADAM:
+        # mu = β₁, c1 = 1−β₁, b2 = β₂, c2 = 1−β₂, lr = −lr_t (see the module docstring)
+        if floating is float:
+            fastnn_sklearn_adam_f32(params + start, grads + start, s1 + start, s2 + start,
+                                    stop - start, lr, mu, c1, b2, c2, eps, wd)
+        else:
+            fastnn_sklearn_adam_f64(params + start, grads + start, s1 + start, s2 + start,
+                                    stop - start, lr, mu, c1, b2, c2, eps, wd)
     else:
         # mu = β₁, c1 = 1−β₁, b2 = β₂, c2 = 1−β₂, lr = lr/(1−β₁ᵗ)
         for i in range(start, stop):
@@ -129,6 +175,34 @@ cdef void adam_update_impl(floating* params, const floating* grads, floating* m,
             <floating>weight_decay, <floating>beta1, <floating>(1 - beta1),
             <floating>beta2, <floating>(1 - beta2), <floating>sqrt(bias2),
             <floating>eps, n_threads)
+
+
+cdef void sklearn_momentum_update_impl(floating* params, const floating* grads,
+                                       floating* velocity, Py_ssize_t n, double lr,
+                                       double momentum, bint nesterov,
+                                       double weight_decay, int n_threads) noexcept nogil:
+    _update(RULE_SKLEARN_NESTEROV if nesterov else RULE_SKLEARN_MOMENTUM, params, grads,
+            velocity, <floating*>NULL, n, <floating>lr, <floating>weight_decay,
+            <floating>momentum, 0, 0, 0, 1, 0, n_threads)
+
+
+cdef void sklearn_adam_update_impl(floating* params, const floating* grads, floating* m,
+                                   floating* v, Py_ssize_t n, long long step, double lr,
+                                   double beta1, double beta2, double eps,
+                                   double weight_decay, int n_threads) noexcept nogil:
+    # scikit-learn: learning_rate_init * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+    cdef double lr_t = lr * sqrt(1 - pow(beta2, <double>step)) / (1 - pow(beta1, <double>step))
+    _update(RULE_SKLEARN_ADAM, params, grads, m, v, n, <floating>(-lr_t),
+            <floating>weight_decay, <floating>beta1, <floating>(1 - beta1),
+            <floating>beta2, <floating>(1 - beta2), 1, <floating>eps, n_threads)
+
+
+cdef double sum_squares_impl(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Σ x², for the L2 penalty: 16 partial sums in a fixed order (csrc/sklearn_loops.h)."""
+    if floating is float:
+        return fastnn_sum_squares_f32(x, n)
+    else:
+        return fastnn_sum_squares_f64(x, n)
 
 
 # --- Python entry points (called by fastnn.kernels after validation) ---------
@@ -185,3 +259,36 @@ def adam_update(floating[::1] params, const floating[::1] grads, floating[::1] m
     with nogil:
         adam_update_impl(&params[0], &grads[0], &m[0], &v[0], n, step, lr, beta1,
                          beta2, eps, weight_decay, n_threads)
+
+
+def sklearn_momentum_update(floating[::1] params, const floating[::1] grads,
+                            floating[::1] velocity, double lr, double momentum,
+                            bint nesterov=True, double weight_decay=0.0, int n_threads=0):
+    """Momentum or Nesterov step in scikit-learn's form (velocity holds −lr·Σ…)."""
+    cdef Py_ssize_t n = params.shape[0]
+    _same_length(n, grads.shape[0], "grads")
+    _same_length(n, velocity.shape[0], "velocity")
+    if n == 0:
+        return
+    n_threads = _pick_threads(n_threads, n)
+    with nogil:
+        sklearn_momentum_update_impl(&params[0], &grads[0], &velocity[0], n, lr, momentum,
+                                     nesterov, weight_decay, n_threads)
+
+
+def sklearn_adam_update(floating[::1] params, const floating[::1] grads, floating[::1] m,
+                        floating[::1] v, long long step, double lr, double beta1,
+                        double beta2, double eps, double weight_decay=0.0, int n_threads=0):
+    """One Adam step in scikit-learn's form (ε outside the bias correction); ``step`` ≥ 1."""
+    cdef Py_ssize_t n = params.shape[0]
+    _same_length(n, grads.shape[0], "grads")
+    _same_length(n, m.shape[0], "m")
+    _same_length(n, v.shape[0], "v")
+    if step < 1:
+        raise ValueError("sklearn_adam_update: step counts from 1, got %d" % step)
+    if n == 0:
+        return
+    n_threads = _pick_threads(n_threads, n)
+    with nogil:
+        sklearn_adam_update_impl(&params[0], &grads[0], &m[0], &v[0], n, step, lr, beta1,
+                                 beta2, eps, weight_decay, n_threads)

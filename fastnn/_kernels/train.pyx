@@ -12,7 +12,17 @@ few flat buffers that the Python model allocates once per fit and owns:
 * ``deltas`` (batch_size × Σ_{l=1..L} s_l): dL/dA_l, turned into dL/dZ_l in
   place by the backward pass, at ``batch_size·d_off[l]``;
 * ``y_batch`` (batch_size × s_L): the gathered targets;
-* the optimizer's state (velocity, or Adam's m and v), shaped like params.
+* the optimizer's state (velocity, or Adam's m and v), shaped like params;
+* optionally per-sample weights (n_samples,), gathered per batch into
+  ``w_batch``: the loss and its delta become weighted means (losses.pyx).
+
+An L2 penalty ``l2`` (scikit-learn's ``alpha``) acts on the weights W only,
+never on the biases, scaled by the batch's weight sum Σw (its row count
+without weights), as scikit-learn's MLP does: the loss gains
+``½·l2·Σ‖W‖²/Σw`` and each W's gradient ``l2·W/Σw``.  In ``train_samples`` it
+is applied inside the optimizer update (as a per-layer weight decay on the W
+segments, the b segments getting none), and the penalty values are summed
+separately from the data loss; ``gradients`` adds it to ``grads``.
 
 ``train_samples`` runs the samples ``order[start:stop]`` in batches of
 ``batch_size`` (the last one may be shorter, using the first rows of each
@@ -37,20 +47,25 @@ for any thread count because every kernel's are.  Nothing is allocated per
 batch.
 """
 from cython cimport floating
+import numpy as np
 from libc.string cimport memcpy
 
 from fastnn._kernels.activations cimport (
     IDENTITY, SOFTMAX, STEP)
 from fastnn._kernels.dense cimport (
     dense_backward_impl, dense_backward_sgd_impl, dense_forward_impl)
-from fastnn._kernels.losses cimport loss_delta_impl
-from fastnn._kernels.optim cimport adam_update_impl, momentum_update_impl, sgd_update_impl
+from fastnn._kernels.losses cimport loss_delta_impl, weight_sum
+from fastnn._kernels.optim cimport (
+    adam_update_impl, momentum_update_impl, sgd_update_impl, sklearn_adam_update_impl,
+    sklearn_momentum_update_impl, sum_squares_impl)
 
 cdef enum:
     ELEMENTWISE_THREADS = 1   # see "Parallel strategy" above
     RULE_GD = 0
     RULE_MOMENTUM = 1
     RULE_ADAM = 2
+    RULE_SKLEARN_MOMENTUM = 3   # scikit-learn's momentum/Nesterov form (optim.pyx)
+    RULE_SKLEARN_ADAM = 4       # scikit-learn's Adam form (optim.pyx)
 
 
 cdef Py_ssize_t _count_correct(const floating* A, const floating* Y, Py_ssize_t n,
@@ -73,8 +88,44 @@ cdef Py_ssize_t _count_correct(const floating* A, const floating* Y, Py_ssize_t 
     return correct
 
 
+cdef double _weights_squared(const floating* params, Py_ssize_t n_layers,
+                             const Py_ssize_t* w_off, const Py_ssize_t* b_off) noexcept nogil:
+    """Σ over layers of ‖W‖² (biases excluded)."""
+    cdef Py_ssize_t l
+    cdef double total = 0
+    for l in range(n_layers):
+        total += sum_squares_impl(params + w_off[l], b_off[l] - w_off[l])
+    return total
+
+
+cdef void _update_range(int rule, floating* params, const floating* grads, floating* s1,
+                        floating* s2, Py_ssize_t start, Py_ssize_t stop, double lr,
+                        double momentum, bint nesterov, double beta1, double beta2,
+                        double eps, double weight_decay, long long t) noexcept nogil:
+    """One optimizer step over params[start:stop] (and the same range of the state)."""
+    cdef Py_ssize_t n = stop - start
+    cdef floating* m1 = s1 + start if s1 != NULL else NULL
+    cdef floating* m2 = s2 + start if s2 != NULL else NULL
+    if rule == RULE_GD:
+        sgd_update_impl(params + start, grads + start, n, lr, weight_decay,
+                        ELEMENTWISE_THREADS)
+    elif rule == RULE_MOMENTUM:
+        momentum_update_impl(params + start, grads + start, m1, n, lr, momentum, nesterov,
+                             weight_decay, ELEMENTWISE_THREADS)
+    elif rule == RULE_ADAM:
+        adam_update_impl(params + start, grads + start, m1, m2, n, t, lr, beta1, beta2, eps,
+                         weight_decay, ELEMENTWISE_THREADS)
+    elif rule == RULE_SKLEARN_MOMENTUM:
+        sklearn_momentum_update_impl(params + start, grads + start, m1, n, lr, momentum,
+                                     nesterov, weight_decay, ELEMENTWISE_THREADS)
+    else:
+        sklearn_adam_update_impl(params + start, grads + start, m1, m2, n, t, lr, beta1,
+                                 beta2, eps, weight_decay, ELEMENTWISE_THREADS)
+
+
 cdef double _forward_backward(floating* params, floating* grads, floating* acts,
-                              floating* deltas, const floating* y_batch,
+                              const floating* A0, floating* deltas, const floating* y_batch,
+                              const floating* w_batch,
                               Py_ssize_t n, Py_ssize_t batch_size, Py_ssize_t n_layers,
                               const Py_ssize_t* sizes, const int* act_codes, int loss,
                               const Py_ssize_t* w_off, const Py_ssize_t* b_off,
@@ -87,28 +138,30 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
     goes (``dense_backward_sgd_impl``), while each layer's gradient is in cache.
     """
     cdef Py_ssize_t l, s_in, s_out
-    cdef floating* A_in
+    cdef const floating* A_in
     cdef floating* A_out
     cdef double value
     for l in range(1, n_layers + 1):
         s_in, s_out = sizes[l - 1], sizes[l]
-        dense_forward_impl(acts + batch_size * a_off[l - 1], params + w_off[l - 1],
+        A_in = A0 if l == 1 else acts + batch_size * a_off[l - 1]
+        dense_forward_impl(A_in, params + w_off[l - 1],
                            params + b_off[l - 1], act_codes[l - 1],
                            acts + batch_size * a_off[l], n, s_in, s_out,
                            ELEMENTWISE_THREADS)
     A_out = acts + batch_size * a_off[n_layers]
     s_out = sizes[n_layers]
-    value = loss_delta_impl(loss, act_codes[n_layers - 1], A_out, y_batch,
+    value = loss_delta_impl(loss, act_codes[n_layers - 1], A_out, y_batch, w_batch,
                             deltas + batch_size * d_off[n_layers], n, s_out,
                             ELEMENTWISE_THREADS)
     if correct != NULL:
         correct[0] += _count_correct(A_out, y_batch, n, s_out)
     for l in range(n_layers, 0, -1):
         s_in, s_out = sizes[l - 1], sizes[l]
+        A_in = A0 if l == 1 else acts + batch_size * a_off[l - 1]
         # The output layer's delta is already dL/dZ, hence IDENTITY there.
         if fused_lr > 0:
             dense_backward_sgd_impl(
-                acts + batch_size * a_off[l - 1], params + w_off[l - 1],
+                A_in, params + w_off[l - 1],
                 params + b_off[l - 1], acts + batch_size * a_off[l],
                 deltas + batch_size * d_off[l],
                 IDENTITY if l == n_layers else act_codes[l - 1],
@@ -117,7 +170,7 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                 n, s_in, s_out, fused_lr, ELEMENTWISE_THREADS)
         else:
             dense_backward_impl(
-                acts + batch_size * a_off[l - 1], params + w_off[l - 1],
+                A_in, params + w_off[l - 1],
                 acts + batch_size * a_off[l], deltas + batch_size * d_off[l],
                 IDENTITY if l == n_layers else act_codes[l - 1],
                 deltas + batch_size * d_off[l], grads + w_off[l - 1], grads + b_off[l - 1],
@@ -136,31 +189,50 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   const Py_ssize_t[::1] a_off, const Py_ssize_t[::1] d_off,
                   int rule, double lr, double momentum, bint nesterov, double beta1,
                   double beta2, double eps, double weight_decay,
-                  floating[::1] state1, floating[::1] state2, long long t):
-    """Train on samples order[start:stop] in batches; return (loss sum, correct, t).
+                  floating[::1] state1, floating[::1] state2, long long t,
+                  const floating[::1] sample_weight=None, double l2=0.0):
+    """Train on samples order[start:stop] in batches.
 
-    The loss sum is Σ over batches of (mean batch loss × batch rows), so the
-    caller divides by the number of samples for the epoch's mean.  ``t`` is the
-    optimizer's step count after the last batch.  The caller (fastnn.model)
+    Returns (loss sum, correct, t, penalty sum).  The loss sum is Σ over
+    batches of (mean batch loss × batch rows), so the caller divides by the
+    number of samples for the epoch's mean; the penalty sum is the same for
+    the L2 penalty ``½·l2·Σ‖W‖²/Σw`` of each batch (0 when ``l2`` is 0).  ``t``
+    is the optimizer's step count after the last batch.  ``rule``: 0 gradient
+    descent, 1 momentum, 2 Adam (PyTorch's forms), 3 momentum and 4 Adam in
+    scikit-learn's forms (optim.pyx).  ``sample_weight`` (n_samples,) or None.  The caller (fastnn.model)
     validates every argument and owns every buffer; this function checks only
     what keeps memory accesses in bounds.
     """
     cdef Py_ssize_t n_layers = sizes.shape[0] - 1
     cdef Py_ssize_t n_in = X.shape[1], n_out = Y.shape[1], n_params = params.shape[0]
-    cdef Py_ssize_t pos, n, r, row, correct = 0
-    cdef double total = 0.0
+    cdef Py_ssize_t pos, n, r, row, l, correct = 0
+    cdef double total = 0.0, penalty = 0.0, sw, wd_l2
     cdef floating* A0
     cdef floating* s1 = &state1[0] if state1.shape[0] > 0 else NULL
     cdef floating* s2 = &state2[0] if state2.shape[0] > 0 else NULL
+    cdef floating* wb = NULL
+    cdef floating[::1] w_batch
+    cdef bint adam
     # Plain gradient descent is fused into the backward pass (see _forward_backward).
-    cdef double fused_lr = lr if rule == RULE_GD and weight_decay == 0 else 0
+    cdef double fused_lr = lr if rule == RULE_GD and weight_decay == 0 and l2 == 0 else 0
+    if not RULE_GD <= rule <= RULE_SKLEARN_ADAM:
+        raise ValueError("train_samples: unknown optimizer rule %d" % rule)
+    if l2 < 0:
+        raise ValueError("train_samples: l2 must be >= 0, got %r" % l2)
+    if sample_weight is not None:
+        if sample_weight.shape[0] != X.shape[0]:
+            raise ValueError("train_samples: sample_weight has %d entries for %d samples"
+                             % (sample_weight.shape[0], X.shape[0]))
+        w_batch = np.empty(batch_size, dtype=np.float32 if floating is float else np.float64)
+        wb = &w_batch[0]
     _check_layout(X.shape[0], Y.shape[0], n_in, n_out, order, start, stop, batch_size,
                   sizes, act_codes, n_params, grads.shape[0], acts.shape[0],
                   deltas.shape[0], y_batch.shape[0], w_off, b_off, a_off, d_off)
-    if rule == RULE_MOMENTUM and s1 == NULL or rule == RULE_ADAM and (s1 == NULL or s2 == NULL):
+    adam = rule == RULE_ADAM or rule == RULE_SKLEARN_ADAM
+    if rule != RULE_GD and s1 == NULL or adam and s2 == NULL:
         raise ValueError("train_samples: optimizer state missing")
     if rule != RULE_GD and (state1.shape[0] != n_params
-                            or rule == RULE_ADAM and state2.shape[0] != n_params):
+                            or adam and state2.shape[0] != n_params):
         raise ValueError("train_samples: optimizer state differs in size from params")
     with nogil:
         A0 = &acts[0]
@@ -171,24 +243,34 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                 row = order[pos + r]
                 memcpy(A0 + r * n_in, &X[row, 0], n_in * sizeof(floating))
                 memcpy(&y_batch[r * n_out], &Y[row, 0], n_out * sizeof(floating))
+                if wb != NULL:
+                    wb[r] = sample_weight[row]
             total += n * _forward_backward(
-                &params[0], &grads[0], &acts[0], &deltas[0], &y_batch[0], n, batch_size,
-                n_layers, &sizes[0], &act_codes[0], loss, &w_off[0], &b_off[0],
+                &params[0], &grads[0], &acts[0], A0, &deltas[0], &y_batch[0], wb, n,
+                batch_size, n_layers, &sizes[0], &act_codes[0], loss, &w_off[0], &b_off[0],
                 &a_off[0], &d_off[0], &correct, fused_lr)
             t += 1
             if fused_lr > 0:
                 pass                   # the step was taken during the backward pass
-            elif rule == RULE_GD:
-                sgd_update_impl(&params[0], &grads[0], n_params, lr, weight_decay,
-                                ELEMENTWISE_THREADS)
-            elif rule == RULE_MOMENTUM:
-                momentum_update_impl(&params[0], &grads[0], s1, n_params, lr, momentum,
-                                     nesterov, weight_decay, ELEMENTWISE_THREADS)
+            elif l2 == 0:
+                _update_range(rule, &params[0], &grads[0], s1, s2, 0, n_params, lr,
+                              momentum, nesterov, beta1, beta2, eps, weight_decay, t)
             else:
-                adam_update_impl(&params[0], &grads[0], s1, s2, n_params, t, lr, beta1,
-                                 beta2, eps, weight_decay, ELEMENTWISE_THREADS)
+                # The penalty of the weights this batch was computed with, then
+                # the step: weight decay l2/Σw on each W, none on each b.
+                sw = weight_sum(wb, n)
+                penalty += n * ((0.5 * l2) * _weights_squared(&params[0], n_layers,
+                                                             &w_off[0], &b_off[0]) / sw)
+                wd_l2 = l2 / sw
+                for l in range(n_layers):
+                    _update_range(rule, &params[0], &grads[0], s1, s2, w_off[l], b_off[l],
+                                  lr, momentum, nesterov, beta1, beta2, eps,
+                                  weight_decay + wd_l2, t)
+                    _update_range(rule, &params[0], &grads[0], s1, s2, b_off[l],
+                                  b_off[l] + sizes[l + 1], lr, momentum, nesterov, beta1,
+                                  beta2, eps, weight_decay, t)
             pos += n
-    return total, correct, t
+    return total, correct, t, penalty
 
 
 def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
@@ -196,22 +278,39 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
               floating[::1] params, floating[::1] grads, floating[::1] acts,
               floating[::1] deltas, const Py_ssize_t[::1] w_off,
               const Py_ssize_t[::1] b_off, const Py_ssize_t[::1] a_off,
-              const Py_ssize_t[::1] d_off):
+              const Py_ssize_t[::1] d_off, const floating[::1] sample_weight=None,
+              double l2=0.0):
     """Gradient of the mean loss over all of X (one batch) into grads; return the loss.
 
-    ``acts`` and ``deltas`` are sized for batch_size = X.shape[0]; X is copied
-    into A_0 so that the layout is the training loop's.
+    ``acts`` and ``deltas`` are sized for batch_size = X.shape[0]; the first
+    layer reads X in place (A_0 in ``acts`` is left unused).  With ``sample_weight``
+    (n_samples,) the loss is the weighted mean; with ``l2`` > 0 each W's
+    gradient gains ``l2·W/Σw`` (the returned value is the data loss only: the
+    caller adds the penalty ``½·l2·Σ‖W‖²/Σw``).
     """
-    cdef Py_ssize_t n = X.shape[0], n_layers = sizes.shape[0] - 1
+    cdef Py_ssize_t n = X.shape[0], n_layers = sizes.shape[0] - 1, l, i
     cdef double value
+    cdef const floating* w = NULL
+    cdef floating c
+    if l2 < 0:
+        raise ValueError("gradients: l2 must be >= 0, got %r" % l2)
+    if sample_weight is not None:
+        if sample_weight.shape[0] != n:
+            raise ValueError("gradients: sample_weight has %d entries for %d samples"
+                             % (sample_weight.shape[0], n))
+        w = &sample_weight[0]
     _check_layout(n, Y.shape[0], X.shape[1], Y.shape[1], None, 0, n, n, sizes, act_codes,
                   params.shape[0], grads.shape[0], acts.shape[0], deltas.shape[0],
                   Y.shape[0] * Y.shape[1], w_off, b_off, a_off, d_off)
     with nogil:
-        memcpy(&acts[0], &X[0, 0], n * X.shape[1] * sizeof(floating))
-        value = _forward_backward(&params[0], &grads[0], &acts[0], &deltas[0], &Y[0, 0],
-                                  n, n, n_layers, &sizes[0], &act_codes[0], loss,
-                                  &w_off[0], &b_off[0], &a_off[0], &d_off[0], NULL, 0)
+        value = _forward_backward(&params[0], &grads[0], &acts[0], &X[0, 0], &deltas[0],
+                                  &Y[0, 0], w, n, n, n_layers, &sizes[0], &act_codes[0],
+                                  loss, &w_off[0], &b_off[0], &a_off[0], &d_off[0], NULL, 0)
+        if l2 > 0:
+            c = <floating>(l2 / weight_sum(w, n))
+            for l in range(n_layers):
+                for i in range(w_off[l], b_off[l]):
+                    grads[i] = grads[i] + c * params[i]
     return value
 
 
