@@ -187,8 +187,14 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
                 : (is_double ? FASTNN_PG_MB_D : FASTNN_PG_MB_S), n_threads);
     const int n_pieces = (total + width - 1) / width;
     int next_piece = 0;   /* shared by the team */
+    /* the caller's flush-to-zero and denormals-are-zero bits (MXCSR, per
+     * thread; fastnn.flush_denormals sets them): every thread of the team
+     * computes under them, so a piece's bits never depend on its thread */
+    const unsigned ftz_daz = 0x8040u, caller_csr = _mm_getcsr() & ftz_daz;
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1 && n_pieces > 1)
     {
+        const unsigned own_csr = _mm_getcsr();
+        _mm_setcsr((own_csr & ~ftz_daz) | caller_csr);
         void *ws = fastnn_pg_workspace();
         for (;;) {
             const int piece = __atomic_fetch_add(&next_piece, 1, __ATOMIC_RELAXED);
@@ -227,6 +233,7 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
                                        (float)beta, (float *)pc, ldc);
             }
         }
+        _mm_setcsr(own_csr);
     }
 }
 #endif /* FASTNN_SG_X86 */

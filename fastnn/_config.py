@@ -96,8 +96,9 @@ def flush_denormals():
     block the CPU reads denormal inputs as 0 and writes 0 for denormal results
     (x86-64 FTZ and DAZ); results then differ only where such tiny values
     arise.  The compiled training loop, its optimizer updates and fastnn's own
-    matrix kernels run on the calling thread and are covered; BLAS worker
-    threads are not.  On other CPUs the block runs unchanged.
+    matrix kernels are covered (the packed kernel's OpenMP threads take the
+    calling thread's setting for each product); BLAS worker threads are not.
+    On other CPUs the block runs unchanged.
 
     Examples
     --------

@@ -114,3 +114,26 @@ def test_the_route_depends_on_the_shape_only():
     finally:
         fastnn.set_num_threads(before)
     assert decisions[0] == decisions[1]
+
+
+def test_packed_kernel_threads_follow_the_callers_flush_to_zero():
+    # MXCSR is per thread: under fastnn.flush_denormals every thread of the
+    # packed kernel's team must flush too, or a piece's bits would depend on
+    # which thread computed it.  Products of 1e-20 · 1e-20 = 1e-40 are float32
+    # denormals: flushed, C is exactly 0; not flushed, it is not.
+    m, n, k = 256, 1024, 512
+    A = np.full((m, k), 1e-20, np.float32)
+    B = np.full((k, n), 1e-20, np.float32)
+    before = fastnn.get_num_threads()
+    try:
+        for threads in (1, 2):
+            fastnn.set_num_threads(threads)
+            C = np.empty((m, n), np.float32)
+            _blas.gemm_packed(False, False, 1.0, A, B, 0.0, C)
+            assert (C > 0).all(), "denormal products were lost without flushing"
+            if _blas.small_gemm_isa() == "avx512f":   # x86: FTZ/DAZ exist
+                with fastnn.flush_denormals():
+                    _blas.gemm_packed(False, False, 1.0, A, B, 0.0, C)
+                np.testing.assert_array_equal(C, 0)
+    finally:
+        fastnn.set_num_threads(before)
