@@ -86,8 +86,9 @@ def set_num_threads(n):
 def flush_denormals():
     """Flush denormal floats to zero on the calling thread while the block runs.
 
-    fastnn never flushes on its own (results stay bit-identical to the NumPy
-    reference and, for the scikit-learn estimators, to scikit-learn).  But
+    ``Sequential.fit`` and the kernels never flush on their own (their results
+    stay bit-identical to the NumPy reference); the scikit-learn estimators
+    flush during float32 'sgd' and 'adam' epochs, through this function.  But
     arithmetic on denormals (magnitudes below 1.2e-38 in float32, 2.2e-308 in
     float64) takes a slow microcode path on x86, and some trainings make many:
     scikit-learn's Adam with the L2 penalty drives the weights of never-lit

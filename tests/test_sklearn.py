@@ -416,3 +416,24 @@ def test_verbose_prints_what_scikit_learn_prints(digits, capsys):
     theirs.fit(X, y)
     assert printed == capsys.readouterr().out
     assert "Iteration 1, loss = " in printed and "Validation score" in printed
+
+
+def test_float32_stochastic_fits_flush_denormals_only_while_they_run():
+    # float32 'adam' epochs run under flush-to-zero; the caller's mode is restored.
+    from fastnn._kernels import _cpu
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16).astype(np.float32)
+    tiny = np.float32(1e-20)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), solver="adam", max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.coefs_[0].dtype == np.float32
+    assert tiny * tiny > 0      # the calling thread keeps denormals after fit
+    if _cpu.flush_denormals_supported():
+        with fastnn.flush_denormals():   # and a caller's own flush survives fit too
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(X, y)
+            assert tiny * tiny == 0
