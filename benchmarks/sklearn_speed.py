@@ -5,9 +5,9 @@ for both; every case trains the 784-30-10 logistic network (``hidden_layer_sizes
 activation='logistic'``, softmax output) for a fixed number of epochs (``tol=0``
 and a large ``n_iter_no_change``, so neither stops early) and reports the median
 fit time over the repeats, the training samples per second, the speed-up and the
-test accuracy of each.  fastnn runs twice: as is, and inside
-``fastnn.flush_denormals()`` ("fastnn FTZ"), which matters where training
-makes float32 denormals (Adam at small batches).  Data: MNIST, 5,000 training images (``--mnist DIR``,
+test accuracy of each.  (fastnn's float32 'sgd' and 'adam' epochs flush
+denormals to zero, which matters where training makes them: Adam at small
+batches.)  Data: MNIST, 5,000 training images (``--mnist DIR``,
 a directory with ``mnist_5k_train_subset.npz`` and the t10k IDX files, as in
 /work/shared/data/mnist) tested on the 10,000 t10k images, pixels scaled to
 [0, 1], float32; without ``--mnist``, synthetic data of the same shapes.
@@ -22,7 +22,6 @@ and it prints a markdown table (the one in benchmarks/README.md).
 """
 
 import argparse
-import contextlib
 import gzip
 import os
 import statistics
@@ -74,9 +73,9 @@ ESTIMATORS = {"classifier": (fastnn.MLPClassifier, sk_nn.MLPClassifier),
 
 
 def implementations(estimator):
-    """(name, class, flush_denormals) of each implementation compared."""
+    """(name, class) of each implementation compared."""
     ours, theirs = ESTIMATORS[estimator]
-    return (("fastnn", ours, False), ("fastnn_ftz", ours, True), ("sklearn", theirs, False))
+    return (("fastnn", ours), ("sklearn", theirs))
 
 
 def time_fits(estimator, params, X, y, repeats):
@@ -85,15 +84,14 @@ def time_fits(estimator, params, X, y, repeats):
     The implementations take turns within each repeat, so that the load of a
     shared machine falls on all of them alike.
     """
-    times = {name: [] for name, _, _ in implementations(estimator)}
+    times = {name: [] for name, _ in implementations(estimator)}
     fitted = {}
     for _ in range(repeats):
-        for name, cls, flush in implementations(estimator):
+        for name, cls in implementations(estimator):
             est = cls(**params)
-            with fastnn.flush_denormals() if flush else contextlib.nullcontext():
-                start = time.perf_counter()
-                est.fit(X, y)
-                times[name].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            est.fit(X, y)
+            times[name].append(time.perf_counter() - start)
             fitted[name] = est
     return {name: statistics.median(t) for name, t in times.items()}, fitted
 
@@ -111,16 +109,15 @@ def run(estimator, X, y, X_test, y_test, repeats, lbfgs_iter, cases):
                              rate=samples / seconds[name] if solver != "lbfgs" else None,
                              accuracy=est.score(X_test, y_test), n_iter=est.n_iter_)
         row["speedup"] = row["sklearn"]["seconds"] / row["fastnn"]["seconds"]
-        row["speedup_ftz"] = row["sklearn"]["seconds"] / row["fastnn_ftz"]["seconds"]
         rows.append(row)
         print_row(row, flush=True)
     return rows
 
 
-HEADER = ("| solver | batch | epochs | fit (s): fastnn | fastnn FTZ | scikit-learn "
-          "| samples/s: fastnn | fastnn FTZ | scikit-learn | speed-up | speed-up FTZ "
-          "| test score: fastnn | fastnn FTZ | scikit-learn |\n"
-          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+HEADER = ("| solver | batch | epochs | fit (s): fastnn | scikit-learn "
+          "| samples/s: fastnn | scikit-learn | speed-up "
+          "| test score: fastnn | scikit-learn |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
 def _rate(r):
@@ -128,13 +125,12 @@ def _rate(r):
 
 
 def print_row(row, flush=False):
-    f, z, s = row["fastnn"], row["fastnn_ftz"], row["sklearn"]
+    f, s = row["fastnn"], row["sklearn"]
     epochs = "%d iter." % f["n_iter"] if row["solver"] == "lbfgs" else str(f["n_iter"])
-    print("| %s | %d | %s | %.3f | %.3f | %.3f | %s | %s | %s | %.1f× | %.1f× | %.4f | %.4f "
-          "| %.4f |" % (row["solver"], row["batch"], epochs, f["seconds"], z["seconds"],
-                        s["seconds"], _rate(f["rate"]), _rate(z["rate"]), _rate(s["rate"]),
-                        row["speedup"], row["speedup_ftz"], f["accuracy"], z["accuracy"],
-                        s["accuracy"]), flush=flush)
+    print("| %s | %d | %s | %.3f | %.3f | %s | %s | %.1f× | %.4f | %.4f |"
+          % (row["solver"], row["batch"], epochs, f["seconds"], s["seconds"],
+             _rate(f["rate"]), _rate(s["rate"]), row["speedup"], f["accuracy"],
+             s["accuracy"]), flush=flush)
 
 
 def main():
