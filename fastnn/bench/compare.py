@@ -39,7 +39,7 @@ def _fmt(value):
     if value is None or not math.isfinite(value):
         return "–"
     if value >= 1000:
-        return "{:,.0f}".format(value)
+        return f"{value:,.0f}"
     return "%.3g" % value
 
 
@@ -104,8 +104,8 @@ def markdown(runs):
             run.machine.get("version", "?"), run.machine.get("torch") or "absent"))
         if run.ignored:
             lines.append("  (%d benchmarks without a fastnn key left out)" % run.ignored)
-    lines += ["", "Peak GEMM (GFLOP/s; best of fastnn's BLAS and NumPy's matmul, "
-                  "square, side in brackets):", ""]
+    lines += ["", ("Peak GEMM (GFLOP/s; best of fastnn's BLAS and NumPy's matmul, "
+                   "square, side in brackets):"), ""]
     peaks = sorted({k for run in runs for k in run.machine.get("peak_gflops", {})})
     lines.append("| dtype/threads | " + " | ".join(names) + " |")
     lines.append("|---|" + "---:|" * len(runs))

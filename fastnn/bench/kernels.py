@@ -13,6 +13,8 @@ views of the same arrays (``torch.addmm``, the ``aten`` backward kernels that
 autograd uses, ``torch.optim.SGD``/``Adam`` on one flat parameter).
 """
 
+from functools import partial
+
 import numpy as np
 
 from fastnn import kernels as fast
@@ -119,13 +121,12 @@ def _fastnn(case, ops):
         return run, lambda: [np.float64(result["value"]), out]
     p, g = ops["params"], ops["grads"]
     if k == "sgd_update":
-        run = lambda: fast.sgd_update(p, g, _LR, check_finite=False)  # noqa: E731
+        run = partial(fast.sgd_update, p, g, _LR, check_finite=False)
     elif k == "adam_update":
-        run = lambda: fast.adam_update(p, g, ops["m"], ops["v"], 1, _LR,  # noqa: E731
-                                       check_finite=False)
+        run = partial(fast.adam_update, p, g, ops["m"], ops["v"], 1, _LR, check_finite=False)
     else:
-        run = lambda: fast.momentum_update(p, g, ops["velocity"], _LR, _MOMENTUM,  # noqa: E731
-                                           k == "nesterov_update", check_finite=False)
+        run = partial(fast.momentum_update, p, g, ops["velocity"], _LR, _MOMENTUM,
+                      k == "nesterov_update", check_finite=False)
     return run, lambda: [p]
 
 
@@ -154,12 +155,12 @@ def _numpy(case, ops):
     else:
         p, g = ops["params"], ops["grads"]
         if k == "sgd_update":
-            run = lambda: reference.sgd_update(p, g, _LR)  # noqa: E731
+            run = partial(reference.sgd_update, p, g, _LR)
         elif k == "adam_update":
-            run = lambda: reference.adam_update(p, g, ops["m"], ops["v"], 1, _LR)  # noqa: E731
+            run = partial(reference.adam_update, p, g, ops["m"], ops["v"], 1, _LR)
         else:
-            run = lambda: reference.momentum_update(  # noqa: E731
-                p, g, ops["velocity"], _LR, _MOMENTUM, k == "nesterov_update")
+            run = partial(reference.momentum_update, p, g, ops["velocity"], _LR, _MOMENTUM,
+                          k == "nesterov_update")
         return run, lambda: [p]
     return run, lambda: result["out"]
 

@@ -137,7 +137,7 @@ def fastnn_session(request):
 
 def pytest_benchmark_update_machine_info(config, machine_info):
     session = config.stash[_SESSION]
-    plan, threads, dtypes = _settings(config)
+    _, threads, dtypes = _settings(config)
     machine_info["fastnn"] = {**machine.machine_info(), "plan": session.plan,
                               "threads": threads, "dtypes": dtypes,
                               "peak_gflops": session.peaks}
