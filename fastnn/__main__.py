@@ -51,7 +51,8 @@ def main(argv=None):
         return runner.run(plan, args.out, args.threads, args.dtypes, args.select,
                           args.pytest_args)
     if args.command == "compare":
-        return comparing.run(args.files, None if args.no_charts else args.charts, args.dtype)
+        return comparing.run(args.files, None if args.no_charts else args.charts, args.dtype,
+                             select=args.select)
     from fastnn import demo as demos
     if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be at least 1")

@@ -15,6 +15,7 @@ figure in each run over the first run's.  The output is Markdown.
 import argparse
 import math
 import os
+import re
 import sys
 
 from fastnn.bench import results as _results
@@ -163,7 +164,8 @@ def main(argv=None, file=None):
     parser = argparse.ArgumentParser(prog="python -m fastnn compare", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)
-    return run(args.files, None if args.no_charts else args.charts, args.dtype, file)
+    return run(args.files, None if args.no_charts else args.charts, args.dtype, file,
+               args.select)
 
 
 def add_arguments(parser):
@@ -177,9 +179,12 @@ def add_arguments(parser):
     parser.add_argument("--no-charts", action="store_true", help="draw no charts")
     parser.add_argument("--dtype", default="float32",
                         help="dtype of the benchmarks charted (default float32)")
+    parser.add_argument("--select", metavar="REGEX",
+                        help="only the benchmarks whose key matches this regular expression, "
+                             "e.g. 'float32/1t'")
 
 
-def run(files, charts=None, dtype="float32", file=None):
+def run(files, charts=None, dtype="float32", file=None, select=None):
     """Print the tables of ``files`` and draw the charts into ``charts``.
 
     Parameters
@@ -190,6 +195,8 @@ def run(files, charts=None, dtype="float32", file=None):
     dtype : str
         The charts show this dtype's benchmarks.
     file : file-like, optional
+    select : str, optional
+        Regular expression: only the benchmarks whose key it matches (search).
 
     Returns
     -------
@@ -200,7 +207,11 @@ def run(files, charts=None, dtype="float32", file=None):
     file = file or sys.stdout
     try:
         runs = [_results.load(f) for f in files]
-    except (OSError, ValueError) as exc:
+        if select:
+            pattern = re.compile(select)
+            for r in runs:
+                r.results = {k: v for k, v in r.results.items() if pattern.search(k)}
+    except (OSError, ValueError, re.error) as exc:
         print("fastnn compare: %s" % exc, file=sys.stderr)
         return 1
     print(markdown(runs), file=file)
