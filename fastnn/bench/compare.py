@@ -100,9 +100,11 @@ def markdown(runs):
     names = [chr(ord("A") + i) if i < 26 else "R%d" % i for i in range(len(runs))]
     lines = []
     for name, run in zip(names, runs):
-        lines.append("- **%s** `%s`: %s, plan %s, fastnn %s, torch %s" % (
+        load = run.machine.get("load_average") or [None, None]
+        lines.append("- **%s** `%s`: %s, plan %s, fastnn %s, torch %s, load average %s" % (
             name, os.path.basename(run.path), run.label, run.machine.get("plan", "?"),
-            run.machine.get("version", "?"), run.machine.get("torch") or "absent"))
+            run.machine.get("version", "?"), run.machine.get("torch") or "absent",
+            " → ".join("?" if x is None else "%.1f" % x for x in load)))
         if run.ignored:
             lines.append("  (%d benchmarks without a fastnn key left out)" % run.ignored)
     lines += ["", ("Peak GEMM (GFLOP/s; best of fastnn's BLAS and NumPy's matmul, "

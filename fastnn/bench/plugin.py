@@ -13,10 +13,12 @@ Loaded by ``python -m fastnn bench`` (``-p fastnn.bench.plugin``) and by
 Each test of :mod:`fastnn.bench.suite` is parametrized by one
 :class:`Bench` per (case, dtype, thread count, implementation), whose test id
 is the benchmark's stable key.  The JSON's ``machine_info["fastnn"]`` gets the
-machine and build (:func:`fastnn.bench.machine.machine_info`), the plan, and
-the peak GEMM rate measured for each dtype and thread count.
+machine and build (:func:`fastnn.bench.machine.machine_info`), the plan, the
+peak GEMM rate measured for each dtype and thread count, and the 1-minute load
+average at the start and the end of the run.
 """
 
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -85,6 +87,7 @@ class Session:
     """Per-run state: the thread count in force and the peak rates measured so far."""
 
     def __init__(self, config):
+        self.load_at_start = _load_average()
         self.plan = config.getoption("fastnn_plan")
         self.peak_size = cases.PLANS[self.plan].peak_size
         self.peaks = {}
@@ -125,6 +128,14 @@ class Session:
 _SESSION = pytest.StashKey()
 
 
+def _load_average():
+    """The 1-minute load average (None where the OS has none): other work skews timings."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def pytest_configure(config):
     config.stash[_SESSION] = Session(config)
 
@@ -140,4 +151,5 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     _, threads, dtypes = _settings(config)
     machine_info["fastnn"] = {**machine.machine_info(), "plan": session.plan,
                               "threads": threads, "dtypes": dtypes,
-                              "peak_gflops": session.peaks}
+                              "peak_gflops": session.peaks,
+                              "load_average": [session.load_at_start, _load_average()]}
