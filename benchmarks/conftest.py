@@ -14,6 +14,7 @@ JSON's ``machine_info["fastnn"]``.  For example::
 from fastnn.bench.plugin import (  # noqa: F401
     fastnn_session,
     pytest_addoption,
+    pytest_benchmark_update_json,
     pytest_benchmark_update_machine_info,
     pytest_configure,
     pytest_generate_tests,

@@ -42,6 +42,7 @@ def test_bench_writes_pytest_benchmark_json(tiny_run):
         assert field in info, field
     assert info["plan"] == "tiny"
     assert set(info["peak_gflops"]) == {"float32/1", "float64/1"}
+    assert all("data" not in b["stats"] for b in data["benchmarks"])
     keys = {b["extra_info"]["key"] for b in data["benchmarks"]}
     expected = [cases.key(group, case, dtype, 1, impl)
                 for group, found in (("kernel", cases.kernel_cases(cases.PLANS["tiny"])),

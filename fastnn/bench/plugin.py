@@ -15,7 +15,8 @@ Each test of :mod:`fastnn.bench.suite` is parametrized by one
 is the benchmark's stable key.  The JSON's ``machine_info["fastnn"]`` gets the
 machine and build (:func:`fastnn.bench.machine.machine_info`), the plan, the
 peak GEMM rate measured for each dtype and thread count, and the 1-minute load
-average at the start and the end of the run.
+average at the start and the end of the run.  The per-round timings are left
+out of the JSON (the statistics stay).
 """
 
 import os
@@ -153,3 +154,10 @@ def pytest_benchmark_update_machine_info(config, machine_info):
                               "threads": threads, "dtypes": dtypes,
                               "peak_gflops": session.peaks,
                               "load_average": [session.load_at_start, _load_average()]}
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    # Drop the per-round timings: with fast kernels run millions of times they
+    # made a full run's JSON half a gigabyte; the statistics stay.
+    for bench in output_json["benchmarks"]:
+        bench.get("stats", {}).pop("data", None)

@@ -184,8 +184,7 @@ class _TorchTrainer(_Trainer):
             if act != "softmax":     # softmax + cross-entropy: fused in the loss
                 modules.append(acts[act]())
         self.model = torch.nn.Sequential(*modules)
-        self.linears = modules[::2] if self.network.output != "softmax" else [
-            m for m in modules if isinstance(m, torch.nn.Linear)]
+        self.linears = [m for m in modules if isinstance(m, torch.nn.Linear)]
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.network.lr)
         self.Xt, self.Yt = torch.from_numpy(self.X), torch.from_numpy(self.Y)
         self.targets = self.Yt.argmax(dim=1)
