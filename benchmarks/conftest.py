@@ -1,31 +1,21 @@
-"""pytest-benchmark setup: the machine and build every result was measured on.
+"""``python -m pytest benchmarks/``: the suite's pytest plugin, registered here.
 
-Run with ``python -m pytest benchmarks/ --benchmark-json=out.json``; the JSON's
-``machine_info`` then carries the CPU, its SIMD flags, the thread counts, the
-BLAS library and kernel, and fastnn's build flags, so that results from
-different CPUs and builds can be compared.
+The hooks and the fixture come from :mod:`fastnn.bench.plugin`, which
+``python -m fastnn bench`` loads with ``-p``: the options ``--fastnn-plan``,
+``--fastnn-threads`` and ``--fastnn-dtypes``, the parametrization of every
+benchmark by its stable key, and the machine, build and peak GEMM rates in the
+JSON's ``machine_info["fastnn"]``.  For example::
+
+    python -m pytest benchmarks/ --fastnn-plan quick --benchmark-json=out.json
+    python -m fastnn compare out.json
 """
 
-import sys
-import pathlib
-
-import fastnn
-
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
-
-
-def pytest_benchmark_update_machine_info(config, machine_info):
-    info = fastnn.config()
-    machine_info["fastnn"] = {
-        "version": info["fastnn"],
-        "cpu": info["cpu"],
-        "cpu_signature": info["cpu_signature"],
-        "simd": info["simd"],
-        "cpu_count": info["cpu_count"],
-        "openmp": info["openmp"],
-        "num_threads": info["num_threads"],
-        "blas": info["blas"],
-        "compiler": info["compiler"],
-        "compile_args": info["compile_args"],
-        "native": info["native"],
-    }
+# pytest finds hooks and fixtures by name in this module.
+from fastnn.bench.plugin import (  # noqa: F401
+    fastnn_session,
+    pytest_addoption,
+    pytest_benchmark_update_json,
+    pytest_benchmark_update_machine_info,
+    pytest_configure,
+    pytest_generate_tests,
+)

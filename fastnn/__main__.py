@@ -1,4 +1,4 @@
-"""Command line: ``python -m fastnn {demo,info}``."""
+"""Command line: ``python -m fastnn {demo,info,bench,compare}``."""
 
 import argparse
 import sys
@@ -17,11 +17,42 @@ def main(argv=None):
     demo.add_argument("--seed", type=int, default=0, help="seed of weights and shuffles")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     commands.add_parser("info", help="print how fastnn was built and what it runs on")
+    bench = commands.add_parser(
+        "bench", help="run the benchmark suite (fastnn vs the NumPy reference and PyTorch) "
+                      "and save pytest-benchmark JSON; needs pip install \"fastnn[bench]\"")
+    bench.add_argument("--quick", action="store_true",
+                       help="a subset with short timings (a few minutes)")
+    bench.add_argument("--tiny", action="store_true",
+                       help="a tiny network and shapes with minimal timings: checks that "
+                            "the suite runs (seconds); its figures mean nothing")
+    bench.add_argument("--out", metavar="FILE.json",
+                       help="where to save the results (default: "
+                            "fastnn-bench-<plan>-<date>-<time>.json)")
+    bench.add_argument("--threads", metavar="N,N", help="thread counts (default: 1 and all "
+                                                         "cores)")
+    bench.add_argument("--dtypes", metavar="DTYPES", help="default float32,float64")
+    bench.add_argument("-k", dest="select", metavar="EXPR",
+                       help="only benchmarks whose key matches this pytest -k expression, "
+                            "e.g. 'dense and float32'")
+    bench.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS",
+                       help="more pytest arguments, after --")
+    from fastnn.bench import compare as comparing
+    comparing.add_arguments(commands.add_parser(
+        "compare", help="print benchmark results of several runs (CPUs, threads, builds) "
+                        "side by side, and draw PNG charts when matplotlib is installed"))
     args = parser.parse_args(argv)
     if args.command == "info":
         from fastnn import show_config
         show_config()
         return 0
+    if args.command == "bench":
+        from fastnn.bench import runner
+        plan = "tiny" if args.tiny else "quick" if args.quick else "full"
+        return runner.run(plan, args.out, args.threads, args.dtypes, args.select,
+                          args.pytest_args)
+    if args.command == "compare":
+        return comparing.run(args.files, None if args.no_charts else args.charts, args.dtype,
+                             select=args.select)
     from fastnn import demo as demos
     if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be at least 1")

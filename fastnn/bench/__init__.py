@@ -1,0 +1,23 @@
+"""fastnn's benchmark suite: ``python -m fastnn bench`` and ``python -m fastnn compare``.
+
+Every benchmark compares fastnn with the NumPy reference and, when installed,
+PyTorch eager, on the same operands and thread count, after checking each
+result once against the reference.  One module per concern:
+
+``cases``
+    the networks, shapes and plans (``full``, ``quick``, ``tiny``); stable keys
+``kernels``
+    kernel benchmarks: implementations, operation and byte counts, the check
+``training``
+    training-step and epoch benchmarks: implementations and the check
+``peak``
+    the peak GEMM probe
+``machine``
+    thread limits, optional PyTorch, machine facts and labels
+``plugin``, ``suite``
+    the pytest-benchmark plugin and tests (also imported by ``benchmarks/``)
+``runner``
+    ``python -m fastnn bench``: runs the suite under pytest-benchmark
+``results``, ``compare``, ``charts``
+    reading result files; the side-by-side tables; the PNG charts
+"""

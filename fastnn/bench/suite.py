@@ -1,0 +1,95 @@
+"""The benchmark suite, as pytest-benchmark tests (run with :mod:`fastnn.bench.plugin`).
+
+``python -m fastnn bench`` runs this file; ``benchmarks/bench_*.py`` import
+its tests so that ``pytest benchmarks/`` runs the same thing.  Every test
+checks its implementation once against the NumPy reference, then times it,
+then records in ``extra_info``: the key and what it names, the check's error,
+GFLOP/s (operations counted) or GB/s (bytes counted), samples/s, and the
+fraction of this machine's peak GEMM rate.
+"""
+
+import time
+
+from fastnn.bench import kernels, training
+from fastnn.bench.cases import NETWORKS, threads_label
+
+#: A benchmark whose single call takes longer than this many times
+#: ``--benchmark-max-time`` gets fewer rounds than ``--benchmark-min-rounds``
+#: (at least one).
+SLOW_FACTOR = 10
+
+
+def _time(benchmark, bench, run, config):
+    """Time ``run`` under pytest-benchmark; slow calls get fewer rounds.
+
+    One untimed call first warms up and measures the call; calls faster than
+    ``--benchmark-max-time`` are left to pytest-benchmark's calibration.
+    """
+    benchmark.group = bench.key.rsplit("/", 1)[0]   # the implementations side by side
+    started = time.perf_counter()
+    run()
+    once = time.perf_counter() - started
+    max_time = float(config.getoption("benchmark_max_time"))
+    if once <= max_time:
+        benchmark(run)
+        return
+    min_rounds = int(config.getoption("benchmark_min_rounds"))
+    rounds = max(1, min(min_rounds, int(SLOW_FACTOR * max_time / once)))
+    benchmark.pedantic(run, rounds=rounds, iterations=1)
+
+
+def _record(benchmark, bench, session, error, flops=None, nbytes=None, samples=None, **info):
+    stats = benchmark.stats
+    info.update(key=bench.key, group=bench.group, case=bench.case.name, dtype=bench.dtype,
+                threads=bench.threads, threads_label=threads_label(bench.threads),
+                impl=bench.impl, check_error=error)
+    if stats is not None:   # None under --benchmark-disable
+        seconds = stats.stats.median
+        if flops is not None:
+            gflops = flops / seconds / 1e9
+            peak = session.peak(bench.dtype, bench.threads)
+            info.update(flops=flops, gflops=gflops, peak_gflops=peak,
+                        fraction_of_peak=gflops / peak)
+        if nbytes is not None:
+            info.update(bytes=nbytes, gbytes_per_s=nbytes / seconds / 1e9)
+        if samples is not None:
+            info.update(samples=samples, samples_per_s=samples / seconds)
+    benchmark.extra_info.update(info)
+
+
+def test_kernel(benchmark, kernel_bench, fastnn_session, request):
+    """One kernel call: dense layers, activations, losses, optimizer updates."""
+    b = kernel_bench
+    fastnn_session.prepare(b)
+    error = kernels.check(b.case, b.impl, b.dtype)
+    run, _ = kernels.make(b.case, b.impl, b.dtype)
+    _time(benchmark, b, run, request.config)
+    flops, nbytes = kernels.work(b.case, b.dtype)
+    rows = None if b.case.kernel.endswith("update") else b.case.shape[0]
+    _record(benchmark, b, fastnn_session, error, flops, nbytes, rows,
+            kernel=b.case.kernel, variant=b.case.variant, shape=list(b.case.shape))
+
+
+def _training(benchmark, bench, session, config, per):
+    session.prepare(bench)
+    case = bench.case
+    error = training.check(case, bench.impl, bench.dtype)
+    network = NETWORKS[case.network]
+    samples = case.batch * training.STEP_BATCHES if per == "step" else case.samples
+    trainer = training.make(case, bench.impl, bench.dtype, samples)
+    run = trainer.step if per == "step" else trainer.epoch
+    _time(benchmark, bench, run, config)
+    trained = case.batch if per == "step" else case.samples - case.samples % case.batch
+    _record(benchmark, bench, session, error,
+            flops=trained * training.flops_per_sample(network), samples=trained,
+            network=network.name, description=network.describe(), batch=case.batch)
+
+
+def test_training_step(benchmark, step_bench, fastnn_session, request):
+    """One SGD step: a batch through forward, loss, backward and update."""
+    _training(benchmark, step_bench, fastnn_session, request.config, "step")
+
+
+def test_training_epoch(benchmark, epoch_bench, fastnn_session, request):
+    """One epoch of shuffled mini-batches."""
+    _training(benchmark, epoch_bench, fastnn_session, request.config, "epoch")
