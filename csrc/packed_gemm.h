@@ -25,8 +25,8 @@
  *   transposes; partial tiles are padded in the packed buffers and stored
  *   under lane masks.
  *
- * Threads: C is cut into pieces of whole columns (whole NR micro-panels;
- *   whole rows when C is narrow), about four per thread and at most one
+ * Threads: C is cut along its longer side into pieces of whole columns
+ *   (NR micro-panels) or whole rows, at least two per thread and at most one
  *   block wide, which the threads of one OpenMP parallel region take in turn
  *   from a shared counter: a thread slowed down (another process on its core)
  *   leaves its share to the others instead of holding everyone up.  Each
@@ -149,15 +149,15 @@ static inline int fastnn_pg_threads(int m, int n, int k, int max_threads)
 
 /* Width of the pieces C is cut into along `total` (columns or rows), a
  * multiple of `unit`: at most one block (`cap`) wide, and, with several
- * threads, about four pieces per thread (a multiple of the thread count), so
+ * threads, at least two pieces per thread (a multiple of the thread count), so
  * that a thread that falls behind (another process holding its core) leaves
- * its last pieces to the others; never narrower than four units (each piece
+ * its last piece to the others; never narrower than four units (each piece
  * packs its own panel of A or B). */
 static inline int fastnn_pg_piece_width(int total, int unit, int cap, int n_threads)
 {
     int pieces = (total + cap - 1) / cap;
     if (n_threads > 1) {
-        if (pieces < 4 * n_threads) pieces = 4 * n_threads;
+        if (pieces < 2 * n_threads) pieces = 2 * n_threads;
         pieces = (pieces + n_threads - 1) / n_threads * n_threads;
     }
     int width = (total + pieces - 1) / pieces;
@@ -179,7 +179,9 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
     const size_t size = is_double ? sizeof(double) : sizeof(float);
     const int nr = is_double ? 16 : 32;
     const int n_threads = fastnn_pg_threads(m, n, k, omp_get_max_threads());
-    const int by_cols = (n + nr - 1) / nr >= 8 * n_threads || n >= m;
+    /* split the longer side: a piece of C repacks its whole panel of A (when
+     * cut by columns) or of B (by rows), so pieces should be thick */
+    const int by_cols = n >= m;
     const int total = by_cols ? n : m;
     const int width = fastnn_pg_piece_width(
         total, by_cols ? nr : FASTNN_PG_MR,
@@ -294,6 +296,15 @@ static inline int fastnn_gemm_route(int m, int n, int k, int trans_a, int trans_
     if (is_double || !fastnn_sg_have_avx512() || work <= 262144.0)
         return FASTNN_ROUTE_BLAS;
     return work <= 4194304.0 ? FASTNN_ROUTE_SMALL : FASTNN_ROUTE_PACKED;
+}
+
+/* 1 when the packed kernel adds its product into C (beta != 0) bit for bit
+ * as C + alpha·P, P being the product exactly as beta == 0 stores it: when k
+ * fits one k block, so that C is read once, after the whole sum (with more
+ * blocks, each block's partial sum is added to C in turn). */
+static inline int fastnn_packed_gemm_accumulates_exactly(int k, int is_double)
+{
+    return k <= (is_double ? FASTNN_PG_KC_D : FASTNN_PG_KC_S);
 }
 
 #endif /* FASTNN_PACKED_GEMM_H */

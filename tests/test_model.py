@@ -411,6 +411,7 @@ def test_bit_identical_training_with_1_and_2_threads_small_sigmoid_model():
 @pytest.mark.parametrize("sizes, batch_size", [
     ([784, 30, 10], 1), ([784, 30, 10], 10),         # short-k dW kernel, step into W
     ([784, 16, 16, 10], 32), ([128, 64, 10], 64),    # register-tile dW, step into W
+    ([300, 512, 16], 64),                            # packed dW, one k block: into W
     ([784, 16, 16, 10], 7), ([40, 300, 20], 64),     # dW written, then applied
 ])
 def test_plain_sgd_step_taken_during_backward_is_bit_identical_to_a_separate_step(

@@ -55,6 +55,7 @@ cdef extern from "packed_gemm.h" nogil:
                              double alpha, const double* A, int lda, const double* B,
                              int ldb, double beta, double* C, int ldc)
     int fastnn_gemm_route(int m, int n, int k, int trans_a, int trans_b, int is_double)
+    int fastnn_packed_gemm_accumulates_exactly(int k, int is_double)
     enum:
         FASTNN_ROUTE_BLAS
         FASTNN_ROUTE_SMALL
@@ -123,11 +124,16 @@ cdef bint gemm_accumulates_exactly(bint trans_a, bint trans_b, int m, int n, int
                                    bint is_double) noexcept nogil:
     """True when ``gemm`` adds this product into C (``beta = 1``) bit for bit as
     ``C + alpha·P``, P being the product exactly as ``beta = 0`` stores it, and
-    as fast: the small kernels form P in one pass over k, scale it by alpha and
-    add C with one rounding.  (OpenBLAS fuses alpha into that addition, and the
-    packed kernel adds C once per k block: both round differently.)"""
-    return (fastnn_gemm_route(m, n, k, trans_a, trans_b, is_double) == FASTNN_ROUTE_SMALL
-            and fastnn_small_gemm_accumulates_fast(m, n, k, trans_a, trans_b, is_double))
+    as fast.  The own kernels form P, scale it by alpha and add C with one
+    rounding: the small kernels wherever they add as fast as they store, the
+    packed kernel when k fits one of its k blocks.  (OpenBLAS fuses alpha into
+    that addition, which rounds differently.)"""
+    cdef int route = fastnn_gemm_route(m, n, k, trans_a, trans_b, is_double)
+    if route == FASTNN_ROUTE_SMALL:
+        return fastnn_small_gemm_accumulates_fast(m, n, k, trans_a, trans_b, is_double)
+    if route == FASTNN_ROUTE_PACKED:
+        return fastnn_packed_gemm_accumulates_exactly(k, is_double)
+    return False
 
 
 # --- Python entries, for tests and benchmarks ---------------------------------

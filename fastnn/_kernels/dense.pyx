@@ -99,8 +99,9 @@ cdef void dense_backward_sgd_impl(const floating* X, floating* W, floating* b,
     dX = dZ·Wᵀ is taken with the old W; then the step W −= lr·dW, b −= lr·db
     is applied while the gradient is in cache, instead of in a separate pass
     over every parameter after the whole backward pass.  Where ``gemm`` can
-    (``gemm_accumulates_exactly``: the small kernels, for most of the shapes
-    of small-batch training), the step goes straight into W as one product,
+    (``gemm_accumulates_exactly``: the own kernels, for most shapes of
+    small-batch training and for large float32 layers at batches up to 384),
+    the step goes straight into W as one product,
     W = 1·W + (−lr)·Xᵀ·dZ, and dW is never written; that is bit for bit
     ``W − lr·dW``.  Elsewhere dW is written and then applied.
     """
