@@ -193,7 +193,9 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
      * thread; fastnn.flush_denormals sets them): every thread of the team
      * computes under them, so a piece's bits never depend on its thread */
     const unsigned ftz_daz = 0x8040u, caller_csr = _mm_getcsr() & ftz_daz;
+#ifdef _OPENMP   /* a serial build runs the block once, on the calling thread */
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1 && n_pieces > 1)
+#endif
     {
         const unsigned own_csr = _mm_getcsr();
         _mm_setcsr((own_csr & ~ftz_daz) | caller_csr);
