@@ -334,6 +334,22 @@ def _check_update(params, grads, state, check_finite):
     return grads
 
 
+def _check_adam(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay,
+                check_finite):
+    """The checks of both Adam forms; returns (grads, m, v, step, lr, beta1, beta2,
+    eps, weight_decay) ready for the compiled update."""
+    grads = _check_update(params, grads, {"m": m, "v": v}, check_finite)
+    if check_finite and (v < 0).any():
+        raise ValueError("v holds squared gradients and must be >= 0")
+    step = check_scalar(step, "step", low=1, high=2**53, integer=True)
+    lr = check_scalar(lr, "lr", low=0, low_open=True)
+    beta1 = check_scalar(beta1, "beta1", low=0, high=1, high_open=True)
+    beta2 = check_scalar(beta2, "beta2", low=0, high=1, high_open=True)
+    eps = check_scalar(eps, "eps", low=0, low_open=True)
+    weight_decay = check_scalar(weight_decay, "weight_decay", low=0)
+    return grads, m, v, step, lr, beta1, beta2, eps, weight_decay
+
+
 def sgd_update(params, grads, lr, weight_decay=0.0, *, check_finite=True):
     """Gradient descent step, in place: params −= lr·(grads + weight_decay·params).
 
@@ -411,16 +427,9 @@ def adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
     weight_decay : float, default 0
     check_finite : bool, default True
     """
-    grads = _check_update(params, grads, {"m": m, "v": v}, check_finite)
-    if check_finite and (v < 0).any():
-        raise ValueError("v holds squared gradients and must be >= 0")
-    step = check_scalar(step, "step", low=1, high=2**53, integer=True)
-    lr = check_scalar(lr, "lr", low=0, low_open=True)
-    beta1 = check_scalar(beta1, "beta1", low=0, high=1, high_open=True)
-    beta2 = check_scalar(beta2, "beta2", low=0, high=1, high_open=True)
-    eps = check_scalar(eps, "eps", low=0, low_open=True)
-    weight_decay = check_scalar(weight_decay, "weight_decay", low=0)
-    _optim.adam_update(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay)
+    args = _check_adam(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay,
+                       check_finite)
+    _optim.adam_update(params, *args)
 
 
 def sklearn_momentum_update(params, grads, velocity, lr, momentum, nesterov=True,
@@ -480,14 +489,6 @@ def sklearn_adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, e
     weight_decay : float, default 0
     check_finite : bool, default True
     """
-    grads = _check_update(params, grads, {"m": m, "v": v}, check_finite)
-    if check_finite and (v < 0).any():
-        raise ValueError("v holds squared gradients and must be >= 0")
-    step = check_scalar(step, "step", low=1, high=2**53, integer=True)
-    lr = check_scalar(lr, "lr", low=0, low_open=True)
-    beta1 = check_scalar(beta1, "beta1", low=0, high=1, high_open=True)
-    beta2 = check_scalar(beta2, "beta2", low=0, high=1, high_open=True)
-    eps = check_scalar(eps, "eps", low=0, low_open=True)
-    weight_decay = check_scalar(weight_decay, "weight_decay", low=0)
-    _optim.sklearn_adam_update(params, grads, m, v, step, lr, beta1, beta2, eps,
-                               weight_decay)
+    args = _check_adam(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay,
+                       check_finite)
+    _optim.sklearn_adam_update(params, *args)
