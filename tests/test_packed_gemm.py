@@ -17,7 +17,7 @@ import fastnn
 from fastnn._kernels import _blas
 
 from conftest import assert_parity
-from test_small_gemm import SCALARS, TRANS, TRANS_IDS, _expected, _operands
+from test_small_gemm import SCALARS, TRANS, TRANS_IDS, _expected, _operands, _pad_nan
 
 SHAPES = [
     (1, 1, 1), (1, 33, 5), (13, 1, 7), (11, 17, 3),          # less than one tile
@@ -46,8 +46,7 @@ def test_packed_kernel_with_leading_dimensions(rng, dtype, trans):
     # Column slices of wider arrays: lda, ldb, ldc exceed the row lengths.
     (trans_a, trans_b), (m, n, k) = trans, (29, 70, 400)
     A, B, C0 = _operands(rng, dtype, m, n, k, trans_a, trans_b)
-    pad = lambda X: np.concatenate([X, np.full((X.shape[0], 5), np.nan, dtype)], axis=1)
-    A_wide, B_wide, C_wide = pad(A), pad(B), pad(C0)
+    A_wide, B_wide, C_wide = _pad_nan(A), _pad_nan(B), _pad_nan(C0)
     for alpha, beta, _ in SCALARS:
         C_wide[:, :n] = C0
         _blas.gemm_packed(trans_a, trans_b, alpha, A_wide[:, :A.shape[1]],
@@ -137,3 +136,17 @@ def test_packed_kernel_threads_follow_the_callers_flush_to_zero():
                 np.testing.assert_array_equal(C, 0)
     finally:
         fastnn.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad_call, match", [
+    (lambda: _blas.gemm_packed(False, False, 1.0, np.ones((3, 4)), np.ones((5, 2)), 0.0,
+                               np.ones((3, 2))), "gemm_packed: inconsistent shapes"),
+    (lambda: _blas.gemm_packed(False, False, 1.0, np.ones((3, 4))[:, ::2], np.ones((2, 2)),
+                               0.0, np.ones((3, 2))), "rows of A must be contiguous"),
+    (lambda: _blas.gemm_packed(False, False, 1.0, np.ones((3, 4)),
+                               np.ones((4, 2), np.float32), 0.0, np.ones((3, 2))),
+     "No matching signature|dtype"),
+])
+def test_gemm_packed_rejects_bad_calls(bad_call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        bad_call()

@@ -59,6 +59,13 @@ def _expected(A, B, C0, alpha, beta, trans_a, trans_b):
     return product if beta == 0 else product + beta * C0.astype(np.float64)
 
 
+def _pad_nan(X):
+    """X with 5 NaN columns appended: its first columns are a slice with a row
+    stride larger than its width (and a kernel that reads or writes past the
+    row shows up as NaN)."""
+    return np.concatenate([X, np.full((X.shape[0], 5), np.nan, X.dtype)], axis=1)
+
+
 def _check(entry, kernel, rng, dtype, shape, trans, **kwargs):
     (m, n, k), (trans_a, trans_b) = shape, trans
     A, B, C0 = _operands(rng, dtype, m, n, k, trans_a, trans_b)
@@ -94,8 +101,7 @@ def test_leading_dimensions_larger_than_the_rows(rng, dtype, trans, portable):
     # Column slices of wider arrays: lda, ldb, ldc exceed the row lengths.
     (trans_a, trans_b), (m, n, k) = trans, (13, 37, 21)
     A, B, C0 = _operands(rng, dtype, m, n, k, trans_a, trans_b)
-    pad = lambda X: np.concatenate([X, np.full((X.shape[0], 5), np.nan, dtype)], axis=1)
-    A_wide, B_wide, C_wide = pad(A), pad(B), pad(C0)
+    A_wide, B_wide, C_wide = _pad_nan(A), _pad_nan(B), _pad_nan(C0)
     for alpha, beta, _ in SCALARS:
         C_wide[:, :n] = C0
         _blas.gemm_small(trans_a, trans_b, alpha, A_wide[:, :A.shape[1]],
