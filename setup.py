@@ -41,6 +41,7 @@ KERNEL_MODULES = [
     "_cpu",         # CPU brand and SIMD features (csrc/cpu_features.h)
     "_blas",        # row-major GEMM over scipy.linalg.cython_blas
     "_vmath",       # NumPy's own SIMD exp/tanh loops, called from nogil code
+    "_finite",      # the boundary's NaN/infinity scan, at memory speed
     "activations",  # activation forward, derivative and backward
     "dense",        # dense layer forward and backward
     "losses",       # losses with their gradients, fused output deltas

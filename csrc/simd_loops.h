@@ -15,6 +15,7 @@
 #define FASTNN_SIMD_LOOPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define FASTNN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -35,6 +36,30 @@ fastnn_descend_f64(double *restrict p, const double *restrict g, ptrdiff_t n, do
 {
     for (ptrdiff_t i = 0; i < n; i++)
         p[i] = p[i] - lr * g[i];
+}
+
+/* 1 when none of the n values is NaN or infinite, else 0.  The values are
+ * read as their bit patterns (float32 as uint32, float64 as uint64): a value
+ * is not finite exactly when its exponent bits are all ones.  Integer tests
+ * vectorise (floating-point reductions would not, without reassociation), and
+ * the scan never stops early: the common case is "all finite", read once at
+ * memory speed. */
+FASTNN_CLONES static int
+fastnn_all_finite_u32(const uint32_t *restrict bits, ptrdiff_t n)
+{
+    uint32_t bad = 0;
+    for (ptrdiff_t i = 0; i < n; i++)
+        bad |= (bits[i] & 0x7f800000u) == 0x7f800000u;
+    return bad == 0;
+}
+
+FASTNN_CLONES static int
+fastnn_all_finite_u64(const uint64_t *restrict bits, ptrdiff_t n)
+{
+    uint64_t bad = 0;
+    for (ptrdiff_t i = 0; i < n; i++)
+        bad |= (bits[i] & 0x7ff0000000000000u) == 0x7ff0000000000000u;
+    return bad == 0;
 }
 
 #endif

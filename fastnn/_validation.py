@@ -11,6 +11,8 @@ import numbers
 
 import numpy as np
 
+from fastnn._kernels import _finite
+
 #: Activation name -> code used by the compiled kernels (fastnn/_kernels/activations.pxd).
 ACTIVATIONS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "softmax": 4, "step": 5}
 #: Activations whose derivative is elementwise (softmax has a Jacobian instead).
@@ -68,11 +70,13 @@ def loss_code(name):
 def all_finite(arr):
     """True when no element of the float array ``arr`` is NaN or infinite.
 
-    scikit-learn's fast path: the sum of the elements is finite only if every
-    element is, and summing is one pass with no temporary array (the
-    elementwise ``np.isfinite(arr).all()`` allocates a boolean array as large
-    as ``arr``).  Only when the sum is not finite, which may also be an
-    overflow of finite elements, are the elements checked one by one.
+    A contiguous array goes to the compiled scan
+    (``fastnn._kernels._finite``), which tests exponent bits at memory speed
+    on up to ``fastnn.get_num_threads()`` threads and allocates nothing.  Other
+    layouts take scikit-learn's fast path: the sum of the elements is finite
+    only if every element is (one pass, no temporary); only when it is not,
+    which may also be an overflow of finite elements, are the elements
+    checked one by one.
 
     Parameters
     ----------
@@ -82,6 +86,8 @@ def all_finite(arr):
     -------
     bool
     """
+    if arr.dtype in FLOAT_DTYPES and (arr.flags.c_contiguous or arr.flags.f_contiguous):
+        return _finite.all_finite_contiguous(arr.reshape(-1, order="A"))
     with np.errstate(over="ignore", invalid="ignore"):
         if np.isfinite(np.sum(arr)):
             return True

@@ -839,3 +839,32 @@ def test_all_finite(dtype):
     # +inf and -inf together sum to NaN; NaN beside overflow stays NaN
     assert not all_finite(np.array([np.inf, -np.inf], dtype))
     assert not all_finite(np.array([big, big, np.nan], dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_compiled_scan_every_position(dtype, num_threads):
+    """The bit-pattern scan: every special value, anywhere, with 1 and 2 threads."""
+    from fastnn._validation import all_finite
+    info = np.finfo(dtype)
+    uint = np.uint32 if dtype == np.float32 else np.uint64
+    exponent_all_ones = np.array(np.inf, dtype).view(uint)
+    signalling_nan = (exponent_all_ones | uint(1)).view(dtype)
+    specials = [np.nan, np.inf, -np.inf, -np.array(np.nan, dtype), signalling_nan]
+    # Above two scan chunks' worth of values, so that 2 threads split it.
+    n = (1 << 22) + 37
+    x = np.full(n, info.max, dtype)
+    x[1::3] = info.smallest_subnormal
+    x[2::3] = -info.max
+    assert all_finite(x)
+    for pos in (0, n // 2 - 1, n // 2, n - 1):
+        for bad in specials:
+            saved = x[pos]
+            x[pos] = bad
+            assert not all_finite(x), (pos, bad)
+            x[pos] = saved
+    assert all_finite(x)
+    # Fortran order scans in place; other layouts take the NumPy path.
+    m = np.ones((40, 30), dtype, order="F")
+    m[39, 0] = np.nan
+    assert not all_finite(m)
+    assert not all_finite(m[:, ::2]) and all_finite(m[:20, ::2])
