@@ -410,4 +410,46 @@ static inline int fastnn_small_gemm_accumulates_fast(int m, int n, int k, int tr
            || n % lanes == 0;
 }
 
+/* One row of batch-1 training's first layer, fused (small_gemm_kernels.h,
+ * "step_forward"):  W (k × n, row stride ldw) += alpha·x_oldᵀ·dz, then
+ * z (n) = x_new·W with the updated W, in one pass over W.  Bit for bit the two
+ * calls fastnn_{s,d}gemm_small(1, 0, k, n, 1, alpha, x_old, k, dz, n, 1, W, ldw)
+ * and fastnn_{s,d}gemm_small(0, 0, 1, n, k, 1, x_new, k, W, ldw, 0, z, n),
+ * wherever fastnn_small_step_forward_fits(n); elsewhere it makes those two
+ * calls.  z must not overlap W, x_old, x_new or dz. */
+static inline int fastnn_small_step_forward_fits(int n, int is_double)
+{
+    return fastnn_sg_have_avx512() && n >= 1 && n <= 4 * (is_double ? 8 : 16);
+}
+
+static inline void fastnn_sstep_forward_small(int n, int k, const float *x_old,
+                                              const float *dz, float alpha,
+                                              const float *x_new, float *W, int ldw,
+                                              float *z)
+{
+#if FASTNN_SG_X86
+    if (fastnn_small_step_forward_fits(n, 0)) {
+        fastnn_sg_step_forward_s(n, k, x_old, dz, alpha, x_new, W, ldw, z);
+        return;
+    }
+#endif
+    fastnn_sgemm_small(1, 0, k, n, 1, alpha, x_old, k, dz, n, 1.0f, W, ldw);
+    fastnn_sgemm_small(0, 0, 1, n, k, 1.0f, x_new, k, W, ldw, 0.0f, z, n);
+}
+
+static inline void fastnn_dstep_forward_small(int n, int k, const double *x_old,
+                                              const double *dz, double alpha,
+                                              const double *x_new, double *W, int ldw,
+                                              double *z)
+{
+#if FASTNN_SG_X86
+    if (fastnn_small_step_forward_fits(n, 1)) {
+        fastnn_sg_step_forward_d(n, k, x_old, dz, alpha, x_new, W, ldw, z);
+        return;
+    }
+#endif
+    fastnn_dgemm_small(1, 0, k, n, 1, alpha, x_old, k, dz, n, 1.0, W, ldw);
+    fastnn_dgemm_small(0, 0, 1, n, k, 1.0, x_new, k, W, ldw, 0.0, z, n);
+}
+
 #endif /* FASTNN_SMALL_GEMM_H */

@@ -538,6 +538,118 @@ SG_NAME(nt_pack_driver)(int m, int n, int k, SG_T alpha, const SG_T *A, ptrdiff_
 }
 #undef SG_KC
 
+/* ---- one row: a gradient step on W, then the next row's product with it ---
+ *
+ *   W (k × n, row stride ldw) += alpha·x_oldᵀ·dz    (x_old: k values, dz: n)
+ *   z (n) = x_new·W                                  (x_new: k values)
+ *
+ * with the updated W, in one pass over W instead of two: each row of W is
+ * loaded once, stepped, stored, and FMA'd into z while still in registers.
+ * Batch-1 training does exactly this between two samples in its first layer,
+ * whose W (784 × 30) is the one large operand of the step.  The results are
+ * bit for bit those of the two products as gemm_avx512 computes them for
+ * these shapes: the step as the short-k TN kernel rounds it (W[p] +
+ * round(alpha·round(x_old[p]·dz)), the TN route for k = 1, n <= 4 vectors),
+ * and the product as the 1-row broadcast tiles sum it (KU rotating accumulator
+ * sets, merged at the end), panel by panel as axpy_driver cuts the columns. */
+static inline __attribute__((always_inline)) FASTNN_SG_AVX512 void
+SG_NAME(step_forward_panel)(const int NV, const int KU, ptrdiff_t k, const SG_T *x_old,
+                            const SG_T *dz, SG_T alpha, const SG_T *x_new, SG_T *w,
+                            ptrdiff_t ldw, SG_MASK last, SG_T *z)
+{
+    SG_V g[4], acc[4][4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        g[v] = v == NV - 1 ? SG_LOADM(last, dz + v * SG_VL) : SG_LOADU(dz + v * SG_VL);
+#pragma GCC unroll 4
+        for (int u = 0; u < KU; u++)
+            acc[u][v] = SG_ZERO();
+    }
+    const SG_V scale = SG_SET1(alpha), one = SG_SET1((SG_T)1);
+    /* Row p + 1 of W is loaded before row p is stored: the masked store of a
+     * row's column tail spans a whole vector, which overlaps the start of the
+     * next row, and a load issued after it would wait for the store to retire
+     * (the short-k TN kernel does the same). */
+    SG_V next[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++)
+        next[v] = v == NV - 1 ? SG_LOADM(last, w + v * SG_VL) : SG_LOADU(w + v * SG_VL);
+#define SG_ROW_STEP(u, pp)                                                          \
+    do {                                                                            \
+        const SG_V xo = SG_SET1(x_old[pp]), xn = SG_SET1(x_new[pp]);                \
+        SG_T *wp = w + (pp) * ldw;                                                  \
+        SG_V wv[4];                                                                 \
+        _Pragma("GCC unroll 4")                                                     \
+        for (int v = 0; v < NV; v++) {                                              \
+            SG_V step = SG_MUL(xo, g[v]);                                           \
+            if (alpha != 1)                                                         \
+                step = SG_MUL(scale, step);                                         \
+            wv[v] = SG_FMA(one, next[v], step);                                     \
+        }                                                                           \
+        if ((pp) + 1 < k) {                                                         \
+            _Pragma("GCC unroll 4")                                                 \
+            for (int v = 0; v < NV; v++)                                            \
+                next[v] = v == NV - 1 ? SG_LOADM(last, wp + ldw + v * SG_VL)        \
+                                      : SG_LOADU(wp + ldw + v * SG_VL);             \
+        }                                                                           \
+        _Pragma("GCC unroll 4")                                                     \
+        for (int v = 0; v < NV; v++) {                                              \
+            if (v == NV - 1)                                                        \
+                SG_STOREM(wp + v * SG_VL, last, wv[v]);                             \
+            else                                                                    \
+                SG_STOREU(wp + v * SG_VL, wv[v]);                                   \
+            acc[u][v] = SG_FMA(xn, wv[v], acc[u][v]);                               \
+        }                                                                           \
+    } while (0)
+    ptrdiff_t p = 0;
+    for (; p + KU <= k; p += KU) {
+        SG_ROW_STEP(0, p);
+        if (KU > 1) SG_ROW_STEP(1, p + 1);
+        if (KU > 2) SG_ROW_STEP(2, p + 2);
+        if (KU > 3) SG_ROW_STEP(3, p + 3);
+    }
+    for (; p < k; p++)
+        SG_ROW_STEP(0, p);
+#undef SG_ROW_STEP
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        SG_V sum = acc[0][v];
+        if (KU > 1) sum = SG_ADD(sum, acc[1][v]);
+        if (KU > 2) sum = SG_ADD(sum, acc[2][v]);
+        if (KU > 3) sum = SG_ADD(sum, acc[3][v]);
+        if (v == NV - 1)
+            SG_STOREM(z + v * SG_VL, last, sum);
+        else
+            SG_STOREU(z + v * SG_VL, sum);
+    }
+}
+
+/* The panels of axpy_driver for one row (8 vectors never occur: n <= 4
+ * vectors), each with its tile's KU (SG_KU_FOR: 4 for 1 and 2 vectors, 2 for 4). */
+static FASTNN_SG_AVX512 void
+SG_NAME(step_forward)(int n, ptrdiff_t k, const SG_T *x_old, const SG_T *dz, SG_T alpha,
+                      const SG_T *x_new, SG_T *w, ptrdiff_t ldw, SG_T *z)
+{
+    const int nvec = (n + SG_VL - 1) / SG_VL;
+    for (int v0 = 0; v0 < nvec;) {
+        const int left = nvec - v0;
+        const int nv = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        const int j0 = v0 * SG_VL;
+        const int width = n - j0 < nv * SG_VL ? n - j0 : nv * SG_VL;
+        const SG_MASK last = SG_NAME(tail_mask)(width - (nv - 1) * SG_VL);
+        if (nv == 4)
+            SG_NAME(step_forward_panel)(4, 2, k, x_old, dz + j0, alpha, x_new, w + j0, ldw,
+                                        last, z + j0);
+        else if (nv == 2)
+            SG_NAME(step_forward_panel)(2, 4, k, x_old, dz + j0, alpha, x_new, w + j0, ldw,
+                                        last, z + j0);
+        else
+            SG_NAME(step_forward_panel)(1, 4, k, x_old, dz + j0, alpha, x_new, w + j0, ldw,
+                                        last, z + j0);
+        v0 += nv;
+    }
+}
+
 /* The AVX-512 entry: same contract as fastnn_{s,d}gemm_small. */
 static FASTNN_SG_AVX512 void
 SG_NAME(gemm_avx512)(int trans_a, int trans_b, int m, int n, int k, SG_T alpha,

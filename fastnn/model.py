@@ -166,6 +166,15 @@ class Sequential:
                         % (i, layer.n_in, layer.n_out, dense[-1].n_out))
                 if any(layer is d for d in dense):
                     raise ValueError("layer %d: the same Dense object appears twice" % i)
+                if layer.W is not None:
+                    # Its W and b are views of another model's buffer: sharing it
+                    # would leave that model training weights its layers no
+                    # longer show.
+                    raise ValueError(
+                        "layer %d: %r already belongs to another model (its W and b are "
+                        "views of that model's parameters); give each model its own "
+                        "layers, e.g. fastnn.layers.layer_from_config(layer.get_config())"
+                        % (i, layer))
                 dense.append(layer)
                 activations.append("identity")
             elif isinstance(layer, Activation):
@@ -210,6 +219,8 @@ class Sequential:
                 "acts": np.empty(batch_size * sum(sizes), self.dtype),
                 "deltas": np.empty(batch_size * sum(sizes[1:]), self.dtype),
                 "y_batch": np.empty(batch_size * sizes[-1], self.dtype),
+                # batch 1: the second input row of the loop's first-layer fusion
+                "input_spare": np.empty(sizes[0] if batch_size == 1 else 0, self.dtype),
             }
             # Keep two sizes (training batches and prediction chunks alternate
             # when there is validation data), not every size ever asked for.
@@ -459,7 +470,8 @@ class Sequential:
             LOSSES[loss.name], self.params, self.grads, ws["acts"], ws["deltas"],
             ws["y_batch"], lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
             rule, lr, mom, bool(nest), b1, b2, eps, wd,
-            empty if s1 is None else s1, empty if s2 is None else s2, t)
+            empty if s1 is None else s1, empty if s2 is None else s2, t,
+            input_spare=ws["input_spare"])
         return total, correct, t
 
     def _train_numpy(self, X, Y, order, start, stop, batch_size, loss, optimizer):

@@ -98,6 +98,19 @@ def test_same_dense_twice_is_rejected():
         Sequential([d, Tanh(), d])
 
 
+def test_dense_of_another_model_is_rejected():
+    # A Dense holds views of its model's buffer; a second model would take the
+    # layer over and leave the first one training weights it no longer shows.
+    layers = [Dense(3, 4), Tanh(), Dense(4, 2)]
+    first = Sequential(layers, seed=0)
+    before = [W.copy() for W, _ in first.get_weights()]
+    with pytest.raises(ValueError, match="layer 0: Dense.3, 4. already belongs to another model"):
+        Sequential(layers, seed=1)
+    for (W, _), W0 in zip(first.get_weights(), before):
+        np.testing.assert_array_equal(W, W0)
+    assert all(np.shares_memory(d.W, first.params) for d in first.dense)
+
+
 def test_bad_dtype_and_backend():
     with pytest.raises(TypeError, match="dtype"):
         Sequential([Dense(2, 1)], dtype="int32")
@@ -410,6 +423,10 @@ def test_bit_identical_training_with_1_and_2_threads_small_sigmoid_model():
 
 @pytest.mark.parametrize("sizes, batch_size", [
     ([784, 30, 10], 1), ([784, 30, 10], 10),         # short-k dW kernel, step into W
+    # batch 1: layer 1's step deferred into the next sample's product (one
+    # column panel, two panels of 2 + 1 vectors, 4 vectors, k shorter than the
+    # accumulator rotation)
+    ([784, 40, 10], 1), ([784, 50, 10], 1), ([3, 30, 10], 1), ([20, 12, 3], 1),
     ([784, 16, 16, 10], 32), ([128, 64, 10], 64),    # register-tile dW, step into W
     ([300, 512, 16], 64),                            # packed dW, one k block: into W
     ([784, 16, 16, 10], 7), ([40, 300, 20], 64),     # dW written, then applied
@@ -422,11 +439,14 @@ def test_plain_sgd_step_taken_during_backward_is_bit_identical_to_a_separate_ste
     n = 3 * batch_size + 2
     X = rng.random((n, sizes[0])).astype(dtype)
     Y = rng.random((n, sizes[-1])).astype(dtype)
-    layers = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [Dense(n_in, n_out), Sigmoid()]
-    fused, manual = Sequential(layers, dtype=dtype, seed=3), Sequential(layers, dtype=dtype,
-                                                                         seed=3)
+
+    def make():
+        layers = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            layers += [Dense(n_in, n_out), Sigmoid()]
+        return Sequential(layers, dtype=dtype, seed=3)
+
+    fused, manual = make(), make()
     lr = 0.7
     fused.fit(X, Y, MSELoss(), SGD(lr), epochs=1, batch_size=batch_size, shuffle=False)
     for start in range(0, n, batch_size):

@@ -201,3 +201,46 @@ def test_dw_short_k_with_leading_dimensions(rng, dtype, k, n):
     err = np.max(np.abs(C_wide[:, :n] - want)) / np.max(np.abs(want))
     assert err <= (1e-12 if dtype == np.float64 else 1e-5)
     assert np.isnan(C_wide[:, n:]).all(), "wrote past the end of C's rows"
+
+
+# --- batch-1 fusion: a step on W and the next row's product, one pass ---------
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 13, 784])
+@pytest.mark.parametrize("alpha", [1.0, -0.7])
+def test_step_forward_is_bit_identical_to_the_two_products(rng, dtype, k, alpha):
+    # Every width up to 4 vectors (the panels 1, 2, 2 + 1 and 4, with column
+    # tails), against the two gemm calls it replaces in batch-1 training.
+    lanes = 16 if dtype == np.float32 else 8
+    for n in range(1, 4 * lanes + 3):
+        x_old, x_new = rng.standard_normal((2, k)).astype(dtype)
+        dz = rng.standard_normal(n).astype(dtype)
+        W = rng.standard_normal((k, n)).astype(dtype)
+        fused_W, fused_z = W.copy(), np.full(n, np.nan, dtype)
+        exact = _blas.step_forward_small(x_old, dz, alpha, x_new, fused_W, fused_z)
+        pair_W, pair_z = W.copy(), np.full((1, n), np.nan, dtype)
+        _blas.gemm_rowmajor(True, False, alpha, x_old[None], dz[None], 1.0, pair_W)
+        _blas.gemm_rowmajor(False, False, 1.0, x_new[None], pair_W, 0.0, pair_z)
+        # exact where the small kernels route both products (AVX-512 CPUs)
+        assert exact == (_blas.small_gemm_isa() == "avx512f" and n <= 4 * lanes
+                         and _blas.gemm_route(k, n, 1, True, False, dtype == np.float64)
+                         == "small"
+                         and _blas.gemm_route(1, n, k, False, False, dtype == np.float64)
+                         == "small"), n
+        tol = 50 * np.finfo(dtype).eps
+        np.testing.assert_allclose(fused_W, W + alpha * np.outer(x_old, dz), rtol=tol,
+                                   atol=tol)
+        np.testing.assert_allclose(fused_z, x_new @ fused_W.astype(np.float64),
+                                   rtol=tol * k, atol=tol * k * np.abs(fused_W).max())
+        if exact:
+            np.testing.assert_array_equal(fused_W, pair_W)
+            np.testing.assert_array_equal(fused_z, pair_z[0])
+
+
+def test_step_forward_rejects_inconsistent_shapes():
+    f = np.zeros
+    with pytest.raises(ValueError, match="inconsistent shapes"):
+        _blas.step_forward_small(f(3, np.float32), f(2, np.float32), 1.0, f(3, np.float32),
+                                 f((4, 2), np.float32), f(2, np.float32))
+    with pytest.raises(ValueError, match="empty"):
+        _blas.step_forward_small(f(3, np.float32), f(2, np.float32), 1.0, f(3, np.float32),
+                                 f((3, 2), np.float32), f(2, np.float32), repeats=0)

@@ -45,6 +45,13 @@ cdef extern from "small_gemm.h" nogil:
     const char* fastnn_small_gemm_isa()
     int fastnn_small_gemm_accumulates_fast(int m, int n, int k, int trans_a, int trans_b,
                                            int is_double)
+    int fastnn_small_step_forward_fits(int n, int is_double)
+    void fastnn_sstep_forward_small(int n, int k, const float* x_old, const float* dz,
+                                    float alpha, const float* x_new, float* W, int ldw,
+                                    float* z)
+    void fastnn_dstep_forward_small(int n, int k, const double* x_old, const double* dz,
+                                    double alpha, const double* x_new, double* W, int ldw,
+                                    double* z)
 
 
 cdef extern from "packed_gemm.h" nogil:
@@ -134,6 +141,31 @@ cdef bint gemm_accumulates_exactly(bint trans_a, bint trans_b, int m, int n, int
     if route == FASTNN_ROUTE_PACKED:
         return fastnn_packed_gemm_accumulates_exactly(k, is_double)
     return False
+
+
+cdef bint step_forward_exact(int n_in, int n_out, bint is_double) noexcept nogil:
+    """True when ``step_forward`` gives, bit for bit, what ``gemm`` gives for its
+    two products: the one-sample step ``W += alpha·x_oldᵀ·dz`` (TN, k = 1,
+    accumulated) and the next sample's ``z = x_new·W`` (NN, one row), both on
+    the small kernels."""
+    return (fastnn_gemm_route(n_in, n_out, 1, True, False, is_double) == FASTNN_ROUTE_SMALL
+            and fastnn_small_gemm_accumulates_fast(n_in, n_out, 1, True, False, is_double)
+            and fastnn_gemm_route(1, n_out, n_in, False, False, is_double)
+            == FASTNN_ROUTE_SMALL
+            and fastnn_small_step_forward_fits(n_out, is_double))
+
+
+cdef void step_forward(int n_in, int n_out, const floating* x_old, const floating* dz,
+                       floating alpha, const floating* x_new, floating* W,
+                       floating* z) noexcept nogil:
+    """W (n_in × n_out) += alpha·x_oldᵀ·dz, then z = x_new·W with the new W, in one
+    pass over W (x_old, x_new: n_in values; dz, z: n_out).  Exactly
+    ``gemm``'s two products where ``step_forward_exact``; the callers use it
+    only there."""
+    if floating is float:
+        fastnn_sstep_forward_small(n_out, n_in, x_old, dz, alpha, x_new, W, n_out, z)
+    else:
+        fastnn_dstep_forward_small(n_out, n_in, x_old, dz, alpha, x_new, W, n_out, z)
 
 
 # --- Python entries, for tests and benchmarks ---------------------------------
@@ -250,3 +282,26 @@ def gemm_route(int m, int n, int k, bint trans_a, bint trans_b, bint is_double):
 def small_gemm_isa():
     """'avx512f' when the own kernels run AVX-512 code on this CPU, else 'portable'."""
     return fastnn_small_gemm_isa().decode()
+
+
+def step_forward_small(const floating[::1] x_old, const floating[::1] dz, double alpha,
+                       const floating[::1] x_new, floating[:, ::1] W, floating[::1] z,
+                       *, Py_ssize_t repeats=1):
+    """The fused batch-1 step and product, ``step_forward`` (tests and benchmarks).
+
+    W (n_in, n_out) += alpha·outer(x_old, dz); then z = x_new·W.  Returns
+    whether the shape is one where this is bit for bit ``gemm``'s two products
+    (``step_forward_exact``).
+    """
+    cdef int n_in = W.shape[0], n_out = W.shape[1]
+    cdef Py_ssize_t r
+    if x_old.shape[0] != n_in or x_new.shape[0] != n_in or dz.shape[0] != n_out \
+            or z.shape[0] != n_out:
+        raise ValueError("step_forward_small: inconsistent shapes")
+    if n_in == 0 or n_out == 0 or repeats < 1:
+        raise ValueError("step_forward_small: empty operands or repeats < 1")
+    with nogil:
+        for r in range(repeats):
+            step_forward(n_in, n_out, &x_old[0], &dz[0], <floating>alpha, &x_new[0],
+                         &W[0, 0], &z[0])
+    return bool(step_forward_exact(n_in, n_out, floating is double))

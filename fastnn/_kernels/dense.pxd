@@ -15,4 +15,5 @@ cdef void dense_backward_sgd_impl(const floating* X, floating* W, floating* b,
                                   const floating* A, const floating* dA, int act,
                                   floating* dZ, floating* dW, floating* db, floating* dX,
                                   Py_ssize_t n_samples, Py_ssize_t n_in, Py_ssize_t n_out,
-                                  double lr, int n_threads) noexcept nogil
+                                  double lr, int n_threads,
+                                  bint step_w=*) noexcept nogil

@@ -93,7 +93,7 @@ cdef void dense_backward_sgd_impl(const floating* X, floating* W, floating* b,
                                   const floating* A, const floating* dA, int act,
                                   floating* dZ, floating* dW, floating* db, floating* dX,
                                   Py_ssize_t n_samples, Py_ssize_t n_in, Py_ssize_t n_out,
-                                  double lr, int n_threads) noexcept nogil:
+                                  double lr, int n_threads, bint step_w=True) noexcept nogil:
     """Backward pass with this layer's gradient-descent step taken at once.
 
     dX = dZ·Wᵀ is taken with the old W; then the step W −= lr·dW, b −= lr·db
@@ -104,20 +104,25 @@ cdef void dense_backward_sgd_impl(const floating* X, floating* W, floating* b,
     the step goes straight into W as one product,
     W = 1·W + (−lr)·Xᵀ·dZ, and dW is never written; that is bit for bit
     ``W − lr·dW``.  Elsewhere dW is written and then applied.
+
+    With ``step_w`` False the W step is left to the caller, who takes it later
+    as that same product from X and dZ (the training loop's batch-1 fusion,
+    train.pyx); dW is not written and b is stepped as usual.
     """
     cdef floating one = 1, zero = 0, minus_lr = -lr
     activation_backward_impl(act, A, dA, dZ, n_samples, n_out, n_threads)
     if dX != NULL:
         gemm(False, True, <int>n_samples, <int>n_in, <int>n_out, one, dZ, <int>n_out,
              W, <int>n_out, zero, dX, <int>n_in)
-    if gemm_accumulates_exactly(True, False, <int>n_in, <int>n_out, <int>n_samples,
-                                 floating is double):
-        gemm(True, False, <int>n_in, <int>n_out, <int>n_samples, minus_lr, X, <int>n_in,
-             dZ, <int>n_out, one, W, <int>n_out)
-    else:
-        gemm(True, False, <int>n_in, <int>n_out, <int>n_samples, one, X, <int>n_in,
-             dZ, <int>n_out, zero, dW, <int>n_out)
-        sgd_update_impl(W, dW, n_in * n_out, lr, 0.0, n_threads)
+    if step_w:
+        if gemm_accumulates_exactly(True, False, <int>n_in, <int>n_out, <int>n_samples,
+                                    floating is double):
+            gemm(True, False, <int>n_in, <int>n_out, <int>n_samples, minus_lr, X,
+                 <int>n_in, dZ, <int>n_out, one, W, <int>n_out)
+        else:
+            gemm(True, False, <int>n_in, <int>n_out, <int>n_samples, one, X, <int>n_in,
+                 dZ, <int>n_out, zero, dW, <int>n_out)
+            sgd_update_impl(W, dW, n_in * n_out, lr, 0.0, n_threads)
     column_sums_impl(dZ, db, n_samples, n_out, n_threads)
     sgd_update_impl(b, db, n_out, lr, 0.0, n_threads)
 

@@ -31,7 +31,15 @@ backward, and one optimizer update of the whole flat buffer, all inside one
 ``nogil`` block.  Plain gradient descent (no momentum, no weight decay) is
 applied layer by layer during the backward pass instead, each layer's step
 taken right after its gradient is computed, while it is in cache; the
-arithmetic is the same as the separate update's.  The Python model calls it once per epoch, or once per chunk
+arithmetic is the same as the separate update's.  At batch size 1 the first
+layer goes further (``input_spare`` given, ``step_forward_exact``): its W step
+for sample t is deferred and taken in the same pass over W as sample t+1's
+product with it (``_blas.step_forward``), so W, the one large operand, is
+read and written once per sample instead of read, then read and written.
+The gathered inputs alternate between two buffers (A_0 and ``input_spare``)
+so that sample t's row survives until then, layer 1's dL/dZ stays in
+``deltas``, and the last deferred step is taken when the run ends: the same
+bits as without the deferral.  The Python model calls it once per epoch, or once per chunk
 of batches when it shows a progress bar.
 
 Parallel strategy: only the matrix products are threaded (the packed kernel's
@@ -50,8 +58,9 @@ from cython cimport floating
 import numpy as np
 from libc.string cimport memcpy
 
+from fastnn._kernels._blas cimport gemm, step_forward, step_forward_exact
 from fastnn._kernels.activations cimport (
-    IDENTITY, SOFTMAX, STEP)
+    IDENTITY, SOFTMAX, STEP, activation_forward_impl)
 from fastnn._kernels.dense cimport (
     dense_backward_impl, dense_backward_sgd_impl, dense_forward_impl)
 from fastnn._kernels.losses cimport loss_delta_impl, weight_sum
@@ -130,12 +139,17 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                               const Py_ssize_t* sizes, const int* act_codes, int loss,
                               const Py_ssize_t* w_off, const Py_ssize_t* b_off,
                               const Py_ssize_t* a_off, const Py_ssize_t* d_off,
-                              Py_ssize_t* correct, double fused_lr) noexcept nogil:
-    """Forward and backward for one batch of n rows already in acts[A_0].
+                              Py_ssize_t* correct, double fused_lr,
+                              const floating* x_prev, bint defer_first) noexcept nogil:
+    """Forward and backward for one batch of n rows, the inputs at A0.
 
     It fills grads.  With ``fused_lr`` > 0 it also takes a plain
     gradient-descent step of that size, layer by layer as the backward pass
     goes (``dense_backward_sgd_impl``), while each layer's gradient is in cache.
+    Batch-1 fusion (train_samples): with ``defer_first`` the first layer's W
+    step is left pending; with ``x_prev`` (the previous sample's input) the
+    pending step, from x_prev and the layer-1 dL/dZ still in ``deltas``, is
+    taken in the same pass over W as this sample's first product.
     """
     cdef Py_ssize_t l, s_in, s_out
     cdef const floating* A_in
@@ -144,10 +158,15 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
     for l in range(1, n_layers + 1):
         s_in, s_out = sizes[l - 1], sizes[l]
         A_in = A0 if l == 1 else acts + batch_size * a_off[l - 1]
-        dense_forward_impl(A_in, params + w_off[l - 1],
-                           params + b_off[l - 1], act_codes[l - 1],
-                           acts + batch_size * a_off[l], n, s_in, s_out,
-                           ELEMENTWISE_THREADS)
+        A_out = acts + batch_size * a_off[l]
+        if l == 1 and x_prev != NULL:
+            step_forward(<int>s_in, <int>s_out, x_prev, deltas + batch_size * d_off[1],
+                         <floating>(-fused_lr), A0, params + w_off[0], A_out)
+            activation_forward_impl(act_codes[0], A_out, params + b_off[0], A_out, n, s_out,
+                                    ELEMENTWISE_THREADS)
+        else:
+            dense_forward_impl(A_in, params + w_off[l - 1], params + b_off[l - 1],
+                               act_codes[l - 1], A_out, n, s_in, s_out, ELEMENTWISE_THREADS)
     A_out = acts + batch_size * a_off[n_layers]
     s_out = sizes[n_layers]
     value = loss_delta_impl(loss, act_codes[n_layers - 1], A_out, y_batch, w_batch,
@@ -167,7 +186,7 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                 IDENTITY if l == n_layers else act_codes[l - 1],
                 deltas + batch_size * d_off[l], grads + w_off[l - 1], grads + b_off[l - 1],
                 deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
-                n, s_in, s_out, fused_lr, ELEMENTWISE_THREADS)
+                n, s_in, s_out, fused_lr, ELEMENTWISE_THREADS, not (l == 1 and defer_first))
         else:
             dense_backward_impl(
                 A_in, params + w_off[l - 1],
@@ -190,7 +209,8 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   int rule, double lr, double momentum, bint nesterov, double beta1,
                   double beta2, double eps, double weight_decay,
                   floating[::1] state1, floating[::1] state2, long long t,
-                  const floating[::1] sample_weight=None, double l2=0.0):
+                  const floating[::1] sample_weight=None, double l2=0.0,
+                  floating[::1] input_spare=None):
     """Train on samples order[start:stop] in batches.
 
     Returns (loss sum, correct, t, penalty sum).  The loss sum is Σ over
@@ -199,7 +219,9 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     the L2 penalty ``½·l2·Σ‖W‖²/Σw`` of each batch (0 when ``l2`` is 0).  ``t``
     is the optimizer's step count after the last batch.  ``rule``: 0 gradient
     descent, 1 momentum, 2 Adam (PyTorch's forms), 3 momentum and 4 Adam in
-    scikit-learn's forms (optim.pyx).  ``sample_weight`` (n_samples,) or None.  The caller (fastnn.model)
+    scikit-learn's forms (optim.pyx).  ``sample_weight`` (n_samples,) or None.
+    ``input_spare`` (at least n_in values) or None: the second input buffer of
+    the batch-1 fusion (see the design notes), used when it applies.  The caller (fastnn.model)
     validates every argument and owns every buffer; this function checks only
     what keeps memory accesses in bounds.
     """
@@ -212,7 +234,10 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     cdef floating* s2 = &state2[0] if state2.shape[0] > 0 else NULL
     cdef floating* wb = NULL
     cdef floating[::1] w_batch
-    cdef bint adam
+    cdef bint adam, defer
+    cdef floating* inputs[2]
+    cdef const floating* x_prev = NULL
+    cdef int cur = 0
     # Plain gradient descent is fused into the backward pass (see _forward_backward).
     cdef double fused_lr = lr if rule == RULE_GD and weight_decay == 0 and l2 == 0 else 0
     if not RULE_GD <= rule <= RULE_SKLEARN_ADAM:
@@ -234,11 +259,18 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     if rule != RULE_GD and (state1.shape[0] != n_params
                             or adam and state2.shape[0] != n_params):
         raise ValueError("train_samples: optimizer state differs in size from params")
+    defer = (fused_lr > 0 and batch_size == 1 and input_spare is not None
+             and input_spare.shape[0] >= n_in
+             and step_forward_exact(<int>n_in, <int>sizes[1], floating is double))
+    inputs[0] = &acts[0]
+    inputs[1] = NULL
+    if defer:
+        inputs[1] = &input_spare[0]
     with nogil:
-        A0 = &acts[0]
         pos = start
         while pos < stop:
             n = batch_size if stop - pos > batch_size else stop - pos
+            A0 = inputs[cur]
             for r in range(n):
                 row = order[pos + r]
                 memcpy(A0 + r * n_in, &X[row, 0], n_in * sizeof(floating))
@@ -248,7 +280,10 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
             total += n * _forward_backward(
                 &params[0], &grads[0], &acts[0], A0, &deltas[0], &y_batch[0], wb, n,
                 batch_size, n_layers, &sizes[0], &act_codes[0], loss, &w_off[0], &b_off[0],
-                &a_off[0], &d_off[0], &correct, fused_lr)
+                &a_off[0], &d_off[0], &correct, fused_lr, x_prev, defer)
+            if defer:
+                x_prev = A0
+                cur = 1 - cur
             t += 1
             if fused_lr > 0:
                 pass                   # the step was taken during the backward pass
@@ -270,6 +305,11 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                                   b_off[l] + sizes[l + 1], lr, momentum, nesterov, beta1,
                                   beta2, eps, weight_decay, t)
             pos += n
+        if x_prev != NULL:
+            # The last sample's deferred first-layer step, as the fused pass takes it.
+            gemm(True, False, <int>n_in, <int>sizes[1], 1, <floating>(-fused_lr), x_prev,
+                 <int>n_in, &deltas[0] + batch_size * d_off[1], <int>sizes[1], <floating>1,
+                 &params[0] + w_off[0], <int>sizes[1])
     return total, correct, t, penalty
 
 
@@ -305,7 +345,8 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
     with nogil:
         value = _forward_backward(&params[0], &grads[0], &acts[0], &X[0, 0], &deltas[0],
                                   &Y[0, 0], w, n, n, n_layers, &sizes[0], &act_codes[0],
-                                  loss, &w_off[0], &b_off[0], &a_off[0], &d_off[0], NULL, 0)
+                                  loss, &w_off[0], &b_off[0], &a_off[0], &d_off[0], NULL, 0,
+                                  NULL, False)
         if l2 > 0:
             c = <floating>(l2 / weight_sum(w, n))
             for l in range(n_layers):
