@@ -890,6 +890,83 @@ def test_fit_rejects_bad_input(overrides, exc, match):
     assert model.optimizer is None
 
 
+def _wide_data_model(dtype="float32"):
+    # X (300 × 40) outweighs twice the weights and two Adam states (40·8 + ...):
+    # fit leaves X's NaN check to the first epoch's gathers.
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((300, 40)).astype(dtype)
+    y = rng.integers(0, 3, 300)
+    model = Sequential([Dense(40, 8), Sigmoid(), Dense(8, 3), Softmax()], dtype=dtype, seed=2)
+    return model, X, y
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("row", [0, 151, 299])
+@pytest.mark.parametrize("batch_size", [1, 10, 32, None])
+@pytest.mark.parametrize("make_opt", [lambda: SGD(0.1), lambda: SGD(0.1, momentum=0.9),
+                                      lambda: Adam(0.01)], ids=["sgd", "momentum", "adam"])
+def test_fit_finds_a_bad_row_during_the_first_epoch_and_undoes_it(bad, row, batch_size,
+                                                                    make_opt):
+    model, X, y = _wide_data_model()
+    assert model._finite_check_in_training(X, make_opt())
+    # Train a little first, so that there is optimizer state and a random state to keep.
+    opt = make_opt()
+    model.fit(X, y, CrossEntropyLoss(), opt, epochs=1, batch_size=batch_size, verbose=0)
+    twin, _, _ = _wide_data_model()
+    twin_opt = make_opt()
+    twin.fit(X, y, CrossEntropyLoss(), twin_opt, epochs=1, batch_size=batch_size, verbose=0)
+    params, state = model.params.copy(), opt.state_dict()
+    X_bad = X.copy()
+    X_bad[row, 7] = bad
+    with pytest.raises(ValueError, match="X contains NaN or infinity .after conversion to "
+                                         "float32., in row %d$" % row):
+        model.fit(X_bad, y, CrossEntropyLoss(), opt, epochs=3, batch_size=batch_size,
+                  verbose=0)
+    np.testing.assert_array_equal(model.params, params)
+    after = opt.state_dict()
+    assert (after["t"], after["epoch"], after["lr"]) == (state["t"], state["epoch"], state["lr"])
+    for name in state["state"]:
+        np.testing.assert_array_equal(after["state"][name], state["state"][name])
+    assert model.optimizer is opt and model.loss.name == "cce"
+    # Nothing of the failed call remains: training on goes exactly as if it never happened.
+    model.fit(X, y, CrossEntropyLoss(), opt, epochs=2, batch_size=batch_size, verbose=0)
+    twin.fit(X, y, CrossEntropyLoss(), twin_opt, epochs=2, batch_size=batch_size, verbose=0)
+    np.testing.assert_array_equal(model.params, twin.params)
+
+
+def test_fit_checks_x_first_when_a_snapshot_would_cost_more_than_the_check():
+    # Few samples and many weights: X is scanned before anything happens.
+    model, X, y = _wide_data_model()
+    X_small = X[:5].copy()
+    X_small[4, 0] = np.nan
+    assert not model._finite_check_in_training(X_small, SGD(0.1))
+    with pytest.raises(ValueError, match=r"X contains NaN or infinity \(after conversion to "
+                                         r"float32\)$"):
+        model.fit(X_small, y[:5], CrossEntropyLoss(), SGD(0.1), verbose=0)
+    assert model.optimizer is None
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_fit_checks_the_held_out_rows_and_the_numpy_backend_first(backend):
+    model, X, y = _wide_data_model()
+    model.backend = backend
+    before = model.params.copy()
+    X_bad = X.copy()
+    X_bad[-1, 0] = np.inf                            # in the validation split
+    with pytest.raises(ValueError, match=r"X contains NaN or infinity \(after conversion "
+                                         r"to float32\)$"):
+        model.fit(X_bad, y, CrossEntropyLoss(), SGD(0.1), validation_split=0.1, verbose=0)
+    if backend == "numpy":
+        X_bad = X.copy()
+        X_bad[3, 0] = np.nan
+        assert not model._finite_check_in_training(X_bad, SGD(0.1))
+        with pytest.raises(ValueError, match=r"X contains NaN or infinity \(after "
+                                             r"conversion to float32\)$"):
+            model.fit(X_bad, y, CrossEntropyLoss(), SGD(0.1), verbose=0)
+    np.testing.assert_array_equal(model.params, before)
+    assert model.optimizer is None
+
+
 @pytest.mark.parametrize("loss, out_act", [(BCELoss, Identity), (BCELoss, Softmax),
                                            (CrossEntropyLoss, Sigmoid),
                                            (CrossEntropyLoss, Identity)])

@@ -56,6 +56,7 @@ batch.
 """
 from cython cimport floating
 import numpy as np
+from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy
 
 from fastnn._kernels._blas cimport gemm, step_forward, step_forward_exact
@@ -67,6 +68,21 @@ from fastnn._kernels.losses cimport loss_delta_impl, weight_sum
 from fastnn._kernels.optim cimport (
     adam_update_impl, momentum_update_impl, sgd_update_impl, sklearn_adam_update_impl,
     sklearn_momentum_update_impl, sum_squares_impl)
+
+cdef extern from "simd_loops.h":
+    int fastnn_all_finite_u32(const uint32_t* bits, Py_ssize_t n) noexcept nogil
+    int fastnn_all_finite_u64(const uint64_t* bits, Py_ssize_t n) noexcept nogil
+
+
+class NonFiniteBatch(ValueError):
+    """Raised by ``train_samples(check_finite=True)`` when a gathered batch holds
+    NaN or infinity; ``row`` is the first such row of X.  The batch was not
+    trained on; the batches before it were."""
+
+    def __init__(self, row):
+        super().__init__("X row %d holds NaN or infinity" % row)
+        self.row = row
+
 
 cdef enum:
     ELEMENTWISE_THREADS = 1   # see "Parallel strategy" above
@@ -130,6 +146,12 @@ cdef void _update_range(int rule, floating* params, const floating* grads, float
     else:
         sklearn_adam_update_impl(params + start, grads + start, m1, m2, n, t, lr, beta1,
                                  beta2, eps, weight_decay, ELEMENTWISE_THREADS)
+
+
+cdef inline bint _rows_finite(const floating* A, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return fastnn_all_finite_u32(<const uint32_t*>A, n)
+    return fastnn_all_finite_u64(<const uint64_t*>A, n)
 
 
 cdef double _forward_backward(floating* params, floating* grads, floating* acts,
@@ -210,7 +232,7 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   double beta2, double eps, double weight_decay,
                   floating[::1] state1, floating[::1] state2, long long t,
                   const floating[::1] sample_weight=None, double l2=0.0,
-                  floating[::1] input_spare=None):
+                  floating[::1] input_spare=None, bint check_finite=False):
     """Train on samples order[start:stop] in batches.
 
     Returns (loss sum, correct, t, penalty sum).  The loss sum is Σ over
@@ -221,13 +243,18 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     descent, 1 momentum, 2 Adam (PyTorch's forms), 3 momentum and 4 Adam in
     scikit-learn's forms (optim.pyx).  ``sample_weight`` (n_samples,) or None.
     ``input_spare`` (at least n_in values) or None: the second input buffer of
-    the batch-1 fusion (see the design notes), used when it applies.  The caller (fastnn.model)
+    the batch-1 fusion (see the design notes), used when it applies.
+    ``check_finite``: scan each gathered batch of inputs, while it is in cache,
+    before training on it; at the first NaN or infinity the run stops and
+    ``NonFiniteBatch`` is raised (after the compiled loop has returned).  A
+    first epoch visits every row, so this replaces the boundary's separate
+    pass over X (fastnn.model decides when, and undoes the partial run).  The caller (fastnn.model)
     validates every argument and owns every buffer; this function checks only
     what keeps memory accesses in bounds.
     """
     cdef Py_ssize_t n_layers = sizes.shape[0] - 1
     cdef Py_ssize_t n_in = X.shape[1], n_out = Y.shape[1], n_params = params.shape[0]
-    cdef Py_ssize_t pos, n, r, row, l, correct = 0
+    cdef Py_ssize_t pos, n, r, row, l, correct = 0, bad_pos = -1
     cdef double total = 0.0, penalty = 0.0, sw, wd_l2
     cdef floating* A0
     cdef floating* s1 = &state1[0] if state1.shape[0] > 0 else NULL
@@ -277,6 +304,9 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                 memcpy(&y_batch[r * n_out], &Y[row, 0], n_out * sizeof(floating))
                 if wb != NULL:
                     wb[r] = sample_weight[row]
+            if check_finite and not _rows_finite(A0, n * n_in):
+                bad_pos = pos
+                break
             total += n * _forward_backward(
                 &params[0], &grads[0], &acts[0], A0, &deltas[0], &y_batch[0], wb, n,
                 batch_size, n_layers, &sizes[0], &act_codes[0], loss, &w_off[0], &b_off[0],
@@ -310,6 +340,10 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
             gemm(True, False, <int>n_in, <int>sizes[1], 1, <floating>(-fused_lr), x_prev,
                  <int>n_in, &deltas[0] + batch_size * d_off[1], <int>sizes[1], <floating>1,
                  &params[0] + w_off[0], <int>sizes[1])
+    if bad_pos >= 0:
+        for r in range(bad_pos, min(bad_pos + batch_size, stop)):
+            if not np.isfinite(X[order[r]]).all():
+                raise NonFiniteBatch(order[r])
     return total, correct, t, penalty
 
 
