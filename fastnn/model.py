@@ -360,6 +360,18 @@ class Sequential:
         Returns
         -------
         History
+
+        Raises
+        ------
+        ValueError, TypeError
+            Bad arguments or data, before anything is trained.  NaN or
+            infinity in X is found either by a scan before training or, when X
+            outweighs twice a snapshot of the weights and optimizer state (and
+            ``backend="cython"``), by the first epoch as it gathers each batch;
+            then the epoch stops before that batch, the weights, optimizer
+            state and random state are restored, and the error names the row.
+        FloatingPointError
+            The weights became NaN or infinite (training diverged).
         """
         self._check_trainable()
         loss = get_loss(loss)
