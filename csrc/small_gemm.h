@@ -35,6 +35,11 @@
  *     transposition is paid once per panel and shared by all rows of C.
  *   TT: computed as Cᵀ = B·A with the NN tiles, stored transposed (slow
  *     scalar stores; nothing in fastnn uses TT).
+ *   Batch-1 training (fastnn_{s,d}step_forward_small): one sample's SGD step
+ *     on a layer's W (TN, k = 1, accumulated) and the next sample's product
+ *     with the stepped W (NN, one row) in one pass over W, each row loaded,
+ *     stepped, stored and FMA'd while in registers; bit for bit the two
+ *     products above.
  *   Which shapes go here rather than to BLAS is decided by
  *   fastnn_small_gemm_wins(), a predicate encoding the crossover measured by
  *   benchmarks/small_gemm_crossover.py on the project's AVX-512 machine.
