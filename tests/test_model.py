@@ -427,6 +427,7 @@ def test_bit_identical_training_with_1_and_2_threads_small_sigmoid_model():
     # column panel, two panels of 2 + 1 vectors, 4 vectors, k shorter than the
     # accumulator rotation)
     ([784, 40, 10], 1), ([784, 50, 10], 1), ([3, 30, 10], 1), ([20, 12, 3], 1),
+    ([784, 10], 1),                                  # ... where layer 1 is the output layer
     ([784, 16, 16, 10], 32), ([128, 64, 10], 64),    # register-tile dW, step into W
     ([300, 512, 16], 64),                            # packed dW, one k block: into W
     ([784, 16, 16, 10], 7), ([40, 300, 20], 64),     # dW written, then applied
