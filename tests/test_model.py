@@ -906,21 +906,22 @@ def _wide_data_model(dtype="float32"):
 @pytest.mark.parametrize("batch_size", [1, 10, 32, None])
 @pytest.mark.parametrize("make_opt", [lambda: SGD(0.1), lambda: SGD(0.1, momentum=0.9),
                                       lambda: Adam(0.01)], ids=["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
 def test_fit_finds_a_bad_row_during_the_first_epoch_and_undoes_it(bad, row, batch_size,
-                                                                    make_opt):
-    model, X, y = _wide_data_model()
+                                                                    make_opt, dtype_name):
+    model, X, y = _wide_data_model(dtype_name)
     assert model._finite_check_in_training(X, make_opt())
     # Train a little first, so that there is optimizer state and a random state to keep.
     opt = make_opt()
     model.fit(X, y, CrossEntropyLoss(), opt, epochs=1, batch_size=batch_size, verbose=0)
-    twin, _, _ = _wide_data_model()
+    twin, _, _ = _wide_data_model(dtype_name)
     twin_opt = make_opt()
     twin.fit(X, y, CrossEntropyLoss(), twin_opt, epochs=1, batch_size=batch_size, verbose=0)
     params, state = model.params.copy(), opt.state_dict()
     X_bad = X.copy()
     X_bad[row, 7] = bad
     with pytest.raises(ValueError, match="X contains NaN or infinity .after conversion to "
-                                         "float32., in row %d$" % row):
+                                         "%s., in row %d$" % (dtype_name, row)):
         model.fit(X_bad, y, CrossEntropyLoss(), opt, epochs=3, batch_size=batch_size,
                   verbose=0)
     np.testing.assert_array_equal(model.params, params)

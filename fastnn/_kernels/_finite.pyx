@@ -14,10 +14,11 @@ instruction set) over contiguous chunks, one per OpenMP thread: it is bound
 by memory bandwidth, not arithmetic.
 
 Parallel strategy: ``threads_for(n, GRAIN_SCAN)`` threads, each scanning a
-contiguous chunk; the answer does not depend on the thread count.
+contiguous chunk with ``values_finite``; the answer does not depend on the
+thread count.  ``values_finite`` alone (one thread, ``_finite.pxd``) is also
+the training loop's check of each gathered batch (train.pyx).
 Memory: reads the caller's array in place; allocates nothing.
 """
-from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport uint32_t, uint64_t
 
@@ -31,20 +32,21 @@ cdef enum:
     GRAIN_SCAN = 1 << 21   # values per thread: a chunk must outlast the pool's wake-up
 
 
+cdef bint values_finite(const floating* x, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return fastnn_all_finite_u32(<const uint32_t*>x, n)
+    return fastnn_all_finite_u64(<const uint64_t*>x, n)
+
+
 cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
     cdef int n_threads = threads_for(n, GRAIN_SCAN), t
     cdef Py_ssize_t start, stop, bad = 0
     if n_threads <= 1:
-        if floating is float:
-            return fastnn_all_finite_u32(<const uint32_t*>x, n)
-        return fastnn_all_finite_u64(<const uint64_t*>x, n)
+        return values_finite(x, n)
     for t in prange(n_threads, num_threads=n_threads, schedule="static"):
         start = chunk_start(n, n_threads, t)
         stop = chunk_start(n, n_threads, t + 1)
-        if floating is float:
-            bad += 1 - fastnn_all_finite_u32(<const uint32_t*>(x + start), stop - start)
-        else:
-            bad += 1 - fastnn_all_finite_u64(<const uint64_t*>(x + start), stop - start)
+        bad += 1 - values_finite(x + start, stop - start)
     return bad == 0
 
 

@@ -56,10 +56,10 @@ batch.
 """
 from cython cimport floating
 import numpy as np
-from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcpy
 
 from fastnn._kernels._blas cimport gemm, step_forward, step_forward_exact
+from fastnn._kernels._finite cimport values_finite
 from fastnn._kernels.activations cimport (
     IDENTITY, SOFTMAX, STEP, activation_forward_impl)
 from fastnn._kernels.dense cimport (
@@ -68,11 +68,6 @@ from fastnn._kernels.losses cimport loss_delta_impl, weight_sum
 from fastnn._kernels.optim cimport (
     adam_update_impl, momentum_update_impl, sgd_update_impl, sklearn_adam_update_impl,
     sklearn_momentum_update_impl, sum_squares_impl)
-
-cdef extern from "simd_loops.h":
-    int fastnn_all_finite_u32(const uint32_t* bits, Py_ssize_t n) noexcept nogil
-    int fastnn_all_finite_u64(const uint64_t* bits, Py_ssize_t n) noexcept nogil
-
 
 class NonFiniteBatch(ValueError):
     """Raised by ``train_samples(check_finite=True)`` when a gathered batch holds
@@ -146,12 +141,6 @@ cdef void _update_range(int rule, floating* params, const floating* grads, float
     else:
         sklearn_adam_update_impl(params + start, grads + start, m1, m2, n, t, lr, beta1,
                                  beta2, eps, weight_decay, ELEMENTWISE_THREADS)
-
-
-cdef inline bint _rows_finite(const floating* A, Py_ssize_t n) noexcept nogil:
-    if floating is float:
-        return fastnn_all_finite_u32(<const uint32_t*>A, n)
-    return fastnn_all_finite_u64(<const uint64_t*>A, n)
 
 
 cdef double _forward_backward(floating* params, floating* grads, floating* acts,
@@ -304,7 +293,7 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                 memcpy(&y_batch[r * n_out], &Y[row, 0], n_out * sizeof(floating))
                 if wb != NULL:
                     wb[r] = sample_weight[row]
-            if check_finite and not _rows_finite(A0, n * n_in):
+            if check_finite and not values_finite(A0, n * n_in):
                 bad_pos = pos
                 break
             total += n * _forward_backward(
