@@ -22,6 +22,23 @@ static inline SG_MASK SG_NAME(tail_mask)(int lanes)
                                     : (SG_MASK)((1u << lanes) - 1u));
 }
 
+/* The order in which the broadcast tiles sum along p: KU accumulator sets
+ * take turns (STEP(u, p) adds step p into set u), the leftover steps go to
+ * set 0, and the caller then adds sets 1, 2, 3 into set 0.  Shared by every
+ * kernel whose sums must match the tiles' bit for bit (step_forward). */
+#define SG_ROTATE_K(STEP)                                                           \
+    do {                                                                            \
+        ptrdiff_t p = 0;                                                            \
+        for (; p + KU <= k; p += KU) {                                              \
+            STEP(0, p);                                                             \
+            if (KU > 1) STEP(1, p + 1);                                             \
+            if (KU > 2) STEP(2, p + 2);                                             \
+            if (KU > 3) STEP(3, p + 3);                                             \
+        }                                                                           \
+        for (; p < k; p++)                                                          \
+            STEP(0, p);                                                             \
+    } while (0)
+
 /* ---- broadcast-and-FMA tile: NN, TN, NT after packing, TT as Cᵀ = B·A -----
  *
  * Tile of MR rows × NV vectors of C:  c(r, j) = Σ_p a(r, p) · b(p, j), where
@@ -147,15 +164,7 @@ SG_NAME(axpy_tile)(const int MR, const int NV, const int KU, int nblk, ptrdiff_t
     for (; nblk > 0; nblk--, a += MR * a_rs, c += MR * c_rs) {
         SG_ROWS(SG_ZERO_ROW, 0) SG_ROWS(SG_ZERO_ROW, 1)
         SG_ROWS(SG_ZERO_ROW, 2) SG_ROWS(SG_ZERO_ROW, 3)
-        ptrdiff_t p = 0;
-        for (; p + KU <= k; p += KU) {
-            SG_STEP(0, p);
-            if (KU > 1) SG_STEP(1, p + 1);
-            if (KU > 2) SG_STEP(2, p + 2);
-            if (KU > 3) SG_STEP(3, p + 3);
-        }
-        for (; p < k; p++)
-            SG_STEP(0, p);
+        SG_ROTATE_K(SG_STEP);
         SG_ROWS(SG_MERGE, 1) SG_ROWS(SG_MERGE, 2) SG_ROWS(SG_MERGE, 3)
         SG_ROWS(SG_STORE, 0)
     }
@@ -550,7 +559,7 @@ SG_NAME(nt_pack_driver)(int m, int n, int k, SG_T alpha, const SG_T *A, ptrdiff_
  * bit for bit those of the two products as gemm_avx512 computes them for
  * these shapes: the step as the short-k TN kernel rounds it (W[p] +
  * round(alpha·round(x_old[p]·dz)), the TN route for k = 1, n <= 4 vectors),
- * and the product as the 1-row broadcast tiles sum it (KU rotating accumulator
+ * and the product as the 1-row broadcast tiles sum it (SG_ROTATE_K: KU accumulator
  * sets, merged at the end), panel by panel as axpy_driver cuts the columns. */
 static inline __attribute__((always_inline)) FASTNN_SG_AVX512 void
 SG_NAME(step_forward_panel)(const int NV, const int KU, ptrdiff_t k, const SG_T *x_old,
@@ -601,15 +610,7 @@ SG_NAME(step_forward_panel)(const int NV, const int KU, ptrdiff_t k, const SG_T 
             acc[u][v] = SG_FMA(xn, wv[v], acc[u][v]);                               \
         }                                                                           \
     } while (0)
-    ptrdiff_t p = 0;
-    for (; p + KU <= k; p += KU) {
-        SG_ROW_STEP(0, p);
-        if (KU > 1) SG_ROW_STEP(1, p + 1);
-        if (KU > 2) SG_ROW_STEP(2, p + 2);
-        if (KU > 3) SG_ROW_STEP(3, p + 3);
-    }
-    for (; p < k; p++)
-        SG_ROW_STEP(0, p);
+    SG_ROTATE_K(SG_ROW_STEP);
 #undef SG_ROW_STEP
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) {
@@ -679,6 +680,8 @@ SG_NAME(gemm_avx512)(int trans_a, int trans_b, int m, int n, int k, SG_T alpha,
         SG_NAME(axpy_driver)(n, m, k, alpha, B, ldb, 1, A, lda, beta, C, 1, ldc);
     }
 }
+
+#undef SG_ROTATE_K
 
 /* The instantiation's parameters, set by small_gemm.h before each inclusion. */
 #undef SG_T
