@@ -57,6 +57,12 @@ PG_NAME(micro)(int kc, const PG_T *restrict a, const PG_T *restrict b, PG_T *c,
 #pragma GCC unroll 4
     for (int p = 0; p < kc; p++) {
         const PG_V b0 = PG_LOADU(b), b1 = PG_LOADU(b + PG_VL);
+        /* the B micro-panel (kc·NR values: 48 KiB for float) streams from L2
+         * past the A panel held in L1: ask for its lines 8 steps (1 KiB)
+         * ahead, which the hardware prefetcher alone did not (measured: the
+         * large-net products 4-8% faster; 16 steps ahead was no better) */
+        _mm_prefetch((const char *)(b + 8 * PG_NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 8 * PG_NR + PG_VL), _MM_HINT_T0);
         PG_ACC_ROWS(PG_FMA_ROW)
         a += FASTNN_PG_MR;
         b += PG_NR;
