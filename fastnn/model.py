@@ -219,8 +219,10 @@ class Sequential:
                 "acts": np.empty(batch_size * sum(sizes), self.dtype),
                 "deltas": np.empty(batch_size * sum(sizes[1:]), self.dtype),
                 "y_batch": np.empty(batch_size * sizes[-1], self.dtype),
-                # batch 1: the second input row of the loop's first-layer fusion
-                "input_spare": np.empty(sizes[0] if batch_size == 1 else 0, self.dtype),
+                # a second set of batch buffers: the batch-1 fusion's second
+                # input row, the gather-ahead's second batch (train.pyx)
+                "spare": np.empty(_train.spare_size(batch_size, sizes[0], sizes[-1]),
+                                  self.dtype),
             }
             # Keep two sizes (training batches and prediction chunks alternate
             # when there is validation data), not every size ever asked for.
@@ -525,7 +527,7 @@ class Sequential:
             ws["y_batch"], lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
             rule, lr, mom, bool(nest), b1, b2, eps, wd,
             empty if s1 is None else s1, empty if s2 is None else s2, t,
-            input_spare=ws["input_spare"], check_finite=check_finite)
+            spare=ws["spare"], check_finite=check_finite)
         return total, correct, t
 
     def _train_numpy(self, X, Y, order, start, stop, batch_size, loss, optimizer):

@@ -21,6 +21,7 @@ import fastnn
 from fastnn import (
     SGD, Adam, BatchGD, BCELoss, Callback, CrossEntropyLoss, Dense, ExponentialDecay, Identity,
     MiniBatchGD, MSELoss, ReLU, Sequential, Sigmoid, Softmax, Step, StochasticGD, Tanh)
+from fastnn._kernels import train as _train
 
 from conftest import relative_error
 
@@ -1371,3 +1372,67 @@ def test_the_loss_base_class_is_not_a_loss():
 def test_model_dtype_must_be_float32_or_float64(dtype):
     with pytest.raises(TypeError, match="dtype must be 'float32' or 'float64'"):
         Sequential([Dense(2, 2)], dtype=dtype)
+
+
+# --- the gather-ahead: a second thread copies batch b + 1 while b trains ------------------
+
+GATHER_AHEAD_CASES = [([784, 16, 16, 10], 32, "float32"), ([256, 8, 4], 16, "float64"),
+                      ([784, 30, 10], 10, "float32")]
+
+
+@pytest.mark.parametrize("sizes, batch_size, dtype_name", GATHER_AHEAD_CASES,
+                         ids=["-".join(map(str, c[0])) + "xb%d-%s" % c[1:]
+                              for c in GATHER_AHEAD_CASES])
+@pytest.mark.parametrize("make_opt", [lambda: SGD(0.5), lambda: SGD(0.1, momentum=0.9),
+                                      lambda: Adam(0.01)], ids=["sgd", "momentum", "adam"])
+def test_gather_ahead_gives_the_bits_of_gathering_in_the_loop(sizes, batch_size, dtype_name,
+                                                              make_opt):
+    rng = np.random.default_rng(5)
+    n = 13 * batch_size + 3                        # a short last batch
+    X = rng.random((n, sizes[0])).astype(dtype_name)
+    y = rng.integers(0, sizes[-1], n)
+    before = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(2)
+        assert _train.gathers_ahead(batch_size, sizes, dtype_name)
+        fastnn.set_num_threads(1)
+        assert not _train.gathers_ahead(batch_size, sizes, dtype_name)
+    finally:
+        fastnn.set_num_threads(before)
+
+    def make():
+        layers = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            layers += [Dense(n_in, n_out), Sigmoid()]
+        return Sequential(layers[:-1] + [Softmax()], dtype=dtype_name, seed=3)
+
+    one = _train_for_threads(make, X, y, CrossEntropyLoss(), make_opt, 1, epochs=2,
+                             batch_size=batch_size)
+    two = _train_for_threads(make, X, y, CrossEntropyLoss(), make_opt, 2, epochs=2,
+                             batch_size=batch_size)
+    assert not np.array_equal(one[0], make().params)   # it did train
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+
+
+@pytest.mark.parametrize("row", [0, 40, 99])
+def test_gather_ahead_stops_at_a_bad_row_and_fit_undoes_the_epoch(row):
+    rng = np.random.default_rng(6)
+    X = rng.random((100, 784)).astype(np.float32)
+    y = rng.integers(0, 10, 100)
+    model = Sequential([Dense(784, 16), Sigmoid(), Dense(16, 10), Softmax()], seed=4)
+    opt = SGD(0.1, momentum=0.9)
+    model.fit(X, y, CrossEntropyLoss(), opt, batch_size=32, verbose=0)
+    params = model.params.copy()
+    X[row, 300] = np.nan
+    before = fastnn.get_num_threads()
+    fastnn.set_num_threads(2)
+    try:
+        assert _train.gathers_ahead(32, [784, 16, 10], "float32")
+        assert model._finite_check_in_training(X, opt)
+        with pytest.raises(ValueError, match=r"X contains NaN or infinity .after conversion "
+                                             r"to float32., in row %d$" % row):
+            model.fit(X, y, CrossEntropyLoss(), opt, epochs=2, batch_size=32, verbose=0)
+    finally:
+        fastnn.set_num_threads(before)
+    np.testing.assert_array_equal(model.params, params)

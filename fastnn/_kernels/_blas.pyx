@@ -127,6 +127,17 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
         _blas_gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
+cdef bint gemm_on_calling_thread(bint trans_a, bint trans_b, int m, int n, int k,
+                                 bint is_double) noexcept nogil:
+    """True when ``gemm`` runs this product on the calling thread alone, starting
+    no thread: the small kernels, or BLAS at or below 2^18 multiply-adds, the
+    size below which OpenBLAS does not thread a product (train.pyx's
+    gather-ahead keeps the second core for itself only then)."""
+    cdef int route = fastnn_gemm_route(m, n, k, trans_a, trans_b, is_double)
+    return route == FASTNN_ROUTE_SMALL or (
+        route == FASTNN_ROUTE_BLAS and <double>m * n * k <= 262144.0)
+
+
 cdef bint gemm_accumulates_exactly(bint trans_a, bint trans_b, int m, int n, int k,
                                    bint is_double) noexcept nogil:
     """True when ``gemm`` adds this product into C (``beta = 1``) bit for bit as

@@ -4,6 +4,7 @@ cdef extern from "fastnn_openmp.h":
     int omp_get_max_threads() noexcept nogil
     void omp_set_num_threads(int n) noexcept nogil
     int omp_get_thread_num() noexcept nogil
+    int omp_get_num_threads() noexcept nogil
 
 # Work sizes (elements per thread) below which a second thread costs more than
 # it saves.  Measured on the 2-core development machine; see README.md.

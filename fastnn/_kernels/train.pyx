@@ -32,15 +32,15 @@ backward, and one optimizer update of the whole flat buffer, all inside one
 applied layer by layer during the backward pass instead, each layer's step
 taken right after its gradient is computed, while it is in cache; the
 arithmetic is the same as the separate update's.  At batch size 1 the first
-layer goes further (``input_spare`` given, ``step_forward_exact``): its W step
+layer goes further (``spare`` given, ``step_forward_exact``): its W step
 for sample t is deferred and taken in the same pass over W as sample t+1's
 product with it (``_blas.step_forward``), so W, the one large operand, is
 read and written once per sample instead of read, then read and written.
-The gathered inputs alternate between two buffers (A_0 and ``input_spare``)
+The gathered inputs alternate between two buffers (A_0 and ``spare``)
 so that sample t's row survives until then, layer 1's dL/dZ stays in
 ``deltas``, and the last deferred step is taken when the run ends: the same
-bits as without the deferral.  The Python model calls it once per epoch, or once per chunk
-of batches when it shows a progress bar.
+bits as without the deferral.  The Python model calls it once per epoch, or
+once per chunk of batches when it shows a progress bar.
 
 Parallel strategy: only the matrix products are threaded (the packed kernel's
 OpenMP team for large float32 products, BLAS's own threads for large float64
@@ -50,16 +50,30 @@ alternates products and elementwise passes every few microseconds, and two
 thread pools spinning on the same cores (BLAS's pthreads and an OpenMP team)
 collapse throughput: measured here, 784-128-64-10 at batch 256 trained at
 4,400 samples/s with both pools on 2 threads against 143,000 with one thread.
-So only one pool is ever used within a step.  Results are the same
-for any thread count because every kernel's are.  Nothing is allocated per
-batch.
+So only one pool is ever used within a step.
+
+Gather-ahead: a small network's step (every product on the calling thread,
+``_gathers_ahead``) leaves the second core idle, while copying a batch's
+randomly ordered rows out of a training set far larger than the caches is a
+third of the step, bound by memory.  With 2 threads allowed, batches of 2
+rows or more and 16 KiB or more, and ``spare`` given, train_samples runs a
+2-thread OpenMP region instead: thread 1 gathers batch b + 1 into one buffer
+set while thread 0 trains on batch b from the other, the two handing buffer
+sets back and forth through counters (csrc/handoff.h).  Only the copying
+moves; the arithmetic, hence every bit of the result, is the same.
+
+Results are the same for any thread count because every kernel's are.
+Nothing is allocated per batch.
 """
 from cython cimport floating
+from cython.parallel cimport parallel, threadid
 import numpy as np
 from libc.string cimport memcpy
 
-from fastnn._kernels._blas cimport gemm, step_forward, step_forward_exact
+from fastnn._kernels._blas cimport (
+    gemm, gemm_on_calling_thread, step_forward, step_forward_exact)
 from fastnn._kernels._finite cimport values_finite
+from fastnn._kernels._parallel cimport omp_get_max_threads, omp_get_num_threads
 from fastnn._kernels.activations cimport (
     IDENTITY, SOFTMAX, STEP, activation_forward_impl)
 from fastnn._kernels.dense cimport (
@@ -86,6 +100,82 @@ cdef enum:
     RULE_ADAM = 2
     RULE_SKLEARN_MOMENTUM = 3   # scikit-learn's momentum/Nesterov form (optim.pyx)
     RULE_SKLEARN_ADAM = 4       # scikit-learn's Adam form (optim.pyx)
+
+
+cdef extern from "handoff.h" nogil:
+    void fastnn_handoff_publish(int* counter, int value)
+    int fastnn_handoff_wait(const int* counter, int target, const int* abort)
+
+
+cdef struct Batches:
+    # Where each batch's rows come from and where they are gathered to.  Two
+    # buffer sets, 0 and 1: batch b uses set b % 2 with the gather-ahead, set 0
+    # otherwise (sets 0 and 1 alternate for the batch-1 fusion's inputs).
+    const char* X                 # n_samples rows of x_bytes
+    const char* Y                 # rows of y_bytes
+    const char* sw                # per-sample weights (w_bytes each), or NULL
+    const Py_ssize_t* order
+    Py_ssize_t x_bytes, y_bytes, w_bytes
+    Py_ssize_t start, stop, batch_size
+    char* x[2]
+    char* y[2]
+    char* w[2]
+    bint check_finite
+    # gather-ahead only: bad[s] is set when set s's inputs hold NaN or
+    # infinity (check_finite); produced/consumed count batches gathered/done
+    # with (handoff.h), abort stops the gatherer early
+    int bad[2]
+    int produced, consumed, abort
+
+
+cdef bint _gather(Batches* g, Py_ssize_t pos, Py_ssize_t n, int s,
+                  const floating* kind) noexcept nogil:
+    """Copy rows order[pos:pos+n] of X, Y (and the weights) into buffer set s;
+    False when ``check_finite`` and the inputs hold NaN or infinity.  ``kind``
+    only selects the element type."""
+    cdef Py_ssize_t r, row
+    for r in range(n):
+        row = g.order[pos + r]
+        memcpy(g.x[s] + r * g.x_bytes, g.X + row * g.x_bytes, g.x_bytes)
+        memcpy(g.y[s] + r * g.y_bytes, g.Y + row * g.y_bytes, g.y_bytes)
+        if g.sw != NULL:
+            memcpy(g.w[s] + r * g.w_bytes, g.sw + row * g.w_bytes, g.w_bytes)
+    return not g.check_finite or values_finite(
+        <const floating*>g.x[s], n * (g.x_bytes // <Py_ssize_t>sizeof(floating)))
+
+
+cdef void _gather_ahead(Batches* g, const floating* kind) noexcept nogil:
+    """The gatherer thread: every batch of the run in turn into set b % 2, once
+    the trainer is done with the batch that used it before (b - 2)."""
+    cdef Py_ssize_t pos = g.start, n
+    cdef int b = 0
+    while pos < g.stop:
+        n = g.batch_size if g.stop - pos > g.batch_size else g.stop - pos
+        if not fastnn_handoff_wait(&g.consumed, b - 1, &g.abort):
+            return
+        g.bad[b & 1] = not _gather(g, pos, n, b & 1, kind)
+        fastnn_handoff_publish(&g.produced, b + 1)
+        pos += n
+        b += 1
+
+
+cdef bint _gathers_ahead(Py_ssize_t batch_size, Py_ssize_t n_layers, const Py_ssize_t* sizes,
+                         Py_ssize_t row_bytes, bint is_double) noexcept nogil:
+    """Whether train_samples gathers on a second thread: fastnn may use 2
+    threads, batches are of at least 2 rows and 16 KiB, and every product of a
+    step runs on the calling thread (so the second core is free)."""
+    cdef Py_ssize_t l
+    cdef int n = <int>batch_size, s_in, s_out
+    if omp_get_max_threads() < 2 or batch_size < 2 or batch_size * row_bytes < 16384:
+        return False
+    for l in range(1, n_layers + 1):
+        s_in, s_out = <int>sizes[l - 1], <int>sizes[l]
+        if not (gemm_on_calling_thread(False, False, n, s_out, s_in, is_double)
+                and gemm_on_calling_thread(True, False, s_in, s_out, n, is_double)
+                and (l == 1 or gemm_on_calling_thread(False, True, n, s_in, s_out,
+                                                      is_double))):
+            return False
+    return True
 
 
 cdef Py_ssize_t _count_correct(const floating* A, const floating* Y, Py_ssize_t n,
@@ -209,6 +299,84 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
     return value
 
 
+cdef struct Progress:
+    # what _train_loop leaves for train_samples to return
+    double total, penalty
+    Py_ssize_t correct, bad_pos
+    long long t
+
+
+cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floating* grads,
+                      floating* acts, floating* deltas, floating* s1, floating* s2,
+                      Py_ssize_t n_params, Py_ssize_t n_layers, const Py_ssize_t* sizes,
+                      const int* act_codes, int loss, const Py_ssize_t* w_off,
+                      const Py_ssize_t* b_off, const Py_ssize_t* a_off,
+                      const Py_ssize_t* d_off, int rule, double lr, double momentum,
+                      bint nesterov, double beta1, double beta2, double eps,
+                      double weight_decay, double l2, double fused_lr,
+                      Progress* out) noexcept nogil:
+    """The batches of train_samples, in order: gathered here, or by the
+    gatherer thread (``ahead``: wait for batch b in set b % 2, hand it back
+    when done)."""
+    cdef Py_ssize_t pos = g.start, n, l, n_in = sizes[0], batch_size = g.batch_size
+    cdef double sw, wd_l2
+    cdef int b = 0, cur = 0
+    cdef bint ok
+    cdef floating* A0
+    cdef floating* wb
+    cdef const floating* x_prev = NULL
+    while pos < g.stop:
+        n = batch_size if g.stop - pos > batch_size else g.stop - pos
+        if ahead:
+            cur = b & 1
+            fastnn_handoff_wait(&g.produced, b + 1, &g.abort)
+            ok = not g.bad[cur]
+        else:
+            ok = _gather(g, pos, n, cur, params)
+        if not ok:
+            out.bad_pos = pos
+            if ahead:
+                fastnn_handoff_publish(&g.abort, 1)
+            break
+        A0 = <floating*>g.x[cur]
+        wb = <floating*>g.w[cur] if g.sw != NULL else NULL
+        out.total += n * _forward_backward(
+            params, grads, acts, A0, deltas, <floating*>g.y[cur], wb, n, batch_size,
+            n_layers, sizes, act_codes, loss, w_off, b_off, a_off, d_off, &out.correct,
+            fused_lr, x_prev, defer)
+        if ahead:
+            fastnn_handoff_publish(&g.consumed, b + 1)
+        elif defer:
+            x_prev = A0
+            cur = 1 - cur
+        out.t += 1
+        if fused_lr > 0:
+            pass                   # the step was taken during the backward pass
+        elif l2 == 0:
+            _update_range(rule, params, grads, s1, s2, 0, n_params, lr, momentum, nesterov,
+                          beta1, beta2, eps, weight_decay, out.t)
+        else:
+            # The penalty of the weights this batch was computed with, then
+            # the step: weight decay l2/Σw on each W, none on each b.
+            sw = weight_sum(wb, n)
+            out.penalty += n * ((0.5 * l2) * _weights_squared(params, n_layers, w_off,
+                                                              b_off) / sw)
+            wd_l2 = l2 / sw
+            for l in range(n_layers):
+                _update_range(rule, params, grads, s1, s2, w_off[l], b_off[l], lr, momentum,
+                              nesterov, beta1, beta2, eps, weight_decay + wd_l2, out.t)
+                _update_range(rule, params, grads, s1, s2, b_off[l], b_off[l] + sizes[l + 1],
+                              lr, momentum, nesterov, beta1, beta2, eps, weight_decay,
+                              out.t)
+        pos += n
+        b += 1
+    if x_prev != NULL:
+        # The last sample's deferred first-layer step, as the fused pass takes it.
+        gemm(True, False, <int>n_in, <int>sizes[1], 1, <floating>(-fused_lr), x_prev,
+             <int>n_in, deltas + batch_size * d_off[1], <int>sizes[1], <floating>1,
+             params + w_off[0], <int>sizes[1])
+
+
 def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   const Py_ssize_t[::1] order, Py_ssize_t start, Py_ssize_t stop,
                   Py_ssize_t batch_size, const Py_ssize_t[::1] sizes,
@@ -221,7 +389,7 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   double beta2, double eps, double weight_decay,
                   floating[::1] state1, floating[::1] state2, long long t,
                   const floating[::1] sample_weight=None, double l2=0.0,
-                  floating[::1] input_spare=None, bint check_finite=False):
+                  floating[::1] spare=None, bint check_finite=False):
     """Train on samples order[start:stop] in batches.
 
     Returns (loss sum, correct, t, penalty sum).  The loss sum is Σ over
@@ -231,41 +399,36 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     is the optimizer's step count after the last batch.  ``rule``: 0 gradient
     descent, 1 momentum, 2 Adam (PyTorch's forms), 3 momentum and 4 Adam in
     scikit-learn's forms (optim.pyx).  ``sample_weight`` (n_samples,) or None.
-    ``input_spare`` (at least n_in values) or None: the second input buffer of
-    the batch-1 fusion (see the design notes), used when it applies.
-    ``check_finite``: scan each gathered batch of inputs, while it is in cache,
-    before training on it; at the first NaN or infinity the run stops and
-    ``NonFiniteBatch`` is raised (after the compiled loop has returned).  A
-    first epoch visits every row, so this replaces the boundary's separate
-    pass over X (fastnn.model decides when, and undoes the partial run).  The caller (fastnn.model)
-    validates every argument and owns every buffer; this function checks only
-    what keeps memory accesses in bounds.
+    ``spare`` (``spare_size(batch_size, n_in, n_out)`` values) or None: a
+    second set of batch buffers, for the batch-1 fusion's second input row
+    and for the gather-ahead (see the design notes); without it neither is
+    used.  ``check_finite``: scan each gathered batch of inputs, while it is
+    in cache, before training on it; at the first NaN or infinity the run
+    stops and ``NonFiniteBatch`` is raised (after the compiled loop has
+    returned).  A first epoch visits every row, so this replaces the
+    boundary's separate pass over X (fastnn.model decides when, and undoes
+    the partial run).  The caller (fastnn.model) validates every argument and
+    owns every buffer; this function checks only what keeps memory accesses
+    in bounds.
     """
     cdef Py_ssize_t n_layers = sizes.shape[0] - 1
     cdef Py_ssize_t n_in = X.shape[1], n_out = Y.shape[1], n_params = params.shape[0]
-    cdef Py_ssize_t pos, n, r, row, l, correct = 0, bad_pos = -1
-    cdef double total = 0.0, penalty = 0.0, sw, wd_l2
-    cdef floating* A0
+    cdef Py_ssize_t r, size = sizeof(floating)
     cdef floating* s1 = &state1[0] if state1.shape[0] > 0 else NULL
     cdef floating* s2 = &state2[0] if state2.shape[0] > 0 else NULL
-    cdef floating* wb = NULL
     cdef floating[::1] w_batch
-    cdef bint adam, defer
-    cdef floating* inputs[2]
-    cdef const floating* x_prev = NULL
-    cdef int cur = 0
+    cdef bint adam, defer, ahead, has_spare
+    cdef Batches g
+    cdef Progress out
     # Plain gradient descent is fused into the backward pass (see _forward_backward).
     cdef double fused_lr = lr if rule == RULE_GD and weight_decay == 0 and l2 == 0 else 0
     if not RULE_GD <= rule <= RULE_SKLEARN_ADAM:
         raise ValueError("train_samples: unknown optimizer rule %d" % rule)
     if l2 < 0:
         raise ValueError("train_samples: l2 must be >= 0, got %r" % l2)
-    if sample_weight is not None:
-        if sample_weight.shape[0] != X.shape[0]:
-            raise ValueError("train_samples: sample_weight has %d entries for %d samples"
-                             % (sample_weight.shape[0], X.shape[0]))
-        w_batch = np.empty(batch_size, dtype=np.float32 if floating is float else np.float64)
-        wb = &w_batch[0]
+    if sample_weight is not None and sample_weight.shape[0] != X.shape[0]:
+        raise ValueError("train_samples: sample_weight has %d entries for %d samples"
+                         % (sample_weight.shape[0], X.shape[0]))
     _check_layout(X.shape[0], Y.shape[0], n_in, n_out, order, start, stop, batch_size,
                   sizes, act_codes, n_params, grads.shape[0], acts.shape[0],
                   deltas.shape[0], y_batch.shape[0], w_off, b_off, a_off, d_off)
@@ -275,65 +438,79 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     if rule != RULE_GD and (state1.shape[0] != n_params
                             or adam and state2.shape[0] != n_params):
         raise ValueError("train_samples: optimizer state differs in size from params")
-    defer = (fused_lr > 0 and batch_size == 1 and input_spare is not None
-             and input_spare.shape[0] >= n_in
+    has_spare = spare is not None and spare.shape[0] >= spare_size(batch_size, n_in, n_out)
+    defer = (has_spare and fused_lr > 0 and batch_size == 1
              and step_forward_exact(<int>n_in, <int>sizes[1], floating is double))
-    inputs[0] = &acts[0]
-    inputs[1] = NULL
-    if defer:
-        inputs[1] = &input_spare[0]
-    with nogil:
-        pos = start
-        while pos < stop:
-            n = batch_size if stop - pos > batch_size else stop - pos
-            A0 = inputs[cur]
-            for r in range(n):
-                row = order[pos + r]
-                memcpy(A0 + r * n_in, &X[row, 0], n_in * sizeof(floating))
-                memcpy(&y_batch[r * n_out], &Y[row, 0], n_out * sizeof(floating))
-                if wb != NULL:
-                    wb[r] = sample_weight[row]
-            if check_finite and not values_finite(A0, n * n_in):
-                bad_pos = pos
-                break
-            total += n * _forward_backward(
-                &params[0], &grads[0], &acts[0], A0, &deltas[0], &y_batch[0], wb, n,
-                batch_size, n_layers, &sizes[0], &act_codes[0], loss, &w_off[0], &b_off[0],
-                &a_off[0], &d_off[0], &correct, fused_lr, x_prev, defer)
-            if defer:
-                x_prev = A0
-                cur = 1 - cur
-            t += 1
-            if fused_lr > 0:
-                pass                   # the step was taken during the backward pass
-            elif l2 == 0:
-                _update_range(rule, &params[0], &grads[0], s1, s2, 0, n_params, lr,
-                              momentum, nesterov, beta1, beta2, eps, weight_decay, t)
-            else:
-                # The penalty of the weights this batch was computed with, then
-                # the step: weight decay l2/Σw on each W, none on each b.
-                sw = weight_sum(wb, n)
-                penalty += n * ((0.5 * l2) * _weights_squared(&params[0], n_layers,
-                                                             &w_off[0], &b_off[0]) / sw)
-                wd_l2 = l2 / sw
-                for l in range(n_layers):
-                    _update_range(rule, &params[0], &grads[0], s1, s2, w_off[l], b_off[l],
-                                  lr, momentum, nesterov, beta1, beta2, eps,
-                                  weight_decay + wd_l2, t)
-                    _update_range(rule, &params[0], &grads[0], s1, s2, b_off[l],
-                                  b_off[l] + sizes[l + 1], lr, momentum, nesterov, beta1,
-                                  beta2, eps, weight_decay, t)
-            pos += n
-        if x_prev != NULL:
-            # The last sample's deferred first-layer step, as the fused pass takes it.
-            gemm(True, False, <int>n_in, <int>sizes[1], 1, <floating>(-fused_lr), x_prev,
-                 <int>n_in, &deltas[0] + batch_size * d_off[1], <int>sizes[1], <floating>1,
-                 &params[0] + w_off[0], <int>sizes[1])
-    if bad_pos >= 0:
-        for r in range(bad_pos, min(bad_pos + batch_size, stop)):
+    ahead = (has_spare and not defer
+             and _gathers_ahead(batch_size, n_layers, &sizes[0], (n_in + n_out) * size,
+                                floating is double))
+    g.X = <const char*>&X[0, 0]
+    g.Y = <const char*>&Y[0, 0]
+    g.order = &order[0] if order.shape[0] > 0 else NULL
+    g.x_bytes, g.y_bytes, g.w_bytes = n_in * size, n_out * size, size
+    g.start, g.stop, g.batch_size = start, stop, batch_size
+    g.check_finite = check_finite
+    g.bad[0] = g.bad[1] = 0
+    g.produced = g.consumed = g.abort = 0
+    g.x[0], g.y[0] = <char*>&acts[0], <char*>&y_batch[0]
+    g.x[1], g.y[1] = g.x[0], g.y[0]
+    if has_spare:
+        # spare: set 1's inputs, targets, then weights
+        g.x[1] = <char*>&spare[0]
+        if ahead:
+            g.y[1] = <char*>&spare[batch_size * n_in]
+    g.sw = NULL
+    g.w[0] = g.w[1] = NULL
+    if sample_weight is not None:
+        g.sw = <const char*>&sample_weight[0]
+        w_batch = np.empty(batch_size, dtype=np.float32 if floating is float else np.float64)
+        g.w[0] = g.w[1] = <char*>&w_batch[0]
+        if ahead:
+            g.w[1] = <char*>&spare[batch_size * (n_in + n_out)]
+    out.total = out.penalty = 0
+    out.correct = 0
+    out.bad_pos = -1
+    out.t = t
+    if ahead:
+        with nogil, parallel(num_threads=2):
+            if threadid() == 1:
+                _gather_ahead(&g, &params[0])
+            elif omp_get_num_threads() == 2:
+                _train_loop(&g, True, False, &params[0], &grads[0], &acts[0], &deltas[0],
+                            s1, s2, n_params, n_layers, &sizes[0], &act_codes[0], loss,
+                            &w_off[0], &b_off[0], &a_off[0], &d_off[0], rule, lr, momentum,
+                            nesterov, beta1, beta2, eps, weight_decay, l2, fused_lr, &out)
+            else:                      # no second thread after all: gather here
+                _train_loop(&g, False, False, &params[0], &grads[0], &acts[0], &deltas[0],
+                            s1, s2, n_params, n_layers, &sizes[0], &act_codes[0], loss,
+                            &w_off[0], &b_off[0], &a_off[0], &d_off[0], rule, lr, momentum,
+                            nesterov, beta1, beta2, eps, weight_decay, l2, fused_lr, &out)
+    else:
+        with nogil:
+            _train_loop(&g, False, defer, &params[0], &grads[0], &acts[0], &deltas[0],
+                        s1, s2, n_params, n_layers, &sizes[0], &act_codes[0], loss,
+                        &w_off[0], &b_off[0], &a_off[0], &d_off[0], rule, lr, momentum,
+                        nesterov, beta1, beta2, eps, weight_decay, l2, fused_lr, &out)
+    if out.bad_pos >= 0:
+        for r in range(out.bad_pos, min(out.bad_pos + batch_size, stop)):
             if not np.isfinite(X[order[r]]).all():
                 raise NonFiniteBatch(order[r])
-    return total, correct, t, penalty
+    return out.total, out.correct, out.t, out.penalty
+
+
+def gathers_ahead(Py_ssize_t batch_size, sizes, dtype):
+    """Whether ``train_samples`` would gather batches on a second thread now
+    (given ``spare``), for this batch size, layer sizes and dtype (tests)."""
+    cdef Py_ssize_t[::1] s = np.asarray(sizes, dtype=np.intp)
+    cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
+    return _gathers_ahead(batch_size, s.shape[0] - 1, &s[0],
+                          (s[0] + s[s.shape[0] - 1]) * itemsize, itemsize == 8)
+
+
+def spare_size(Py_ssize_t batch_size, Py_ssize_t n_in, Py_ssize_t n_out):
+    """Length of ``train_samples``' ``spare`` buffer for this batch size and
+    network: one more batch of inputs, targets and sample weights."""
+    return batch_size * (n_in + n_out + 1)
 
 
 def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
