@@ -58,9 +58,12 @@ randomly ordered rows out of a training set far larger than the caches is a
 third of the step, bound by memory.  With 2 threads allowed, batches of 2
 rows or more and 16 KiB or more, and ``spare`` given, train_samples runs a
 2-thread OpenMP region instead: thread 1 gathers batch b + 1 into one buffer
-set while thread 0 trains on batch b from the other, the two handing buffer
-sets back and forth through counters (csrc/handoff.h).  Only the copying
-moves; the arithmetic, hence every bit of the result, is the same.
+set while thread 0 trains on batch b from the other.  Rows are claimed one
+at a time from a per-set counter (csrc/handoff.h), so when thread 0 reaches a
+batch that thread 1 has not finished, it copies the rows left itself rather
+than waiting: a gatherer that lags, or loses its core to another process,
+costs at most what gathering on one thread costs.  Only the copying moves;
+the arithmetic, hence every bit of the result, is the same.
 
 Results are the same for any thread count because every kernel's are.
 Nothing is allocated per batch.
@@ -103,6 +106,12 @@ cdef enum:
 
 
 cdef extern from "handoff.h" nogil:
+    ctypedef struct fastnn_rows:
+        pass
+    void fastnn_rows_reset(fastnn_rows* r, int batch)
+    int fastnn_rows_claim(fastnn_rows* r, int batch, int n)
+    void fastnn_rows_finish(fastnn_rows* r, int row_bad)
+    int fastnn_rows_wait_bad(fastnn_rows* r, int n)
     void fastnn_handoff_publish(int* counter, int value)
     int fastnn_handoff_wait(const int* counter, int target, const int* abort)
 
@@ -121,11 +130,10 @@ cdef struct Batches:
     char* y[2]
     char* w[2]
     bint check_finite
-    # gather-ahead only: bad[s] is set when set s's inputs hold NaN or
-    # infinity (check_finite); produced/consumed count batches gathered/done
-    # with (handoff.h), abort stops the gatherer early
-    int bad[2]
-    int produced, consumed, abort
+    # gather-ahead only (handoff.h): each set's row claims, the batches the
+    # trainer is done with, and the flag that stops the gatherer early
+    fastnn_rows rows[2]
+    int consumed, abort
 
 
 cdef bint _gather(Batches* g, Py_ssize_t pos, Py_ssize_t n, int s,
@@ -144,17 +152,38 @@ cdef bint _gather(Batches* g, Py_ssize_t pos, Py_ssize_t n, int s,
         <const floating*>g.x[s], n * (g.x_bytes // <Py_ssize_t>sizeof(floating)))
 
 
+cdef bint _gather_claimed(Batches* g, int b, Py_ssize_t pos, Py_ssize_t n,
+                          const floating* kind) noexcept nogil:
+    """Copy the rows of batch b (rows order[pos:pos+n], set b % 2) that no thread
+    has claimed yet, one claim at a time; True when this thread claimed any."""
+    cdef fastnn_rows* rows = &g.rows[b & 1]
+    cdef int s = b & 1, r
+    cdef Py_ssize_t row, n_x = g.x_bytes // <Py_ssize_t>sizeof(floating)
+    cdef bint any = False
+    while True:
+        r = fastnn_rows_claim(rows, b, <int>n)
+        if r < 0:
+            return any
+        any = True
+        row = g.order[pos + r]
+        memcpy(g.x[s] + r * g.x_bytes, g.X + row * g.x_bytes, g.x_bytes)
+        memcpy(g.y[s] + r * g.y_bytes, g.Y + row * g.y_bytes, g.y_bytes)
+        if g.sw != NULL:
+            memcpy(g.w[s] + r * g.w_bytes, g.sw + row * g.w_bytes, g.w_bytes)
+        fastnn_rows_finish(rows, g.check_finite and not values_finite(
+            <const floating*>(g.x[s] + r * g.x_bytes), n_x))
+
+
 cdef void _gather_ahead(Batches* g, const floating* kind) noexcept nogil:
-    """The gatherer thread: every batch of the run in turn into set b % 2, once
-    the trainer is done with the batch that used it before (b - 2)."""
+    """The gatherer thread: the rows of every batch in turn, each once the
+    trainer is done with the batch that used its set before (b - 2)."""
     cdef Py_ssize_t pos = g.start, n
     cdef int b = 0
     while pos < g.stop:
         n = g.batch_size if g.stop - pos > g.batch_size else g.stop - pos
         if not fastnn_handoff_wait(&g.consumed, b - 1, &g.abort):
             return
-        g.bad[b & 1] = not _gather(g, pos, n, b & 1, kind)
-        fastnn_handoff_publish(&g.produced, b + 1)
+        _gather_claimed(g, b, pos, n, kind)
         pos += n
         b += 1
 
@@ -315,9 +344,9 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
                       bint nesterov, double beta1, double beta2, double eps,
                       double weight_decay, double l2, double fused_lr,
                       Progress* out) noexcept nogil:
-    """The batches of train_samples, in order: gathered here, or by the
-    gatherer thread (``ahead``: wait for batch b in set b % 2, hand it back
-    when done)."""
+    """The batches of train_samples, in order: gathered here, or (``ahead``) in
+    set b % 2 by the gatherer thread and this one together, the set handed
+    back when batch b is done."""
     cdef Py_ssize_t pos = g.start, n, l, n_in = sizes[0], batch_size = g.batch_size
     cdef double sw, wd_l2
     cdef int b = 0, cur = 0
@@ -328,9 +357,10 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
     while pos < g.stop:
         n = batch_size if g.stop - pos > batch_size else g.stop - pos
         if ahead:
+            # the rows the gatherer has not claimed yet are copied here
             cur = b & 1
-            fastnn_handoff_wait(&g.produced, b + 1, &g.abort)
-            ok = not g.bad[cur]
+            _gather_claimed(g, b, pos, n, params)
+            ok = not fastnn_rows_wait_bad(&g.rows[cur], <int>n)
         else:
             ok = _gather(g, pos, n, cur, params)
         if not ok:
@@ -345,6 +375,7 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
             n_layers, sizes, act_codes, loss, w_off, b_off, a_off, d_off, &out.correct,
             fused_lr, x_prev, defer)
         if ahead:
+            fastnn_rows_reset(&g.rows[cur], b + 2)
             fastnn_handoff_publish(&g.consumed, b + 1)
         elif defer:
             x_prev = A0
@@ -450,8 +481,9 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     g.x_bytes, g.y_bytes, g.w_bytes = n_in * size, n_out * size, size
     g.start, g.stop, g.batch_size = start, stop, batch_size
     g.check_finite = check_finite
-    g.bad[0] = g.bad[1] = 0
-    g.produced = g.consumed = g.abort = 0
+    fastnn_rows_reset(&g.rows[0], 0)
+    fastnn_rows_reset(&g.rows[1], 1)
+    g.consumed = g.abort = 0
     g.x[0], g.y[0] = <char*>&acts[0], <char*>&y_batch[0]
     g.x[1], g.y[1] = g.x[0], g.y[0]
     if has_spare:
