@@ -362,7 +362,7 @@ class _FastnnMLP:
                     ws["deltas"], ws["y_batch"], lay["w_off"], lay["b_off"], lay["a_off"],
                     lay["d_off"], opt.rule, opt.learning_rate, opt.momentum, opt.nesterov,
                     opt.beta_1, opt.beta_2, opt.epsilon, 0.0, opt.state1, opt.state2, opt.t,
-                    sample_weight_train, self.alpha)
+                    sample_weight_train, self.alpha, spare=ws["spare"])
                 self.n_iter_ += 1
                 self.loss_ = (data_sum / scale + penalty_sum) / n_samples
                 self.t_ += n_samples

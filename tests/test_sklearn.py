@@ -437,3 +437,34 @@ def test_float32_stochastic_fits_flush_denormals_only_while_they_run():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 clf.fit(X, y)
             assert tiny * tiny == 0
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_gather_ahead_with_sample_weights_gives_the_bits_of_one_thread(solver):
+    # Wide inputs and a small network: with 2 threads the batches are gathered
+    # on the second thread, sample weights included (train.pyx's gather-ahead).
+    from fastnn._kernels import train as _train
+
+    rng = np.random.default_rng(8)
+    X = rng.random((301, 256)).astype(np.float32)
+    y = rng.integers(0, 3, 301)
+    w = rng.random(301) + 0.5
+    before = fastnn.get_num_threads()
+    fits = []
+    try:
+        for threads in (1, 2):
+            fastnn.set_num_threads(threads)
+            assert _train.gathers_ahead(32, [256, 8, 3], "float32") == (threads == 2)
+            clf = MLPClassifier(hidden_layer_sizes=(8,), solver=solver, batch_size=32,
+                                max_iter=3, random_state=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(X, y, sample_weight=w)
+            assert clf.coefs_[0].dtype == np.float32
+            fits.append(clf)
+    finally:
+        fastnn.set_num_threads(before)
+    one, two = fits
+    for a, b in zip(one.coefs_ + one.intercepts_, two.coefs_ + two.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert one.loss_curve_ == two.loss_curve_
