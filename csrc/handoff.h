@@ -18,11 +18,7 @@
  *   copied, .bad records a row with NaN or infinity.  The trainer resets a
  *   set for batch b + 2 once batch b is done, then publishes "consumed = b +
  *   1", for which the gatherer waits before touching that set again; "abort"
- *   stops the gatherer early (the trainer met a bad batch).  The same
- *   counters share out other per-batch work by chunks (train.pyx: the first
- *   layer's weight step, in chunks of rows of W): the trainer opens batch b's
- *   chunks with a reset to tag b, either thread claims them, and the trainer
- *   waits until all are done.
+ *   stops the gatherer early (the trainer met a bad batch).
  *
  * Memory order: copies are published by .done's release increment and seen
  *   after the trainer's acquire wait on it; a reset, by the release store of
@@ -53,9 +49,7 @@ static inline void fastnn_rows_reset(fastnn_rows *r, int batch)
 {
     r->done = 0;
     r->bad = 0;
-    /* batch may be -1 ("none yet"): shift its bits, not a negative number */
-    __atomic_store_n(&r->claim, (long long)((unsigned long long)(unsigned)batch << 32),
-                     __ATOMIC_RELEASE);
+    __atomic_store_n(&r->claim, (long long)batch << 32, __ATOMIC_RELEASE);
 }
 
 /* Claim the next row of batch `batch` (n rows): its index, or -1 when every
@@ -86,19 +80,6 @@ static inline int fastnn_rows_wait_bad(fastnn_rows *r, int n)
     while (__atomic_load_n(&r->done, __ATOMIC_ACQUIRE) < n)
         FASTNN_SPIN_PAUSE();
     return __atomic_load_n(&r->bad, __ATOMIC_RELAXED);
-}
-
-/* Wait until the set holds batch `batch` or a later one (return 1), or
- * *abort is nonzero (return 0). */
-static inline int fastnn_rows_wait_open(const fastnn_rows *r, int batch, const int *abort)
-{
-    for (;;) {
-        if ((int)(__atomic_load_n(&r->claim, __ATOMIC_ACQUIRE) >> 32) >= batch)
-            return 1;
-        if (__atomic_load_n(abort, __ATOMIC_ACQUIRE))
-            return 0;
-        FASTNN_SPIN_PAUSE();
-    }
 }
 
 /* Set *counter to value, after every write before it. */

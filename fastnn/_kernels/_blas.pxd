@@ -8,9 +8,6 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
 cdef bint gemm_on_calling_thread(bint trans_a, bint trans_b, int m, int n, int k,
                                  bint is_double) noexcept nogil
 
-cdef bint gemm_on_small_kernels(bint trans_a, bint trans_b, int m, int n, int k,
-                                bint is_double) noexcept nogil
-
 cdef bint gemm_accumulates_exactly(bint trans_a, bint trans_b, int m, int n, int k,
                                    bint is_double) noexcept nogil
 

@@ -138,13 +138,6 @@ cdef bint gemm_on_calling_thread(bint trans_a, bint trans_b, int m, int n, int k
         route == FASTNN_ROUTE_BLAS and <double>m * n * k <= 262144.0)
 
 
-cdef bint gemm_on_small_kernels(bint trans_a, bint trans_b, int m, int n, int k,
-                                bint is_double) noexcept nogil:
-    """True when ``gemm`` sends this product to small_gemm.h's kernels (whose
-    sums run in an order that depends on the shape only)."""
-    return fastnn_gemm_route(m, n, k, trans_a, trans_b, is_double) == FASTNN_ROUTE_SMALL
-
-
 cdef bint gemm_accumulates_exactly(bint trans_a, bint trans_b, int m, int n, int k,
                                    bint is_double) noexcept nogil:
     """True when ``gemm`` adds this product into C (``beta = 1``) bit for bit as

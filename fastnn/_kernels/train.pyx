@@ -74,8 +74,7 @@ import numpy as np
 from libc.string cimport memcpy
 
 from fastnn._kernels._blas cimport (
-    gemm, gemm_accumulates_exactly, gemm_on_calling_thread, gemm_on_small_kernels,
-    step_forward, step_forward_exact)
+    gemm, gemm_on_calling_thread, step_forward, step_forward_exact)
 from fastnn._kernels._finite cimport values_finite
 from fastnn._kernels._parallel cimport omp_get_max_threads, omp_get_num_threads
 from fastnn._kernels.activations cimport (
@@ -113,7 +112,6 @@ cdef extern from "handoff.h" nogil:
     int fastnn_rows_claim(fastnn_rows* r, int batch, int n)
     void fastnn_rows_finish(fastnn_rows* r, int row_bad)
     int fastnn_rows_wait_bad(fastnn_rows* r, int n)
-    int fastnn_rows_wait_open(const fastnn_rows* r, int batch, const int* abort)
     void fastnn_handoff_publish(int* counter, int value)
     int fastnn_handoff_wait(const int* counter, int target, const int* abort)
 
@@ -136,16 +134,6 @@ cdef struct Batches:
     # trainer is done with, and the flag that stops the gatherer early
     fastnn_rows rows[2]
     int consumed, abort
-    # the first layer's split W step (split_step > 0): the pending step of
-    # the batch being trained, W1 += -lr·A0ᵀ·dZ1, cut into split_step chunks
-    # of split_rows rows of W1 that either thread claims (steps)
-    int split_step
-    Py_ssize_t split_rows, n_out1
-    char* W1
-    char* dW1
-    const char* dZ1
-    double lr
-    fastnn_rows steps
 
 
 cdef bint _gather(Batches* g, Py_ssize_t pos, Py_ssize_t n, int s,
@@ -188,82 +176,16 @@ cdef bint _gather_claimed(Batches* g, int b, Py_ssize_t pos, Py_ssize_t n,
 
 cdef void _gather_ahead(Batches* g, const floating* kind) noexcept nogil:
     """The gatherer thread: the rows of every batch in turn, each once the
-    trainer is done with the batch that used its set before (b - 2); after
-    gathering batch b, its share of batch b - 1's split first-layer step."""
-    cdef Py_ssize_t pos = g.start, n, prev_n = 0
+    trainer is done with the batch that used its set before (b - 2)."""
+    cdef Py_ssize_t pos = g.start, n
     cdef int b = 0
     while pos < g.stop:
         n = g.batch_size if g.stop - pos > g.batch_size else g.stop - pos
         if not fastnn_handoff_wait(&g.consumed, b - 1, &g.abort):
             return
         _gather_claimed(g, b, pos, n, kind)
-        if g.split_step and b > 0:
-            _help_first_step(g, b - 1, prev_n, kind)
-        prev_n = n
         pos += n
         b += 1
-    if g.split_step and b > 0:
-        _help_first_step(g, b - 1, prev_n, kind)
-
-
-cdef void _first_step_chunk(Batches* g, int s, Py_ssize_t n, int j,
-                            const floating* kind) noexcept nogil:
-    """Rows [j·split_rows, (j+1)·split_rows) of the pending first-layer step,
-    W1 += -lr·A0ᵀ·dZ1 (A0: the n input rows in set s): each row of W1 is
-    summed in the same order as by the whole product, so the chunks give its
-    bits."""
-    cdef Py_ssize_t n_in = g.x_bytes // <Py_ssize_t>sizeof(floating), n_out = g.n_out1
-    cdef Py_ssize_t r0 = j * g.split_rows
-    cdef int rows = <int>(g.split_rows if n_in - r0 > g.split_rows else n_in - r0)
-    cdef const floating* A0 = <const floating*>g.x[s] + r0
-    cdef const floating* dZ = <const floating*>g.dZ1
-    cdef floating* W = <floating*>g.W1 + r0 * n_out
-    cdef floating* dW = <floating*>g.dW1 + r0 * n_out
-    if gemm_accumulates_exactly(True, False, rows, <int>n_out, <int>n, floating is double):
-        gemm(True, False, rows, <int>n_out, <int>n, <floating>(-g.lr), A0, <int>n_in, dZ,
-             <int>n_out, <floating>1, W, <int>n_out)
-    else:
-        gemm(True, False, rows, <int>n_out, <int>n, <floating>1, A0, <int>n_in, dZ,
-             <int>n_out, <floating>0, dW, <int>n_out)
-        sgd_update_impl(W, dW, rows * n_out, g.lr, 0.0, ELEMENTWISE_THREADS)
-
-
-cdef void _help_first_step(Batches* g, int b, Py_ssize_t n, const floating* kind) noexcept nogil:
-    """The gatherer's share of batch b's split first-layer step: once the
-    trainer has opened it, the chunks nobody has claimed yet."""
-    cdef int j
-    if not fastnn_rows_wait_open(&g.steps, b, &g.abort):
-        return
-    while True:
-        j = fastnn_rows_claim(&g.steps, b, g.split_step)
-        if j < 0:
-            return
-        _first_step_chunk(g, b & 1, n, j, kind)
-        fastnn_rows_finish(&g.steps, 0)
-
-
-cdef Py_ssize_t _first_step_split_rows(Py_ssize_t batch_size, const Py_ssize_t* sizes,
-                                       bint is_double) noexcept nogil:
-    """Rows per chunk of the split first-layer step for these shapes, or 0 when
-    it is not split: only where every chunk, like the whole product, runs on
-    the small kernels with one accumulator set per row (chunks of >= 96 rows
-    cut into tiles of >= 8 rows), so that splitting changes no bit.  (The
-    caller also asks for batches of 32 rows or more: a chunk that the
-    gatherer steps moves its rows of W1 between the two cores' caches, which
-    at batch 10 cost more than the shared work saved.)"""
-    cdef Py_ssize_t n_in = sizes[0], n_out = sizes[1], rows
-    cdef int chunks = 4 if n_in >= 4 * 96 else 2
-    rows = (n_in + chunks - 1) // chunks
-    if n_in < 2 * 96 or rows < 96:
-        return 0
-    if not (gemm_on_small_kernels(True, False, <int>n_in, <int>n_out, <int>batch_size,
-                                  is_double)
-            and gemm_on_small_kernels(True, False, <int>rows, <int>n_out, <int>batch_size,
-                                      is_double)
-            and gemm_on_small_kernels(True, False, <int>(n_in - (chunks - 1) * rows),
-                                      <int>n_out, <int>batch_size, is_double)):
-        return 0
-    return rows
 
 
 cdef bint _gathers_ahead(Py_ssize_t batch_size, Py_ssize_t n_layers, const Py_ssize_t* sizes,
@@ -427,7 +349,7 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
     back when batch b is done."""
     cdef Py_ssize_t pos = g.start, n, l, n_in = sizes[0], batch_size = g.batch_size
     cdef double sw, wd_l2
-    cdef int b = 0, cur = 0, j
+    cdef int b = 0, cur = 0
     cdef bint ok
     cdef floating* A0
     cdef floating* wb
@@ -451,22 +373,7 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
         out.total += n * _forward_backward(
             params, grads, acts, A0, deltas, <floating*>g.y[cur], wb, n, batch_size,
             n_layers, sizes, act_codes, loss, w_off, b_off, a_off, d_off, &out.correct,
-            fused_lr, x_prev, defer or g.split_step > 0)
-        if g.split_step:
-            # layer 1's W step, left pending: its chunks, shared with the
-            # gatherer when there is one
-            if ahead:
-                fastnn_rows_reset(&g.steps, b)
-                while True:
-                    j = fastnn_rows_claim(&g.steps, b, g.split_step)
-                    if j < 0:
-                        break
-                    _first_step_chunk(g, cur, n, j, params)
-                    fastnn_rows_finish(&g.steps, 0)
-                fastnn_rows_wait_bad(&g.steps, g.split_step)
-            else:
-                for j in range(g.split_step):
-                    _first_step_chunk(g, cur, n, j, params)
+            fused_lr, x_prev, defer)
         if ahead:
             fastnn_rows_reset(&g.rows[cur], b + 2)
             fastnn_handoff_publish(&g.consumed, b + 1)
@@ -577,19 +484,6 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     fastnn_rows_reset(&g.rows[0], 0)
     fastnn_rows_reset(&g.rows[1], 1)
     g.consumed = g.abort = 0
-    # the split first-layer step: shapes decide, never the thread count
-    g.split_step = 0
-    g.split_rows = 0
-    if fused_lr > 0 and batch_size >= 32 and batch_size * (n_in + n_out) * size >= 16384:
-        g.split_rows = _first_step_split_rows(batch_size, &sizes[0], floating is double)
-    if g.split_rows > 0:
-        g.split_step = <int>((n_in + g.split_rows - 1) // g.split_rows)
-        g.n_out1 = sizes[1]
-        g.W1 = <char*>(&params[0] + w_off[0])
-        g.dW1 = <char*>(&grads[0] + w_off[0])
-        g.dZ1 = <const char*>(&deltas[0] + batch_size * d_off[1])
-        g.lr = fused_lr
-        fastnn_rows_reset(&g.steps, -1)
     g.x[0], g.y[0] = <char*>&acts[0], <char*>&y_batch[0]
     g.x[1], g.y[1] = g.x[0], g.y[0]
     if has_spare:
