@@ -1,0 +1,101 @@
+"""Side-by-side timings in one process, alternating, for noisy machines.
+
+On a shared VM the speed of the whole machine drifts by 20-30% over minutes, so
+two numbers taken in separate runs (or even in one suite run, minutes apart)
+compare the machine's moods as much as the code.  This script alternates the
+two things being compared, round after round, in one process, and reports the
+medians and their ratio:
+
+``--vs torch``
+    fastnn against PyTorch eager on the same network, data and thread count
+    (both from ``fastnn.bench.training``): whole epochs of 60,000 samples, or
+    single steps for the large network.
+``--vs threads``
+    fastnn on 1 thread against fastnn on 2 threads.
+
+Examples::
+
+    python benchmarks/interleaved.py 3b1b 32 --vs torch --threads 2
+    python benchmarks/interleaved.py large 256 --vs torch --threads 1 --rounds 4
+    python benchmarks/interleaved.py large 256 --vs threads --rounds 8
+
+Network names are the keys of ``fastnn.bench.cases.NETWORKS`` (nielsen,
+3b1b, mlp, large).  Needs PyTorch for ``--vs torch``.
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+import fastnn
+from fastnn.bench import training
+from fastnn.bench.cases import EPOCH_SAMPLES, NETWORKS, TrainingCase
+
+
+def _timer(trainer, per_step, reps):
+    """A function timing one round: ``reps`` steps, or one epoch; samples/s."""
+    def run():
+        start = time.perf_counter()
+        if per_step:
+            for _ in range(reps):
+                trainer.step()
+            samples = reps * trainer.batch
+        else:
+            trainer.epoch()
+            samples = trainer.X.shape[0]
+        return samples / (time.perf_counter() - start)
+    return run
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("network", choices=sorted(NETWORKS))
+    parser.add_argument("batch", type=int)
+    parser.add_argument("--vs", choices=["torch", "threads"], required=True)
+    parser.add_argument("--threads", type=int, default=2,
+                        help="thread count for --vs torch (default 2)")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=2,
+                        help="steps per round for the large network (default 2)")
+    args = parser.parse_args(argv)
+
+    per_step = args.network == "large"
+    samples = args.batch * training.STEP_BATCHES if per_step else EPOCH_SAMPLES
+    case = TrainingCase(args.network, args.batch, samples)
+    if args.vs == "torch":
+        torch = training.torch_module()
+        if torch is None:
+            raise SystemExit("--vs torch needs PyTorch (pip install torch==2.13.0)")
+        fastnn.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads)
+        runners = {name: _timer(training.make(case, name, "float32", samples), per_step,
+                                args.steps)
+                   for name in ("fastnn", "torch")}
+        settings = {name: None for name in runners}
+    else:
+        trainer = training.make(case, "fastnn", "float32", samples)
+        runners = {"2 threads": _timer(trainer, per_step, args.steps),
+                   "1 thread": _timer(trainer, per_step, args.steps)}
+        settings = {"2 threads": 2, "1 thread": 1}
+
+    times = {name: [] for name in runners}
+    for name, run in runners.items():          # warm-up round, not counted
+        if settings[name]:
+            fastnn.set_num_threads(settings[name])
+        run()
+    for _ in range(args.rounds):
+        for name, run in runners.items():
+            if settings[name]:
+                fastnn.set_num_threads(settings[name])
+            times[name].append(run())
+    medians = {name: float(np.median(v)) for name, v in times.items()}
+    (a, ma), (b, mb) = medians.items()      # the ratio: fastnn / torch, 2 / 1 threads
+    what = "steps" if per_step else "epochs"
+    print("%s b%d, %d rounds of %s, float32, samples/s medians: %s %s, %s %s, "
+          "ratio %.2f" % (NETWORKS[args.network].name, args.batch, args.rounds, what,
+                          a, format(round(ma), ","), b, format(round(mb), ","), ma / mb))
+
+
+if __name__ == "__main__":
+    main()
