@@ -38,6 +38,26 @@
 #define FASTNN_SPIN_PAUSE() ((void)0)
 #endif
 
+/* The atomics are GCC's and clang's builtins.  Other compilers get plain
+ * accesses and FASTNN_HANDOFF_AVAILABLE 0: train.pyx then never starts a
+ * second thread, and these functions only ever run on one. */
+#if defined(__GNUC__) || defined(__clang__)
+#define FASTNN_HANDOFF_AVAILABLE 1
+#define FASTNN_LOAD_ACQUIRE(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define FASTNN_STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define FASTNN_ADD_RELEASE(p, v) ((void)__atomic_add_fetch((p), (v), __ATOMIC_RELEASE))
+#define FASTNN_CAS_ACQUIRE(p, expected, desired)                                     \
+    __atomic_compare_exchange_n((p), (expected), (desired), 1, __ATOMIC_ACQUIRE,    \
+                                __ATOMIC_ACQUIRE)
+#else
+#define FASTNN_HANDOFF_AVAILABLE 0
+#define FASTNN_LOAD_ACQUIRE(p) (*(p))
+#define FASTNN_STORE_RELEASE(p, v) ((void)(*(p) = (v)))
+#define FASTNN_ADD_RELEASE(p, v) ((void)(*(p) += (v)))
+#define FASTNN_CAS_ACQUIRE(p, expected, desired)                                     \
+    (*(p) == *(expected) ? (*(p) = (desired), 1) : (*(expected) = *(p), 0))
+#endif
+
 typedef struct {
     long long claim;   /* batch number << 32 | next row to claim */
     int done;          /* rows copied */
@@ -49,19 +69,18 @@ static inline void fastnn_rows_reset(fastnn_rows *r, int batch)
 {
     r->done = 0;
     r->bad = 0;
-    __atomic_store_n(&r->claim, (long long)batch << 32, __ATOMIC_RELEASE);
+    FASTNN_STORE_RELEASE(&r->claim, (long long)batch << 32);
 }
 
 /* Claim the next row of batch `batch` (n rows): its index, or -1 when every
  * row is claimed or the set has moved on to another batch. */
 static inline int fastnn_rows_claim(fastnn_rows *r, int batch, int n)
 {
-    long long v = __atomic_load_n(&r->claim, __ATOMIC_ACQUIRE);
+    long long v = FASTNN_LOAD_ACQUIRE(&r->claim);
     for (;;) {
         if ((int)(v >> 32) != batch || (int)(v & 0xffffffffLL) >= n)
             return -1;
-        if (__atomic_compare_exchange_n(&r->claim, &v, v + 1, 1, __ATOMIC_ACQUIRE,
-                                        __ATOMIC_ACQUIRE))
+        if (FASTNN_CAS_ACQUIRE(&r->claim, &v, v + 1))
             return (int)(v & 0xffffffffLL);
     }
 }
@@ -70,31 +89,31 @@ static inline int fastnn_rows_claim(fastnn_rows *r, int batch, int n)
 static inline void fastnn_rows_finish(fastnn_rows *r, int row_bad)
 {
     if (row_bad)
-        __atomic_store_n(&r->bad, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&r->done, 1, __ATOMIC_RELEASE);
+        FASTNN_STORE_RELEASE(&r->bad, 1);
+    FASTNN_ADD_RELEASE(&r->done, 1);
 }
 
 /* Wait until n rows are copied; then whether any holds NaN or infinity. */
 static inline int fastnn_rows_wait_bad(fastnn_rows *r, int n)
 {
-    while (__atomic_load_n(&r->done, __ATOMIC_ACQUIRE) < n)
+    while (FASTNN_LOAD_ACQUIRE(&r->done) < n)
         FASTNN_SPIN_PAUSE();
-    return __atomic_load_n(&r->bad, __ATOMIC_RELAXED);
+    return FASTNN_LOAD_ACQUIRE(&r->bad);
 }
 
 /* Set *counter to value, after every write before it. */
 static inline void fastnn_handoff_publish(int *counter, int value)
 {
-    __atomic_store_n(counter, value, __ATOMIC_RELEASE);
+    FASTNN_STORE_RELEASE(counter, value);
 }
 
 /* Wait until *counter >= target (return 1) or *abort is nonzero (return 0). */
 static inline int fastnn_handoff_wait(const int *counter, int target, const int *abort)
 {
     for (;;) {
-        if (__atomic_load_n(counter, __ATOMIC_ACQUIRE) >= target)
+        if (FASTNN_LOAD_ACQUIRE(counter) >= target)
             return 1;
-        if (__atomic_load_n(abort, __ATOMIC_ACQUIRE))
+        if (FASTNN_LOAD_ACQUIRE(abort))
             return 0;
         FASTNN_SPIN_PAUSE();
     }

@@ -106,6 +106,7 @@ cdef enum:
 
 
 cdef extern from "handoff.h" nogil:
+    bint FASTNN_HANDOFF_AVAILABLE
     ctypedef struct fastnn_rows:
         pass
     void fastnn_rows_reset(fastnn_rows* r, int batch)
@@ -195,7 +196,8 @@ cdef bint _gathers_ahead(Py_ssize_t batch_size, Py_ssize_t n_layers, const Py_ss
     step runs on the calling thread (so the second core is free)."""
     cdef Py_ssize_t l
     cdef int n = <int>batch_size, s_in, s_out
-    if omp_get_max_threads() < 2 or batch_size < 2 or batch_size * row_bytes < 16384:
+    if (not FASTNN_HANDOFF_AVAILABLE or omp_get_max_threads() < 2 or batch_size < 2
+            or batch_size * row_bytes < 16384):
         return False
     for l in range(1, n_layers + 1):
         s_in, s_out = <int>sizes[l - 1], <int>sizes[l]
