@@ -14,7 +14,10 @@ few flat buffers that the Python model allocates once per fit and owns:
 * ``y_batch`` (batch_size × s_L): the gathered targets;
 * the optimizer's state (velocity, or Adam's m and v), shaped like params;
 * optionally per-sample weights (n_samples,), gathered per batch into
-  ``w_batch``: the loss and its delta become weighted means (losses.pyx).
+  ``w_batch``: the loss and its delta become weighted means (losses.pyx);
+* ``spare`` (``spare_size``: batch_size × (s₀ + s_L + 1)): a second set of
+  batch buffers (inputs, targets, weights), for the batch-1 fusion and the
+  gather-ahead below.
 
 An L2 penalty ``l2`` (scikit-learn's ``alpha``) acts on the weights W only,
 never on the biases, scaled by the batch's weight sum Σw (its row count
