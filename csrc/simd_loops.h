@@ -62,4 +62,24 @@ fastnn_all_finite_u64(const uint64_t *restrict bits, ptrdiff_t n)
     return bad == 0;
 }
 
+/* dst[i] = src[i] for the n values, and the test above on them in the same
+ * pass: 1 when all are finite.  For a copy that must also be checked (the
+ * training loop's gather of a first epoch's rows), so the values are read
+ * once, while the copy's memory traffic hides the test. */
+#define FASTNN_COPY_ALL_FINITE(NAME, T, EXPONENT)                                   \
+    FASTNN_CLONES static int                                                        \
+    NAME(T *restrict dst, const T *restrict src, ptrdiff_t n)                       \
+    {                                                                               \
+        T bad = 0;                                                                  \
+        for (ptrdiff_t i = 0; i < n; i++) {                                         \
+            const T v = src[i];                                                     \
+            dst[i] = v;                                                             \
+            bad |= (v & (EXPONENT)) == (EXPONENT);                                  \
+        }                                                                           \
+        return bad == 0;                                                            \
+    }
+FASTNN_COPY_ALL_FINITE(fastnn_copy_all_finite_u32, uint32_t, 0x7f800000u)
+FASTNN_COPY_ALL_FINITE(fastnn_copy_all_finite_u64, uint64_t, 0x7ff0000000000000u)
+#undef FASTNN_COPY_ALL_FINITE
+
 #endif

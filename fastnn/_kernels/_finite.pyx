@@ -27,6 +27,10 @@ from fastnn._kernels._parallel cimport chunk_start, threads_for
 cdef extern from "simd_loops.h":
     int fastnn_all_finite_u32(const uint32_t* bits, Py_ssize_t n) noexcept nogil
     int fastnn_all_finite_u64(const uint64_t* bits, Py_ssize_t n) noexcept nogil
+    int fastnn_copy_all_finite_u32(uint32_t* dst, const uint32_t* src,
+                                   Py_ssize_t n) noexcept nogil
+    int fastnn_copy_all_finite_u64(uint64_t* dst, const uint64_t* src,
+                                   Py_ssize_t n) noexcept nogil
 
 cdef enum:
     GRAIN_SCAN = 1 << 21   # values per thread: a chunk must outlast the pool's wake-up
@@ -36,6 +40,13 @@ cdef bint values_finite(const floating* x, Py_ssize_t n) noexcept nogil:
     if floating is float:
         return fastnn_all_finite_u32(<const uint32_t*>x, n)
     return fastnn_all_finite_u64(<const uint64_t*>x, n)
+
+
+cdef bint copy_values_finite(floating* dst, const floating* src,
+                            Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return fastnn_copy_all_finite_u32(<uint32_t*>dst, <const uint32_t*>src, n)
+    return fastnn_copy_all_finite_u64(<uint64_t*>dst, <const uint64_t*>src, n)
 
 
 cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:

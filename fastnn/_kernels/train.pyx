@@ -78,7 +78,7 @@ from libc.string cimport memcpy
 
 from fastnn._kernels._blas cimport (
     gemm, gemm_on_calling_thread, step_forward, step_forward_exact)
-from fastnn._kernels._finite cimport values_finite
+from fastnn._kernels._finite cimport copy_values_finite
 from fastnn._kernels._parallel cimport omp_get_max_threads, omp_get_num_threads
 from fastnn._kernels.activations cimport (
     IDENTITY, SOFTMAX, STEP, activation_forward_impl)
@@ -143,17 +143,30 @@ cdef struct Batches:
 cdef bint _gather(Batches* g, Py_ssize_t pos, Py_ssize_t n, int s,
                   const floating* kind) noexcept nogil:
     """Copy rows order[pos:pos+n] of X, Y (and the weights) into buffer set s;
-    False when ``check_finite`` and the inputs hold NaN or infinity.  ``kind``
-    only selects the element type."""
-    cdef Py_ssize_t r, row
+    False when ``check_finite`` and the inputs hold NaN or infinity (tested in
+    the same pass as the copy).  ``kind`` only selects the element type."""
+    cdef Py_ssize_t r
+    cdef bint finite = True
     for r in range(n):
-        row = g.order[pos + r]
+        finite &= _copy_row(g, g.order[pos + r], r, s, kind)
+    return finite
+
+
+cdef inline bint _copy_row(Batches* g, Py_ssize_t row, Py_ssize_t r, int s,
+                           const floating* kind) noexcept nogil:
+    """Row ``row`` of X, Y (and its weight) into slot r of buffer set s; False
+    when ``check_finite`` and its inputs hold NaN or infinity."""
+    cdef bint finite = True
+    if g.check_finite:
+        finite = copy_values_finite(<floating*>(g.x[s] + r * g.x_bytes),
+                                    <const floating*>(g.X + row * g.x_bytes),
+                                    g.x_bytes // <Py_ssize_t>sizeof(floating))
+    else:
         memcpy(g.x[s] + r * g.x_bytes, g.X + row * g.x_bytes, g.x_bytes)
-        memcpy(g.y[s] + r * g.y_bytes, g.Y + row * g.y_bytes, g.y_bytes)
-        if g.sw != NULL:
-            memcpy(g.w[s] + r * g.w_bytes, g.sw + row * g.w_bytes, g.w_bytes)
-    return not g.check_finite or values_finite(
-        <const floating*>g.x[s], n * (g.x_bytes // <Py_ssize_t>sizeof(floating)))
+    memcpy(g.y[s] + r * g.y_bytes, g.Y + row * g.y_bytes, g.y_bytes)
+    if g.sw != NULL:
+        memcpy(g.w[s] + r * g.w_bytes, g.sw + row * g.w_bytes, g.w_bytes)
+    return finite
 
 
 cdef bint _gather_claimed(Batches* g, int b, Py_ssize_t pos, Py_ssize_t n,
@@ -161,21 +174,14 @@ cdef bint _gather_claimed(Batches* g, int b, Py_ssize_t pos, Py_ssize_t n,
     """Copy the rows of batch b (rows order[pos:pos+n], set b % 2) that no thread
     has claimed yet, one claim at a time; True when this thread claimed any."""
     cdef fastnn_rows* rows = &g.rows[b & 1]
-    cdef int s = b & 1, r
-    cdef Py_ssize_t row, n_x = g.x_bytes // <Py_ssize_t>sizeof(floating)
+    cdef int r
     cdef bint any = False
     while True:
         r = fastnn_rows_claim(rows, b, <int>n)
         if r < 0:
             return any
         any = True
-        row = g.order[pos + r]
-        memcpy(g.x[s] + r * g.x_bytes, g.X + row * g.x_bytes, g.x_bytes)
-        memcpy(g.y[s] + r * g.y_bytes, g.Y + row * g.y_bytes, g.y_bytes)
-        if g.sw != NULL:
-            memcpy(g.w[s] + r * g.w_bytes, g.sw + row * g.w_bytes, g.w_bytes)
-        fastnn_rows_finish(rows, g.check_finite and not values_finite(
-            <const floating*>(g.x[s] + r * g.x_bytes), n_x))
+        fastnn_rows_finish(rows, not _copy_row(g, g.order[pos + r], r, b & 1, kind))
 
 
 cdef void _gather_ahead(Batches* g, const floating* kind) noexcept nogil:
