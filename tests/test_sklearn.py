@@ -445,10 +445,12 @@ def test_gather_ahead_with_sample_weights_gives_the_bits_of_one_thread(solver):
     # on the second thread, sample weights included (train.pyx's gather-ahead).
     from fastnn._kernels import train as _train
 
+    # Many batches, with the L2 penalty (whose weight sum reads the batch's
+    # weights after its step).
     rng = np.random.default_rng(8)
-    X = rng.random((301, 256)).astype(np.float32)
-    y = rng.integers(0, 3, 301)
-    w = rng.random(301) + 0.5
+    X = rng.random((3001, 256)).astype(np.float32)
+    y = rng.integers(0, 3, 3001)
+    w = rng.random(3001) + 0.5
     before = fastnn.get_num_threads()
     fits = []
     try:
@@ -456,7 +458,7 @@ def test_gather_ahead_with_sample_weights_gives_the_bits_of_one_thread(solver):
             fastnn.set_num_threads(threads)
             assert _train.gathers_ahead(32, [256, 8, 3], "float32") == (threads == 2)
             clf = MLPClassifier(hidden_layer_sizes=(8,), solver=solver, batch_size=32,
-                                max_iter=3, random_state=0)
+                                alpha=1e-3, max_iter=5, random_state=0)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 clf.fit(X, y, sample_weight=w)

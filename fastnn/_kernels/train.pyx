@@ -385,10 +385,7 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
             params, grads, acts, A0, deltas, <floating*>g.y[cur], wb, n, batch_size,
             n_layers, sizes, act_codes, loss, w_off, b_off, a_off, d_off, &out.correct,
             fused_lr, x_prev, defer)
-        if ahead:
-            fastnn_rows_reset(&g.rows[cur], b + 2)
-            fastnn_handoff_publish(&g.consumed, b + 1)
-        elif defer:
+        if defer:
             x_prev = A0
             cur = 1 - cur
         out.t += 1
@@ -410,6 +407,10 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
                 _update_range(rule, params, grads, s1, s2, b_off[l], b_off[l] + sizes[l + 1],
                               lr, momentum, nesterov, beta1, beta2, eps, weight_decay,
                               out.t)
+        if ahead:
+            # batch b is done with its set (the weights too: weight_sum above)
+            fastnn_rows_reset(&g.rows[cur], b + 2)
+            fastnn_handoff_publish(&g.consumed, b + 1)
         pos += n
         b += 1
     if x_prev != NULL:
