@@ -264,8 +264,8 @@ class Sequential:
     def _finite_check_in_training(self, X, optimizer):
         """Whether fit leaves X's NaN/infinity check to its first epoch.
 
-        The compiled loop can scan each gathered batch while it is in cache
-        (``train_samples(check_finite=True)``), which saves the separate pass
+        The compiled loop can test each row as it gathers it, in the same pass
+        as the copy (``train_samples(check_finite=True)``), which saves the separate pass
         over X (about 23 ms for 60,000 MNIST images, a fifth of a batch-10
         epoch); but a bad row is then found mid-epoch, so fit must snapshot
         the weights, optimizer state and random state to undo the partial
@@ -475,7 +475,7 @@ class Sequential:
         if n_val < 1 or n_val >= X.shape[0]:
             raise ValueError("validation_split=%g leaves no samples for training or for "
                              "validation out of %d" % (split, X.shape[0]))
-        self._require_finite(X[-n_val:], "X")   # the training part: see fit
+        self._require_finite(X[-n_val:], "X")   # held out; the training part: see fit
         return X[:-n_val], Y[:-n_val], X[-n_val:], Y[-n_val:]
 
     @staticmethod

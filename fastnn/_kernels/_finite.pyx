@@ -15,10 +15,13 @@ by memory bandwidth, not arithmetic.
 
 Parallel strategy: ``threads_for(n, GRAIN_SCAN)`` threads, each scanning a
 contiguous chunk with ``values_finite``; the answer does not depend on the
-thread count.  ``values_finite`` alone (one thread, ``_finite.pxd``) is also
-the training loop's check of each gathered batch (train.pyx).
-Memory: reads the caller's array in place; allocates nothing.
+thread count.  ``copy_values_finite`` (one thread, ``_finite.pxd``) is the
+same test made while copying, for the training loop's gather of a first
+epoch's rows (train.pyx).
+Memory: reads the caller's array in place (``copy_values_finite`` writes the
+caller's destination); allocates nothing.
 """
+from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport uint32_t, uint64_t
 

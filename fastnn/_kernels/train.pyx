@@ -64,8 +64,9 @@ rows or more and 16 KiB or more, and ``spare`` given, train_samples runs a
 set while thread 0 trains on batch b from the other.  Rows are claimed one
 at a time from a per-set counter (csrc/handoff.h), so when thread 0 reaches a
 batch that thread 1 has not finished, it copies the rows left itself rather
-than waiting: a gatherer that lags, or loses its core to another process,
-costs at most what gathering on one thread costs.  Only the copying moves;
+than waiting, and waits only for a row being copied at that moment: a
+gatherer that lags, or loses its core to another process, costs about what
+gathering on one thread costs.  Only the copying moves;
 the arithmetic, hence every bit of the result, is the same.
 
 Results are the same for any thread count because every kernel's are.
@@ -445,10 +446,10 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     ``spare`` (``spare_size(batch_size, n_in, n_out)`` values) or None: a
     second set of batch buffers, for the batch-1 fusion's second input row
     and for the gather-ahead (see the design notes); without it neither is
-    used.  ``check_finite``: scan each gathered batch of inputs, while it is
-    in cache, before training on it; at the first NaN or infinity the run
-    stops and ``NonFiniteBatch`` is raised (after the compiled loop has
-    returned).  A first epoch visits every row, so this replaces the
+    used.  ``check_finite``: test each gathered row of inputs, in the same
+    pass as its copy, before training on its batch; at the first batch with
+    NaN or infinity the run stops and ``NonFiniteBatch`` is raised (after the
+    compiled loop has returned).  A first epoch visits every row, so this replaces the
     boundary's separate pass over X (fastnn.model decides when, and undoes
     the partial run).  The caller (fastnn.model) validates every argument and
     owns every buffer; this function checks only what keeps memory accesses
