@@ -203,8 +203,12 @@ SG_NAME(axpy_tile)(const int MR, const int NV, const int KU, int nblk, ptrdiff_t
         const SG_T *b, ptrdiff_t ldb, SG_MASK last, SG_T alpha, SG_T beta, SG_T *c,  \
         ptrdiff_t c_rs, ptrdiff_t c_cs)                                              \
     {                                                                                \
-        SG_NAME(axpy_tile)(MR, NV, SG_KU_FOR(MR, NV), nblk, k, a, a_rs, a_ks, b,     \
-                           ldb, last, alpha, beta, c, c_rs, c_cs);                   \
+        if (a_rs == 1) /* TN: a's row offsets become constants, not registers */    \
+            SG_NAME(axpy_tile)(MR, NV, SG_KU_FOR(MR, NV), nblk, k, a, 1, a_ks, b,    \
+                               ldb, last, alpha, beta, c, c_rs, c_cs);               \
+        else                                                                         \
+            SG_NAME(axpy_tile)(MR, NV, SG_KU_FOR(MR, NV), nblk, k, a, a_rs, a_ks, b, \
+                               ldb, last, alpha, beta, c, c_rs, c_cs);               \
     }
 #define SG_AXPY_TILES_12(MR) SG_AXPY_TILE(MR, 1) SG_AXPY_TILE(MR, 2)
 SG_AXPY_TILES_12(1) SG_AXPY_TILES_12(2) SG_AXPY_TILES_12(3) SG_AXPY_TILES_12(4)
