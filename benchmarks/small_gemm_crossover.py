@@ -12,8 +12,10 @@ samples are reported, in µs per call.
     python benchmarks/small_gemm_crossover.py --grid         # plus the (m, n, k) grid
     python benchmarks/small_gemm_crossover.py --markdown     # plus the README tables
 
-Also reports, per row, what ``gemm`` (the routed call) does with the shape:
-``own`` or ``blas``.  Not part of the test suite.
+Also reports, per row, where ``gemm`` (the routed call) sends the shape
+(``_blas.gemm_route``): ``own`` (the small kernel), ``blas``, or ``packed`` (the
+own packed kernel for large float32 products, timed by neither column here).
+Not part of the test suite.
 """
 
 import argparse
@@ -89,7 +91,8 @@ def measure(shapes, dtypes, target_s, samples, check=True):
             [lambda r: _blas.gemm_small(ta, tb, 1.0, A, B, 0.0, C, repeats=r),
              lambda r: _blas.gemm_blas(ta, tb, 1.0, A, B, 0.0, C, repeats=r)],
             target_s, samples)
-        routed = "own" if _blas.small_gemm_wins(m, n, k, ta, tb, dtype == np.float64) else "blas"
+        route = _blas.gemm_route(m, n, k, ta, tb, dtype == np.float64)
+        routed = "own" if route == "small" else route
         rows.append(dict(label=label, m=m, n=n, k=k, ta=ta, tb=tb,
                          dtype=np.dtype(dtype).name, own=own, blas=blas, routed=routed))
     return rows
@@ -110,11 +113,19 @@ def print_rows(rows, out=sys.stdout):
         out.write("%-26s %-2s %5d %5d %5d %-7s %9.2f %9.2f %6.2f %6.1f %5s%s\n" % (
             r["label"], case(r), r["m"], r["n"], r["k"], r["dtype"], r["own"], r["blas"],
             r["blas"] / r["own"], flop / best / 1e3, r["routed"],
-            "" if (r["own"] < r["blas"]) == (r["routed"] == "own") else "  *"))
+            "  *" if _slower(r) else ""))
+
+
+def _slower(row):
+    """Whether gemm sends this shape to the slower of the two timed kernels."""
+    if row["routed"] == "packed":
+        return False
+    return (row["own"] < row["blas"]) != (row["routed"] == "own")
 
 
 def print_markdown(rows, out=sys.stdout):
-    """README tables, one per dtype: µs per call, own / OpenBLAS, the one gemm uses in bold."""
+    """README tables, one per dtype: µs per call, own / OpenBLAS, the one gemm uses in
+    bold (neither, marked †, where gemm uses the packed kernel)."""
     cells = {}
     for r in rows:
         if r["label"] == "grid":
@@ -124,13 +135,16 @@ def print_markdown(rows, out=sys.stdout):
         own, blas = "%.2f" % r["own"], "%.2f" % r["blas"]
         if r["routed"] == "own":
             own = "**%s**" % own
-        else:
+        elif r["routed"] == "blas":
             blas = "**%s**" % blas
+        else:
+            blas += " †"
         cells.setdefault(r["dtype"], {}).setdefault((layer, product), {})[int(batch)] = \
             "%s / %s" % (own, blas)
     for dtype, table in cells.items():
         batches = sorted({b for v in table.values() for b in v})
-        out.write("\n%s, µs per call, own / OpenBLAS (bold: the one `gemm` uses)\n\n" % dtype)
+        out.write("\n%s, µs per call, own / OpenBLAS (bold: the one `gemm` uses; †: "
+                  "neither, the packed kernel)\n\n" % dtype)
         out.write("| layer | product | %s |\n" % " | ".join("n=%d" % b for b in batches))
         out.write("|---|---|%s\n" % ("---:|" * len(batches)))
         for (layer, product), by_batch in table.items():
@@ -164,7 +178,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=0)
-    wrong = [r for r in rows if (r["own"] < r["blas"]) != (r["routed"] == "own")]
+    wrong = [r for r in rows if _slower(r)]
     lost = sum(abs(r["own"] - r["blas"]) for r in wrong)
     print("\n%d of %d shapes routed to the slower implementation (* above); "
           "µs lost per call, summed: %.2f" % (len(wrong), len(rows), lost))
