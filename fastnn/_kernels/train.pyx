@@ -520,16 +520,12 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
         with nogil, parallel(num_threads=2):
             if threadid() == 1:
                 _gather_ahead(&g, &params[0])
-            elif omp_get_num_threads() == 2:
-                _train_loop(&g, True, False, &params[0], &grads[0], &acts[0], &deltas[0],
-                            s1, s2, n_params, n_layers, &sizes[0], &act_codes[0], loss,
-                            &w_off[0], &b_off[0], &a_off[0], &d_off[0], rule, lr, momentum,
-                            nesterov, beta1, beta2, eps, weight_decay, l2, fused_lr, &out)
-            else:                      # no second thread after all: gather here
-                _train_loop(&g, False, False, &params[0], &grads[0], &acts[0], &deltas[0],
-                            s1, s2, n_params, n_layers, &sizes[0], &act_codes[0], loss,
-                            &w_off[0], &b_off[0], &a_off[0], &d_off[0], rule, lr, momentum,
-                            nesterov, beta1, beta2, eps, weight_decay, l2, fused_lr, &out)
+            else:                      # without a second thread after all, gather here
+                _train_loop(&g, omp_get_num_threads() == 2, False, &params[0], &grads[0],
+                            &acts[0], &deltas[0], s1, s2, n_params, n_layers, &sizes[0],
+                            &act_codes[0], loss, &w_off[0], &b_off[0], &a_off[0], &d_off[0],
+                            rule, lr, momentum, nesterov, beta1, beta2, eps, weight_decay, l2,
+                            fused_lr, &out)
     else:
         with nogil:
             _train_loop(&g, False, defer, &params[0], &grads[0], &acts[0], &deltas[0],
