@@ -1,5 +1,5 @@
 /* scikit-learn's MLP optimizer steps (momentum, Nesterov, Adam), compiled for
- * several instruction sets and chosen at run time (FASTNN_CLONES, see
+ * each instruction-set path and chosen at run time (FASTNN_ISA_VARIANTS, see
  * simd_loops.h): the portable build would otherwise run them 4 floats wide.
  *
  * Each element goes through exactly the operations of fastnn.reference's
@@ -31,9 +31,10 @@
 
 
 #define FASTNN_SKLEARN_LOOPS(T, SUFFIX, SQRT)                                          \
-FASTNN_CLONES static void                                                              \
-fastnn_sklearn_momentum_##SUFFIX(T *restrict p, const T *restrict g, T *restrict v,    \
-                                 ptrdiff_t n, T lr, T mu, T wd, int nesterov)          \
+FASTNN_BODY void                                                                       \
+fastnn_sklearn_momentum_##SUFFIX##_body(T *restrict p, const T *restrict g,            \
+                                        T *restrict v, ptrdiff_t n, T lr, T mu, T wd,  \
+                                        int nesterov)                                  \
 {                                                                                      \
     if (wd == 0 && !nesterov) {                                                        \
         for (ptrdiff_t i = 0; i < n; i++) {                                            \
@@ -64,10 +65,14 @@ fastnn_sklearn_momentum_##SUFFIX(T *restrict p, const T *restrict g, T *restrict
     }                                                                                  \
 }                                                                                      \
                                                                                        \
-FASTNN_CLONES static void                                                              \
-fastnn_sklearn_adam_##SUFFIX(T *restrict p, const T *restrict g, T *restrict m,        \
-                             T *restrict v, ptrdiff_t n, T neg_lr, T b1, T c1, T b2,   \
-                             T c2, T eps, T wd)                                        \
+FASTNN_ISA_VARIANTS(void, , fastnn_sklearn_momentum_##SUFFIX,                           \
+                    (T *restrict p, const T *restrict g, T *restrict v, ptrdiff_t n,   \
+                     T lr, T mu, T wd, int nesterov), (p, g, v, n, lr, mu, wd, nesterov)) \
+                                                                                       \
+FASTNN_BODY void                                                                       \
+fastnn_sklearn_adam_##SUFFIX##_body(T *restrict p, const T *restrict g, T *restrict m, \
+                                    T *restrict v, ptrdiff_t n, T neg_lr, T b1, T c1,  \
+                                    T b2, T c2, T eps, T wd)                           \
 {                                                                                      \
     if (wd == 0) {                                                                     \
         for (ptrdiff_t i = 0; i < n; i++) {                                            \
@@ -84,13 +89,16 @@ fastnn_sklearn_adam_##SUFFIX(T *restrict p, const T *restrict g, T *restrict m, 
             p[i] = p[i] + neg_lr * m[i] / (SQRT(v[i]) + eps);                          \
         }                                                                              \
     }                                                                                  \
-}
+}                                                                                      \
+FASTNN_ISA_VARIANTS(void, , fastnn_sklearn_adam_##SUFFIX,                               \
+                    (T *restrict p, const T *restrict g, T *restrict m, T *restrict v, \
+                     ptrdiff_t n, T neg_lr, T b1, T c1, T b2, T c2, T eps, T wd),      \
+                    (p, g, m, v, n, neg_lr, b1, c1, b2, c2, eps, wd))
 
 #define FASTNN_LANES 16
 
 #define FASTNN_SUM_SQUARES(T, SUFFIX)                                                  \
-FASTNN_CLONES static double                                                            \
-fastnn_sum_squares_##SUFFIX(const T *restrict x, ptrdiff_t n)                          \
+FASTNN_BODY double fastnn_sum_squares_##SUFFIX##_body(const T *restrict x, ptrdiff_t n) \
 {                                                                                      \
     T lanes[FASTNN_LANES] = {0};                                                       \
     ptrdiff_t i = 0;                                                                   \
@@ -103,7 +111,9 @@ fastnn_sum_squares_##SUFFIX(const T *restrict x, ptrdiff_t n)                   
     for (int j = 0; j < FASTNN_LANES; j++)                                             \
         total += lanes[j];                                                             \
     return total;                                                                      \
-}
+}                                                                                      \
+FASTNN_ISA_VARIANTS(double, return, fastnn_sum_squares_##SUFFIX,                       \
+                    (const T *restrict x, ptrdiff_t n), (x, n))
 
 FASTNN_SUM_SQUARES(float, f32)
 FASTNN_SUM_SQUARES(double, f64)

@@ -60,6 +60,8 @@
 
 #include <stddef.h>
 
+#include "isa.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FASTNN_SG_X86 1
 #include <immintrin.h>
@@ -301,18 +303,10 @@ fastnn_sg_transpose_d(const double *src, ptrdiff_t ld, int nrows, int np, double
 #define SG_TRANSPOSE fastnn_sg_transpose_d
 #include "small_gemm_kernels.h"   /* undefines the SG_ macros when done */
 
-/* 1 when the AVX-512F kernels can run here; decided once (a benign race:
- * every thread computes the same value). */
+/* 1 when the active instruction-set path (isa.h) is AVX-512F. */
 static inline int fastnn_sg_have_avx512(void)
 {
-    static int state = -1;
-    int s = __atomic_load_n(&state, __ATOMIC_RELAXED);
-    if (s < 0) {
-        __builtin_cpu_init();
-        s = __builtin_cpu_supports("avx512f") != 0;
-        __atomic_store_n(&state, s, __ATOMIC_RELAXED);
-    }
-    return s;
+    return fastnn_isa() == FASTNN_ISA_AVX512;
 }
 #else
 static inline int fastnn_sg_have_avx512(void) { return 0; }

@@ -9,6 +9,7 @@ built and what it runs on.
 """
 
 from fastnn import datasets, kernels, reference
+from fastnn._isa import available_isas, get_isa, set_isa, use_isa
 from fastnn._config import (
     config, flush_denormals, get_num_threads, set_num_threads, show_config)
 from fastnn._version import __version__
@@ -21,7 +22,7 @@ from fastnn.optim import (
 
 __all__ = [
     "__version__", "config", "get_num_threads", "set_num_threads", "show_config",
-    "flush_denormals",
+    "flush_denormals", "available_isas", "get_isa", "set_isa", "use_isa",
     "datasets", "kernels", "reference",
     "Sequential", "Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
     "MSELoss", "BCELoss", "CrossEntropyLoss",

@@ -25,6 +25,8 @@ uses its own pool, sized the same way.
 """
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
+include "_isa.pxi"
+
 
 cdef extern from "small_gemm.h" nogil:
     void fastnn_sgemm_small(int trans_a, int trans_b, int m, int n, int k,

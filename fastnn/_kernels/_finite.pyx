@@ -27,6 +27,8 @@ from libc.stdint cimport uint32_t, uint64_t
 
 from fastnn._kernels._parallel cimport chunk_start, threads_for
 
+include "_isa.pxi"
+
 cdef extern from "simd_loops.h":
     int fastnn_all_finite_u32(const uint32_t* bits, Py_ssize_t n) noexcept nogil
     int fastnn_all_finite_u64(const uint64_t* bits, Py_ssize_t n) noexcept nogil

@@ -43,6 +43,8 @@ from libc.math cimport sqrt, sqrtf, pow
 
 from fastnn._kernels._parallel cimport GRAIN_ARITHMETIC, chunk_start, threads_for
 
+include "_isa.pxi"
+
 cdef extern from "simd_loops.h":
     void fastnn_descend_f32(float* p, const float* g, Py_ssize_t n, float lr) noexcept nogil
     void fastnn_descend_f64(double* p, const double* g, Py_ssize_t n, double lr) noexcept nogil
