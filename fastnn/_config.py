@@ -9,6 +9,8 @@ the same OpenMP runtime and BLAS library.
 """
 
 import contextlib
+import ctypes
+import itertools
 import os
 import platform
 import sys
@@ -43,6 +45,32 @@ def _blas_controllers():
     owned = [c for c in blas
              if os.path.realpath(c.filepath).startswith(scipy_root)]  # scipy/ and scipy.libs/
     return owned or blas
+
+
+def _blas_thread_functions():
+    """Addresses of ``openblas_get_num_threads`` and ``openblas_set_num_threads``
+    of the BLAS library fastnn's kernels call, or (0, 0).
+
+    Only a pthreads OpenBLAS qualifies: its thread count is one process-wide
+    setting that ``gemm`` can hold at one while it runs a product in fixed pieces
+    (an OpenMP OpenBLAS would share fastnn's own OpenMP settings).
+    """
+    for controller in _blas_controllers():
+        info = controller.info()
+        if info.get("internal_api") != "openblas" or info.get("threading_layer") != "pthreads":
+            continue
+        for prefix, suffix in itertools.product(("", "scipy_"), ("", "64_", "_64")):
+            try:
+                get = getattr(controller.dynlib, "%sopenblas_get_num_threads%s" % (prefix, suffix))
+                set_ = getattr(controller.dynlib, "%sopenblas_set_num_threads%s" % (prefix, suffix))
+            except AttributeError:
+                continue
+            return (ctypes.cast(get, ctypes.c_void_p).value,
+                    ctypes.cast(set_, ctypes.c_void_p).value)
+    return 0, 0
+
+
+_blas._set_blas_thread_functions(*_blas_thread_functions())
 
 
 def get_num_threads():
@@ -97,8 +125,9 @@ def flush_denormals():
     block the CPU reads denormal inputs as 0 and writes 0 for denormal results
     (x86-64 FTZ and DAZ); results then differ only where such tiny values
     arise.  The compiled training loop, its optimizer updates and fastnn's own
-    matrix kernels are covered (the packed kernel's OpenMP threads take the
-    calling thread's setting for each product); BLAS worker threads are not.
+    matrix kernels are covered (the OpenMP threads that share a product take
+    the calling thread's setting for it, BLAS-routed products included: they
+    run on fastnn's threads, with the BLAS library held to one thread).
     On other CPUs the block runs unchanged.
 
     Examples
@@ -132,6 +161,7 @@ def config():
         "num_threads": get_num_threads(),
         "cpu_count": os.cpu_count(),
         "blas": blas,
+        "blas_thread_control": _blas.blas_threads_controlled(),
         "cpu": _cpu.cpu_brand() or platform.processor() or platform.machine(),
         "cpu_signature": "family %d model %d stepping %d" % _cpu.cpu_signature(),
         "simd": [name for name, has in _cpu.cpu_features().items() if has],
@@ -166,6 +196,10 @@ def show_config(file=None):
             b.get("internal_api", "unknown"), b.get("version", ""), b.get("architecture"),
             b.get("threading_layer"), b.get("num_threads")))
         lines.append("           %s" % b.get("filepath", ""))
+    lines.append("           products above 2^18 multiply-adds: %s" % (
+        "fixed pieces on fastnn's threads, BLAS held to one thread (same bits for any "
+        "thread count)" if c["blas_thread_control"] else
+        "one BLAS call on the BLAS library's threads (bits may change with the thread count)"))
     lines += [
         "CPU:       %s (%s)" % (c["cpu"], c["cpu_signature"]),
         "SIMD:      %s" % (" ".join(c["simd"]) or "none detected"),

@@ -74,3 +74,10 @@ def num_threads(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261122)
+
+
+@pytest.fixture(params=fastnn.available_isas())
+def isa(request):
+    """Run the test on each instruction-set path this CPU supports, then restore."""
+    with fastnn.use_isa(request.param):
+        yield request.param

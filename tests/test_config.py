@@ -19,7 +19,7 @@ from fastnn._kernels import _parallel
 CONFIG_KEYS = {
     "fastnn", "python", "numpy", "scipy", "openmp", "openmp_reason", "num_threads",
     "cpu_count", "blas", "cpu", "cpu_signature", "simd", "compiler", "compile_args",
-    "native", "debug",
+    "native", "debug", "blas_thread_control",
 }
 
 
@@ -96,6 +96,10 @@ def test_config_dict():
     assert c["compile_args"] == BUILD_CONFIG["compile_args"]
     assert isinstance(c["native"], bool) and isinstance(c["debug"], bool)
     assert len(c["blas"]) == len(_blas_controllers()) >= 1
+    # SciPy's wheels bundle a pthreads OpenBLAS, whose thread count gemm can hold at one
+    assert c["blas_thread_control"] is any(
+        b["internal_api"] == "openblas" and b["threading_layer"] == "pthreads"
+        for b in c["blas"])
     for b in c["blas"]:
         assert set(b) == {"internal_api", "version", "architecture", "threading_layer",
                           "num_threads", "filepath"}

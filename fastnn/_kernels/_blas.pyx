@@ -23,7 +23,10 @@ kernel starts an OpenMP team sized by ``fastnn.set_num_threads`` (inside
 another parallel region it runs on one thread, OpenMP's nesting default); BLAS
 uses its own pool, sized the same way.
 """
+from cython.parallel cimport prange
 from scipy.linalg.cython_blas cimport sgemm, dgemm
+
+from fastnn._kernels._parallel cimport omp_get_max_threads
 
 include "_isa.pxi"
 
@@ -93,6 +96,122 @@ cdef inline void _blas_gemm(bint trans_a, bint trans_b, int m, int n, int k,
               &beta, C, &ldc)
 
 
+# --- BLAS in fixed pieces: the same bits for any thread count ------------------
+#
+# OpenBLAS threads a product above 2^18 multiply-adds, and how it cuts the
+# product between its threads changes the bits of the result (its edge tiles
+# sum in another order).  So above that size fastnn cuts C itself, into pieces
+# fixed by the shape alone (blas_pieces), and runs each piece as one BLAS call
+# with the BLAS library held to one thread, the pieces shared by its own
+# OpenMP team: which thread computes a piece never changes its bits.  The BLAS
+# library's thread functions come from Python (fastnn/_config.py finds them in
+# SciPy's OpenBLAS with threadpoolctl); without them (another BLAS) the
+# product is one plain BLAS call, and README says what that costs.
+
+ctypedef int (*blas_get_threads_fn)() noexcept nogil
+ctypedef void (*blas_set_threads_fn)(int) noexcept nogil
+cdef blas_get_threads_fn _blas_get_threads = NULL
+cdef blas_set_threads_fn _blas_set_threads = NULL
+
+cdef extern from "fp_mode.h" nogil:
+    unsigned fastnn_fp_mode_get()
+    unsigned fastnn_fp_mode_adopt(unsigned mode)
+    void fastnn_fp_mode_restore(unsigned own)
+
+cdef enum:
+    BLAS_THREAD_MIN_WORK = 262144   # 2^18: OpenBLAS threads a product above this
+    BLAS_PIECE_WORK = 1048576       # 2^20 multiply-adds per piece, at least
+    BLAS_MAX_PIECES = 8
+    BLAS_PIECE_UNIT = 16            # pieces are whole multiples of 16 rows or columns
+
+
+cdef inline int blas_pieces(int m, int n, int k) noexcept nogil:
+    """How many pieces a BLAS-routed product is cut into: one up to 2^18
+    multiply-adds (OpenBLAS computes it on the calling thread), else one per
+    2^20, at most 8, each at least 16 rows or columns of C.  Shape only."""
+    cdef double work = <double>m * n * k
+    cdef int total = n if n >= m else m
+    cdef int pieces
+    if work <= BLAS_THREAD_MIN_WORK or _blas_set_threads == NULL:
+        return 1
+    pieces = <int>(work / BLAS_PIECE_WORK)
+    if pieces > BLAS_MAX_PIECES:
+        pieces = BLAS_MAX_PIECES
+    if pieces > total // BLAS_PIECE_UNIT:
+        pieces = total // BLAS_PIECE_UNIT
+    return pieces if pieces > 1 else 1
+
+
+cdef void _blas_gemm_pieces(bint trans_a, bint trans_b, int m, int n, int k,
+                            floating alpha, const floating* A, int lda,
+                            const floating* B, int ldb,
+                            floating beta, floating* C, int ldc) noexcept nogil:
+    """``_blas_gemm``, the same bits for any thread count (see above)."""
+    cdef int pieces = blas_pieces(m, n, k)
+    cdef int old_threads, n_threads, piece, width, total
+    cdef bint by_cols = n >= m
+    cdef unsigned mode, own
+    if <double>m * n * k <= BLAS_THREAD_MIN_WORK or _blas_set_threads == NULL:
+        _blas_gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        return
+    old_threads = _blas_get_threads()
+    if old_threads != 1:
+        _blas_set_threads(1)
+    total = n if by_cols else m
+    width = (total + pieces - 1) // pieces
+    width = (width + BLAS_PIECE_UNIT - 1) // BLAS_PIECE_UNIT * BLAS_PIECE_UNIT
+    pieces = (total + width - 1) // width
+    n_threads = omp_get_max_threads()
+    if n_threads > pieces:
+        n_threads = pieces
+    mode = fastnn_fp_mode_get()
+    if n_threads <= 1:
+        for piece in range(pieces):
+            _blas_piece(piece, width, total, by_cols, trans_a, trans_b, m, n, k, alpha,
+                        A, lda, B, ldb, beta, C, ldc)
+    else:
+        for piece in prange(pieces, num_threads=n_threads, schedule="dynamic"):
+            own = fastnn_fp_mode_adopt(mode)
+            _blas_piece(piece, width, total, by_cols, trans_a, trans_b, m, n, k, alpha,
+                        A, lda, B, ldb, beta, C, ldc)
+            fastnn_fp_mode_restore(own)
+    if old_threads != 1:
+        _blas_set_threads(old_threads)
+
+
+cdef inline void _blas_piece(int piece, int width, int total, bint by_cols,
+                             bint trans_a, bint trans_b, int m, int n, int k,
+                             floating alpha, const floating* A, int lda,
+                             const floating* B, int ldb,
+                             floating beta, floating* C, int ldc) noexcept nogil:
+    """Piece ``piece`` of C: columns (by_cols) or rows [lo, hi), and the matching
+    columns of op(B) or rows of op(A)."""
+    cdef int lo = piece * width
+    cdef int hi = lo + width if lo + width < total else total
+    if by_cols:
+        _blas_gemm(trans_a, trans_b, m, hi - lo, k, alpha, A, lda,
+                   B + (<Py_ssize_t>lo * ldb if trans_b else lo), ldb, beta, C + lo, ldc)
+    else:
+        _blas_gemm(trans_a, trans_b, hi - lo, n, k, alpha,
+                   A + (lo if trans_a else <Py_ssize_t>lo * lda), lda, B, ldb, beta,
+                   C + <Py_ssize_t>lo * ldc, ldc)
+
+
+def _set_blas_thread_functions(size_t get_threads, size_t set_threads):
+    """Give ``gemm`` the BLAS library's get/set-thread-count functions (addresses
+    of ``int f(void)`` and ``void f(int)``), or 0, 0 for none (fastnn/_config.py)."""
+    global _blas_get_threads, _blas_set_threads
+    if (get_threads == 0) != (set_threads == 0):
+        raise ValueError("_set_blas_thread_functions: give both functions or neither")
+    _blas_get_threads = <blas_get_threads_fn>get_threads
+    _blas_set_threads = <blas_set_threads_fn>set_threads
+
+
+def blas_threads_controlled():
+    """True when BLAS-routed products run in fixed pieces with BLAS held to one thread."""
+    return _blas_set_threads != NULL
+
+
 cdef inline void _own_gemm(bint trans_a, bint trans_b, int m, int n, int k,
                            floating alpha, const floating* A, int lda,
                            const floating* B, int ldb,
@@ -126,18 +245,20 @@ cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     elif route == FASTNN_ROUTE_PACKED:
         _packed_gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
     else:
-        _blas_gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        _blas_gemm_pieces(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
 cdef bint gemm_on_calling_thread(bint trans_a, bint trans_b, int m, int n, int k,
                                  bint is_double) noexcept nogil:
     """True when ``gemm`` runs this product on the calling thread alone, starting
-    no thread: the small kernels, or BLAS at or below 2^18 multiply-adds, the
-    size below which OpenBLAS does not thread a product (train.pyx's
-    gather-ahead keeps the second core for itself only then)."""
+    no thread: the small kernels, or BLAS in one piece (at or below 2^18
+    multiply-adds OpenBLAS does not thread a product, and above it ``gemm``
+    holds BLAS to one thread; train.pyx's gather-ahead keeps the second core
+    for itself only then)."""
     cdef int route = fastnn_gemm_route(m, n, k, trans_a, trans_b, is_double)
     return route == FASTNN_ROUTE_SMALL or (
-        route == FASTNN_ROUTE_BLAS and <double>m * n * k <= 262144.0)
+        route == FASTNN_ROUTE_BLAS and (blas_pieces(m, n, k) == 1 and (
+            _blas_set_threads != NULL or <double>m * n * k <= BLAS_THREAD_MIN_WORK)))
 
 
 cdef bint gemm_accumulates_exactly(bint trans_a, bint trans_b, int m, int n, int k,

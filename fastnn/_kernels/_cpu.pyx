@@ -29,28 +29,10 @@ def cpu_signature():
     return family, model, stepping
 
 
-cdef extern from *:
-    """
-    #if defined(__x86_64__) || defined(_M_X64)
-    #include <xmmintrin.h>
-    /* MXCSR bit 15: flush results that would be denormal to zero (FTZ);
-       bit 6: read denormal inputs as zero (DAZ). */
-    #define FASTNN_FTZ_DAZ 0x8040u
-    static int fastnn_flush_supported(void) { return 1; }
-    static int fastnn_get_flush(void) { return (_mm_getcsr() & FASTNN_FTZ_DAZ) == FASTNN_FTZ_DAZ; }
-    static void fastnn_set_flush(int on) {
-        unsigned int csr = _mm_getcsr();
-        _mm_setcsr(on ? (csr | FASTNN_FTZ_DAZ) : (csr & ~FASTNN_FTZ_DAZ));
-    }
-    #else
-    static int fastnn_flush_supported(void) { return 0; }
-    static int fastnn_get_flush(void) { return 0; }
-    static void fastnn_set_flush(int on) { (void)on; }
-    #endif
-    """
-    int fastnn_flush_supported()
-    int fastnn_get_flush()
-    void fastnn_set_flush(int on)
+cdef extern from "fp_mode.h":
+    int FASTNN_HAVE_FLUSH
+    int fastnn_fp_mode_flushing()
+    void fastnn_fp_mode_set_flush(int on)
 
 
 def set_flush_denormals(bint on):
@@ -59,11 +41,11 @@ def set_flush_denormals(bint on):
     x86-64 only (MXCSR's FTZ and DAZ bits); elsewhere nothing changes and the
     old state is reported as False.
     """
-    cdef bint old = fastnn_get_flush()
-    fastnn_set_flush(on)
+    cdef bint old = fastnn_fp_mode_flushing()
+    fastnn_fp_mode_set_flush(on)
     return old
 
 
 def flush_denormals_supported():
     """True where ``set_flush_denormals`` has an effect (x86-64)."""
-    return bool(fastnn_flush_supported())
+    return bool(FASTNN_HAVE_FLUSH)
