@@ -22,6 +22,7 @@ from fastnn import (
     SGD, Adam, BatchGD, BCELoss, Callback, CrossEntropyLoss, Dense, ExponentialDecay, Identity,
     MiniBatchGD, MSELoss, ReLU, Sequential, Sigmoid, Softmax, Step, StochasticGD, Tanh)
 from fastnn._kernels import train as _train
+from fastnn._kernels import _parallel
 
 from conftest import relative_error
 
@@ -1373,6 +1374,15 @@ GATHER_AHEAD_CASES = [([784, 16, 16, 10], 32, "float32"), ([256, 8, 4], 16, "flo
                       ([784, 30, 10], 10, "float32")]
 
 
+def _require_second_thread(batch_size, sizes, dtype_name):
+    """Skip in a serial build, where no second thread exists, after checking
+    that the loop then does not gather ahead."""
+    if not _parallel.openmp_enabled():
+        fastnn.set_num_threads(2)
+        assert not _train.gathers_ahead(batch_size, sizes, dtype_name)
+        pytest.skip("serial build: one thread, so no gather-ahead (checked off)")
+
+
 @pytest.mark.parametrize("sizes, batch_size, dtype_name", GATHER_AHEAD_CASES,
                          ids=["-".join(map(str, c[0])) + "xb%d-%s" % c[1:]
                               for c in GATHER_AHEAD_CASES])
@@ -1386,6 +1396,7 @@ def test_gather_ahead_gives_the_bits_of_gathering_in_the_loop(sizes, batch_size,
     y = rng.integers(0, sizes[-1], n)
     before = fastnn.get_num_threads()
     try:
+        _require_second_thread(batch_size, sizes, dtype_name)
         fastnn.set_num_threads(2)
         assert _train.gathers_ahead(batch_size, sizes, dtype_name)
         fastnn.set_num_threads(1)
@@ -1419,8 +1430,9 @@ def test_gather_ahead_stops_at_a_bad_row_and_fit_undoes_the_epoch(row):
     params = model.params.copy()
     X[row, 300] = np.nan
     before = fastnn.get_num_threads()
-    fastnn.set_num_threads(2)
     try:
+        _require_second_thread(32, [784, 16, 10], "float32")
+        fastnn.set_num_threads(2)
         assert _train.gathers_ahead(32, [784, 16, 10], "float32")
         assert model._finite_check_in_training(X, opt)
         with pytest.raises(ValueError, match=r"X contains NaN or infinity .after conversion "
