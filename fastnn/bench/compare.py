@@ -7,7 +7,8 @@ their stable key without the implementation (``kernel/dense_forward/
 every core of each machine.  Per run, the table shows fastnn's figure
 (GFLOP/s for dense kernels, GB/s for elementwise kernels and optimizer
 updates, samples/s for training), fastnn's speedup over the NumPy reference
-(``×numpy``), over PyTorch (``×torch``; and over plain NumPy for training),
+(``×numpy``), over PyTorch (``×torch``; and over plain NumPy and JAX for
+training),
 and the fraction of that machine's peak GEMM rate (``%peak``); then fastnn's
 figure in each run over the first run's.  The output is Markdown.
 """
@@ -48,6 +49,14 @@ def _ratio(value):
     return "–" if value is None else "%.2f×" % value
 
 
+def _speedup(fast, other):
+    """fastnn's speedup over ``other``: by samples/s when both have it (a JAX
+    step call makes several steps), else by time per call."""
+    if fast.get("samples_per_s") and other.get("samples_per_s"):
+        return fast["samples_per_s"] / other["samples_per_s"]
+    return other["median_s"] / fast["median_s"]
+
+
 def rows(runs, select, metric):
     """The figures of one table section.
 
@@ -76,10 +85,10 @@ def rows(runs, select, metric):
         for run in runs:
             fast = run.results.get(row + "/fastnn")
             speedup = {}
-            for impl in ("numpy", "numpy_plain", "torch"):
+            for impl in ("numpy", "numpy_plain", "torch", "jax"):
                 other = run.results.get(row + "/" + impl)
                 if fast and other:
-                    speedup[impl] = other["median_s"] / fast["median_s"]
+                    speedup[impl] = _speedup(fast, other)
             cells.append({"value": fast.get(metric) if fast else None, "speedup": speedup,
                           "fraction": fast.get("fraction_of_peak") if fast else None})
         table.append((row, cells))
@@ -123,7 +132,7 @@ def markdown(runs):
         if not table:
             continue
         training = metric == "samples_per_s"
-        impls = ("numpy", "numpy_plain", "torch") if training else ("numpy", "torch")
+        impls = ("numpy", "numpy_plain", "torch", "jax") if training else ("numpy", "torch")
         show_peak = metric in ("gflops", "samples_per_s")
         head = ["benchmark"]
         for name in names:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from fastnn.bench import cases, machine, peak
+from fastnn.bench import cases, jax_peer, machine, peak
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ class Session:
         self._threads = None
 
     def prepare(self, bench):
-        """Skip a PyTorch benchmark when PyTorch is absent; set the thread count.
+        """Skip a PyTorch or JAX benchmark when that library is absent; set the thread count.
 
         Parameters
         ----------
@@ -103,6 +103,8 @@ class Session:
         """
         if bench.impl == "torch" and machine.torch_module() is None:
             pytest.skip("PyTorch is not installed")
+        if bench.impl == "jax" and not jax_peer.available():
+            pytest.skip("JAX is not installed")
         if bench.threads != self._threads:
             machine.set_threads(bench.threads)
             self._threads = bench.threads
