@@ -7,8 +7,10 @@ fastnn through ``fit(epochs=1)``, JAX through ``fastnn.bench.jax_peer``'s
 network (the whole epoch one jitted ``jax.lax.scan`` over its batches,
 parameters donated; a step one jitted, donated SGD step).  Rounds alternate
 the two (and which goes first), so that the machine's drift over minutes
-enters both; the medians and their ratio are printed.  Compilation is left
-out (one untimed call of each first).
+enters both; the medians and their ratio are printed, in wall time and in
+the process's CPU time (both run on one thread, so CPU time is their work
+without the time other processes took the core: the figure to trust on a
+loaded machine).  Compilation is left out (one untimed call of each first).
 
     python benchmarks/jax_vs_fastnn.py                  # the four cases below
     python benchmarks/jax_vs_fastnn.py --rounds 7 --cases nielsen,large
@@ -20,8 +22,7 @@ Cases: 784-30-10 sigmoid MSE at batch 10, 784-16-16-10 at batch 32,
 One thread: fastnn and NumPy's BLAS through ``fastnn.bench.machine.set_threads``;
 XLA through ``PJRT_NPROC=1``, set before JAX starts (XLA's CPU client sizes
 its thread pool from it once; see ``fastnn.bench.jax_peer``).  The script
-reports how many threads of the process did the JAX work of the last round
-and the CPU time over wall time of that round.
+reports how many threads of the process did the JAX work of the last round.
 Needs JAX (``pip install "jax[cpu]"``).
 """
 
@@ -41,18 +42,17 @@ os.environ.update(jax_peer.worker_env(1))
 CASES = {"nielsen": 10, "3b1b": 32, "mlp": 256, "large": 256}
 
 
-def _fastnn_seconds(trainer, steps):
-    started = time.perf_counter()
-    if steps:
+def _timed(trainer, steps, impl):
+    """Wall and process CPU seconds of one round: ``steps`` steps, or an epoch (steps=0)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    if impl == "jax":
+        trainer.steps(steps) if steps else trainer.epoch()
+    elif steps:
         for _ in range(steps):
             trainer.step()
     else:
         trainer.epoch()
-    return time.perf_counter() - started
-
-
-def _jax_seconds(trainer, steps):
-    return (trainer.steps(steps) if steps else trainer.epoch())[1]
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def run_case(name, rounds, steps):
@@ -64,16 +64,16 @@ def run_case(name, rounds, steps):
     fast = training.make(case, "fastnn", "float32", samples)
     jx = jax_peer.LocalTrainer(name, batch, "float32", samples)
     n = steps if per_step else 0
-    _fastnn_seconds(fast, n)
-    _jax_seconds(jx, n)                      # compiles
-    times = {"fastnn": [], "jax": []}
+    trainers = {"fastnn": fast, "jax": jx}
+    for impl, trainer in trainers.items():
+        _timed(trainer, n, impl)             # JAX compiles here
+    times = {(impl, clock): [] for impl in trainers for clock in ("wall", "cpu")}
     for r in range(rounds):
-        order = ("fastnn", "jax") if r % 2 == 0 else ("jax", "fastnn")
-        for impl in order:
-            t = _fastnn_seconds(fast, n) if impl == "fastnn" else _jax_seconds(jx, n)
-            times[impl].append(t / steps if per_step else t)
+        for impl in (("fastnn", "jax") if r % 2 == 0 else ("jax", "fastnn")):
+            for clock, t in zip(("wall", "cpu"), _timed(trainers[impl], n, impl)):
+                times[impl, clock].append(t / steps if per_step else t)
     med = {k: statistics.median(v) for k, v in times.items()}
-    return case, per_step, med, times, jx.thread_use()[0]
+    return case, per_step, med, jx.thread_use()[0]
 
 
 def main(argv=None):
@@ -91,18 +91,17 @@ def main(argv=None):
     machine.set_threads(1)
     print("fastnn %s (%s path), jax %s, one thread, float32, load average %.1f"
           % (fastnn.__version__, fastnn.get_isa(), jax.__version__, os.getloadavg()[0]))
-    print("| case | per | fastnn (s) | jax (s) | jax/fastnn | fastnn samples/s | "
-          "jax busy threads | jax CPU/wall |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| case | per | fastnn wall (s) | jax wall (s) | jax/fastnn wall | "
+          "fastnn CPU (s) | jax CPU (s) | jax/fastnn CPU | jax busy threads |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.cases.split(","):
-        case, per_step, med, times, use = run_case(name, args.rounds, args.steps)
-        unit = case.batch if per_step else case.samples
-        use = use or {"busy_threads": "?", "cpu_per_wall": float("nan")}
-        print("| %s %s b%d | %s | %.4g | %.4g | %.2f× | %s | %s | %.2f |" % (
+        case, per_step, med, use = run_case(name, args.rounds, args.steps)
+        print("| %s %s b%d | %s | %.4g | %.4g | %.2f× | %.4g | %.4g | %.2f× | %s |" % (
             NETWORKS[name].name, NETWORKS[name].hidden, case.batch,
-            "step" if per_step else "epoch", med["fastnn"], med["jax"],
-            med["jax"] / med["fastnn"], f"{unit / med['fastnn']:,.0f}",
-            use["busy_threads"], use["cpu_per_wall"]), flush=True)
+            "step" if per_step else "epoch",
+            med["fastnn", "wall"], med["jax", "wall"], med["jax", "wall"] / med["fastnn", "wall"],
+            med["fastnn", "cpu"], med["jax", "cpu"], med["jax", "cpu"] / med["fastnn", "cpu"],
+            (use or {}).get("busy_threads", "?")), flush=True)
     print("load average at the end %.1f" % os.getloadavg()[0])
     return 0
 
