@@ -138,7 +138,7 @@ def config():
         "simd": [name for name, has in _cpu.cpu_features().items() if has],
         "isa": get_isa(),
         "available_isas": available_isas(),
-        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE") or None,
         "compiler": BUILD_CONFIG.get("compiler", "unknown"),
         "compile_args": BUILD_CONFIG.get("compile_args", []),
         "native": BUILD_CONFIG.get("native", False),

@@ -5,7 +5,7 @@ its tests so that ``pytest benchmarks/`` runs the same thing.  Every test
 checks its implementation once against the NumPy reference, then times it,
 then records in ``extra_info``: the key and what it names, the check's error,
 GFLOP/s (operations counted) or GB/s (bytes counted), samples/s, and the
-fraction of this machine's peak GEMM rate.
+fraction of this machine's peak rate (:mod:`fastnn.bench.peak`).
 """
 
 import time
