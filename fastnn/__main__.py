@@ -43,7 +43,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "info":
         from fastnn import show_config
+        from fastnn.bench import machine
         show_config()
+        print(machine.describe())
         return 0
     if args.command == "bench":
         from fastnn.bench import runner

@@ -20,6 +20,7 @@ import scipy
 from threadpoolctl import ThreadpoolController
 
 from fastnn._kernels import _blas  # noqa: F401  (loads SciPy's BLAS before we look for it)
+from fastnn._isa import available_isas, get_isa
 from fastnn._kernels import _cpu, _parallel
 from fastnn._version import __version__
 
@@ -165,6 +166,9 @@ def config():
         "cpu": _cpu.cpu_brand() or platform.processor() or platform.machine(),
         "cpu_signature": "family %d model %d stepping %d" % _cpu.cpu_signature(),
         "simd": [name for name, has in _cpu.cpu_features().items() if has],
+        "isa": get_isa(),
+        "available_isas": available_isas(),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE") or None,
         "compiler": BUILD_CONFIG.get("compiler", "unknown"),
         "compile_args": BUILD_CONFIG.get("compile_args", []),
         "native": BUILD_CONFIG.get("native", False),
@@ -176,8 +180,10 @@ def show_config(file=None):
     """Print how fastnn was built and what it runs on.
 
     Reports fastnn's version; whether OpenMP is compiled in and the thread
-    count in use; the BLAS library fastnn calls and its kernel; the CPU and its
-    SIMD features; the compiler and flags of the build.
+    count in use; the BLAS library fastnn calls and its kernel (and
+    ``OPENBLAS_CORETYPE`` when set); the CPU, its SIMD features and the
+    instruction-set path fastnn's kernels run (of those available); the
+    compiler and flags of the build.
 
     Parameters
     ----------
@@ -195,6 +201,8 @@ def show_config(file=None):
         lines.append("BLAS:      %s %s, kernel %s, %s threading, %s threads" % (
             b.get("internal_api", "unknown"), b.get("version", ""), b.get("architecture"),
             b.get("threading_layer"), b.get("num_threads")))
+        if c["openblas_coretype"]:
+            lines.append("           OPENBLAS_CORETYPE=%s" % c["openblas_coretype"])
         lines.append("           %s" % b.get("filepath", ""))
     lines.append("           products above 2^18 multiply-adds: %s" % (
         "fixed pieces on fastnn's threads, BLAS held to one thread (same bits for any "
@@ -203,6 +211,7 @@ def show_config(file=None):
     lines += [
         "CPU:       %s (%s)" % (c["cpu"], c["cpu_signature"]),
         "SIMD:      %s" % (" ".join(c["simd"]) or "none detected"),
+        "ISA path:  %s (available: %s)" % (c["isa"], ", ".join(c["available_isas"])),
         "compiler:  %s" % c["compiler"],
         "flags:     %s%s%s" % (" ".join(c["compile_args"]),
                                "  [FASTNN_NATIVE]" if c["native"] else "  [portable]",

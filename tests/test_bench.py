@@ -3,25 +3,34 @@
 Runs the real commands in subprocesses on the ``tiny`` plan (seconds; its
 figures mean nothing), and checks the pieces that make results trustworthy and
 comparable: every implementation is checked against the reference before it
-is timed, keys do not depend on the machine, and runs line up by key.
+is timed, keys do not depend on the machine, and runs line up by key; the
+machine facts a run records (CPU, ISA path, GEMM routes, BLAS core type, the
+measured peak) and how ``compare`` marks runs that differ in them.  The JAX
+peer's tests skip without JAX; everything else runs without it.
 """
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from fastnn.bench import cases, compare, kernels, results, runner, training
+import fastnn
+from fastnn._kernels import _blas
+from fastnn.bench import cases, compare, jax_peer, kernels, machine, peak, results, runner
+from fastnn.bench import training
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+needs_jax = pytest.mark.skipif(not jax_peer.available(), reason="JAX is not installed")
 
 
-def _fastnn(*args, cwd):
+def _fastnn(*args, cwd, env=None):
     return subprocess.run([sys.executable, "-m", "fastnn", *args], cwd=cwd, text=True,
-                          capture_output=True, timeout=300, check=False)
+                          capture_output=True, timeout=600, check=False,
+                          env=None if env is None else {**os.environ, **env})
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +47,19 @@ def test_bench_writes_pytest_benchmark_json(tiny_run):
     data = json.loads(tiny_run.read_text())
     info = data["machine_info"]["fastnn"]
     for field in ("cpu", "cpu_signature", "simd", "cpu_count", "openmp", "num_threads", "blas",
-                  "compile_args", "native", "plan", "peak_gflops", "load_average"):
+                  "compile_args", "native", "plan", "peak_gflops", "load_average",
+                  "cpu_family", "cpu_model", "cpu_stepping", "isa", "available_isas",
+                  "openblas_coretype", "routes", "core_peak_gflops", "gemm_gflops", "jax"):
         assert field in info, field
     assert info["plan"] == "tiny"
-    assert set(info["peak_gflops"]) == {"float32/1", "float64/1"}
+    assert info["isa"] == fastnn.get_isa() and info["available_isas"] == fastnn.available_isas()
+    assert (info["cpu_family"], info["cpu_model"], info["cpu_stepping"]) == \
+        fastnn._kernels._cpu.cpu_signature()
+    assert info["routes"] == machine.gemm_routes()
+    assert set(info["peak_gflops"]) == set(info["gemm_gflops"]) == {"float32/1", "float64/1"}
+    for name, p in info["peak_gflops"].items():
+        assert p["method"] == "fma_loop" and p["isa"] == info["isa"] and p["threads"] == 1
+        assert p["gflops"] == p["per_core"] == info["core_peak_gflops"][name.split("/")[0]]
     assert all("data" not in b["stats"] for b in data["benchmarks"])
     keys = {b["extra_info"]["key"] for b in data["benchmarks"]}
     expected = [cases.key(group, case, dtype, 1, impl)
@@ -50,7 +68,8 @@ def test_bench_writes_pytest_benchmark_json(tiny_run):
                                      ("epoch", cases.training_cases(cases.PLANS["tiny"], "epoch")))
                 for case in found for dtype in ("float32", "float64")
                 for impl in (cases.KERNEL_IMPLS if group == "kernel" else cases.TRAINING_IMPLS)
-                if impl != "torch" or training.torch_module() is not None]
+                if (impl != "torch" or training.torch_module() is not None)
+                and (impl != "jax" or jax_peer.available())]
     assert keys == set(expected)
     for b in data["benchmarks"]:
         extra = b["extra_info"]
@@ -59,6 +78,9 @@ def test_bench_writes_pytest_benchmark_json(tiny_run):
         if "gflops" in extra:
             assert 0 < extra["fraction_of_peak"] == pytest.approx(
                 extra["gflops"] / extra["peak_gflops"])
+            assert extra["fraction_of_peak"] < 1, extra["key"]     # a peak is a ceiling
+        if extra["impl"] == "jax":
+            assert extra["busy_threads"] >= 1 and extra["steps_per_call"] >= 1
         if extra["group"] != "kernel" or not extra["kernel"].endswith("update"):
             assert extra["samples_per_s"] > 0, extra["key"]
 
@@ -84,7 +106,8 @@ def test_compare_lines_up_two_machines(tiny_run, tmp_path):
         assert column in header
     row = next(line for line in out.splitlines()
                if line.startswith("| dense_forward/20x8-sigmoid/b4/float32/1t |"))
-    assert row.rstrip(" |").endswith("2.00×")      # B's fastnn is twice as fast
+    # B's fastnn is twice as fast, on the same ISA path and routes as A's.
+    assert row.rstrip(" |").endswith("| 2.00× | –")
     if HAS_MATPLOTLIB:
         pngs = sorted(p.name for p in (tmp_path / "charts").glob("*.png"))
         assert "throughput-dense-layers.png" in pngs and "speedup-training-step.png" in pngs
@@ -170,3 +193,122 @@ def test_bench_names_the_missing_extra(monkeypatch, capsys):
     monkeypatch.setattr(runner, "missing_requirements", lambda: ["pytest-benchmark"])
     assert runner.run("tiny") == 2
     assert 'needs pytest-benchmark: pip install "fastnn[bench]"' in capsys.readouterr().err
+
+
+def test_peak_is_measured_once_per_path_and_scales_with_threads():
+    for isa in fastnn.available_isas():
+        for dtype in ("float32", "float64"):
+            core = peak.core_peak(dtype, isa)
+            assert core["isa"] == isa and core["method"] == "fma_loop" and core["gflops"] > 0
+            assert peak.core_peak(dtype, isa) is core             # cached: measured once
+    two = peak.peak("float32", 2)
+    assert two["gflops"] == 2 * two["per_core"] == 2 * peak.core_peak("float32")["gflops"]
+    assert two["isa"] == fastnn.get_isa()
+    with pytest.raises(ValueError, match="cannot run"):
+        peak.core_peak("float32", "neon" if "neon" not in fastnn.available_isas() else "avx2")
+
+
+def test_gemm_routes_ask_the_routing():
+    routes = machine.gemm_routes()
+    shapes = machine.route_shapes()
+    assert len(routes) == 2 * len(shapes) and len(set(shapes)) == len(shapes)
+    assert (10, 30, 784, False, False) in shapes and (784, 30, 10, True, False) in shapes
+    for (m, n, k, ta, tb) in shapes:
+        for dtype in ("float32", "float64"):
+            route = routes[machine.route_key(m, n, k, ta, tb, dtype)]
+            assert route == _blas.gemm_route(m, n, k, ta, tb, dtype == "float64")
+            assert route in ("small", "packed", "blas")
+    assert machine.route_key(10, 30, 784, False, True, "float64") == "NT 10x30x784 float64"
+
+
+def test_info_names_cpu_isa_blas_peak_and_routes(tmp_path):
+    done = _fastnn("info", cwd=tmp_path, env={"OPENBLAS_CORETYPE": "Haswell"})
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    family, model, stepping = fastnn._kernels._cpu.cpu_signature()
+    assert "family %d model %d stepping %d" % (family, model, stepping) in out
+    assert "ISA path:  %s (available: %s)" % (fastnn.get_isa(),
+                                               ", ".join(fastnn.available_isas())) in out
+    assert "OPENBLAS_CORETYPE=Haswell" in out
+    assert "peak:      float32 " in out and "per core on the %s path" % fastnn.get_isa() in out
+    assert "gemm " in out and " products, e.g. " in out
+
+
+def test_products_of_a_benchmark():
+    assert compare.products({"kernel": "dense_forward", "shape": [10, 784, 30]}) == [
+        (10, 30, 784, False, False)]
+    assert compare.products({"kernel": "dense_backward", "shape": [10, 784, 30]}) == [
+        (784, 30, 10, True, False), (10, 784, 30, False, True)]
+    assert compare.products({"group": "step", "network": "784-30-10", "batch": 10}) == [
+        (10, 30, 784, False, False), (784, 30, 10, True, False),
+        (10, 10, 30, False, False), (30, 10, 10, True, False), (10, 30, 10, False, True)]
+    assert compare.products({"kernel": "sgd_update", "group": "kernel"}) == []
+
+
+def test_compare_marks_other_isa_paths_and_routes(tmp_path):
+    # Two runs of the dense kernels on one CPU: the active path, and FASTNN_ISA=portable.
+    runs = []
+    for name, env in (("best.json", {}), ("portable.json", {"FASTNN_ISA": "portable"})):
+        done = _fastnn("bench", "--tiny", "--threads", "1", "--dtypes", "float32", "-k",
+                       "dense_forward", "--out", name, cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        runs.append(json.loads((tmp_path / name).read_text()))
+    assert runs[1]["machine_info"]["fastnn"]["isa"] == "portable"
+    # A second CPU whose routing sends the tiny forward product elsewhere.
+    key = machine.route_key(4, 8, 20, False, False, "float32")
+    other = json.loads(json.dumps(runs[0]))
+    info = other["machine_info"]["fastnn"]
+    info.update(cpu="Other CPU", cpu_signature="family 6 model 85 stepping 4")
+    routes_a = runs[0]["machine_info"]["fastnn"]["routes"]
+    info["routes"][key] = "blas" if routes_a[key] != "blas" else "small"
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    done = _fastnn("compare", "best.json", "portable.json", "other.json", "--no-charts",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    isa_row = next(line for line in out if line.startswith("| ISA path |"))
+    assert "| %s | portable ≠ | %s |" % (fastnn.get_isa(), fastnn.get_isa()) in isa_row
+    assert any(line.startswith("| CPU |") and "Other CPU ≠" in line for line in out)
+    assert any(line.startswith("| family/model/stepping |") and "model 85 stepping 4 ≠" in line
+               for line in out)
+    routes_row = next(line for line in out if line.startswith("| GEMM routes differing"))
+    assert routes_row.split("|")[4].strip().startswith("1 of ")
+    header = next(line for line in out if line.startswith("| benchmark"))
+    assert header.rstrip(" |").endswith("runs differently from A")
+    row = next(line for line in out if line.startswith("| dense_forward/20x8-sigmoid/b4/"))
+    mark = row.rstrip(" |").rsplit("|", 1)[1]
+    if fastnn.get_isa() != "portable":
+        assert "B: isa %s→portable" % fastnn.get_isa() in mark
+    assert "C: NN 4x8x20 %s→%s" % (routes_a[key], info["routes"][key]) in mark
+
+
+def test_speedups_compare_samples_per_second():
+    fast = {"median_s": 1.0, "samples_per_s": 100.0}
+    jax_call = {"median_s": 3.0, "samples_per_s": 50.0}     # a call of several steps
+    assert compare._speedup(fast, jax_call) == 2.0
+    assert compare._speedup({"median_s": 1.0}, {"median_s": 3.0}) == 3.0
+
+
+def test_jax_worker_environment_sets_xla_threads():
+    env = jax_peer.worker_env(3, {"PATH": "/bin"})
+    assert env == {"PATH": "/bin", "PJRT_NPROC": "3", "JAX_PLATFORMS": "cpu"}
+
+
+@needs_jax
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_jax_peer_trains_like_fastnn(dtype):
+    case = cases.TrainingCase("tiny", 4, 4)
+    assert training.check(case, "jax", dtype) <= kernels.RTOL[dtype]
+    assert training.check_epoch(case, "jax", dtype) <= kernels.RTOL[dtype]
+
+
+@needs_jax
+def test_jax_peer_runs_on_the_thread_count_it_is_given():
+    case = cases.TrainingCase("mlp", 64, 64 * 40)
+    trainer = jax_peer.JaxTrainer(case, "float32", case.samples, threads=1)
+    trainer.epoch()                             # compiles
+    trainer.epoch()
+    assert trainer.thread_use()["busy_threads"] == 1
+    trainer.calibrate(0.002)
+    trainer.step()
+    assert trainer.steps_per_call >= 1 and trainer.last_seconds > 0

@@ -19,7 +19,7 @@ from fastnn._kernels import _parallel
 CONFIG_KEYS = {
     "fastnn", "python", "numpy", "scipy", "openmp", "openmp_reason", "num_threads",
     "cpu_count", "blas", "cpu", "cpu_signature", "simd", "compiler", "compile_args",
-    "native", "debug", "blas_thread_control",
+    "native", "debug", "isa", "available_isas", "openblas_coretype", "blas_thread_control",
 }
 
 
@@ -58,6 +58,8 @@ def _check_show_config_text(text):
         assert re.match(r"^BLAS: +%s .*, %d threads$" % (c.internal_api, c.num_threads), line)
     assert re.search(r"^CPU: +\S.* \(family \d+ model \d+ stepping \d+\)$", text, re.M)
     assert re.search(r"^SIMD: +\S", text, re.M)
+    assert re.search(r"^ISA path: +%s \(available: %s\)$" % (
+        fastnn.get_isa(), ", ".join(fastnn.available_isas())), text, re.M)
     assert re.search(r"^compiler: +%s$" % re.escape(BUILD_CONFIG["compiler"]), text, re.M)
     flags = [ln for ln in lines if ln.startswith("flags:")]
     assert len(flags) == 1
@@ -88,6 +90,8 @@ def test_config_dict():
     assert c["openmp"] is _parallel.openmp_enabled()
     assert c["openmp_reason"] == BUILD_CONFIG["openmp_reason"]
     assert c["num_threads"] == fastnn.get_num_threads() >= 1
+    assert c["isa"] == fastnn.get_isa() and c["available_isas"] == fastnn.available_isas()
+    assert c["openblas_coretype"] == (os.environ.get("OPENBLAS_CORETYPE") or None)
     assert c["cpu_count"] == os.cpu_count()
     assert isinstance(c["cpu"], str) and c["cpu"]
     assert re.fullmatch(r"family \d+ model \d+ stepping \d+", c["cpu_signature"])

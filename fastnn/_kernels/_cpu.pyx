@@ -1,4 +1,5 @@
-"""CPU brand string and run-time SIMD features (wraps csrc/cpu_features.h)."""
+"""CPU brand string and run-time SIMD features (wraps csrc/cpu_features.h); the
+peak multiply-add loop of each instruction-set path (csrc/peak_flops.h)."""
 
 cdef extern from "cpu_features.h":
     int FASTNN_N_FEATURES
@@ -6,6 +7,23 @@ cdef extern from "cpu_features.h":
     void fastnn_cpu_brand(char* out)
     void fastnn_cpu_features(int* out)
     void fastnn_cpu_signature(int* family, int* model, int* stepping)
+
+
+cdef extern from "peak_flops.h":
+    double fastnn_peak_flops(int isa, int is_double, long rounds) nogil
+
+
+def peak_flops(int isa, bint is_double, long rounds):
+    """Run ``rounds`` rounds of the peak loop of path ``isa`` (code of csrc/isa.h).
+
+    Returns the floating-point operations done, or -1.0 when this build or
+    CPU cannot run the path; the caller times the call (one thread, no memory
+    traffic: see csrc/peak_flops.h).
+    """
+    cdef double flops
+    with nogil:
+        flops = fastnn_peak_flops(isa, is_double, rounds)
+    return flops
 
 
 def cpu_brand():

@@ -1,7 +1,7 @@
 """fastnn's benchmark suite: ``python -m fastnn bench`` and ``python -m fastnn compare``.
 
 Every benchmark compares fastnn with the NumPy reference and, when installed,
-PyTorch eager, on the same operands and thread count, after checking each
+PyTorch eager (and, for training, jitted JAX), on the same operands and thread count, after checking each
 result once against the reference.  One module per concern:
 
 ``cases``
@@ -9,11 +9,14 @@ result once against the reference.  One module per concern:
 ``kernels``
     kernel benchmarks: implementations, operation and byte counts, the check
 ``training``
-    training-step and epoch benchmarks: implementations and the check
+    training-step and epoch benchmarks: implementations and the checks
+``jax_peer``
+    the JAX implementation, in a worker process per thread count
 ``peak``
-    the peak GEMM probe
+    the measured per-core peak (multiply-add loop per ISA path) and the GEMM probe
 ``machine``
-    thread limits, optional PyTorch, machine facts and labels
+    thread limits, optional PyTorch, machine facts (ISA path, GEMM routes, BLAS
+    core type, peak) and labels
 ``plugin``, ``suite``
     the pytest-benchmark plugin and tests (also imported by ``benchmarks/``)
 ``runner``

@@ -19,9 +19,10 @@ EPOCH_SAMPLES = 60_000
 
 #: The implementations compared: fastnn's compiled kernels, the NumPy
 #: reference (:mod:`fastnn.reference`), a plain hand-written NumPy network
-#: (training only), PyTorch eager (when installed).
+#: (training only), PyTorch eager (when installed), jitted JAX (training only,
+#: when installed).
 KERNEL_IMPLS = ("fastnn", "numpy", "torch")
-TRAINING_IMPLS = ("fastnn", "numpy", "numpy_plain", "torch")
+TRAINING_IMPLS = ("fastnn", "numpy", "numpy_plain", "torch", "jax")
 
 
 @dataclass(frozen=True)

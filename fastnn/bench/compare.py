@@ -7,9 +7,16 @@ their stable key without the implementation (``kernel/dense_forward/
 every core of each machine.  Per run, the table shows fastnn's figure
 (GFLOP/s for dense kernels, GB/s for elementwise kernels and optimizer
 updates, samples/s for training), fastnn's speedup over the NumPy reference
-(``×numpy``), over PyTorch (``×torch``; and over plain NumPy for training),
-and the fraction of that machine's peak GEMM rate (``%peak``); then fastnn's
-figure in each run over the first run's.  The output is Markdown.
+(``×numpy``), over PyTorch (``×torch``; and over plain NumPy and JAX for
+training),
+and the fraction of that machine's peak rate (``%peak``: threads × one
+core's multiply-add rate on the ISA path the run used); then fastnn's figure
+in each run over the first run's, and, for the benchmarks that multiply
+matrices, what fastnn ran differently from the first run: another
+instruction-set path, or a product ``gemm`` routed elsewhere (own small
+kernel, own packed kernel, BLAS).  A table of the machines (CPU,
+family/model/stepping, ISA path, BLAS kernel, ``OPENBLAS_CORETYPE``, peak)
+marks with ≠ what differs from the first run.  The output is Markdown.
 """
 
 import argparse
@@ -18,6 +25,7 @@ import os
 import re
 import sys
 
+from fastnn.bench import machine as _machine
 from fastnn.bench import results as _results
 
 #: Table sections: title, the benchmarks in it, and the figure shown.
@@ -48,6 +56,14 @@ def _ratio(value):
     return "–" if value is None else "%.2f×" % value
 
 
+def _speedup(fast, other):
+    """fastnn's speedup over ``other``: by samples/s when both have it (a JAX
+    step call makes several steps), else by time per call."""
+    if fast.get("samples_per_s") and other.get("samples_per_s"):
+        return fast["samples_per_s"] / other["samples_per_s"]
+    return other["median_s"] / fast["median_s"]
+
+
 def rows(runs, select, metric):
     """The figures of one table section.
 
@@ -63,7 +79,8 @@ def rows(runs, select, metric):
     -------
     list of (row key, list of dict per run)
         Per run: ``value`` (fastnn's figure or None), ``speedup`` (a dict
-        impl → fastnn's speedup over it), ``fraction`` (of peak, or None).
+        impl → fastnn's speedup over it), ``fraction`` (of peak, or None),
+        ``info`` (fastnn's result, empty when absent).
     """
     keys = []
     for run in runs:
@@ -76,14 +93,107 @@ def rows(runs, select, metric):
         for run in runs:
             fast = run.results.get(row + "/fastnn")
             speedup = {}
-            for impl in ("numpy", "numpy_plain", "torch"):
+            for impl in ("numpy", "numpy_plain", "torch", "jax"):
                 other = run.results.get(row + "/" + impl)
                 if fast and other:
-                    speedup[impl] = other["median_s"] / fast["median_s"]
+                    speedup[impl] = _speedup(fast, other)
             cells.append({"value": fast.get(metric) if fast else None, "speedup": speedup,
-                          "fraction": fast.get("fraction_of_peak") if fast else None})
+                          "fraction": fast.get("fraction_of_peak") if fast else None,
+                          "info": fast or {}})
         table.append((row, cells))
     return table
+
+
+def products(info):
+    """The matrix products a benchmark runs, from its ``extra_info``.
+
+    Returns
+    -------
+    list of (m, n, k, trans_a, trans_b)
+        A dense forward: Z = X·W; a dense backward: dW = Xᵀ·dZ and dX = dZ·Wᵀ;
+        a training step or epoch: those of every layer (no dX in the first);
+        nothing for elementwise kernels.
+    """
+    kernel = info.get("kernel", "")
+    if kernel in ("dense_forward", "dense_backward"):
+        b, n_in, n_out = info["shape"]
+        if kernel == "dense_forward":
+            return [(b, n_out, n_in, False, False)]
+        return [(n_in, n_out, b, True, False), (b, n_in, n_out, False, True)]
+    if info.get("group") in ("step", "epoch") and "network" in info:
+        sizes = [int(x) for x in info["network"].split("-")]
+        b, out = info["batch"], []
+        for layer, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+            out += [(b, n_out, n_in, False, False), (n_in, n_out, b, True, False)]
+            if layer:
+                out.append((b, n_in, n_out, False, True))
+        return out
+    return []
+
+
+def differences(first, other, info):
+    """How ``other``'s run of a benchmark differs from ``first``'s in what fastnn runs.
+
+    Parameters
+    ----------
+    first, other : Run
+    info : dict
+        The benchmark's ``extra_info`` (its products and dtype).
+
+    Returns
+    -------
+    list of str
+        ``isa avx2→portable`` when the instruction-set paths differ;
+        ``NN 10x30x784 small→blas`` per product that ``gemm`` routes
+        differently (runs without a route table are not compared).
+    """
+    out = []
+    isa_a, isa_b = first.machine.get("isa"), other.machine.get("isa")
+    if isa_a and isa_b and isa_a != isa_b:
+        out.append("isa %s→%s" % (isa_a, isa_b))
+    routes_a, routes_b = first.machine.get("routes"), other.machine.get("routes")
+    if routes_a and routes_b:
+        for m, n, k, ta, tb in products(info):
+            key = _machine.route_key(m, n, k, ta, tb, info.get("dtype", "float32"))
+            if routes_a.get(key) != routes_b.get(key):
+                out.append("%s %s→%s" % (key.rsplit(" ", 1)[0], routes_a.get(key, "?"),
+                                         routes_b.get(key, "?")))
+    return out
+
+
+def _machines(names, runs):
+    """The machine facts of every run, one column per run; ≠ marks a fact unlike A's."""
+    facts = (("CPU", lambda m: m.get("cpu")),
+             ("family/model/stepping", lambda m: m.get("cpu_signature")),
+             ("ISA path", lambda m: m.get("isa")),
+             ("ISA paths available", lambda m: ", ".join(m.get("available_isas") or []) or None),
+             ("BLAS kernel", lambda m: " ".join(
+                 str(b.get(k, "")) for b in (m.get("blas") or [])[:1]
+                 for k in ("internal_api", "version", "architecture")) or None),
+             ("OPENBLAS_CORETYPE", lambda m: m.get("openblas_coretype")),
+             ("peak/core float32", lambda m: _fmt((m.get("core_peak_gflops") or {}).get(
+                 "float32"))),
+             ("GEMM routes differing from A", None))
+    lines = ["| machine | " + " | ".join(names) + " |", "|---|" + "---|" * len(runs)]
+    for title, get in facts:
+        if get is None:
+            if len(runs) < 2 or not runs[0].machine.get("routes"):
+                continue
+            cells = ["–"] + [_route_changes(runs[0], run) for run in runs[1:]]
+        else:
+            values = [get(run.machine) for run in runs]
+            cells = [("%s ≠" if i and v != values[0] else "%s") % (v if v is not None else "–")
+                     for i, v in enumerate(values)]
+        lines.append("| %s | %s |" % (title, " | ".join(cells)))
+    return lines
+
+
+def _route_changes(first, other):
+    routes_a, routes_b = first.machine.get("routes") or {}, other.machine.get("routes")
+    if not routes_b:
+        return "?"
+    changed = [k for k in routes_a if k in routes_b and routes_a[k] != routes_b[k]]
+    return "%d of %d" % (len(changed), len(routes_a))
 
 
 def markdown(runs):
@@ -107,8 +217,10 @@ def markdown(runs):
             " → ".join("?" if x is None else "%.1f" % x for x in load)))
         if run.ignored:
             lines.append("  (%d benchmarks without a fastnn key left out)" % run.ignored)
-    lines += ["", ("Peak GEMM (GFLOP/s; best of fastnn's BLAS and NumPy's matmul, "
-                   "square, side in brackets):"), ""]
+    lines += [""] + _machines(names, runs)
+    lines += ["", ("Peak (GFLOP/s; threads × one core's multiply-add loop on the ISA path, "
+                   "the %peak below) and the GEMM probe (best of fastnn's BLAS and NumPy's "
+                   "matmul, square, side in brackets):"), ""]
     peaks = sorted({k for run in runs for k in run.machine.get("peak_gflops", {})})
     lines.append("| dtype/threads | " + " | ".join(names) + " |")
     lines.append("|---|" + "---:|" * len(runs))
@@ -116,14 +228,19 @@ def markdown(runs):
         cells = []
         for run in runs:
             p = run.machine.get("peak_gflops", {}).get(k)
-            cells.append("%s (%d)" % (_fmt(p["gflops"]), p["size"]) if p else "–")
+            g = run.machine.get("gemm_gflops", {}).get(k)
+            if p and "size" in p:       # files before the peak loop: the probe was the peak
+                p, g = None, p
+            cells.append("%s, GEMM %s" % (_fmt(p["gflops"]) if p else "–",
+                                          "%s (%d)" % (_fmt(g["gflops"]), g["size"])
+                                          if g else "–"))
         lines.append("| %s | %s |" % (k, " | ".join(cells)))
     for title, select, metric in SECTIONS:
         table = rows(runs, select, metric)
         if not table:
             continue
         training = metric == "samples_per_s"
-        impls = ("numpy", "numpy_plain", "torch") if training else ("numpy", "torch")
+        impls = ("numpy", "numpy_plain", "torch", "jax") if training else ("numpy", "torch")
         show_peak = metric in ("gflops", "samples_per_s")
         head = ["benchmark"]
         for name in names:
@@ -132,6 +249,9 @@ def markdown(runs):
             if show_peak:
                 head.append("%s %%peak" % name)
         head += ["%s/A" % name for name in names[1:]]
+        marks = len(runs) > 1 and metric != "gbytes_per_s"
+        if marks:
+            head.append("runs differently from A")
         lines += ["", "### " + title, "", "| " + " | ".join(head) + " |",
                   "|---|" + "---:|" * (len(head) - 1)]
         for row, cells in table:
@@ -144,6 +264,11 @@ def markdown(runs):
             first = cells[0]["value"]
             for c in cells[1:]:
                 out.append(_ratio(c["value"] / first) if first and c["value"] else "–")
+            if marks:
+                info = next((c["info"] for c in cells if c["info"]), {})
+                out.append("; ".join(
+                    "%s: %s" % (name, ", ".join(d)) for name, run in zip(names[1:], runs[1:])
+                    for d in [differences(runs[0], run, info)] if d) or "–")
             lines.append("| " + " | ".join(out) + " |")
     return "\n".join(lines)
 

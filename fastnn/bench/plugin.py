@@ -13,9 +13,11 @@ Loaded by ``python -m fastnn bench`` (``-p fastnn.bench.plugin``) and by
 Each test of :mod:`fastnn.bench.suite` is parametrized by one
 :class:`Bench` per (case, dtype, thread count, implementation), whose test id
 is the benchmark's stable key.  The JSON's ``machine_info["fastnn"]`` gets the
-machine and build (:func:`fastnn.bench.machine.machine_info`), the plan, the
-peak GEMM rate measured for each dtype and thread count, and the 1-minute load
-average at the start and the end of the run.  The per-round timings are left
+machine and build (:func:`fastnn.bench.machine.machine_info`: CPU, ISA path,
+GEMM routes, BLAS core type, ...), the plan, the peak rate
+(:func:`fastnn.bench.peak.peak`) and the GEMM probe's rate for each dtype and
+thread count, and the 1-minute load average at the start and the end of the
+run.  The per-round timings are left
 out of the JSON (the statistics stay).
 """
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from fastnn.bench import cases, machine, peak
+from fastnn.bench import cases, jax_peer, machine, peak
 
 
 @dataclass(frozen=True)
@@ -85,17 +87,18 @@ def pytest_generate_tests(metafunc):
 
 
 class Session:
-    """Per-run state: the thread count in force and the peak rates measured so far."""
+    """Per-run state: the thread count in force, the peak and GEMM rates measured so far."""
 
     def __init__(self, config):
         self.load_at_start = _load_average()
         self.plan = config.getoption("fastnn_plan")
         self.peak_size = cases.PLANS[self.plan].peak_size
         self.peaks = {}
+        self.gemm = {}
         self._threads = None
 
     def prepare(self, bench):
-        """Skip a PyTorch benchmark when PyTorch is absent; set the thread count.
+        """Skip a PyTorch or JAX benchmark when that library is absent; set the thread count.
 
         Parameters
         ----------
@@ -103,12 +106,17 @@ class Session:
         """
         if bench.impl == "torch" and machine.torch_module() is None:
             pytest.skip("PyTorch is not installed")
+        if bench.impl == "jax" and not jax_peer.available():
+            pytest.skip("JAX is not installed")
         if bench.threads != self._threads:
             machine.set_threads(bench.threads)
             self._threads = bench.threads
 
     def peak(self, dtype, threads):
-        """Peak GEMM GFLOP/s for a dtype and thread count, probed on first use.
+        """Peak GFLOP/s for a dtype and thread count on the active path.
+
+        On first use per dtype and thread count, also probes the GEMM rate
+        (:func:`fastnn.bench.peak.measure`), recorded beside the peak.
 
         Parameters
         ----------
@@ -119,10 +127,12 @@ class Session:
         Returns
         -------
         float
+            ``threads`` x one core's measured peak (:func:`fastnn.bench.peak.peak`).
         """
         name = "%s/%d" % (dtype, threads)
         if name not in self.peaks:
-            self.peaks[name] = peak.measure(dtype, self.peak_size)
+            self.peaks[name] = peak.peak(dtype, threads)
+            self.gemm[name] = peak.measure(dtype, self.peak_size)
         return self.peaks[name]["gflops"]
 
 
@@ -152,7 +162,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     _, threads, dtypes = _settings(config)
     machine_info["fastnn"] = {**machine.machine_info(), "plan": session.plan,
                               "threads": threads, "dtypes": dtypes,
-                              "peak_gflops": session.peaks,
+                              "peak_gflops": session.peaks, "gemm_gflops": session.gemm,
                               "load_average": [session.load_at_start, _load_average()]}
 
 

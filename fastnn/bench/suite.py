@@ -5,7 +5,7 @@ its tests so that ``pytest benchmarks/`` runs the same thing.  Every test
 checks its implementation once against the NumPy reference, then times it,
 then records in ``extra_info``: the key and what it names, the check's error,
 GFLOP/s (operations counted) or GB/s (bytes counted), samples/s, and the
-fraction of this machine's peak GEMM rate.
+fraction of this machine's peak rate (:mod:`fastnn.bench.peak`).
 """
 
 import time
@@ -74,15 +74,21 @@ def _training(benchmark, bench, session, config, per):
     session.prepare(bench)
     case = bench.case
     error = training.check(case, bench.impl, bench.dtype)
+    if per == "epoch" and bench.impl == "jax":     # same batch order as fit: whole epochs
+        error = max(error, training.check_epoch(case, bench.impl, bench.dtype))
     network = NETWORKS[case.network]
     samples = case.batch * training.STEP_BATCHES if per == "step" else case.samples
     trainer = training.make(case, bench.impl, bench.dtype, samples)
+    if per == "step" and bench.impl == "jax":
+        trainer.calibrate()
     run = trainer.step if per == "step" else trainer.epoch
     _time(benchmark, bench, run, config)
-    trained = case.batch if per == "step" else case.samples - case.samples % case.batch
+    trained = (case.batch * trainer.steps_per_call if per == "step"
+               else case.samples - case.samples % case.batch)
     _record(benchmark, bench, session, error,
             flops=trained * training.flops_per_sample(network), samples=trained,
-            network=network.name, description=network.describe(), batch=case.batch)
+            network=network.name, description=network.describe(), batch=case.batch,
+            **trainer.info())
 
 
 def test_training_step(benchmark, step_bench, fastnn_session, request):

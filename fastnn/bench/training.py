@@ -1,5 +1,5 @@
 """Training benchmarks: one SGD step and one epoch in fastnn, the NumPy reference,
-plain NumPy and PyTorch eager.
+plain NumPy, PyTorch eager and JAX.
 
 Every implementation trains the same network (:data:`~fastnn.bench.cases.NETWORKS`)
 from the same initial weights with plain SGD, on the same synthetic data
@@ -19,6 +19,15 @@ from the same initial weights with plain SGD, on the same synthetic data
     PyTorch eager: ``torch.nn.Linear`` layers and activations,
     ``torch.optim.SGD``, ``zero_grad``/``backward``/``step`` per batch;
     softmax + cross-entropy fused in ``torch.nn.functional.cross_entropy``.
+``jax``
+    JAX, jitted: a whole epoch as one ``jax.lax.scan`` over its batches, a
+    step as one jitted SGD step, parameters donated; run in a worker process
+    per thread count (:mod:`fastnn.bench.jax_peer`), in ``fit``'s batch order.
+
+Every trainer has ``step()``, ``epoch()``, ``weights()``, ``steps_per_call``
+(the SGD steps one ``step()`` call makes: 1, except for JAX, see
+:mod:`fastnn.bench.jax_peer`) and ``info()`` (facts for the result's
+``extra_info``).
 """
 
 import functools
@@ -27,6 +36,7 @@ import numpy as np
 
 import fastnn
 from fastnn.bench.cases import NETWORKS
+from fastnn.bench import jax_peer
 from fastnn.bench.kernels import RTOL
 from fastnn.bench.machine import torch_module
 
@@ -80,6 +90,8 @@ def fastnn_model(network, dtype, backend="cython", seed=0):
 class _Trainer:
     """Shared state: network, batch, data, and the cycling position of ``step``."""
 
+    steps_per_call = 1
+
     def __init__(self, case, dtype, samples):
         self.network = NETWORKS[case.network]
         self.batch = case.batch
@@ -92,6 +104,10 @@ class _Trainer:
         start = self.position
         self.position = (start + self.batch) % self.n
         return start, start + self.batch
+
+    def info(self):
+        """Facts about this run for the result's ``extra_info`` (none here)."""
+        return {}
 
 
 class _FastnnTrainer(_Trainer):
@@ -212,13 +228,18 @@ class _TorchTrainer(_Trainer):
         return [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in self.linears]
 
 
+class _JaxTrainer(jax_peer.JaxTrainer):
+    def info(self):
+        return {"steps_per_call": self.steps_per_call, **(self.thread_use() or {})}
+
+
 def make(case, impl, dtype, samples):
     """A trainer with ``step()`` (one batch, cycling through the data) and ``epoch()``.
 
     Parameters
     ----------
     case : TrainingCase
-    impl : {'fastnn', 'numpy', 'numpy_plain', 'torch'}
+    impl : {'fastnn', 'numpy', 'numpy_plain', 'torch', 'jax'}
     dtype : {'float32', 'float64'}
     samples : int
         Size of the data set (one epoch).
@@ -227,12 +248,17 @@ def make(case, impl, dtype, samples):
     -------
     trainer
         With methods ``step()``, ``epoch()`` and ``weights()``, the latter a
-        list of (W, b) per layer with W of shape (n_in, n_out).
+        list of (W, b) per layer with W of shape (n_in, n_out).  JAX runs on
+        fastnn's current thread count (``fastnn.get_num_threads()``).
     """
     if impl in ("fastnn", "numpy"):
         return _FastnnTrainer(case, dtype, samples, "cython" if impl == "fastnn" else "numpy")
     if impl == "numpy_plain":
         return _PlainTrainer(case, dtype, samples)
+    if impl == "jax":
+        if not jax_peer.available():
+            raise ImportError("JAX is not installed")
+        return _JaxTrainer(case, dtype, samples, fastnn.get_num_threads())
     if torch_module() is None:
         raise ImportError("PyTorch is not installed")
     return _TorchTrainer(case, dtype, samples)
@@ -248,7 +274,7 @@ def check(case, impl, dtype):
     Parameters
     ----------
     case : TrainingCase
-    impl : {'fastnn', 'numpy', 'numpy_plain', 'torch'}
+    impl : {'fastnn', 'numpy', 'numpy_plain', 'torch', 'jax'}
     dtype : {'float32', 'float64'}
 
     Returns
@@ -267,9 +293,51 @@ def check(case, impl, dtype):
     ref.step()
     trainer = make(case, impl, dtype, samples)
     trainer.step()
+    return _compare(impl, case, dtype, trainer.weights(), ref.weights(), before)
+
+
+def check_epoch(case, impl, dtype, batches=10):
+    """One short epoch of ``impl`` against fastnn's ``fit``, from the same weights.
+
+    For the implementations that follow ``fit``'s batch order (``numpy``,
+    ``jax``).  The epoch has ``batches`` full batches and a partial one (so
+    the last-batch path is checked too); the tolerance is :func:`check`'s,
+    relative to the largest change over the epoch.  Not a whole epoch of the
+    benchmark: over a hundred steps the float32 trajectories of the ReLU
+    network drift apart by tens of percent even between fastnn and its own
+    NumPy reference (rounding differences grow), while they agree to about
+    1e-6 over ten steps.
+
+    Parameters
+    ----------
+    case : TrainingCase
+    impl : {'numpy', 'jax'}
+    dtype : {'float32', 'float64'}
+    batches : int
+
+    Returns
+    -------
+    float
+        The largest error, relative to the largest change of a weight.
+
+    Raises
+    ------
+    AssertionError
+        When the weights disagree beyond the tolerance.
+    """
+    samples = batches * case.batch + case.batch // 2
+    ref = make(case, "fastnn", dtype, samples)
+    before = [(W.copy(), b.copy()) for W, b in ref.weights()]
+    ref.epoch()
+    trainer = make(case, impl, dtype, samples)
+    trainer.epoch()
+    return _compare(impl, case, dtype, trainer.weights(), ref.weights(), before)
+
+
+def _compare(impl, case, dtype, got_weights, want_weights, before):
     eps = float(np.finfo(dtype).eps)
     worst = 0.0
-    for layer, (got, want, old) in enumerate(zip(trainer.weights(), ref.weights(), before)):
+    for layer, (got, want, old) in enumerate(zip(got_weights, want_weights, before)):
         for name, g, w, o in zip("Wb", got, want, old):
             change = float(np.max(np.abs(w.astype(np.float64) - o)))
             err = float(np.max(np.abs(np.asarray(g, np.float64) - w)))
