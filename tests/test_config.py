@@ -112,7 +112,7 @@ def test_config_dict():
 
 def test_cli_info():
     proc = subprocess.run([sys.executable, "-m", "fastnn", "info"], capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("fastnn %s " % fastnn.__version__)
     for label in ("OpenMP:", "threads:", "BLAS:", "CPU:", "SIMD:", "compiler:", "flags:"):
