@@ -12,12 +12,16 @@ medians and their ratio:
     single steps for the large network.
 ``--vs threads``
     fastnn on 1 thread against fastnn on 2 threads.
+``--vs isa``
+    fastnn on its default instruction-set path against fastnn on the path
+    ``--isa`` names (``fastnn.use_isa``), same thread count.
 
 Examples::
 
     python benchmarks/interleaved.py 3b1b 32 --vs torch --threads 2
     python benchmarks/interleaved.py large 256 --vs torch --threads 1 --rounds 4
     python benchmarks/interleaved.py large 256 --vs threads --rounds 8
+    python benchmarks/interleaved.py nielsen 10 --vs isa --isa portable --threads 1
 
 Network names are the keys of ``fastnn.bench.cases.NETWORKS`` (nielsen,
 3b1b, mlp, large).  Needs PyTorch for ``--vs torch``.
@@ -52,9 +56,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("network", choices=sorted(NETWORKS))
     parser.add_argument("batch", type=int)
-    parser.add_argument("--vs", choices=["torch", "threads"], required=True)
+    parser.add_argument("--vs", choices=["torch", "threads", "isa"], required=True)
     parser.add_argument("--threads", type=int, default=2,
-                        help="thread count for --vs torch (default 2)")
+                        help="thread count for --vs torch and --vs isa (default 2)")
+    parser.add_argument("--isa", default="portable",
+                        help="the other instruction-set path for --vs isa (default portable)")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=2,
                         help="steps per round for the large network (default 2)")
@@ -72,25 +78,34 @@ def main(argv=None):
         runners = {name: _timer(training.make(case, name, "float32", samples), per_step,
                                 args.steps)
                    for name in ("fastnn", "torch")}
-        settings = {name: None for name in runners}
-    else:
+        settings = {name: None for name in runners}   # nothing to switch between rounds
+    elif args.vs == "threads":
         trainer = training.make(case, "fastnn", "float32", samples)
         runners = {"2 threads": _timer(trainer, per_step, args.steps),
                    "1 thread": _timer(trainer, per_step, args.steps)}
-        settings = {"2 threads": 2, "1 thread": 1}
+        settings = {"2 threads": lambda: fastnn.set_num_threads(2),
+                    "1 thread": lambda: fastnn.set_num_threads(1)}
+    else:
+        fastnn.set_num_threads(args.threads)
+        default = fastnn.get_isa()
+        trainer = training.make(case, "fastnn", "float32", samples)
+        runners = {default: _timer(trainer, per_step, args.steps),
+                   args.isa: _timer(trainer, per_step, args.steps)}
+        settings = {default: lambda: fastnn.set_isa(default),
+                    args.isa: lambda: fastnn.set_isa(args.isa)}
 
     times = {name: [] for name in runners}
     for name, run in runners.items():          # warm-up round, not counted
         if settings[name]:
-            fastnn.set_num_threads(settings[name])
+            settings[name]()
         run()
     for _ in range(args.rounds):
         for name, run in runners.items():
             if settings[name]:
-                fastnn.set_num_threads(settings[name])
+                settings[name]()
             times[name].append(run())
     medians = {name: float(np.median(v)) for name, v in times.items()}
-    (a, ma), (b, mb) = medians.items()      # the ratio: fastnn / torch, 2 / 1 threads
+    (a, ma), (b, mb) = medians.items()   # the ratio: fastnn / torch, 2 / 1 threads, default / other path
     what = "steps" if per_step else "epochs"
     print("%s b%d, %d rounds of %s, float32, samples/s medians: %s %s, %s %s, "
           "ratio %.2f" % (NETWORKS[args.network].name, args.batch, args.rounds, what,
