@@ -122,15 +122,18 @@ def _fused_by_step_forward(row):
 def choose(rows, routes, margin):
     """The table cells of measured ``rows``: per cell, the route with the least
     summed time over the cell's shapes, where the default rule's routes are
-    slower than that by more than ``margin`` (a fraction); else the cell is
-    left to the default rule.  Returns ``{cell: route}``."""
+    slower than that by more than ``margin`` (a fraction); else, and in cells
+    holding a product that batch-1 training fuses, the cell is left to the
+    default rule.  Returns ``{cell: route}``."""
     by_cell = {}
     for row in rows:
-        if row["op"] in _routes.OPS and not _fused_by_step_forward(row):
+        if row["op"] in _routes.OPS:
             key = _routes.cell_of(row["dtype"], row["op"], row["m"], row["n"], row["k"])
             by_cell.setdefault(key, []).append(row)
     cells = {}
     for key, members in by_cell.items():
+        if any(_fused_by_step_forward(row) for row in members):
+            continue
         totals = {r: sum(row[r] for row in members) for r in routes}
         best = min(routes, key=totals.get)
         default = sum(row[row["default"]] for row in members)

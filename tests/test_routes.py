@@ -9,6 +9,8 @@ found them (the suite runs with FASTNN_ROUTES=default, conftest.py).
 import itertools
 import json
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -198,6 +200,28 @@ def test_the_cache_file_is_loaded_on_import(cache_home):
     assert "routes:    %s path, tuned (%s)" % (isa, path) in "".join(out)
 
 
+def test_import_fastnn_loads_the_cache_and_survives_a_corrupt_one(cache_home):
+    isa = fastnn.get_isa()
+    path = _routes.cache_path(isa)
+    _routes.save(isa, {("float32", "NT", 0, 8, 6): "blas"}, path)
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache_home))
+    env.pop("FASTNN_ROUTES", None)
+    code = "import fastnn; print(fastnn.config()['routes'])"
+
+    def run():
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+    assert "'tuned': True" in run().stdout
+    with open(path, "w") as f:
+        f.write('{"format": "fastnn-routes/1", "cells": [[')
+    proc = run()
+    assert "'tuned': False" in proc.stdout
+    assert "ignoring the route cache" in proc.stderr
+
+
 def test_fastnn_routes_default_ignores_the_cache(cache_home, monkeypatch):
     isa = fastnn.get_isa()
     _routes.save(isa, {("float32", "NN", 3, 4, 5): "blas"}, _routes.cache_path(isa))
@@ -266,7 +290,8 @@ def test_choose_keeps_the_default_on_near_ties():
     rows = [row(10, 30, 784, "NN", "blas", small=6.0, blas=15.0),     # clear win
             row(32, 16, 16, "NN", "blas", small=0.30, blas=0.31),     # near tie
             row(1, 16, 16, "NN", "small", small=0.30, blas=0.20),     # fused: kept
-            row(784, 16, 1, "TN", "small", small=3.0, blas=2.0),      # fused: kept
+            row(784, 16, 1, "TN", "small", small=3.0, blas=2.0),      # fused: kept,
+            row(784, 17, 1, "TN", "blas", small=3.0, blas=2.0),       # and its cell
             row(3, 3, 3, "TT", "blas", small=0.01, blas=1.0)]         # TT: no table
     # two shapes in one cell: summed
     rows += [row(64, 10, 64, "NT", "blas", small=1.0, blas=2.0),
