@@ -291,7 +291,7 @@ def test_choose_keeps_the_default_on_near_ties():
             row(32, 16, 16, "NN", "blas", small=0.30, blas=0.31),     # near tie
             row(1, 16, 16, "NN", "small", small=0.30, blas=0.20),     # fused: kept
             row(784, 16, 1, "TN", "small", small=3.0, blas=2.0),      # fused: kept,
-            row(784, 17, 1, "TN", "blas", small=3.0, blas=2.0),       # and its cell
+            row(784, 17, 1, "TN", "blas", small=1.0, blas=2.0),       # and its cell
             row(3, 3, 3, "TT", "blas", small=0.01, blas=1.0)]         # TT: no table
     # two shapes in one cell: summed
     rows += [row(64, 10, 64, "NT", "blas", small=1.0, blas=2.0),
