@@ -1,126 +1,88 @@
-"""Own small-matrix GEMM vs OpenBLAS, side by side, one thread.
+"""Own small-matrix GEMM vs OpenBLAS, side by side, one thread; and how well gemm routes.
 
-Times ``gemm_small`` (fastnn's own kernel, csrc/small_gemm.h) and ``gemm_blas``
-(SciPy's OpenBLAS through the same wrapper) on the three products of a dense
-layer's training step, and optionally on a grid of (m, n, k) around them, for
-float32 and float64.  Each timing sample runs the call ``reps`` times inside one
-``nogil`` block (so Python's call overhead is paid once per sample, not per
-call); the two implementations are sampled alternately, and the medians of the
-samples are reported, in µs per call.
+Times ``gemm_small`` (fastnn's own kernel, csrc/small_gemm.h), ``gemm_packed``
+(the packed kernel, csrc/packed_gemm.h, where the active instruction-set path
+has it) and ``gemm_blas`` (SciPy's OpenBLAS through the same wrapper) on the
+three products of a dense layer's training step, and optionally on a grid of
+(m, n, k) around them, for float32 and float64.  Shapes and timing are
+``fastnn._tune``'s, the ones ``python -m fastnn tune`` measures: each sample
+runs the call many times inside one ``nogil`` block, the implementations are
+sampled in turn, and the medians are reported, in µs per call.
 
     python benchmarks/small_gemm_crossover.py                # textbook shapes
     python benchmarks/small_gemm_crossover.py --grid         # plus the (m, n, k) grid
     python benchmarks/small_gemm_crossover.py --markdown     # plus the README tables
+    FASTNN_ROUTES=default python benchmarks/...              # the untuned routes
 
 Also reports, per row, where ``gemm`` (the routed call) sends the shape
-(``_blas.gemm_route``): ``own`` (the small kernel), ``blas``, or ``packed`` (the
-own packed kernel for large float32 products, timed by neither column here).
+(``_blas.gemm_route``: ``own`` for the small kernel, ``packed`` or ``blas``), and
+for the whole run how often that route is within 5% of the fastest
+implementation the path has (``*`` marks the shapes where it is not), and of
+the faster of own and BLAS (on a path without its own SIMD small kernel, own
+is the kernel's plain C fallback, which gemm never uses).
 Not part of the test suite.
 """
 
 import argparse
-import itertools
 import json
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import fastnn
 from fastnn._kernels import _blas
+from fastnn._tune import candidates, grid_shapes, measure, textbook_shapes
 
-LAYERS = [(784, 30), (30, 10), (784, 16), (16, 16), (16, 10), (784, 128), (128, 64),
-          (64, 10)]
-BATCHES = [1, 10, 32, 64]
-GRID = [1, 4, 16, 64, 256, 784]
-
-
-def textbook_shapes():
-    """(label, m, n, k, trans_a, trans_b) of forward, dW and dX for every layer/batch."""
-    for (n_in, n_out), batch in itertools.product(LAYERS, BATCHES):
-        layer = "%d→%d n=%d" % (n_in, n_out, batch)
-        yield ("Z=X·W   " + layer, batch, n_out, n_in, False, False)
-        yield ("dW=Xᵀ·dZ " + layer, n_in, n_out, batch, True, False)
-        yield ("dX=dZ·Wᵀ " + layer, batch, n_in, n_out, False, True)
+#: How much slower than the fastest a route may be and still count as right.
+TOLERANCE = 0.05
 
 
-def grid_shapes():
-    for (ta, tb), m, n, k in itertools.product([(False, False), (True, False), (False, True),
-                                                (True, True)], GRID, GRID, GRID):
-        if m * n * k > 784 * 256 * 64:
-            continue
-        yield ("grid", m, n, k, ta, tb)
-
-
-def operands(rng, dtype, m, n, k, ta, tb):
-    A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
-    B = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
-    C = np.zeros((m, n), dtype)
-    return A, B, C
-
-
-def time_pair(fns, target_s, samples):
-    """Median µs per call of each fn(reps), sampled alternately."""
-    for fn in fns:                       # warm up, and size reps to ~target_s per sample
-        fn(1)
-    t0 = time.perf_counter()
-    fns[0](10)
-    per_call = max((time.perf_counter() - t0) / 10, 1e-8)
-    reps = max(1, int(target_s / per_call))
-    times = [[] for _ in fns]
-    for _ in range(samples):
-        for fn, out in zip(fns, times):
-            t0 = time.perf_counter()
-            fn(reps)
-            out.append((time.perf_counter() - t0) / reps)
-    return [statistics.median(t) * 1e6 for t in times]
-
-
-def measure(shapes, dtypes, target_s, samples, check=True):
-    rng = np.random.default_rng(0)
-    rows = []
-    for (label, m, n, k, ta, tb), dtype in itertools.product(shapes, dtypes):
-        A, B, C = operands(rng, dtype, m, n, k, ta, tb)
-        if check:
-            want = (A.T if ta else A) @ (B.T if tb else B)
-            _blas.gemm_small(ta, tb, 1.0, A, B, 0.0, C)
-            err = np.max(np.abs(C - want)) / max(np.max(np.abs(want)), 1e-300)
-            assert err <= (1e-12 if dtype == np.float64 else 1e-5), (label, m, n, k, err)
-        own, blas = time_pair(
-            [lambda r: _blas.gemm_small(ta, tb, 1.0, A, B, 0.0, C, repeats=r),
-             lambda r: _blas.gemm_blas(ta, tb, 1.0, A, B, 0.0, C, repeats=r)],
-            target_s, samples)
-        route = _blas.gemm_route(m, n, k, ta, tb, dtype == np.float64)
-        routed = "own" if route == "small" else route
-        rows.append(dict(label=label, m=m, n=n, k=k, ta=ta, tb=tb,
-                         dtype=np.dtype(dtype).name, own=own, blas=blas, routed=routed))
+def measure_routes(shapes, dtypes, target_s, samples):
+    """Rows of ``fastnn._tune.measure`` timing the small kernel, the packed one
+    (where the path has it) and BLAS, with ``own`` (the small kernel's µs),
+    ``best`` (the fastest the path has, µs) and ``routed`` (where gemm sends it)."""
+    path_routes = candidates()
+    timed = ["small"] + [r for r in ("packed", "blas") if r in path_routes]
+    rows = measure(shapes, dtypes, timed, target_s, samples)
+    for r in rows:
+        route = _blas.gemm_route(r["m"], r["n"], r["k"], r["ta"], r["tb"],
+                                 r["dtype"] == "float64")
+        r["own"] = r["small"]
+        r["best"] = min(r[x] for x in path_routes)
+        r["routed_us"] = r[route]
+        r["routed"] = "own" if route == "small" else route
     return rows
 
 
-def case(row):
-    return {(False, False): "NN", (True, False): "TN", (False, True): "NT",
-            (True, True): "TT"}[(row["ta"], row["tb"])]
-
-
 def print_rows(rows, out=sys.stdout):
-    out.write("%-26s %-2s %5s %5s %5s %-7s %9s %9s %6s %6s %5s\n" % (
-        "product", "op", "m", "n", "k", "dtype", "own µs", "blas µs", "ratio",
-        "GF/s", "gemm"))
+    packed = any("packed" in r for r in rows)
+    out.write("%-26s %-2s %5s %5s %5s %-7s %9s %s%9s %6s %6s %6s\n" % (
+        "product", "op", "m", "n", "k", "dtype", "own µs", "packed µs " if packed else "",
+        "blas µs", "ratio", "GF/s", "gemm"))
     for r in rows:
         flop = 2.0 * r["m"] * r["n"] * r["k"]
-        best = min(r["own"], r["blas"])
-        out.write("%-26s %-2s %5d %5d %5d %-7s %9.2f %9.2f %6.2f %6.1f %5s%s\n" % (
-            r["label"], case(r), r["m"], r["n"], r["k"], r["dtype"], r["own"], r["blas"],
-            r["blas"] / r["own"], flop / best / 1e3, r["routed"],
-            "  *" if _slower(r) else ""))
+        out.write("%-26s %-2s %5d %5d %5d %-7s %9.2f %s%9.2f %6.2f %6.1f %6s%s\n" % (
+            r["label"], r["op"], r["m"], r["n"], r["k"], r["dtype"], r["own"],
+            "%9.2f " % r["packed"] if packed else "", r["blas"], r["blas"] / r["own"],
+            flop / r["best"] / 1e3, r["routed"], "" if _right(r) else "  *"))
 
 
-def _slower(row):
-    """Whether gemm sends this shape to the slower of the two timed kernels."""
-    if row["routed"] == "packed":
-        return False
-    return (row["own"] < row["blas"]) != (row["routed"] == "own")
+def _right(row, against=("best",)):
+    """Whether gemm's route for this shape is within TOLERANCE of the fastest of
+    ``against`` (row keys)."""
+    return row["routed_us"] <= (1.0 + TOLERANCE) * min(row[a] for a in against)
+
+
+def summary(rows):
+    """The routing's score over ``rows``: counts within TOLERANCE, µs lost."""
+    best = sum(_right(r) for r in rows)
+    own_blas = sum(_right(r, ("own", "blas")) for r in rows)
+    lost = sum(r["routed_us"] - r["best"] for r in rows)
+    return ("routed gemm within %d%% of the fastest implementation of the %s path: "
+            "%d of %d shapes (%.1f%%); of the faster of own and BLAS: %d of %d (%.1f%%); "
+            "µs lost per call against the fastest, summed: %.2f" % (
+                TOLERANCE * 100, fastnn.get_isa(), best, len(rows), 100.0 * best / len(rows),
+                own_blas, len(rows), 100.0 * own_blas / len(rows), lost))
 
 
 def print_markdown(rows, out=sys.stdout):
@@ -169,19 +131,20 @@ def main(argv=None):
     shapes = [] if args.grid_only else list(textbook_shapes())
     if args.grid or args.grid_only:
         shapes += list(grid_shapes())
-    print("fastnn %s, own kernel ISA %s, 1 thread, median of %d samples of ~%.1f ms" % (
-        fastnn.__version__, _blas.small_gemm_isa(), args.samples, args.target_ms))
-    rows = measure(shapes, dtypes, args.target_ms / 1e3, args.samples)
+    routes = fastnn.config()["routes"]
+    print("fastnn %s, %s path (own kernel ISA %s), routes %s, 1 thread, median of %d "
+          "samples of ~%.1f ms" % (
+              fastnn.__version__, fastnn.get_isa(), _blas.small_gemm_isa(),
+              "tuned (%s)" % routes["file"] if routes["tuned"] else routes["note"],
+              args.samples, args.target_ms))
+    rows = measure_routes(shapes, dtypes, args.target_ms / 1e3, args.samples)
     print_rows(rows)
     if args.markdown:
         print_markdown(rows)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=0)
-    wrong = [r for r in rows if _slower(r)]
-    lost = sum(abs(r["own"] - r["blas"]) for r in wrong)
-    print("\n%d of %d shapes routed to the slower implementation (* above); "
-          "µs lost per call, summed: %.2f" % (len(wrong), len(rows), lost))
+    print("\n" + summary(rows))
 
 
 if __name__ == "__main__":

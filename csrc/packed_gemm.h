@@ -44,7 +44,7 @@
  *
  * Dispatch: the AVX-512F code is compiled through function attributes (the
  *   build stays portable) and used after small_gemm.h's run-time CPU check;
- *   fastnn_packed_gemm_wins() says 0 elsewhere, so gemm() keeps using BLAS.
+ *   gemm_route.h routes products here only on that path.
  */
 #ifndef FASTNN_PACKED_GEMM_H
 #define FASTNN_PACKED_GEMM_H
@@ -272,32 +272,6 @@ static inline void fastnn_dgemm_packed(int trans_a, int trans_b, int m, int n, i
     }
 #endif
     fastnn_dgemm_small(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-}
-
-/* Where gemm() sends a product: FASTNN_ROUTE_SMALL, _PACKED or _BLAS.
- *
- *   1. small_gemm.h's kernels where they beat OpenBLAS (fastnn_small_gemm_wins);
- *   2. float32 on AVX-512F CPUs: BLAS up to 2^18 multiply-adds, the size below
- *      which OpenBLAS runs on the calling thread alone; above it never BLAS,
- *      so that OpenBLAS's worker threads, which spin for a long while after
- *      each threaded call, never compete for the cores with our OpenMP
- *      threads (two pools spinning at once collapse both): the small kernels
- *      up to 2^22, the packed kernel above;
- *   3. everything else: BLAS (float64 keeps OpenBLAS, whose double kernel is
- *      10-20% faster than the packed one here).
- * The rule depends on the shape and dtype only, never on the thread count,
- * and so does every bit of the result. */
-enum { FASTNN_ROUTE_BLAS = 0, FASTNN_ROUTE_SMALL = 1, FASTNN_ROUTE_PACKED = 2 };
-
-static inline int fastnn_gemm_route(int m, int n, int k, int trans_a, int trans_b,
-                                    int is_double)
-{
-    if (fastnn_small_gemm_wins(m, n, k, trans_a, trans_b, is_double))
-        return FASTNN_ROUTE_SMALL;
-    const double work = (double)m * n * k;
-    if (is_double || !fastnn_sg_have_avx512() || work <= 262144.0)
-        return FASTNN_ROUTE_BLAS;
-    return work <= 4194304.0 ? FASTNN_ROUTE_SMALL : FASTNN_ROUTE_PACKED;
 }
 
 /* 1 when the packed kernel adds its product into C (beta != 0) bit for bit

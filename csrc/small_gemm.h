@@ -40,15 +40,13 @@
  *     with the stepped W (NN, one row) in one pass over W, each row loaded,
  *     stepped, stored and FMA'd while in registers; bit for bit the two
  *     products above.
- *   Which shapes go here rather than to BLAS is decided by
- *   fastnn_small_gemm_wins(), a predicate encoding the crossover measured by
- *   benchmarks/small_gemm_crossover.py on the project's AVX-512 machine.
+ *   Which shapes go here rather than to BLAS is decided by gemm_route.h.
  *
  * Dispatch: x86-64 with GCC or clang compiles the AVX-512F kernels through
  * function target attributes (the build itself stays portable, no -march);
  * the first call checks __builtin_cpu_supports("avx512f") once.  Elsewhere, or
  * on CPUs without AVX-512F, a plain C loop nest computes the same contract
- * (and fastnn_small_gemm_wins says 0, so gemm() keeps using BLAS there).
+ * (and gemm_route.h never routes a product here, so gemm() keeps using BLAS).
  *
  * Memory: the caller owns A, B and C; nothing is allocated on the heap (the
  * NT packing buffer is 16 KiB of stack, a tile a few hundred bytes).  Threads:
@@ -352,46 +350,6 @@ static inline void fastnn_dgemm_small(int trans_a, int trans_b, int m, int n, in
 #endif
     fastnn_dgemm_small_portable(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb,
                                 beta, C, ldc);
-}
-
-/* 1 when the own kernel is expected to beat OpenBLAS (one thread) on this
- * product; the rule encodes the crossover measured on the project's AVX-512
- * machine by benchmarks/small_gemm_crossover.py (textbook shapes and a grid
- * of m, n, k; README.md, "Matrix products").  It depends only on the shape and
- * the dtype, never on thread settings, so the routing, and with it every bit
- * of the result, is the same for any thread count.
- *
- *   all:  AVX-512F present, k >= 1, and m·n·k <= 2^22 (above that OpenBLAS's
- *         cache blocking and its second thread start to pay);
- *   NN (Z = X·W):   n >= 8, and k >= 32 or n <= 32 (narrow C wastes vector
- *         lanes; wide C with short k is store-bound, where BLAS is as good);
- *   NT (dX = dZ·Wᵀ): k <= 32, or n >= 16 and (m <= 2, or n >= 512, or m >= 10
- *         and n >= 32): the packing of Bᵀ must be shared by enough rows;
- *   TN (dW = Xᵀ·dZ): OpenBLAS is strong here; own kernel only for
- *         10 <= n < 32 with k <= 4, for float32 with a column tail
- *         (8 <= n < 32, n % 16 != 0) and k <= 16, for float64 with
- *         16 <= n < 32 and k <= 12 (these mostly the B-in-registers
- *         streaming path, k <= 12), for m >= 256 with k >= 32 (float64:
- *         k >= 64) and n >= 24, and for m >= 512, k >= 10, n >= 96;
- *   TT: never (nothing in fastnn uses it; the transposed stores are slow).
- */
-static inline int fastnn_small_gemm_wins(int m, int n, int k, int trans_a,
-                                         int trans_b, int is_double)
-{
-    if (!fastnn_sg_have_avx512() || m < 1 || n < 1 || k < 1 ||
-        (double)m * n * k > 4194304.0)
-        return 0;
-    if (!trans_a && !trans_b)
-        return n >= 8 && (k >= 32 || n <= 32);
-    if (!trans_a)
-        return k <= 32 || (n >= 16 && (m <= 2 || n >= 512 || (m >= 10 && n >= 32)));
-    if (!trans_b)
-        return (n >= 10 && n < 32 && k <= 4) ||
-               (!is_double && n >= 8 && n < 32 && n % 16 != 0 && k <= 16) ||
-               (is_double && n >= 16 && n < 32 && k <= 12) ||
-               (m >= 256 && n >= 24 && k >= (is_double ? 64 : 32)) ||
-               (m >= 512 && n >= 96 && k >= 10);
-    return 0;
 }
 
 /* 1 when the small kernels add into C (beta != 0) as fast as they overwrite

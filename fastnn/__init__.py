@@ -5,7 +5,8 @@ each with a plain NumPy twin in :mod:`fastnn.reference` that the tests hold it
 to.  ``fastnn.MLPClassifier`` and ``fastnn.MLPRegressor`` are scikit-learn's
 estimators trained by these kernels (:mod:`fastnn.sklearn`; they need the
 ``sklearn`` extra).  ``python -m fastnn info`` (or :func:`show_config`) shows how this copy was
-built and what it runs on.
+built and what it runs on; ``python -m fastnn tune`` (or :func:`tune`) measures
+which implementation of each matrix product is fastest on this CPU.
 """
 
 from fastnn import datasets, kernels, reference
@@ -13,6 +14,8 @@ from fastnn._isa import available_isas, get_isa, set_isa, use_isa
 from fastnn._config import (
     config, flush_denormals, get_num_threads, set_num_threads, show_config)
 from fastnn._version import __version__
+from fastnn import _routes  # noqa: F401  (loads the tuned routes of this CPU)
+from fastnn._tune import tune
 from fastnn.layers import Dense, Identity, ReLU, Sigmoid, Softmax, Step, Tanh
 from fastnn.losses import BCELoss, CrossEntropyLoss, MSELoss
 from fastnn.model import Callback, History, Sequential, load
@@ -22,7 +25,7 @@ from fastnn.optim import (
 
 __all__ = [
     "__version__", "config", "get_num_threads", "set_num_threads", "show_config",
-    "flush_denormals", "available_isas", "get_isa", "set_isa", "use_isa",
+    "flush_denormals", "available_isas", "get_isa", "set_isa", "use_isa", "tune",
     "datasets", "kernels", "reference",
     "Sequential", "Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
     "MSELoss", "BCELoss", "CrossEntropyLoss",

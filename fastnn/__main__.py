@@ -1,4 +1,4 @@
-"""Command line: ``python -m fastnn {demo,info,bench,compare}``."""
+"""Command line: ``python -m fastnn {demo,info,tune,bench,compare}``."""
 
 import argparse
 import sys
@@ -17,6 +17,17 @@ def main(argv=None):
     demo.add_argument("--seed", type=int, default=0, help="seed of weights and shuffles")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     commands.add_parser("info", help="print how fastnn was built and what it runs on")
+    tune = commands.add_parser(
+        "tune", help="measure fastnn's own matrix kernels against BLAS on this CPU (one "
+                     "thread, under a minute) and save the fastest routes to the cache "
+                     "that import fastnn loads")
+    tune.add_argument("--quick", action="store_true",
+                      help="three tiny products only (checks that tuning runs)")
+    tune.add_argument("--out", metavar="FILE.json",
+                      help="where to write the table (default: the per-user cache file)")
+    tune.add_argument("--margin", type=float, default=0.05,
+                      help="how much slower the default route must be before a "
+                           "measured one replaces it (default 0.05)")
     bench = commands.add_parser(
         "bench", help="run the benchmark suite (fastnn vs the NumPy reference and PyTorch) "
                       "and save pytest-benchmark JSON; needs pip install \"fastnn[bench]\"")
@@ -47,6 +58,8 @@ def main(argv=None):
         show_config()
         print(machine.describe())
         return 0
+    if args.command == "tune":
+        return _tune(args)
     if args.command == "bench":
         from fastnn.bench import runner
         plan = "tiny" if args.tiny else "quick" if args.quick else "full"
@@ -67,6 +80,25 @@ def main(argv=None):
     except (FileNotFoundError, ValueError, ImportError) as exc:
         print("fastnn demo: %s" % exc, file=sys.stderr)
         return 1
+    return 0
+
+
+def _tune(args):
+    import fastnn
+    result = fastnn.tune(quick=args.quick, margin=args.margin, path=args.out)
+    rows, cells = result["rows"], result["cells"]
+    print("fastnn %s, %s path: candidates %s" % (
+        fastnn.__version__, result["isa"], ", ".join(result["routes"])))
+    if not rows:
+        print("only BLAS has a kernel on this path: nothing to measure")
+    else:
+        changed = sum(1 for r in rows if fastnn._routes.cell_of(
+            r["dtype"], r["op"], r["m"], r["n"], r["k"]) in cells)
+        print("%d products measured in %.1f s; %d table cells (%d products) differ "
+              "from the default rule" % (len(rows), result["seconds"], len(cells), changed))
+        for cell, route in sorted(cells.items()):
+            print("  %s %s bins m/n/k %d/%d/%d -> %s" % (cell + (route,)))
+    print("wrote %s" % result["file"])
     return 0
 
 

@@ -145,7 +145,16 @@ def flush_denormals():
 
 
 def config():
-    """Return the facts ``show_config`` prints, as a dict (for benchmarks and bug reports)."""
+    """Return the facts ``show_config`` prints, as a dict (for benchmarks and bug reports).
+
+    Returns
+    -------
+    dict
+        Versions, threads, BLAS, CPU, build flags, and under ``"routes"`` where
+        the active instruction-set path's product routes come from (``tuned``,
+        the cache ``file``, a ``note``; see :func:`fastnn.tune`).
+    """
+    from fastnn import _routes   # imports this module
     blas = [
         {k: c.info().get(k) for k in
          ("internal_api", "version", "architecture", "threading_layer", "num_threads",
@@ -169,6 +178,7 @@ def config():
         "isa": get_isa(),
         "available_isas": available_isas(),
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE") or None,
+        "routes": _routes.source(),
         "compiler": BUILD_CONFIG.get("compiler", "unknown"),
         "compile_args": BUILD_CONFIG.get("compile_args", []),
         "native": BUILD_CONFIG.get("native", False),
@@ -182,8 +192,10 @@ def show_config(file=None):
     Reports fastnn's version; whether OpenMP is compiled in and the thread
     count in use; the BLAS library fastnn calls and its kernel (and
     ``OPENBLAS_CORETYPE`` when set); the CPU, its SIMD features and the
-    instruction-set path fastnn's kernels run (of those available); the
-    compiler and flags of the build.
+    instruction-set path fastnn's kernels run (of those available); whether
+    the routes of matrix products were measured on this CPU
+    (:func:`fastnn.tune`) and from which file; the compiler and flags of the
+    build.
 
     Parameters
     ----------
@@ -212,6 +224,9 @@ def show_config(file=None):
         "CPU:       %s (%s)" % (c["cpu"], c["cpu_signature"]),
         "SIMD:      %s" % (" ".join(c["simd"]) or "none detected"),
         "ISA path:  %s (available: %s)" % (c["isa"], ", ".join(c["available_isas"])),
+        "routes:    %s path, %s" % (c["routes"]["isa"], (
+            "tuned (%s)" % (c["routes"]["file"] or "in this process, not saved")
+            if c["routes"]["tuned"] else c["routes"]["note"])),
         "compiler:  %s" % c["compiler"],
         "flags:     %s%s%s" % (" ".join(c["compile_args"]),
                                "  [FASTNN_NATIVE]" if c["native"] else "  [portable]",

@@ -5,12 +5,18 @@ Every comparison of a compiled kernel with the NumPy reference goes through
 the table is printed at the end of the run (the figures the issues ask for).
 """
 
+import os
 from collections import defaultdict
 
 import numpy as np
 import pytest
 
-import fastnn
+# The suite tests the default routes of matrix products, not the ones a user's
+# `python -m fastnn tune` left in their cache (tests/test_routes.py loads
+# tables of its own).
+os.environ["FASTNN_ROUTES"] = "default"
+
+import fastnn  # noqa: E402
 
 #: Largest error relative to the largest magnitude: float64 / float32.
 RTOL = {np.float64: 1e-12, np.float32: 1e-5}

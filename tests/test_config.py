@@ -18,8 +18,9 @@ from fastnn._kernels import _parallel
 
 CONFIG_KEYS = {
     "fastnn", "python", "numpy", "scipy", "openmp", "openmp_reason", "num_threads",
-    "cpu_count", "blas", "cpu", "cpu_signature", "simd", "compiler", "compile_args",
-    "native", "debug", "isa", "available_isas", "openblas_coretype", "blas_thread_control",
+    "cpu_count", "blas", "cpu", "cpu_signature", "simd", "routes", "compiler",
+    "compile_args", "native", "debug", "isa", "available_isas", "openblas_coretype",
+    "blas_thread_control",
 }
 
 
@@ -115,7 +116,8 @@ def test_cli_info():
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("fastnn %s " % fastnn.__version__)
-    for label in ("OpenMP:", "threads:", "BLAS:", "CPU:", "SIMD:", "compiler:", "flags:"):
+    for label in ("OpenMP:", "threads:", "BLAS:", "CPU:", "SIMD:", "routes:", "compiler:",
+                  "flags:"):
         assert re.search(r"^%s" % label, proc.stdout, re.M), label
 
 

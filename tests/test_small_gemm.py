@@ -130,7 +130,7 @@ def test_the_routing_rule_depends_on_the_shape_only():
         decisions = []
         for threads in (1, 2):
             fastnn.set_num_threads(threads)
-            decisions.append([_blas.small_gemm_wins(m, n, k, ta, tb, dbl)
+            decisions.append([_blas.gemm_route(m, n, k, ta, tb, dbl)
                               for (m, n, k), (ta, tb), dbl in itertools.product(
                                   TEXTBOOK_SHAPES, TRANS, (False, True))])
         assert decisions[0] == decisions[1]
@@ -140,10 +140,10 @@ def test_the_routing_rule_depends_on_the_shape_only():
 
 def test_own_kernels_are_used_on_avx512_machines():
     if _blas.small_gemm_isa() != "avx512f":
-        assert not _blas.small_gemm_wins(10, 30, 784, False, False, False)
+        assert _blas.gemm_route(10, 30, 784, False, False, False) == "blas"
         pytest.skip("no AVX-512F here: gemm always calls BLAS")
     # The forward product of the 784-30-10 network at batch 10: the case that motivated them.
-    assert _blas.small_gemm_wins(10, 30, 784, False, False, False)
+    assert _blas.gemm_route(10, 30, 784, False, False, False) == "small"
 
 
 @pytest.mark.parametrize("bad_call, match", [

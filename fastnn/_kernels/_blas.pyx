@@ -2,18 +2,18 @@
 
 Design
 ------
-The one place fastnn multiplies matrices.  ``gemm`` routes each call by its
-shape and dtype (``fastnn_gemm_route`` in ``csrc/packed_gemm.h``): tiny and
-skinny products (small-batch training) go to the register-blocked AVX-512
-kernels of ``csrc/small_gemm.h``, where OpenBLAS spends most of its time
-packing and dispatching; large float32 products go to the packed AVX-512
-kernel of ``csrc/packed_gemm.h``, which splits C over OpenMP threads; the rest
-goes to BLAS (``scipy.linalg.cython_blas``), and on AVX-512 machines only
-products small enough that OpenBLAS runs them on the calling thread, so that
-OpenBLAS's spinning worker threads never compete with the OpenMP team.  The
-rule depends on the shape and dtype only, never on the thread count, and every
-route splits work over the output only, so results stay bit-identical for any
-number of threads.
+The one place fastnn multiplies matrices.  ``gemm`` routes each call by
+``fastnn_gemm_route`` in ``csrc/gemm_route.h``: a function of the shape, the
+transposes, the dtype, the active instruction-set path and the route table
+(measured on this CPU by ``python -m fastnn tune``; where nothing was measured,
+a default rule), never of the thread count.  The routes: the register-blocked
+kernels of ``csrc/small_gemm.h`` (tiny and skinny products, small-batch
+training, where OpenBLAS spends most of its time packing and dispatching); the
+packed kernel of ``csrc/packed_gemm.h``, which splits C over OpenMP threads
+(large products); BLAS (``scipy.linalg.cython_blas``).  Every route splits
+work over the output only, so results stay bit-identical for any number of
+threads.  The table is one static array of this module, set from Python with
+``set_route_table`` (``fastnn/_routes.py`` loads it from the cache file).
 
 Arrays are C-contiguous (row-major); BLAS is column-major, so ``C = op(A)·op(B)``
 is computed as ``Cᵀ = op(B)ᵀ·op(A)ᵀ`` by swapping the operands and the
@@ -45,8 +45,6 @@ cdef extern from "small_gemm.h" nogil:
                                      double alpha, const double* A, int lda,
                                      const double* B, int ldb, double beta, double* C,
                                      int ldc)
-    int fastnn_small_gemm_wins(int m, int n, int k, int trans_a, int trans_b,
-                               int is_double)
     const char* fastnn_small_gemm_isa()
     int fastnn_small_gemm_accumulates_fast(int m, int n, int k, int trans_a, int trans_b,
                                            int is_double)
@@ -66,12 +64,26 @@ cdef extern from "packed_gemm.h" nogil:
     void fastnn_dgemm_packed(int trans_a, int trans_b, int m, int n, int k,
                              double alpha, const double* A, int lda, const double* B,
                              int ldb, double beta, double* C, int ldc)
-    int fastnn_gemm_route(int m, int n, int k, int trans_a, int trans_b, int is_double)
     int fastnn_packed_gemm_accumulates_exactly(int k, int is_double)
+
+
+cdef extern from "gemm_route.h" nogil:
     enum:
+        FASTNN_ROUTE_DEFAULT
         FASTNN_ROUTE_BLAS
         FASTNN_ROUTE_SMALL
         FASTNN_ROUTE_PACKED
+        FASTNN_N_ROUTES
+        FASTNN_ROUTE_OPS
+        FASTNN_ROUTE_BINS
+        FASTNN_ROUTE_TABLE_CELLS
+    int fastnn_route_available(int isa, int route)
+    int fastnn_route_bin(int x)
+    int fastnn_gemm_route(int m, int n, int k, int trans_a, int trans_b, int is_double)
+    int fastnn_gemm_route_default(int isa, int m, int n, int k, int trans_a, int trans_b,
+                                  int is_double)
+    int fastnn_route_table_set(int isa, const unsigned char* cells)
+    const unsigned char* fastnn_route_table_cells(int isa)
 
 
 cdef enum Route:
@@ -402,15 +414,76 @@ def gemm_blas(bint trans_a, bint trans_b, double alpha,
     _entry(BLAS, b"gemm_blas", trans_a, trans_b, alpha, A, B, beta, C, repeats)
 
 
-def small_gemm_wins(int m, int n, int k, bint trans_a, bint trans_b, bint is_double):
-    """True when ``gemm`` sends this product to the own kernel."""
-    return bool(fastnn_small_gemm_wins(m, n, k, trans_a, trans_b, is_double))
+#: Route names, indexed by their codes in csrc/gemm_route.h ('default': a
+#: table cell that leaves the product to the default rule).
+ROUTE_NAMES = tuple(
+    {FASTNN_ROUTE_DEFAULT: "default", FASTNN_ROUTE_BLAS: "blas",
+     FASTNN_ROUTE_SMALL: "small", FASTNN_ROUTE_PACKED: "packed"}[code]
+    for code in range(FASTNN_N_ROUTES))
+
+#: Shape of one path's route table: (dtype: float32, float64; op: NN, NT, TN;
+#: bin of m; bin of n; bin of k).
+ROUTE_TABLE_SHAPE = (2, FASTNN_ROUTE_OPS, FASTNN_ROUTE_BINS, FASTNN_ROUTE_BINS,
+                     FASTNN_ROUTE_BINS)
 
 
 def gemm_route(int m, int n, int k, bint trans_a, bint trans_b, bint is_double):
     """Where ``gemm`` sends this product: 'small', 'packed' or 'blas'."""
-    return {FASTNN_ROUTE_SMALL: "small", FASTNN_ROUTE_PACKED: "packed"}.get(
-        fastnn_gemm_route(m, n, k, trans_a, trans_b, is_double), "blas")
+    if m < 1 or n < 1 or k < 0:
+        raise ValueError("gemm_route: m and n must be at least 1, k at least 0")
+    return ROUTE_NAMES[fastnn_gemm_route(m, n, k, trans_a, trans_b, is_double)]
+
+
+def gemm_route_default(int m, int n, int k, bint trans_a, bint trans_b, bint is_double):
+    """Where the default rule (no table) sends this product on the active path."""
+    if m < 1 or n < 1 or k < 0:
+        raise ValueError("gemm_route_default: m and n must be at least 1, k at least 0")
+    return ROUTE_NAMES[fastnn_gemm_route_default(fastnn_isa(), m, n, k, trans_a, trans_b,
+                                                 is_double)]
+
+
+def route_available(int isa, str route):
+    """True when path ``isa`` (a code of csrc/isa.h) has a kernel for ``route``."""
+    return bool(fastnn_route_available(isa, ROUTE_NAMES.index(route)))
+
+
+def route_bin(int x):
+    """The bin of a dimension x >= 1 in the route table (csrc/gemm_route.h)."""
+    if x < 1:
+        raise ValueError("route_bin: x must be at least 1")
+    return fastnn_route_bin(x)
+
+
+def _check_isa_code(int isa):
+    if isa < 0 or isa >= FASTNN_N_ISA:
+        raise ValueError("not an instruction-set path code: %d" % isa)
+
+
+def set_route_table(int isa, const unsigned char[:, :, :, :, ::1] table):
+    """Make ``table`` path ``isa``'s route table (a uint8 array of
+    ``ROUTE_TABLE_SHAPE``, C-contiguous, cells indexing ``ROUTE_NAMES``).
+
+    Call it between products, never while another thread runs one.  Raises
+    ValueError, changing nothing, on a wrong shape, a value that is not a
+    route, or a route whose kernel the path lacks.
+    """
+    _check_isa_code(isa)
+    shape = tuple(table.shape[d] for d in range(5))
+    if shape != ROUTE_TABLE_SHAPE:
+        raise ValueError("set_route_table: the table's shape must be %r, got %r"
+                         % (ROUTE_TABLE_SHAPE, shape))
+    if not fastnn_route_table_set(isa, &table[0, 0, 0, 0, 0]):
+        raise ValueError("set_route_table: a cell names no route, or a kernel the %s "
+                         "path lacks" % FASTNN_ISA_NAMES[isa].decode())
+
+
+def get_route_table(int isa):
+    """A copy of path ``isa``'s route table (uint8, ``ROUTE_TABLE_SHAPE``)."""
+    import numpy as np
+    _check_isa_code(isa)
+    cdef const unsigned char* cells = fastnn_route_table_cells(isa)
+    return np.frombuffer(cells[:FASTNN_ROUTE_TABLE_CELLS], dtype=np.uint8).reshape(
+        ROUTE_TABLE_SHAPE).copy()
 
 
 def small_gemm_isa():
