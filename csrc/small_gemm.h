@@ -176,7 +176,7 @@ static inline void fastnn_dgemm_small(int trans_a, int trans_b, int m, int n, in
  * the dtype, never on thread settings, so the routing, and with it every bit
  * of the result, is the same for any thread count.
  *
- *   all:  AVX-512F present, k >= 1, and m·n·k <= 2^22 (above that OpenBLAS's
+ *   all:  a SIMD path (AVX-512F or AVX2) active, k >= 1, and m·n·k <= 2^22 (above that OpenBLAS's
  *         cache blocking and its second thread start to pay);
  *   NN (Z = X·W):   n >= 8, and k >= 32 or n <= 32 (narrow C wastes vector
  *         lanes; wide C with short k is store-bound, where BLAS is as good);
@@ -189,12 +189,19 @@ static inline void fastnn_dgemm_small(int trans_a, int trans_b, int m, int n, in
  *         streaming path, k <= 12), for m >= 256 with k >= 32 (float64:
  *         k >= 64) and n >= 24, and for m >= 512, k >= 10, n >= 96;
  *   TT: never (nothing in fastnn uses it; the transposed stores are slow).
+ * On the AVX2 path (16 ymm registers, tiles half as wide) the same rule, but
+ * NN and NT only up to m = 32 rows: measured on an AMD Zen 3 (EPYC) against
+ * its OpenBLAS, the AVX2 kernels win the textbook batches 1, 10 and 32 and
+ * lose some of the batch-256 products (m = 256: NN 256×64×128, NT 256×64×10).
  */
 static inline int fastnn_small_gemm_wins(int m, int n, int k, int trans_a,
                                          int trans_b, int is_double)
 {
-    if (fastnn_sg_path() == FASTNN_ISA_PORTABLE || m < 1 || n < 1 || k < 1 ||
+    const int path = fastnn_sg_path();
+    if (path == FASTNN_ISA_PORTABLE || m < 1 || n < 1 || k < 1 ||
         (double)m * n * k > 4194304.0)
+        return 0;
+    if (path == FASTNN_ISA_AVX2 && !trans_a && m > 32)
         return 0;
     if (!trans_a && !trans_b)
         return n >= 8 && (k >= 32 || n <= 32);

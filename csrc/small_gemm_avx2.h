@@ -8,7 +8,9 @@
  * tiles; panels of 4 vectors for up to 3 rows, else 2.  Short-k TN streams
  * up to 4 vectors of C (32 floats / 16 doubles); step_forward fuses rows of
  * up to 4 vectors; NT by dot products for m <= 2.  Lane masks are __m256i
- * (maskload/maskstore); the dot tile's compress of a row's lanes is a lane
+ * tail masks, loads under them _mm256_maskload_*, stores plain stores of
+ * the tail (fastnn_avx2_store_tail_*: AVX2's masked store is microcoded
+ * and costs 7-18 ns on AMD Zen 3); the dot tile's compress of a row's lanes is a lane
  * permute (fastnn_avx2_lanes_down_*).
  */
 #ifndef FASTNN_SMALL_GEMM_AVX2_H
@@ -42,7 +44,7 @@
 #define SG_LOADU(p) _mm256_loadu_ps(p)
 #define SG_LOADM(m, p) _mm256_maskload_ps(p, m)
 #define SG_STOREU(p, v) _mm256_storeu_ps(p, v)
-#define SG_STOREM(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define SG_STOREM(p, m, v) fastnn_avx2_store_tail_s(p, m, v)
 #define SG_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define SG_MUL(a, b) _mm256_mul_ps(a, b)
 #define SG_ADD(a, b) _mm256_add_ps(a, b)
@@ -74,7 +76,7 @@
 #define SG_LOADU(p) _mm256_loadu_pd(p)
 #define SG_LOADM(m, p) _mm256_maskload_pd(p, m)
 #define SG_STOREU(p, v) _mm256_storeu_pd(p, v)
-#define SG_STOREM(p, m, v) _mm256_maskstore_pd(p, m, v)
+#define SG_STOREM(p, m, v) fastnn_avx2_store_tail_d(p, m, v)
 #define SG_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define SG_MUL(a, b) _mm256_mul_pd(a, b)
 #define SG_ADD(a, b) _mm256_add_pd(a, b)

@@ -37,6 +37,10 @@ FASTNN_AVX2_TARGET static void run(void) {
         CHECK(fastnn_avx2_mask_count_d(md) == cd);
         double od[4] = {0}; _mm256_maskstore_pd(od, md, _mm256_set1_pd(1));
         for (int i = 0; i < 4; i++) CHECK(od[i] == (i < cd));
+        float ot[9] = {0}; fastnn_avx2_store_tail_s(ot, m, _mm256_setr_ps(1, 2, 3, 4, 5, 6, 7, 8));
+        for (int i = 0; i < 9; i++) CHECK(ot[i] == (i < c ? i + 1 : 0));
+        double dt[5] = {0}; fastnn_avx2_store_tail_d(dt, md, _mm256_setr_pd(1, 2, 3, 4));
+        for (int i = 0; i < 5; i++) CHECK(dt[i] == (i < cd ? i + 1 : 0));
     }
     __m256 v[8]; float vs[8][8], sum[8];
     for (int i = 0; i < 8; i++) { for (int j = 0; j < 8; j++) vs[i][j] = (float)(i * 8 + j) * 0.5f + 1; v[i] = _mm256_loadu_ps(vs[i]); }
