@@ -33,6 +33,10 @@
  *   AVX-512F: the crossover measured on the project's Intel AVX-512 machine
  *   by benchmarks/small_gemm_crossover.py (fastnn_route_small_wins_avx512),
  *   and large float32 products away from BLAS (fastnn_gemm_route_default).
+ *   AVX2: the AVX-512F crossover, but NN and NT only up to m = 32 rows
+ *   (measured on an AMD Zen 3 EPYC against its OpenBLAS: the AVX2 small
+ *   kernels, with tiles half as wide, win the textbook batches 1, 10 and 32
+ *   and lose some batch-256 products, e.g. NN 256×64×128 and NT 256×64×10).
  *   Every other path: BLAS, until a path's own kernels have a rule measured
  *   on a CPU that runs them; tune fills the table meanwhile.
  *
@@ -76,6 +80,7 @@ static inline int fastnn_route_available(int isa, int route)
     case FASTNN_ROUTE_BLAS:
         return 1;
     case FASTNN_ROUTE_SMALL:
+        return isa == FASTNN_ISA_AVX512 || isa == FASTNN_ISA_AVX2;
     case FASTNN_ROUTE_PACKED:
         return isa == FASTNN_ISA_AVX512;
     default:
@@ -151,10 +156,16 @@ static inline int fastnn_route_small_wins_avx512(int m, int n, int k, int trans_
  *      2^22, the packed kernel above;
  *   3. everything else: BLAS (float64 keeps OpenBLAS, whose double kernel is
  *      10-20% faster than the packed one there).
+ *   AVX2: the small kernels where the AVX-512F crossover says so and, for NN
+ *      and NT, m <= 32 (see above); BLAS otherwise.
  *   Other paths: BLAS. */
 static inline int fastnn_gemm_route_default(int isa, int m, int n, int k, int trans_a,
                                             int trans_b, int is_double)
 {
+    if (isa == FASTNN_ISA_AVX2)
+        return fastnn_route_small_wins_avx512(m, n, k, trans_a, trans_b, is_double)
+                       && (trans_a || m <= 32)
+                   ? FASTNN_ROUTE_SMALL : FASTNN_ROUTE_BLAS;
     if (isa != FASTNN_ISA_AVX512)
         return FASTNN_ROUTE_BLAS;
     if (fastnn_route_small_wins_avx512(m, n, k, trans_a, trans_b, is_double))
