@@ -27,6 +27,7 @@
  */
 #define _GNU_SOURCE
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,20 @@ static double worst_ratio[2];   /* largest error / bound seen, [is_double] */
             printf("\n");                                                            \
         }                                                                            \
     } while (0)
+
+/* The case being run, named when a kernel faults (a read past an operand's
+ * end hits its guard page). */
+static char current_case[160];
+
+static void on_fault(int sig)
+{
+    static const char msg[] = "  FAULT (out-of-bounds access) in: ";
+    if (write(2, msg, sizeof msg - 1) < 0 ||
+        write(2, current_case, strlen(current_case)) < 0 || write(2, "\n", 1) < 0)
+        _exit(3);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 /* ---- operands ---------------------------------------------------------------- */
 
@@ -145,6 +160,8 @@ static void check_gemm(int entry, int dbl, int ta, int tb, int m, int n, int k,
     for (size_t i = 0; i < a_len; i++) put(A, dbl, i, uniform());
     for (size_t i = 0; i < b_len; i++) put(B, dbl, i, uniform());
     for (size_t i = 0; i < c_len; i++) put(c0, dbl, i, uniform());
+    snprintf(current_case, sizeof current_case, "%s %s t%d%d %dx%dx%d a=%g b=%g pad=%d",
+             ENTRY_NAMES[entry], dbl ? "f64" : "f32", ta, tb, m, n, k, alpha, beta, pad);
 
     fill_c(C, dbl, m, n, ldc, c0, beta);
     gemm(entry, dbl, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -259,6 +276,8 @@ static void test_packed_threads(int dbl)
     void *C1 = malloc((size_t)m * n * size), *C2 = malloc((size_t)m * n * size);
     for (ptrdiff_t i = 0; i < (ptrdiff_t)m * k; i++) put(A, dbl, i, uniform());
     for (ptrdiff_t i = 0; i < (ptrdiff_t)k * n; i++) put(B, dbl, i, uniform());
+    snprintf(current_case, sizeof current_case, "packed %s 1 vs 2 threads",
+             dbl ? "f64" : "f32");
     const int saved = omp_get_max_threads();
     for (int t = 0; t < 4; t++) {
         const int ta = t >> 1, tb = t & 1;
@@ -309,6 +328,8 @@ static void test_step_forward(int dbl)
                     put(W1, dbl, i, w);
                     put(W2, dbl, i, w);
                 }
+                snprintf(current_case, sizeof current_case, "step_forward %s n=%d k=%d",
+                         dbl ? "f64" : "f32", n, k);
                 if (dbl) {
                     fastnn_dstep_forward_small(n, k, x_old, dz, alpha, x_new, W1, ldw, z1);
                     fastnn_dgemm_small(1, 0, k, n, 1, alpha, x_old, k, dz, n, 1.0, W2, ldw);
@@ -354,6 +375,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    signal(SIGSEGV, on_fault);
+    signal(SIGBUS, on_fault);
     int ran = 0;
     for (int isa = 0; isa < FASTNN_N_ISA; isa++) {
         if (argc > 1 && !want[isa])
