@@ -49,6 +49,11 @@
  * the first call checks __builtin_cpu_supports("avx512f") once.  Elsewhere, or
  * on CPUs without AVX-512F, a plain C loop nest computes the same contract
  * (and fastnn_small_gemm_wins says 0, so gemm() keeps using BLAS there).
+ * aarch64 compiles the same kernels for NEON (small_gemm_neon.h: vectors of
+ * 4 floats / 2 doubles, AVX-512's tiles), its baseline, chosen when
+ * fastnn_isa() is FASTNN_ISA_NEON; tested by tests/c/test_gemm.c under
+ * qemu-user (tests/c/run_gemm.sh).  fastnn_small_gemm_wins applies the rule
+ * measured on AVX-512 to it too: its crossover is not measured yet.
  *
  * Memory: the caller owns A, B and C; nothing is allocated on the heap (the
  * NT packing buffer is 16 KiB of stack, a tile a few hundred bytes).  Threads:
@@ -101,6 +106,9 @@ FASTNN_SG_PORTABLE(double, fastnn_dgemm_small_portable)
 #include "small_gemm_avx512.h"   /* fastnn_sg_*_s / _d */
 #include "small_gemm_avx2.h"     /* fastnn_sg2_*_s / _d */
 #endif
+#if FASTNN_HAVE_NEON_PATH
+#include "small_gemm_neon.h"     /* fastnn_sgn_*_s / _d */
+#endif
 
 /* 1 when the active instruction-set path (isa.h) is AVX-512F. */
 static inline int fastnn_sg_have_avx512(void)
@@ -112,9 +120,13 @@ static inline int fastnn_sg_have_avx512(void)
  * FASTNN_ISA_PORTABLE (the portable loop nest, every other path). */
 static inline int fastnn_sg_path(void)
 {
-#if FASTNN_SG_X86
     const int isa = fastnn_isa();
+#if FASTNN_SG_X86
     if (isa == FASTNN_ISA_AVX512 || isa == FASTNN_ISA_AVX2)
+        return isa;
+#endif
+#if FASTNN_HAVE_NEON_PATH
+    if (isa == FASTNN_ISA_NEON)
         return isa;
 #endif
     return FASTNN_ISA_PORTABLE;
@@ -145,6 +157,12 @@ static inline void fastnn_sgemm_small(int trans_a, int trans_b, int m, int n, in
         return;
     }
 #endif
+#if FASTNN_HAVE_NEON_PATH
+    if (fastnn_sg_path() == FASTNN_ISA_NEON) {
+        fastnn_sgn_gemm_s(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#endif
     fastnn_sgemm_small_portable(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb,
                                 beta, C, ldc);
 }
@@ -162,6 +180,12 @@ static inline void fastnn_dgemm_small(int trans_a, int trans_b, int m, int n, in
         return;
     case FASTNN_ISA_AVX2:
         fastnn_sg2_gemm_d(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#endif
+#if FASTNN_HAVE_NEON_PATH
+    if (fastnn_sg_path() == FASTNN_ISA_NEON) {
+        fastnn_sgn_gemm_d(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
 #endif
@@ -233,10 +257,11 @@ static inline int fastnn_small_gemm_accumulates_fast(int m, int n, int k, int tr
  * calls.  z must not overlap W, x_old, x_new or dz. */
 static inline int fastnn_small_step_forward_fits(int n, int is_double)
 {
-    /* SG_STEP_MAX_NV vectors: 4 on both paths */
+    /* SG_STEP_MAX_NV vectors: 4 on every path */
     switch (fastnn_sg_path()) {
     case FASTNN_ISA_AVX512: return n >= 1 && n <= 4 * (is_double ? 8 : 16);
     case FASTNN_ISA_AVX2: return n >= 1 && n <= 4 * (is_double ? 4 : 8);
+    case FASTNN_ISA_NEON: return n >= 1 && n <= 4 * (is_double ? 2 : 4);
     default: return 0;
     }
 }
@@ -255,6 +280,12 @@ static inline void fastnn_sstep_forward_small(int n, int k, const float *x_old,
         return;
     }
 #endif
+#if FASTNN_HAVE_NEON_PATH
+    if (fastnn_small_step_forward_fits(n, 0)) {
+        fastnn_sgn_step_forward_s(n, k, x_old, dz, alpha, x_new, W, ldw, z);
+        return;
+    }
+#endif
     fastnn_sgemm_small(1, 0, k, n, 1, alpha, x_old, k, dz, n, 1.0f, W, ldw);
     fastnn_sgemm_small(0, 0, 1, n, k, 1.0f, x_new, k, W, ldw, 0.0f, z, n);
 }
@@ -270,6 +301,12 @@ static inline void fastnn_dstep_forward_small(int n, int k, const double *x_old,
             fastnn_sg_step_forward_d(n, k, x_old, dz, alpha, x_new, W, ldw, z);
         else
             fastnn_sg2_step_forward_d(n, k, x_old, dz, alpha, x_new, W, ldw, z);
+        return;
+    }
+#endif
+#if FASTNN_HAVE_NEON_PATH
+    if (fastnn_small_step_forward_fits(n, 1)) {
+        fastnn_sgn_step_forward_d(n, k, x_old, dz, alpha, x_new, W, ldw, z);
         return;
     }
 #endif
