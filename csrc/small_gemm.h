@@ -47,6 +47,12 @@
  * the first call checks __builtin_cpu_supports("avx512f") once.  Elsewhere, or
  * on CPUs without AVX-512F, a plain C loop nest computes the same contract
  * (and gemm_route.h never routes a product here, so gemm() keeps using BLAS).
+ * aarch64 compiles the same kernels for NEON (small_gemm_neon.h: vectors of
+ * 4 floats / 2 doubles, AVX-512's tiles), its baseline, chosen when
+ * fastnn_isa() is FASTNN_ISA_NEON; tested by tests/c/test_gemm.c under
+ * qemu-user (tests/c/run_gemm.sh).  gemm_route.h's default rule keeps NEON
+ * on BLAS (its crossover is not measured on an ARM CPU yet); tune can route
+ * products to these kernels there.
  *
  * Memory: the caller owns A, B and C; nothing is allocated on the heap (the
  * NT packing buffer is 16 KiB of stack, a tile a few hundred bytes).  Threads:
@@ -99,6 +105,9 @@ FASTNN_SG_PORTABLE(double, fastnn_dgemm_small_portable)
 #include "small_gemm_avx512.h"   /* fastnn_sg_*_s / _d */
 #include "small_gemm_avx2.h"     /* fastnn_sg2_*_s / _d */
 #endif
+#if FASTNN_HAVE_NEON_PATH
+#include "small_gemm_neon.h"     /* fastnn_sgn_*_s / _d */
+#endif
 
 /* 1 when the active instruction-set path (isa.h) is AVX-512F. */
 static inline int fastnn_sg_have_avx512(void)
@@ -110,9 +119,13 @@ static inline int fastnn_sg_have_avx512(void)
  * FASTNN_ISA_PORTABLE (the portable loop nest, every other path). */
 static inline int fastnn_sg_path(void)
 {
-#if FASTNN_SG_X86
     const int isa = fastnn_isa();
+#if FASTNN_SG_X86
     if (isa == FASTNN_ISA_AVX512 || isa == FASTNN_ISA_AVX2)
+        return isa;
+#endif
+#if FASTNN_HAVE_NEON_PATH
+    if (isa == FASTNN_ISA_NEON)
         return isa;
 #endif
     return FASTNN_ISA_PORTABLE;
@@ -143,6 +156,12 @@ static inline void fastnn_sgemm_small(int trans_a, int trans_b, int m, int n, in
         return;
     }
 #endif
+#if FASTNN_HAVE_NEON_PATH
+    if (fastnn_sg_path() == FASTNN_ISA_NEON) {
+        fastnn_sgn_gemm_s(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#endif
     fastnn_sgemm_small_portable(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb,
                                 beta, C, ldc);
 }
@@ -163,6 +182,12 @@ static inline void fastnn_dgemm_small(int trans_a, int trans_b, int m, int n, in
         return;
     }
 #endif
+#if FASTNN_HAVE_NEON_PATH
+    if (fastnn_sg_path() == FASTNN_ISA_NEON) {
+        fastnn_sgn_gemm_d(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#endif
     fastnn_dgemm_small_portable(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb,
                                 beta, C, ldc);
 }
@@ -173,13 +198,26 @@ static inline void fastnn_dgemm_small(int trans_a, int trans_b, int m, int n, in
  * masked store of a row's column tail covers a whole vector, which overlaps
  * the start of the next row, and loading that row right after stalls until
  * the store retires (measured: 784×30 with k = 32, 23 µs against 15 µs). */
+/* Elements per vector of the active path's kernels (0: the portable loops). */
+static inline int fastnn_sg_lanes(int is_double)
+{
+    int bytes;
+    switch (fastnn_sg_path()) {
+    case FASTNN_ISA_AVX512: bytes = 64; break;
+    case FASTNN_ISA_AVX2: bytes = 32; break;
+    case FASTNN_ISA_NEON: bytes = 16; break;
+    default: return 0;
+    }
+    return bytes / (is_double ? 8 : 4);
+}
+
 static inline int fastnn_small_gemm_accumulates_fast(int m, int n, int k, int trans_a,
                                                      int trans_b, int is_double)
 {
     (void)m;
-    const int lanes = (fastnn_sg_path() == FASTNN_ISA_AVX2 ? 8 : 16) / (is_double ? 2 : 1);
-    return (trans_a && !trans_b && k <= FASTNN_SG_TN_STREAM_MAX_K && n <= 4 * lanes)
-           || n % lanes == 0;
+    const int lanes = fastnn_sg_lanes(is_double);
+    return lanes > 0 && ((trans_a && !trans_b && k <= FASTNN_SG_TN_STREAM_MAX_K
+                          && n <= 4 * lanes) || n % lanes == 0);
 }
 
 /* One row of batch-1 training's first layer, fused (small_gemm_kernels.h,
@@ -191,12 +229,8 @@ static inline int fastnn_small_gemm_accumulates_fast(int m, int n, int k, int tr
  * calls.  z must not overlap W, x_old, x_new or dz. */
 static inline int fastnn_small_step_forward_fits(int n, int is_double)
 {
-    /* SG_STEP_MAX_NV vectors: 4 on both paths */
-    switch (fastnn_sg_path()) {
-    case FASTNN_ISA_AVX512: return n >= 1 && n <= 4 * (is_double ? 8 : 16);
-    case FASTNN_ISA_AVX2: return n >= 1 && n <= 4 * (is_double ? 4 : 8);
-    default: return 0;
-    }
+    /* SG_STEP_MAX_NV vectors: 4 on every path */
+    return n >= 1 && n <= 4 * fastnn_sg_lanes(is_double);
 }
 
 static inline void fastnn_sstep_forward_small(int n, int k, const float *x_old,
@@ -210,6 +244,12 @@ static inline void fastnn_sstep_forward_small(int n, int k, const float *x_old,
             fastnn_sg_step_forward_s(n, k, x_old, dz, alpha, x_new, W, ldw, z);
         else
             fastnn_sg2_step_forward_s(n, k, x_old, dz, alpha, x_new, W, ldw, z);
+        return;
+    }
+#endif
+#if FASTNN_HAVE_NEON_PATH
+    if (fastnn_small_step_forward_fits(n, 0)) {
+        fastnn_sgn_step_forward_s(n, k, x_old, dz, alpha, x_new, W, ldw, z);
         return;
     }
 #endif
@@ -228,6 +268,12 @@ static inline void fastnn_dstep_forward_small(int n, int k, const double *x_old,
             fastnn_sg_step_forward_d(n, k, x_old, dz, alpha, x_new, W, ldw, z);
         else
             fastnn_sg2_step_forward_d(n, k, x_old, dz, alpha, x_new, W, ldw, z);
+        return;
+    }
+#endif
+#if FASTNN_HAVE_NEON_PATH
+    if (fastnn_small_step_forward_fits(n, 1)) {
+        fastnn_sgn_step_forward_d(n, k, x_old, dz, alpha, x_new, W, ldw, z);
         return;
     }
 #endif

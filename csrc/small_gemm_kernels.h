@@ -485,7 +485,10 @@ SG_NAME(dot_tile)(const int MR, const int NJ, int k, const SG_T *a, ptrdiff_t ld
         SG_NAME(dot_tile)(MR, SG_VL / (MR), k, a, lda, rows, b, ldb, cols, alpha,    \
                           beta, c, ldc);                                             \
     }
-SG_DOT_TILE(1) SG_DOT_TILE(2) SG_DOT_TILE(4)
+SG_DOT_TILE(1) SG_DOT_TILE(2)
+#if SG_DOT_MR >= 4   /* (4 rows need SG_VL >= 4: a lane per output) */
+SG_DOT_TILE(4)
+#endif
 #undef SG_DOT_TILE
 
 /* C (m × n) = alpha·A·Bᵀ + beta·C, A (m × k) and B (n × k) row-major, by dot
@@ -509,8 +512,10 @@ SG_NAME(dot_driver)(int m, int n, int k, SG_T alpha, const SG_T *A, ptrdiff_t ld
                 SG_NAME(dot_1)(k, a, lda, 1, b, ldb, cols, alpha, beta, c, ldc);
             else if (mr == 2)
                 SG_NAME(dot_2)(k, a, lda, 2, b, ldb, cols, alpha, beta, c, ldc);
+#if SG_DOT_MR >= 4
             else
                 SG_NAME(dot_4)(k, a, lda, 4, b, ldb, cols, alpha, beta, c, ldc);
+#endif
         }
         i += mr;
     }
