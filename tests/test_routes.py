@@ -79,7 +79,7 @@ def test_untuned_paths_take_the_default_rule():
             for (m, n, k), (ta, tb), dbl in itertools.product(SHAPES, TRANS, (False, True)):
                 assert _blas.gemm_route(m, n, k, ta, tb, dbl) == \
                     _blas.gemm_route_default(m, n, k, ta, tb, dbl)
-                if isa in ("portable", "avx2", "neon"):
+                if isa in ("portable", "neon"):   # no rule measured there yet
                     assert _blas.gemm_route(m, n, k, ta, tb, dbl) == "blas"
 
 
