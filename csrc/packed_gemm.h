@@ -67,10 +67,10 @@
 #define FASTNN_PG_AVX512_MB_D 1020
 #define FASTNN_PG_AVX2_MR 6
 #ifndef FASTNN_PG_AVX2_KC_S
-#define FASTNN_PG_AVX2_KC_S 256     /* float: 6×256 A panel = 6 KiB (L1) */
+#define FASTNN_PG_AVX2_KC_S 384     /* float: 6×384 A panel = 9 KiB (L1) */
 #endif
 #ifndef FASTNN_PG_AVX2_NB_S
-#define FASTNN_PG_AVX2_NB_S 384     /* float: 256×384 B block = 384 KiB (L2) */
+#define FASTNN_PG_AVX2_NB_S 256     /* float: 384×256 B block = 384 KiB (L2) */
 #endif
 #define FASTNN_PG_AVX2_MB_S 1020
 #ifndef FASTNN_PG_AVX2_KC_D
@@ -267,9 +267,13 @@ fastnn_pg_transpose_avx2_d(const double *src, ptrdiff_t ld, int nrows, int np,
 #define PG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 /* one 64-byte line of B per step (16 floats / 8 doubles) */
 #define PG_PREFETCH_B(b) _mm_prefetch((const char *)((b) + 8 * PG_NR), _MM_HINT_T0)
-/* vmaskmov stores are several times slower than plain ones */
-#define PG_FULL_TILE(mr, m1)                                                         \
-    ((mr) == PG_MR && _mm256_movemask_ps(_mm256_castsi256_ps(m1)) == 0xFF)
+/* a vmaskmov store costs several plain ones (AMD Zen: microcoded) */
+#define PG_MASKED_STORES_SLOW 1
+#ifndef PG_PACK_PREFETCH_ROWS
+#define PG_PACK_PREFETCH_ROWS 8
+#endif
+#define PG_PACK_PREFETCH PG_PACK_PREFETCH_ROWS
+#define PG_MASK_ALL(m) (_mm256_movemask_ps(_mm256_castsi256_ps(m)) == 0xFF)
 #define PG_T float
 #define PG_V __m256
 #define PG_MASK __m256i
@@ -294,8 +298,9 @@ fastnn_pg_transpose_avx2_d(const double *src, ptrdiff_t ld, int nrows, int np,
 #define PG_MR FASTNN_PG_AVX2_MR
 #define PG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define PG_PREFETCH_B(b) _mm_prefetch((const char *)((b) + 8 * PG_NR), _MM_HINT_T0)
-#define PG_FULL_TILE(mr, m1)                                                         \
-    ((mr) == PG_MR && _mm256_movemask_pd(_mm256_castsi256_pd(m1)) == 0xF)
+#define PG_MASKED_STORES_SLOW 1
+#define PG_PACK_PREFETCH PG_PACK_PREFETCH_ROWS
+#define PG_MASK_ALL(m) (_mm256_movemask_pd(_mm256_castsi256_pd(m)) == 0xF)
 #define PG_T double
 #define PG_V __m256d
 #define PG_MASK __m256i
@@ -373,8 +378,12 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
      * cut by columns) or of B (by rows), so pieces should be thick */
     const int by_cols = n >= m;
     const int total = by_cols ? n : m;
-    const int width = fastnn_pg_piece_width(total, by_cols ? nr : mr, by_cols ? nb : mb,
-                                            n_threads);
+#ifndef FASTNN_PG_AVX2_PIECE_BLOCKS
+#define FASTNN_PG_AVX2_PIECE_BLOCKS 4
+#endif
+    const int blocks = avx2 ? FASTNN_PG_AVX2_PIECE_BLOCKS : 1;
+    const int width = fastnn_pg_piece_width(total, by_cols ? nr : mr,
+                                            blocks * (by_cols ? nb : mb), n_threads);
     const int n_pieces = (total + width - 1) / width;
     int next_piece = 0;   /* shared by the team */
     /* the caller's flush-to-zero and denormals-are-zero bits (MXCSR, per

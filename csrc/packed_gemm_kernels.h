@@ -17,9 +17,10 @@
  * PG_NB, PG_MB (block sizes), PG_TRANSPOSE (VL×VL register transpose),
  * PG_LANE_MASK(lanes) (mask of the low `lanes` lanes, clamped to [0, VL]),
  * PG_PREFETCH_B(b) (prefetch of the B micro-panel a few steps ahead),
- * optionally PG_FULL_TILE(mr, m1) (nonzero when the tile is whole: then it is
- * stored without masks; defined only where masked stores are slow, so that
- * the other instantiations compile exactly as without it) and the
+ * optionally PG_MASKED_STORES_SLOW (defined where a masked store costs
+ * several plain ones, AVX2: then whole tiles of C and the packing of Aᵀ store
+ * whole vectors; the other instantiations compile exactly as without it)
+ * with PG_MASK_ALL(m) (nonzero when mask m selects every lane), and the
  * one-instruction wrappers PG_ZERO, PG_SET1, PG_LOADU, PG_LOADM,
  * PG_STOREU, PG_STOREM, PG_FMA, PG_MUL.
  */
@@ -89,8 +90,8 @@ PG_NAME(micro)(int kc, const PG_T *restrict a, const PG_T *restrict b, PG_T *c,
         b += PG_NR;
     }
     const PG_V va = PG_SET1(alpha), vb = PG_SET1(beta);
-#ifdef PG_FULL_TILE
-    if (PG_FULL_TILE(mr, m1)) {   /* whole tile, where masked stores are slow */
+#ifdef PG_MASKED_STORES_SLOW
+    if (mr == PG_MR && PG_MASK_ALL(m1)) {   /* a whole tile */
         PG_ROWS(PG_STORE_FULL_ROW)
         return;
     }
@@ -130,6 +131,16 @@ PG_NAME(pack_a)(int trans_a, const PG_T *A, ptrdiff_t lda, int mb, int kc, PG_T 
             PG_T *d = dst + p * PG_MR;
             for (int i0 = 0; i0 < mb; i0 += PG_MR, d += (ptrdiff_t)kc * PG_MR) {
                 for (int r0 = 0; r0 < PG_MR; r0 += PG_VL) {
+#ifdef PG_MASKED_STORES_SLOW
+                    /* a whole vector: its lanes past the micro-panel's MR
+                     * rows land in step p + 1's slots, written after it;
+                     * the last step's would land in the next micro-panel,
+                     * already written, so it alone is masked */
+                    if (p + 1 < kc) {
+                        PG_STOREU(d + r0, PG_LOADM(PG_LANE_MASK(mb - i0 - r0), src + i0 + r0));
+                        continue;
+                    }
+#endif
                     PG_STOREM(d + r0, PG_LANE_MASK(PG_MR - r0),
                               PG_LOADM(PG_LANE_MASK(mb - i0 - r0), src + i0 + r0));
                 }
@@ -169,6 +180,10 @@ PG_NAME(pack_b)(int trans_b, const PG_T *B, ptrdiff_t ldb, int kc, int nb, PG_T 
             PG_T *d = dst + p * PG_NR;
             for (int j0 = 0; j0 < nb; j0 += PG_NR, d += (ptrdiff_t)kc * PG_NR) {
                 const int cols = nb - j0;
+#ifdef PG_PACK_PREFETCH
+                if (p + PG_PACK_PREFETCH < kc)
+                    _mm_prefetch((const char *)(src + PG_PACK_PREFETCH * ldb + j0), _MM_HINT_T0);
+#endif
                 PG_STOREU(d, PG_LOADM(PG_LANE_MASK(cols), src + j0));
                 PG_STOREU(d + PG_VL,
                           PG_LOADM(PG_LANE_MASK(cols - PG_VL), src + j0 + PG_VL));
@@ -255,4 +270,6 @@ PG_NAME(serial)(int trans_a, int trans_b, int m, int n, int k, PG_T alpha,
 #undef PG_TARGET
 #undef PG_LANE_MASK
 #undef PG_PREFETCH_B
-#undef PG_FULL_TILE
+#undef PG_MASKED_STORES_SLOW
+#undef PG_MASK_ALL
+#undef PG_PACK_PREFETCH
