@@ -1,25 +1,39 @@
-/* AVX-512F kernels of small_gemm.h, written once for both element types.
+/* The SIMD kernels of small_gemm.h, written once for every instruction set
+ * and element type.
  *
- * Not a public header, and deliberately without an include guard:
- * small_gemm.h includes it twice, once with the float macros and once with
- * the double ones (SG_T, SG_V, SG_NAME, ... below), the C way of writing a
- * template.  Everything here is compiled for AVX-512F with
- * function attributes and is only called after the run-time check in
- * small_gemm.h.  See small_gemm.h for the contract and the strategy.
+ * Not a public header, and deliberately without an include guard: each
+ * instruction set's header (small_gemm_avx512.h, small_gemm_avx2.h) includes
+ * it twice, once with its float macros and once with its double ones (SG_T,
+ * SG_V, SG_NAME, ... below), the C way of writing a template.  Everything
+ * here is compiled for that instruction set with function attributes
+ * (SG_TARGET) and is only called after the run-time check in small_gemm.h.
+ * See small_gemm.h for the contract and the strategy.
  *
- * Macros expected: SG_T (element), SG_V (vector), SG_MASK (lane mask),
- * SG_VL (lanes per vector), SG_NAME(x) (type-suffixed name), and the
- * one-instruction wrappers SG_ZERO, SG_SET1, SG_LOADU, SG_LOADM (masked,
- * zeroing), SG_STOREU, SG_STOREM (masked), SG_FMA (a*b + c, fused), SG_MUL,
- * SG_REDUCE (VL vectors -> one vector of their horizontal sums, lane l = sum
- * of vector l).
+ * Macros expected, the instruction set's part:
+ *   SG_TARGET (function attribute), SG_T (element), SG_V (vector), SG_MASK
+ *   (lane mask), SG_VL (lanes per vector), SG_NAME(x) (ISA- and
+ *   type-suffixed name); the one-instruction wrappers SG_ZERO, SG_SET1,
+ *   SG_LOADU, SG_LOADM (masked, zeroing), SG_STOREU, SG_STOREM (masked),
+ *   SG_FMA (a*b + c, fused), SG_MUL, SG_ADD; SG_REDUCE (VL vectors -> one
+ *   vector of their horizontal sums, lane l = sum of vector l),
+ *   SG_TRANSPOSE (a VL × VL block, simd_avx512.h's signature); the masks:
+ *   SG_TAIL_MASK(lanes) (the low `lanes` lanes, 1 <= lanes <= VL),
+ *   SG_MASK_COUNT(m) (its lanes), SG_ROW_DOWN(v, m, s) (lanes s.. of v under
+ *   m << s moved to the bottom);
+ * and its tile limits (its vector registers: 32 zmm, 16 ymm):
+ *   SG_MR_MAX (most rows of a broadcast tile), SG_AXPY_TILE_LIST(X) (the
+ *   (MR, NV) tiles to compile) and SG_AXPY_TILE_TABLE (them by [log2 NV][MR
+ *   - 1]), SG_MR_MAX_BY_WIDTH (the largest MR of each width),
+ *   SG_PANEL_CAP(rows) (widest panel, in vectors, for that many rows),
+ *   SG_TN_STREAM_MAX_NV (vectors of C the short-k TN kernel streams),
+ *   SG_STEP_MAX_NV (vectors of a row step_forward fuses), SG_DOT_MR (rows
+ *   of A per dot tile), SG_NT_DOT_MAX_M (NT by dot products up to this m).
  */
 
 /* Mask of the low `lanes` lanes, 1 <= lanes <= SG_VL. */
-static inline SG_MASK SG_NAME(tail_mask)(int lanes)
+static inline __attribute__((always_inline)) SG_TARGET SG_MASK SG_NAME(tail_mask)(int lanes)
 {
-    return (SG_MASK)(lanes >= SG_VL ? (SG_MASK)~(SG_MASK)0
-                                    : (SG_MASK)((1u << lanes) - 1u));
+    return SG_TAIL_MASK(lanes);
 }
 
 /* The order in which the broadcast tiles sum along p: KU accumulator sets
@@ -102,7 +116,7 @@ static inline SG_MASK SG_NAME(tail_mask)(int lanes)
 
 /* Writes one tile row transposed (TT): c[j·c_cs] = alpha·x(j) + beta·c[j·c_cs]
  * for j < width; out of line, the rare path. */
-static __attribute__((noinline)) FASTNN_SG_AVX512 void
+static __attribute__((noinline)) SG_TARGET void
 SG_NAME(store_row_strided)(const SG_V *x, int width, SG_T alpha, SG_T beta,
                            SG_T *c, ptrdiff_t c_cs)
 {
@@ -116,7 +130,7 @@ SG_NAME(store_row_strided)(const SG_V *x, int width, SG_T alpha, SG_T beta,
 }
 
 /* c = alpha·x + beta·c for one vector (`mk`: the lanes to write). */
-static inline __attribute__((always_inline)) FASTNN_SG_AVX512 void
+static inline __attribute__((always_inline)) SG_TARGET void
 SG_NAME(store_vec)(SG_V x, SG_MASK mk, int full, SG_T alpha, SG_T beta, SG_T *c)
 {
     if (alpha != 1)
@@ -130,14 +144,14 @@ SG_NAME(store_vec)(SG_V x, SG_MASK mk, int full, SG_T alpha, SG_T beta, SG_T *c)
 }
 
 /* Writes one tile row of NV vectors, the last one under `last`. */
-static inline __attribute__((always_inline)) FASTNN_SG_AVX512 void
+static inline __attribute__((always_inline)) SG_TARGET void
 SG_NAME(store_row)(const int NV, SG_V x0, SG_V x1, SG_V x2, SG_V x3, SG_V x4,
                    SG_V x5, SG_V x6, SG_V x7, SG_MASK last, SG_T alpha, SG_T beta,
                    SG_T *c, ptrdiff_t c_cs)
 {
     if (c_cs != 1) {
         const SG_V x[8] = {x0, x1, x2, x3, x4, x5, x6, x7};
-        SG_NAME(store_row_strided)(x, (NV - 1) * SG_VL + __builtin_popcount((unsigned)last),
+        SG_NAME(store_row_strided)(x, (NV - 1) * SG_VL + SG_MASK_COUNT(last),
                                    alpha, beta, c, c_cs);
         return;
     }
@@ -154,7 +168,7 @@ SG_NAME(store_row)(const int NV, SG_V x0, SG_V x1, SG_V x2, SG_V x3, SG_V x4,
     SG_NAME(store_vec)(xl, last, 0, alpha, beta, c + (NV - 1) * SG_VL);
 }
 
-static inline __attribute__((always_inline)) FASTNN_SG_AVX512 void
+static inline __attribute__((always_inline)) SG_TARGET void
 SG_NAME(axpy_tile)(const int MR, const int NV, const int KU, int nblk, ptrdiff_t k,
                    const SG_T *a, ptrdiff_t a_rs, ptrdiff_t a_ks,
                    const SG_T *b, ptrdiff_t ldb, SG_MASK last,
@@ -192,13 +206,14 @@ SG_NAME(axpy_tile)(const int MR, const int NV, const int KU, int nblk, ptrdiff_t
 #undef SG_MERGE
 #undef SG_STORE
 
-/* The tiles the driver picks from, one function per (MR, NV), MR·NV <= 24
- * accumulators; KU makes at least ~8 independent FMA chains (FMA latency 4 ×
+/* The tiles the driver picks from, one function per (MR, NV) of
+ * SG_AXPY_TILE_LIST (MR·NV accumulators, within the instruction set's
+ * registers); KU makes at least ~8 independent FMA chains (FMA latency 4 ×
  * 2 FMA units). */
 #define SG_KU_FOR(MR, NV) ((MR) * (NV) >= 8 ? 1 : (MR) * (NV) >= 4 ? 2 \
                            : (MR) * (NV) == 3 ? 3 : 4)
 #define SG_AXPY_TILE(MR, NV)                                                        \
-    static FASTNN_SG_AVX512 void SG_NAME(axpy_##MR##x##NV)(                         \
+    static SG_TARGET void SG_NAME(axpy_##MR##x##NV)(                         \
         int nblk, ptrdiff_t k, const SG_T *a, ptrdiff_t a_rs, ptrdiff_t a_ks,        \
         const SG_T *b, ptrdiff_t ldb, SG_MASK last, SG_T alpha, SG_T beta, SG_T *c,  \
         ptrdiff_t c_rs, ptrdiff_t c_cs)                                              \
@@ -210,14 +225,7 @@ SG_NAME(axpy_tile)(const int MR, const int NV, const int KU, int nblk, ptrdiff_t
             SG_NAME(axpy_tile)(MR, NV, SG_KU_FOR(MR, NV), nblk, k, a, a_rs, a_ks, b, \
                                ldb, last, alpha, beta, c, c_rs, c_cs);               \
     }
-#define SG_AXPY_TILES_12(MR) SG_AXPY_TILE(MR, 1) SG_AXPY_TILE(MR, 2)
-SG_AXPY_TILES_12(1) SG_AXPY_TILES_12(2) SG_AXPY_TILES_12(3) SG_AXPY_TILES_12(4)
-SG_AXPY_TILES_12(5) SG_AXPY_TILES_12(6) SG_AXPY_TILES_12(7) SG_AXPY_TILES_12(8)
-SG_AXPY_TILES_12(9) SG_AXPY_TILES_12(10) SG_AXPY_TILES_12(11) SG_AXPY_TILES_12(12)
-SG_AXPY_TILE(1, 4) SG_AXPY_TILE(2, 4) SG_AXPY_TILE(3, 4) SG_AXPY_TILE(4, 4)
-SG_AXPY_TILE(5, 4) SG_AXPY_TILE(6, 4)
-SG_AXPY_TILE(1, 8) SG_AXPY_TILE(2, 8) SG_AXPY_TILE(3, 8)
-#undef SG_AXPY_TILES_12
+SG_AXPY_TILE_LIST(SG_AXPY_TILE)
 #undef SG_AXPY_TILE
 #undef SG_KU_FOR
 
@@ -225,23 +233,14 @@ typedef void (*SG_NAME(axpy_fn))(int, ptrdiff_t, const SG_T *, ptrdiff_t, ptrdif
                                  const SG_T *, ptrdiff_t, SG_MASK, SG_T, SG_T,
                                  SG_T *, ptrdiff_t, ptrdiff_t);
 /* [log2 NV][MR - 1]; NULL beyond the largest MR of that width */
-static SG_NAME(axpy_fn) const SG_NAME(axpy_tiles)[4][FASTNN_SG_MR_MAX] = {
-    {SG_NAME(axpy_1x1), SG_NAME(axpy_2x1), SG_NAME(axpy_3x1), SG_NAME(axpy_4x1),
-     SG_NAME(axpy_5x1), SG_NAME(axpy_6x1), SG_NAME(axpy_7x1), SG_NAME(axpy_8x1),
-     SG_NAME(axpy_9x1), SG_NAME(axpy_10x1), SG_NAME(axpy_11x1), SG_NAME(axpy_12x1)},
-    {SG_NAME(axpy_1x2), SG_NAME(axpy_2x2), SG_NAME(axpy_3x2), SG_NAME(axpy_4x2),
-     SG_NAME(axpy_5x2), SG_NAME(axpy_6x2), SG_NAME(axpy_7x2), SG_NAME(axpy_8x2),
-     SG_NAME(axpy_9x2), SG_NAME(axpy_10x2), SG_NAME(axpy_11x2), SG_NAME(axpy_12x2)},
-    {SG_NAME(axpy_1x4), SG_NAME(axpy_2x4), SG_NAME(axpy_3x4), SG_NAME(axpy_4x4),
-     SG_NAME(axpy_5x4), SG_NAME(axpy_6x4)},
-    {SG_NAME(axpy_1x8), SG_NAME(axpy_2x8), SG_NAME(axpy_3x8)},
-};
-static const int SG_NAME(mr_max)[4] = {FASTNN_SG_MR_MAX, FASTNN_SG_MR_MAX, 6, 3};
+static SG_NAME(axpy_fn) const SG_NAME(axpy_tiles)[4][SG_MR_MAX] = SG_AXPY_TILE_TABLE;
+static const int SG_NAME(mr_max)[4] = SG_MR_MAX_BY_WIDTH;
 
-/* One column panel of nv vectors (nv = 1, 2, 4 or 8; the last vector under
+/* One column panel of nv vectors (nv = 1, 2, 4 or 8, a width the instruction
+ * set has tiles for; the last vector under
  * `last`) over all rows: the rows are cut into near-equal blocks, as few as
  * the widest tile allows. */
-static FASTNN_SG_AVX512 void
+static SG_TARGET void
 SG_NAME(axpy_panel)(int rows, int nv, SG_MASK last, ptrdiff_t k, SG_T alpha,
                     const SG_T *a, ptrdiff_t a_rs, ptrdiff_t a_ks, const SG_T *b,
                     ptrdiff_t ldb, SG_T beta, SG_T *c, ptrdiff_t c_rs, ptrdiff_t c_cs)
@@ -262,15 +261,16 @@ SG_NAME(axpy_panel)(int rows, int nv, SG_MASK last, ptrdiff_t k, SG_T alpha,
 
 /* C (rows × cols) = alpha·a·b + beta·C with a(i, p) = a[i·a_rs + p·a_ks] and
  * b row-major (k × cols, row stride ldb); C element (i, j) at c[i·c_rs + j·c_cs].
- * Column panels as wide as the row count allows (8 vectors for up to 3 rows,
- * 4 for up to 6, else 2), narrower ones for the leftover vectors. */
-static FASTNN_SG_AVX512 void
+ * Column panels as wide as the row count allows (SG_PANEL_CAP: on AVX-512, 8
+ * vectors for up to 3 rows, 4 for up to 6, else 2), narrower ones for the
+ * leftover vectors. */
+static SG_TARGET void
 SG_NAME(axpy_driver)(int rows, int cols, ptrdiff_t k, SG_T alpha, const SG_T *a,
                      ptrdiff_t a_rs, ptrdiff_t a_ks, const SG_T *b, ptrdiff_t ldb,
                      SG_T beta, SG_T *c, ptrdiff_t c_rs, ptrdiff_t c_cs)
 {
     const int nvec = (cols + SG_VL - 1) / SG_VL;
-    const int cap = rows <= 3 ? 8 : rows <= 6 ? 4 : 2;
+    const int cap = SG_PANEL_CAP(rows);
     for (int v0 = 0; v0 < nvec;) {
         const int left = nvec - v0;
         const int nv = left >= 8 && cap >= 8 ? 8 : left >= 4 && cap >= 4 ? 4
@@ -287,14 +287,14 @@ SG_NAME(axpy_driver)(int rows, int cols, ptrdiff_t k, SG_T alpha, const SG_T *a,
 /* ---- TN with a short k: B held in registers, C streamed row by row --------
  *
  * C (m × n) = alpha·Aᵀ·B + beta·C with A k × m (row stride lda), B k × n, for
- * k <= K (a constant, at most 12) and n <= NV·SG_VL (NV = 1 or 2): the k rows
+ * k <= K (a constant, at most 12) and n <= NV·SG_VL (NV <= 4): the k rows
  * of B are loaded once into k·NV registers; then output row i is
  * Σ_p A[p·lda + i]·B[p, :], k broadcasts and k·NV FMAs, and is written at
  * once.  C is written in one sequential pass (last row first), and B is never reloaded, so
  * the stores (the bound for short k) overlap the arithmetic.  Rows are
  * independent: out-of-order execution overlaps their FMA chains.
  */
-static inline __attribute__((always_inline)) FASTNN_SG_AVX512 void
+static inline __attribute__((always_inline)) SG_TARGET void
 SG_NAME(tn_stream_tile)(const int K, const int NV, int m, int n, SG_T alpha,
                         const SG_T *A, ptrdiff_t lda, const SG_T *B, ptrdiff_t ldb,
                         SG_T beta, SG_T *C, ptrdiff_t ldc)
@@ -365,7 +365,7 @@ SG_NAME(tn_stream_tile)(const int K, const int NV, int m, int n, SG_T alpha,
 }
 
 #define SG_TN_STREAM(K)                                                              \
-    static FASTNN_SG_AVX512 void SG_NAME(tn_stream_##K)(                            \
+    static SG_TARGET void SG_NAME(tn_stream_##K)(                            \
         int nv, int m, int n, SG_T alpha, const SG_T *A, ptrdiff_t lda,             \
         const SG_T *B, ptrdiff_t ldb, SG_T beta, SG_T *C, ptrdiff_t ldc)            \
     {                                                                                \
@@ -425,7 +425,7 @@ static SG_NAME(tn_stream_fn) const SG_NAME(tn_stream)[12] = {
     } while (0)
 
 /* v_i for a constant i (the switch folds away). */
-static inline __attribute__((always_inline)) FASTNN_SG_AVX512 SG_V
+static inline __attribute__((always_inline)) SG_TARGET SG_V
 SG_NAME(pick)(int i, SG_V v0, SG_V v1, SG_V v2, SG_V v3, SG_V v4, SG_V v5, SG_V v6,
               SG_V v7, SG_V v8, SG_V v9, SG_V v10, SG_V v11, SG_V v12, SG_V v13,
               SG_V v14, SG_V v15)
@@ -438,7 +438,7 @@ SG_NAME(pick)(int i, SG_V v0, SG_V v1, SG_V v2, SG_V v3, SG_V v4, SG_V v5, SG_V 
     }
 }
 
-static inline __attribute__((always_inline)) FASTNN_SG_AVX512 void
+static inline __attribute__((always_inline)) SG_TARGET void
 SG_NAME(dot_tile)(const int MR, const int NJ, int k, const SG_T *a, ptrdiff_t lda,
                   int rows, const SG_T *b, ptrdiff_t ldb, int cols,
                   SG_T alpha, SG_T beta, SG_T *c, ptrdiff_t ldc)
@@ -463,8 +463,7 @@ SG_NAME(dot_tile)(const int MR, const int NJ, int k, const SG_T *a, ptrdiff_t ld
     const int nr = rows < MR ? rows : MR, nj = cols < NJ ? cols : NJ;
     const SG_MASK row_mask = SG_NAME(tail_mask)(nj);
     for (int r = 0; r < nr; r++) {
-        const SG_V x = r == 0 ? sums
-                     : SG_COMPRESS((SG_MASK)(row_mask << (r * NJ)), sums);
+        const SG_V x = r == 0 ? sums : SG_ROW_DOWN(sums, row_mask, r * NJ);
         SG_NAME(store_vec)(x, row_mask, 0, alpha, beta, c + r * ldc);
     }
 }
@@ -479,7 +478,7 @@ SG_NAME(dot_tile)(const int MR, const int NJ, int k, const SG_T *a, ptrdiff_t ld
 #undef SG_DOT_CHUNK
 
 #define SG_DOT_TILE(MR)                                                              \
-    static FASTNN_SG_AVX512 void SG_NAME(dot_##MR)(                                  \
+    static SG_TARGET void SG_NAME(dot_##MR)(                                  \
         int k, const SG_T *a, ptrdiff_t lda, int rows, const SG_T *b, ptrdiff_t ldb, \
         int cols, SG_T alpha, SG_T beta, SG_T *c, ptrdiff_t ldc)                     \
     {                                                                                \
@@ -493,7 +492,7 @@ SG_DOT_TILE(1) SG_DOT_TILE(2) SG_DOT_TILE(4)
  * products: blocks of SG_DOT_MR rows of A (fewer for the last rows) against
  * groups of SG_VL / MR rows of B.  For few rows of A (no reuse of B to
  * amortise a transposition). */
-static FASTNN_SG_AVX512 void
+static SG_TARGET void
 SG_NAME(dot_driver)(int m, int n, int k, SG_T alpha, const SG_T *A, ptrdiff_t lda,
                     const SG_T *B, ptrdiff_t ldb, SG_T beta, SG_T *C, ptrdiff_t ldc)
 {
@@ -525,7 +524,7 @@ SG_NAME(dot_driver)(int m, int n, int k, SG_T alpha, const SG_T *A, ptrdiff_t ld
  * tiles run over it for all rows of A: the transposition costs n·k moves once,
  * and is shared by every row of C. */
 #define SG_KC 128
-static FASTNN_SG_AVX512 void
+static SG_TARGET void
 SG_NAME(nt_pack_driver)(int m, int n, int k, SG_T alpha, const SG_T *A, ptrdiff_t lda,
                         const SG_T *B, ptrdiff_t ldb, SG_T beta, SG_T *C,
                         ptrdiff_t ldc)
@@ -560,12 +559,13 @@ SG_NAME(nt_pack_driver)(int m, int n, int k, SG_T alpha, const SG_T *A, ptrdiff_
  * loaded once, stepped, stored, and FMA'd into z while still in registers.
  * Batch-1 training does exactly this between two samples in its first layer,
  * whose W (784 × 30) is the one large operand of the step.  The results are
- * bit for bit those of the two products as gemm_avx512 computes them for
+ * bit for bit those of the two products as SG_NAME(gemm) computes them for
  * these shapes: the step as the short-k TN kernel rounds it (W[p] +
  * round(alpha·round(x_old[p]·dz)), the TN route for k = 1, n <= 4 vectors),
  * and the product as the 1-row broadcast tiles sum it (SG_ROTATE_K: KU accumulator
- * sets, merged at the end), panel by panel as axpy_driver cuts the columns. */
-static inline __attribute__((always_inline)) FASTNN_SG_AVX512 void
+ * sets, merged at the end), panel by panel as axpy_driver cuts the columns.
+ * n <= SG_STEP_MAX_NV vectors (at most 4, and at most SG_TN_STREAM_MAX_NV). */
+static inline __attribute__((always_inline)) SG_TARGET void
 SG_NAME(step_forward_panel)(const int NV, const int KU, ptrdiff_t k, const SG_T *x_old,
                             const SG_T *dz, SG_T alpha, const SG_T *x_new, SG_T *w,
                             ptrdiff_t ldw, SG_MASK last, SG_T *z)
@@ -630,8 +630,9 @@ SG_NAME(step_forward_panel)(const int NV, const int KU, ptrdiff_t k, const SG_T 
 }
 
 /* The panels of axpy_driver for one row (8 vectors never occur: n <= 4
- * vectors), each with its tile's KU (SG_KU_FOR: 4 for 1 and 2 vectors, 2 for 4). */
-static FASTNN_SG_AVX512 void
+ * vectors, and SG_PANEL_CAP(1) >= 4), each with its tile's KU (SG_KU_FOR: 4
+ * for 1 and 2 vectors, 2 for 4). */
+static SG_TARGET void
 SG_NAME(step_forward)(int n, ptrdiff_t k, const SG_T *x_old, const SG_T *dz, SG_T alpha,
                       const SG_T *x_new, SG_T *w, ptrdiff_t ldw, SG_T *z)
 {
@@ -655,9 +656,9 @@ SG_NAME(step_forward)(int n, ptrdiff_t k, const SG_T *x_old, const SG_T *dz, SG_
     }
 }
 
-/* The AVX-512 entry: same contract as fastnn_{s,d}gemm_small. */
-static FASTNN_SG_AVX512 void
-SG_NAME(gemm_avx512)(int trans_a, int trans_b, int m, int n, int k, SG_T alpha,
+/* The instruction set's entry: same contract as fastnn_{s,d}gemm_small. */
+static SG_TARGET void
+SG_NAME(gemm)(int trans_a, int trans_b, int m, int n, int k, SG_T alpha,
                      const SG_T *A, int lda, const SG_T *B, int ldb, SG_T beta,
                      SG_T *C, int ldc)
 {
@@ -666,7 +667,7 @@ SG_NAME(gemm_avx512)(int trans_a, int trans_b, int m, int n, int k, SG_T alpha,
             for (int j = 0; j < n; j++)
                 C[(ptrdiff_t)i * ldc + j] = beta != 0 ? beta * C[(ptrdiff_t)i * ldc + j] : 0;
     } else if (trans_a && !trans_b && k <= FASTNN_SG_TN_STREAM_MAX_K &&
-               n <= 4 * SG_VL) {
+               n <= SG_TN_STREAM_MAX_NV * SG_VL) {
         /* TN, short k, narrow C: B in registers, C streamed */
         SG_NAME(tn_stream)[k - 1]((n + SG_VL - 1) / SG_VL, m, n, alpha, A, lda, B, ldb, beta,
                                   C, ldc);
@@ -675,7 +676,7 @@ SG_NAME(gemm_avx512)(int trans_a, int trans_b, int m, int n, int k, SG_T alpha,
         SG_NAME(axpy_driver)(m, n, k, alpha, A, trans_a ? 1 : lda, trans_a ? lda : 1,
                              B, ldb, beta, C, ldc, 1);
     } else if (!trans_a) {
-        if (m <= FASTNN_SG_NT_DOT_MAX_M)
+        if (m <= SG_NT_DOT_MAX_M)
             SG_NAME(dot_driver)(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
         else
             SG_NAME(nt_pack_driver)(m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -687,7 +688,8 @@ SG_NAME(gemm_avx512)(int trans_a, int trans_b, int m, int n, int k, SG_T alpha,
 
 #undef SG_ROTATE_K
 
-/* The instantiation's parameters, set by small_gemm.h before each inclusion. */
+/* The instantiation's parameters, set before each inclusion. */
+#undef SG_TARGET
 #undef SG_T
 #undef SG_V
 #undef SG_MASK
@@ -704,5 +706,15 @@ SG_NAME(gemm_avx512)(int trans_a, int trans_b, int m, int n, int k, SG_T alpha,
 #undef SG_MUL
 #undef SG_ADD
 #undef SG_REDUCE
-#undef SG_COMPRESS
 #undef SG_TRANSPOSE
+#undef SG_TAIL_MASK
+#undef SG_MASK_COUNT
+#undef SG_ROW_DOWN
+#undef SG_MR_MAX
+#undef SG_AXPY_TILE_LIST
+#undef SG_AXPY_TILE_TABLE
+#undef SG_MR_MAX_BY_WIDTH
+#undef SG_PANEL_CAP
+#undef SG_TN_STREAM_MAX_NV
+#undef SG_STEP_MAX_NV
+#undef SG_NT_DOT_MAX_M

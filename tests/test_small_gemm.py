@@ -3,7 +3,8 @@
 Every transpose combination, float32 and float64, alpha and beta (beta = 0 with
 C full of NaN: the kernel must not read C), on edge shapes (1×1×1, m/n/k = 1,
 column tails of every width up to two vectors, odd k) and on the products of a
-dense layer's training step for the textbook layer sizes and batches.
+dense layer's training step for the textbook layer sizes and batches; each on
+every instruction-set path this CPU can run (the ``isa`` fixture).
 """
 
 import itertools
@@ -11,6 +12,7 @@ import itertools
 import numpy as np
 import pytest
 
+import fastnn
 from fastnn._kernels import _blas
 
 from conftest import assert_parity
@@ -39,6 +41,16 @@ EDGE_SHAPES = (
 TEXTBOOK_SHAPES = _textbook_shapes()
 SHAPES = list(dict.fromkeys(EDGE_SHAPES + TEXTBOOK_SHAPES))
 TRANS = [(False, False), (True, False), (False, True), (True, True)]
+#: float32 / float64 lanes of a vector on the paths with SIMD small kernels
+LANES = {"avx512": (16, 8), "avx2": (8, 4)}
+
+
+@pytest.fixture(params=fastnn.available_isas())
+def isa(request):
+    """Runs the test on one instruction-set path (every one this CPU supports)."""
+    with fastnn.use_isa(request.param):
+        yield request.param
+
 TRANS_IDS = ["NN", "TN", "NT", "TT"]
 #: (alpha, beta, fill C with NaN): beta = 0 must not read C
 SCALARS = [(1.0, 0.0, True), (-0.75, 0.0, True), (0.5, 2.0, False), (1.0, 1.0, False),
@@ -78,13 +90,13 @@ def _check(entry, kernel, rng, dtype, shape, trans, **kwargs):
 
 @pytest.mark.parametrize("trans", TRANS, ids=TRANS_IDS)
 @pytest.mark.parametrize("shape", SHAPES, ids=["x".join(map(str, s)) for s in SHAPES])
-def test_own_kernel_matches_numpy(rng, dtype, shape, trans):
+def test_own_kernel_matches_numpy(isa, rng, dtype, shape, trans):
     _check(_blas.gemm_small, "gemm_small", rng, dtype, shape, trans)
 
 
 @pytest.mark.parametrize("trans", TRANS, ids=TRANS_IDS)
 @pytest.mark.parametrize("shape", SHAPES, ids=["x".join(map(str, s)) for s in SHAPES])
-def test_routed_gemm_matches_numpy(rng, dtype, shape, trans):
+def test_routed_gemm_matches_numpy(isa, rng, dtype, shape, trans):
     _check(_blas.gemm_rowmajor, "gemm (routed)", rng, dtype, shape, trans)
 
 
@@ -97,7 +109,7 @@ def test_portable_fallback_matches_numpy(rng, dtype, shape, trans):
 
 @pytest.mark.parametrize("trans", TRANS, ids=TRANS_IDS)
 @pytest.mark.parametrize("portable", [False, True], ids=["simd", "portable"])
-def test_leading_dimensions_larger_than_the_rows(rng, dtype, trans, portable):
+def test_leading_dimensions_larger_than_the_rows(isa, rng, dtype, trans, portable):
     # Column slices of wider arrays: lda, ldb, ldc exceed the row lengths.
     (trans_a, trans_b), (m, n, k) = trans, (13, 37, 21)
     A, B, C0 = _operands(rng, dtype, m, n, k, trans_a, trans_b)
@@ -111,7 +123,7 @@ def test_leading_dimensions_larger_than_the_rows(rng, dtype, trans, portable):
         assert np.isnan(C_wide[:, n:]).all(), "wrote past the end of C's rows"
 
 
-def test_results_are_deterministic(rng, dtype):
+def test_results_are_deterministic(isa, rng, dtype):
     A, B, _ = _operands(rng, dtype, 10, 30, 784, False, False)
     first = np.empty((10, 30), dtype)
     _blas.gemm_small(False, False, 1.0, A, B, 0.0, first)
@@ -138,12 +150,11 @@ def test_the_routing_rule_depends_on_the_shape_only():
         fastnn.set_num_threads(before)
 
 
-def test_own_kernels_are_used_on_avx512_machines():
-    if _blas.small_gemm_isa() != "avx512f":
-        assert not _blas.small_gemm_wins(10, 30, 784, False, False, False)
-        pytest.skip("no AVX-512F here: gemm always calls BLAS")
-    # The forward product of the 784-30-10 network at batch 10: the case that motivated them.
-    assert _blas.small_gemm_wins(10, 30, 784, False, False, False)
+def test_own_kernels_are_used_on_simd_paths(isa):
+    assert _blas.small_gemm_isa() == (isa if isa in LANES else "portable")
+    # The forward product of the 784-30-10 network at batch 10: the case that
+    # motivated them; the portable loop nest never beats BLAS.
+    assert _blas.small_gemm_wins(10, 30, 784, False, False, False) == (isa in LANES)
 
 
 @pytest.mark.parametrize("bad_call, match", [
@@ -172,7 +183,7 @@ TN_STREAM_SHAPES = [(m, n, k) for k in TN_STREAM_K for n in TN_STREAM_N for m in
 
 @pytest.mark.parametrize("shape", TN_STREAM_SHAPES,
                          ids=["x".join(map(str, s)) for s in TN_STREAM_SHAPES])
-def test_dw_short_k_matches_numpy(rng, dtype, shape):
+def test_dw_short_k_matches_numpy(isa, rng, dtype, shape):
     (m, n, k) = shape
     A, B, C0 = _operands(rng, dtype, m, n, k, True, False)
     tol = 1e-12 if dtype == np.float64 else 1e-5
@@ -189,7 +200,7 @@ def test_dw_short_k_matches_numpy(rng, dtype, shape):
 
 @pytest.mark.parametrize("k", [1, 3, 12])
 @pytest.mark.parametrize("n", [1, 17, 30, 64])
-def test_dw_short_k_with_leading_dimensions(rng, dtype, k, n):
+def test_dw_short_k_with_leading_dimensions(isa, rng, dtype, k, n):
     # The streaming dW path on column slices: lda, ldb, ldc exceed the row lengths.
     m = 37
     A_wide = rng.standard_normal((k, m + 13)).astype(dtype)
@@ -207,10 +218,10 @@ def test_dw_short_k_with_leading_dimensions(rng, dtype, k, n):
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5, 13, 784])
 @pytest.mark.parametrize("alpha", [1.0, -0.7])
-def test_step_forward_is_bit_identical_to_the_two_products(rng, dtype, k, alpha):
+def test_step_forward_is_bit_identical_to_the_two_products(isa, rng, dtype, k, alpha):
     # Every width up to 4 vectors (the panels 1, 2, 2 + 1 and 4, with column
     # tails), against the two gemm calls it replaces in batch-1 training.
-    lanes = 16 if dtype == np.float32 else 8
+    lanes = LANES.get(isa, LANES["avx512"])[dtype == np.float64]
     for n in range(1, 4 * lanes + 3):
         x_old, x_new = rng.standard_normal((2, k)).astype(dtype)
         dz = rng.standard_normal(n).astype(dtype)
@@ -220,8 +231,8 @@ def test_step_forward_is_bit_identical_to_the_two_products(rng, dtype, k, alpha)
         pair_W, pair_z = W.copy(), np.full((1, n), np.nan, dtype)
         _blas.gemm_rowmajor(True, False, alpha, x_old[None], dz[None], 1.0, pair_W)
         _blas.gemm_rowmajor(False, False, 1.0, x_new[None], pair_W, 0.0, pair_z)
-        # exact where the small kernels route both products (AVX-512 CPUs)
-        assert exact == (_blas.small_gemm_isa() == "avx512f" and n <= 4 * lanes
+        # exact where the small kernels route both products (SIMD paths)
+        assert exact == (isa in LANES and n <= 4 * lanes
                          and _blas.gemm_route(k, n, 1, True, False, dtype == np.float64)
                          == "small"
                          and _blas.gemm_route(1, n, k, False, False, dtype == np.float64)

@@ -73,7 +73,7 @@ cdef extern from "packed_gemm.h" nogil:
 
 cdef enum Route:
     ROUTED = 0      # gemm(): own kernel where it wins, BLAS elsewhere
-    OWN = 1         # the own kernel (AVX-512 where the CPU has it)
+    OWN = 1         # the own kernel (the active path's SIMD code)
     OWN_PORTABLE = 2  # the own kernel's plain C fallback
     BLAS = 3        # always BLAS
     PACKED = 4      # the own packed (large-product) kernel
@@ -260,7 +260,7 @@ def gemm_small(bint trans_a, bint trans_b, double alpha,
                Py_ssize_t repeats=1):
     """The own small-matrix kernel, whatever the shape (tests and benchmarks).
 
-    ``portable=True`` runs the plain C fallback instead of the AVX-512 kernels.
+    ``portable=True`` runs the plain C fallback instead of the active path's SIMD kernels.
     """
     _entry(OWN_PORTABLE if portable else OWN, b"gemm_small", trans_a, trans_b, alpha,
            A, B, beta, C, repeats)
@@ -293,7 +293,7 @@ def gemm_route(int m, int n, int k, bint trans_a, bint trans_b, bint is_double):
 
 
 def small_gemm_isa():
-    """'avx512f' when the own kernels run AVX-512 code on this CPU, else 'portable'."""
+    """The path the own small kernels take now: 'avx512', 'avx2' or 'portable'."""
     return fastnn_small_gemm_isa().decode()
 
 
