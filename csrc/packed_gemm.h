@@ -54,6 +54,7 @@
 #include <pthread.h>
 #include "fastnn_openmp.h"
 #include "small_gemm.h"
+#include "simd_avx2.h"
 
 /* Block sizes per instruction set (rows MR of a micro-tile; k block KC;
  * column block NB, a multiple of the micro-tile's 2 vectors; row block MB, a
@@ -200,69 +201,7 @@ static inline __mmask8 fastnn_pg_lane_mask_avx512_d(int lanes)
 /* ---- AVX2 + FMA: 6 rows × 2 ymm (BLIS's haswell tile) --------------------- *
  * 12 accumulators, 2 vectors of B and one broadcast: 15 of the 16 ymm. */
 
-/* TEMPORARY: until simd_avx2.h (lane masks, register transposes) is merged */
-#define FASTNN_PG_AVX2 __attribute__((target("avx2,fma")))
-
-static inline __attribute__((always_inline)) FASTNN_PG_AVX2 __m256i
-fastnn_pg_lane_mask_avx2_s(int lanes)
-{
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes),
-                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-static inline __attribute__((always_inline)) FASTNN_PG_AVX2 __m256i
-fastnn_pg_lane_mask_avx2_d(int lanes)
-{
-    return _mm256_cmpgt_epi64(_mm256_set1_epi64x(lanes), _mm256_setr_epi64x(0, 1, 2, 3));
-}
-
-static inline __attribute__((always_inline)) FASTNN_PG_AVX2 void
-fastnn_pg_transpose_avx2_s(const float *src, ptrdiff_t ld, int nrows, int np, float *dst,
-                           ptrdiff_t ldd)
-{
-    const __m256i mk = fastnn_pg_lane_mask_avx2_s(np);
-#define FASTNN_PG_LOAD(i) \
-    const __m256 r##i = _mm256_maskload_ps(src + ((i) < nrows ? (i) : nrows - 1) * ld, mk);
-    FASTNN_PG_LOAD(0) FASTNN_PG_LOAD(1) FASTNN_PG_LOAD(2) FASTNN_PG_LOAD(3)
-    FASTNN_PG_LOAD(4) FASTNN_PG_LOAD(5) FASTNN_PG_LOAD(6) FASTNN_PG_LOAD(7)
-#undef FASTNN_PG_LOAD
-    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    const __m256 w0 = _mm256_permute2f128_ps(u0, u4, 0x20), w4 = _mm256_permute2f128_ps(u0, u4, 0x31);
-    const __m256 w1 = _mm256_permute2f128_ps(u1, u5, 0x20), w5 = _mm256_permute2f128_ps(u1, u5, 0x31);
-    const __m256 w2 = _mm256_permute2f128_ps(u2, u6, 0x20), w6 = _mm256_permute2f128_ps(u2, u6, 0x31);
-    const __m256 w3 = _mm256_permute2f128_ps(u3, u7, 0x20), w7 = _mm256_permute2f128_ps(u3, u7, 0x31);
-#define FASTNN_PG_STORE(p) if ((p) < np) _mm256_storeu_ps(dst + (p) * ldd, w##p);
-    FASTNN_PG_STORE(0) FASTNN_PG_STORE(1) FASTNN_PG_STORE(2) FASTNN_PG_STORE(3)
-    FASTNN_PG_STORE(4) FASTNN_PG_STORE(5) FASTNN_PG_STORE(6) FASTNN_PG_STORE(7)
-#undef FASTNN_PG_STORE
-}
-
-static inline __attribute__((always_inline)) FASTNN_PG_AVX2 void
-fastnn_pg_transpose_avx2_d(const double *src, ptrdiff_t ld, int nrows, int np,
-                           double *dst, ptrdiff_t ldd)
-{
-    const __m256i mk = fastnn_pg_lane_mask_avx2_d(np);
-#define FASTNN_PG_LOAD(i) \
-    const __m256d r##i = _mm256_maskload_pd(src + ((i) < nrows ? (i) : nrows - 1) * ld, mk);
-    FASTNN_PG_LOAD(0) FASTNN_PG_LOAD(1) FASTNN_PG_LOAD(2) FASTNN_PG_LOAD(3)
-#undef FASTNN_PG_LOAD
-    const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
-    const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
-    const __m256d w0 = _mm256_permute2f128_pd(t0, t2, 0x20), w2 = _mm256_permute2f128_pd(t0, t2, 0x31);
-    const __m256d w1 = _mm256_permute2f128_pd(t1, t3, 0x20), w3 = _mm256_permute2f128_pd(t1, t3, 0x31);
-#define FASTNN_PG_STORE(p) if ((p) < np) _mm256_storeu_pd(dst + (p) * ldd, w##p);
-    FASTNN_PG_STORE(0) FASTNN_PG_STORE(1) FASTNN_PG_STORE(2) FASTNN_PG_STORE(3)
-#undef FASTNN_PG_STORE
-}
-
-#define PG_TARGET FASTNN_PG_AVX2
+#define PG_TARGET FASTNN_AVX2_TARGET
 #define PG_MR FASTNN_PG_AVX2_MR
 #define PG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 /* one 64-byte line of B per step (16 floats / 8 doubles) */
@@ -282,8 +221,8 @@ fastnn_pg_transpose_avx2_d(const double *src, ptrdiff_t ld, int nrows, int np,
 #define PG_KC FASTNN_PG_AVX2_KC_S
 #define PG_NB FASTNN_PG_AVX2_NB_S
 #define PG_MB FASTNN_PG_AVX2_MB_S
-#define PG_TRANSPOSE fastnn_pg_transpose_avx2_s
-#define PG_LANE_MASK fastnn_pg_lane_mask_avx2_s
+#define PG_TRANSPOSE fastnn_avx2_transpose_s
+#define PG_LANE_MASK fastnn_avx2_tail_mask_s
 #define PG_ZERO() _mm256_setzero_ps()
 #define PG_SET1(x) _mm256_set1_ps(x)
 #define PG_LOADU(p) _mm256_loadu_ps(p)
@@ -294,7 +233,7 @@ fastnn_pg_transpose_avx2_d(const double *src, ptrdiff_t ld, int nrows, int np,
 #define PG_MUL(a, b) _mm256_mul_ps(a, b)
 #include "packed_gemm_kernels.h"
 
-#define PG_TARGET FASTNN_PG_AVX2
+#define PG_TARGET FASTNN_AVX2_TARGET
 #define PG_MR FASTNN_PG_AVX2_MR
 #define PG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define PG_PREFETCH_B(b) _mm_prefetch((const char *)((b) + 8 * PG_NR), _MM_HINT_T0)
@@ -309,8 +248,8 @@ fastnn_pg_transpose_avx2_d(const double *src, ptrdiff_t ld, int nrows, int np,
 #define PG_KC FASTNN_PG_AVX2_KC_D
 #define PG_NB FASTNN_PG_AVX2_NB_D
 #define PG_MB FASTNN_PG_AVX2_MB_D
-#define PG_TRANSPOSE fastnn_pg_transpose_avx2_d
-#define PG_LANE_MASK fastnn_pg_lane_mask_avx2_d
+#define PG_TRANSPOSE fastnn_avx2_transpose_d
+#define PG_LANE_MASK fastnn_avx2_tail_mask_d
 #define PG_ZERO() _mm256_setzero_pd()
 #define PG_SET1(x) _mm256_set1_pd(x)
 #define PG_LOADU(p) _mm256_loadu_pd(p)
