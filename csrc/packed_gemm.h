@@ -14,20 +14,24 @@
  *   order their sums differently).
  *
  * Strategy (the BLIS scheme, transposed for row-major C with vectors along n)
- *   A micro-kernel keeps a tile of MR = 12 rows × NR = 2 vectors of C (32
- *   floats / 16 doubles) in 24 zmm accumulators; each k step loads two
- *   vectors of packed B and broadcasts 12 values of packed A.  Around it:
+ *   A micro-kernel keeps a tile of MR rows × NR = 2 vectors of C in 2·MR
+ *   registers: AVX-512F 12 × 32 floats / 16 doubles in 24 zmm, AVX2 6 × 16
+ *   floats / 8 doubles in 12 ymm (BLIS's haswell tile); each k step loads two
+ *   vectors of packed B and broadcasts MR values of packed A.  Around it:
  *   rows in blocks of MB, k in blocks of KC (op(A)'s MB×KC block packed once
  *   into MR-row micro-panels), columns in blocks of NB (op(B)'s KC×NB block
  *   packed into NR-column micro-panels, sized for L2), then for each A
  *   micro-panel (held in L1) every B micro-panel in turn.  Packing handles
- *   the transposes: op(B) = Bᵀ is packed with 16×16 (8×8) register
- *   transposes; partial tiles are padded in the packed buffers and stored
- *   under lane masks.
+ *   the transposes: op(B) = Bᵀ is packed with VL×VL register transposes;
+ *   partial tiles are padded in the packed buffers and stored under lane
+ *   masks (AVX2: only the partial ones, vmaskmov stores being slow on AMD).
+ *   The algorithm is written once (packed_gemm_kernels.h); an instruction
+ *   set contributes its vector macros, tile and block sizes below.
  *
  * Threads: C is cut along its longer side into pieces of whole columns
  *   (NR micro-panels) or whole rows, at least two per thread and at most one
- *   block wide, which the threads of one OpenMP parallel region take in turn
+ *   block wide (AVX2: four blocks, so that A is packed fewer times), which
+ *   the threads of one OpenMP parallel region take in turn
  *   from a shared counter: a thread slowed down (another process on its core)
  *   leaves its share to the others instead of holding everyone up.  Each
  *   piece is packed and computed by one thread alone, with no barrier and no
@@ -37,14 +41,15 @@
  *   thread pool may be running at the same time.
  *
  * Memory: the caller owns A, B and C.  Each thread packs into its own
- *   64-byte aligned workspace (about 2.6 MB), allocated on the thread's first
- *   call and kept until the thread exits (a pthread key frees it): no
+ *   64-byte aligned workspace (about 2.6 MB, the largest instantiation's),
+ *   allocated on the thread's first call and kept until the thread exits (a pthread key frees it): no
  *   allocation per call.  If that allocation fails, the product is computed
  *   by small_gemm.h's unpacked kernels instead (slower, same contract).
  *
- * Dispatch: the AVX-512F code is compiled through function attributes (the
- *   build stays portable) and used after small_gemm.h's run-time CPU check;
- *   fastnn_packed_gemm_wins() says 0 elsewhere, so gemm() keeps using BLAS.
+ * Dispatch: the AVX-512F and AVX2+FMA code is compiled through function
+ *   attributes (the build stays portable); the entry points take the path
+ *   fastnn_isa() (isa.h) names, and small_gemm.h's kernels on the others;
+ *   fastnn_gemm_route() sends nothing here on those.
  */
 #ifndef FASTNN_PACKED_GEMM_H
 #define FASTNN_PACKED_GEMM_H
@@ -67,20 +72,13 @@
 #define FASTNN_PG_AVX512_NB_D 240   /* double: 256×240 B block = 480 KiB */
 #define FASTNN_PG_AVX512_MB_D 1020
 #define FASTNN_PG_AVX2_MR 6
-#ifndef FASTNN_PG_AVX2_KC_S
 #define FASTNN_PG_AVX2_KC_S 384     /* float: 6×384 A panel = 9 KiB (L1) */
-#endif
-#ifndef FASTNN_PG_AVX2_NB_S
 #define FASTNN_PG_AVX2_NB_S 256     /* float: 384×256 B block = 384 KiB (L2) */
-#endif
 #define FASTNN_PG_AVX2_MB_S 1020
-#ifndef FASTNN_PG_AVX2_KC_D
 #define FASTNN_PG_AVX2_KC_D 192     /* double: 6×192 A panel = 9 KiB */
-#endif
-#ifndef FASTNN_PG_AVX2_NB_D
 #define FASTNN_PG_AVX2_NB_D 256     /* double: 192×256 B block = 384 KiB */
-#endif
 #define FASTNN_PG_AVX2_MB_D 1020
+#define FASTNN_PG_AVX2_PIECE_BLOCKS 4   /* a thread's piece: up to 4 B blocks */
 /* elements between the A block and the B block: the A packing's last
  * vector store may spill up to VL elements past the A block */
 #define FASTNN_PG_PAD 16
@@ -208,10 +206,8 @@ static inline __mmask8 fastnn_pg_lane_mask_avx512_d(int lanes)
 #define PG_PREFETCH_B(b) _mm_prefetch((const char *)((b) + 8 * PG_NR), _MM_HINT_T0)
 /* a vmaskmov store costs several plain ones (AMD Zen: microcoded) */
 #define PG_MASKED_STORES_SLOW 1
-#ifndef PG_PACK_PREFETCH_ROWS
-#define PG_PACK_PREFETCH_ROWS 8
-#endif
-#define PG_PACK_PREFETCH PG_PACK_PREFETCH_ROWS
+/* op(B) = B is packed a row at a time: fetch the row 8 below ahead */
+#define PG_PACK_PREFETCH 8
 #define PG_MASK_ALL(m) (_mm256_movemask_ps(_mm256_castsi256_ps(m)) == 0xFF)
 #define PG_T float
 #define PG_V __m256
@@ -238,7 +234,7 @@ static inline __mmask8 fastnn_pg_lane_mask_avx512_d(int lanes)
 #define PG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define PG_PREFETCH_B(b) _mm_prefetch((const char *)((b) + 8 * PG_NR), _MM_HINT_T0)
 #define PG_MASKED_STORES_SLOW 1
-#define PG_PACK_PREFETCH PG_PACK_PREFETCH_ROWS
+#define PG_PACK_PREFETCH 8
 #define PG_MASK_ALL(m) (_mm256_movemask_pd(_mm256_castsi256_pd(m)) == 0xF)
 #define PG_T double
 #define PG_V __m256d
@@ -317,9 +313,6 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
      * cut by columns) or of B (by rows), so pieces should be thick */
     const int by_cols = n >= m;
     const int total = by_cols ? n : m;
-#ifndef FASTNN_PG_AVX2_PIECE_BLOCKS
-#define FASTNN_PG_AVX2_PIECE_BLOCKS 4
-#endif
     const int blocks = avx2 ? FASTNN_PG_AVX2_PIECE_BLOCKS : 1;
     const int width = fastnn_pg_piece_width(total, by_cols ? nr : mr,
                                             blocks * (by_cols ? nb : mb), n_threads);
@@ -435,8 +428,13 @@ static inline void fastnn_dgemm_packed(int trans_a, int trans_b, int m, int n, i
  *      each threaded call, never compete for the cores with our OpenMP
  *      threads (two pools spinning at once collapse both): the small kernels
  *      up to 2^22, the packed kernel above;
- *   3. everything else: BLAS (float64 keeps OpenBLAS, whose double kernel is
- *      10-20% faster than the packed one here).
+ *   3. float32 on the AVX2 path: the packed kernel above 2^22 multiply-adds
+ *      (measured on a 2-core Zen 3 EPYC: as fast as OpenBLAS on one thread
+ *      and up to 1.4x on two, on the 1024-4096-4096-1024 network's products);
+ *      below, BLAS (what wins there is the routing's business to measure);
+ *   4. everything else: BLAS (float64 keeps OpenBLAS, whose double kernel is
+ *      10-20% faster than the packed one on AVX-512 and level with it on
+ *      AVX2).
  * The rule depends on the shape and dtype only, never on the thread count,
  * and so does every bit of the result. */
 enum { FASTNN_ROUTE_BLAS = 0, FASTNN_ROUTE_SMALL = 1, FASTNN_ROUTE_PACKED = 2 };
@@ -447,6 +445,8 @@ static inline int fastnn_gemm_route(int m, int n, int k, int trans_a, int trans_
     if (fastnn_small_gemm_wins(m, n, k, trans_a, trans_b, is_double))
         return FASTNN_ROUTE_SMALL;
     const double work = (double)m * n * k;
+    if (!is_double && fastnn_isa() == FASTNN_ISA_AVX2 && work > 4194304.0)
+        return FASTNN_ROUTE_PACKED;
     if (is_double || !fastnn_sg_have_avx512() || work <= 262144.0)
         return FASTNN_ROUTE_BLAS;
     return work <= 4194304.0 ? FASTNN_ROUTE_SMALL : FASTNN_ROUTE_PACKED;

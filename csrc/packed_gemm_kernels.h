@@ -20,7 +20,8 @@
  * optionally PG_MASKED_STORES_SLOW (defined where a masked store costs
  * several plain ones, AVX2: then whole tiles of C and the packing of Aᵀ store
  * whole vectors; the other instantiations compile exactly as without it)
- * with PG_MASK_ALL(m) (nonzero when mask m selects every lane), and the
+ * with PG_MASK_ALL(m) (nonzero when mask m selects every lane), optionally
+ * PG_PACK_PREFETCH (rows ahead that the packing of B prefetches), and the
  * one-instruction wrappers PG_ZERO, PG_SET1, PG_LOADU, PG_LOADM,
  * PG_STOREU, PG_STOREM, PG_FMA, PG_MUL.
  */
