@@ -14,20 +14,24 @@
  *   order their sums differently).
  *
  * Strategy (the BLIS scheme, transposed for row-major C with vectors along n)
- *   A micro-kernel keeps a tile of MR = 12 rows × NR = 2 vectors of C (32
- *   floats / 16 doubles) in 24 zmm accumulators; each k step loads two
- *   vectors of packed B and broadcasts 12 values of packed A.  Around it:
+ *   A micro-kernel keeps a tile of MR rows × NR = 2 vectors of C in 2·MR
+ *   registers: AVX-512F 12 × 32 floats / 16 doubles in 24 zmm, AVX2 6 × 16
+ *   floats / 8 doubles in 12 ymm (BLIS's haswell tile); each k step loads two
+ *   vectors of packed B and broadcasts MR values of packed A.  Around it:
  *   rows in blocks of MB, k in blocks of KC (op(A)'s MB×KC block packed once
  *   into MR-row micro-panels), columns in blocks of NB (op(B)'s KC×NB block
  *   packed into NR-column micro-panels, sized for L2), then for each A
  *   micro-panel (held in L1) every B micro-panel in turn.  Packing handles
- *   the transposes: op(B) = Bᵀ is packed with 16×16 (8×8) register
- *   transposes; partial tiles are padded in the packed buffers and stored
- *   under lane masks.
+ *   the transposes: op(B) = Bᵀ is packed with VL×VL register transposes;
+ *   partial tiles are padded in the packed buffers and stored under lane
+ *   masks (AVX2: only the partial ones, vmaskmov stores being slow on AMD).
+ *   The algorithm is written once (packed_gemm_kernels.h); an instruction
+ *   set contributes its vector macros, tile and block sizes below.
  *
  * Threads: C is cut along its longer side into pieces of whole columns
  *   (NR micro-panels) or whole rows, at least two per thread and at most one
- *   block wide, which the threads of one OpenMP parallel region take in turn
+ *   block wide (AVX2: four blocks, so that A is packed fewer times), which
+ *   the threads of one OpenMP parallel region take in turn
  *   from a shared counter: a thread slowed down (another process on its core)
  *   leaves its share to the others instead of holding everyone up.  Each
  *   piece is packed and computed by one thread alone, with no barrier and no
@@ -37,14 +41,15 @@
  *   thread pool may be running at the same time.
  *
  * Memory: the caller owns A, B and C.  Each thread packs into its own
- *   64-byte aligned workspace (about 2.6 MB), allocated on the thread's first
- *   call and kept until the thread exits (a pthread key frees it): no
+ *   64-byte aligned workspace (about 2.6 MB, the largest instantiation's),
+ *   allocated on the thread's first call and kept until the thread exits (a pthread key frees it): no
  *   allocation per call.  If that allocation fails, the product is computed
  *   by small_gemm.h's unpacked kernels instead (slower, same contract).
  *
- * Dispatch: the AVX-512F code is compiled through function attributes (the
- *   build stays portable) and used after small_gemm.h's run-time CPU check;
- *   gemm_route.h routes products here only on that path.
+ * Dispatch: the AVX-512F and AVX2+FMA code is compiled through function
+ *   attributes (the build stays portable); the entry points take the path
+ *   fastnn_isa() (isa.h) names, and small_gemm.h's kernels on the others;
+ *   gemm_route.h sends nothing here on those.
  */
 #ifndef FASTNN_PACKED_GEMM_H
 #define FASTNN_PACKED_GEMM_H
@@ -54,23 +59,40 @@
 #include <pthread.h>
 #include "fastnn_openmp.h"
 #include "small_gemm.h"
+#include "simd_avx2.h"
 
-#define FASTNN_PG_MR 12
-#define FASTNN_PG_KC_S 384      /* float: 12×384 A panel = 18 KiB (L1) */
-#define FASTNN_PG_NB_S 480      /* float: 384×480 B block = 720 KiB (L2) */
-#define FASTNN_PG_MB_S 1020
-#define FASTNN_PG_KC_D 256      /* double: 12×256 A panel = 24 KiB */
-#define FASTNN_PG_NB_D 240      /* double: 256×240 B block = 480 KiB */
-#define FASTNN_PG_MB_D 1020
-#define FASTNN_PG_WORKSPACE_BYTES                                                    \
-    ((size_t)((FASTNN_PG_MB_D * FASTNN_PG_KC_D + FASTNN_PG_KC_D * FASTNN_PG_NB_D) * 8 > \
-              (FASTNN_PG_MB_S * FASTNN_PG_KC_S + FASTNN_PG_KC_S * FASTNN_PG_NB_S) * 4   \
-                  ? (FASTNN_PG_MB_D * FASTNN_PG_KC_D + FASTNN_PG_KC_D * FASTNN_PG_NB_D) * 8 \
-                  : (FASTNN_PG_MB_S * FASTNN_PG_KC_S + FASTNN_PG_KC_S * FASTNN_PG_NB_S) * 4) \
-     + FASTNN_PG_PAD * 8)
+/* Block sizes per instruction set (rows MR of a micro-tile; k block KC;
+ * column block NB, a multiple of the micro-tile's 2 vectors; row block MB, a
+ * multiple of MR). */
+#define FASTNN_PG_AVX512_MR 12
+#define FASTNN_PG_AVX512_KC_S 384   /* float: 12×384 A panel = 18 KiB (L1) */
+#define FASTNN_PG_AVX512_NB_S 480   /* float: 384×480 B block = 720 KiB (L2) */
+#define FASTNN_PG_AVX512_MB_S 1020
+#define FASTNN_PG_AVX512_KC_D 256   /* double: 12×256 A panel = 24 KiB */
+#define FASTNN_PG_AVX512_NB_D 240   /* double: 256×240 B block = 480 KiB */
+#define FASTNN_PG_AVX512_MB_D 1020
+#define FASTNN_PG_AVX2_MR 6
+#define FASTNN_PG_AVX2_KC_S 384     /* float: 6×384 A panel = 9 KiB (L1) */
+#define FASTNN_PG_AVX2_NB_S 256     /* float: 384×256 B block = 384 KiB (L2) */
+#define FASTNN_PG_AVX2_MB_S 1020
+#define FASTNN_PG_AVX2_KC_D 192     /* double: 6×192 A panel = 9 KiB */
+#define FASTNN_PG_AVX2_NB_D 256     /* double: 192×256 B block = 384 KiB */
+#define FASTNN_PG_AVX2_MB_D 1020
+#define FASTNN_PG_AVX2_PIECE_BLOCKS 4   /* a thread's piece: up to 4 B blocks */
 /* elements between the A block and the B block: the A packing's last
- * vector store may spill up to VL - MR elements past the A block */
+ * vector store may spill up to VL elements past the A block */
 #define FASTNN_PG_PAD 16
+#define FASTNN_PG_BLOCKS_BYTES(ISA, T, SIZE)                                         \
+    ((size_t)(FASTNN_PG_##ISA##_MB_##T * FASTNN_PG_##ISA##_KC_##T                    \
+              + FASTNN_PG_##ISA##_KC_##T * FASTNN_PG_##ISA##_NB_##T + FASTNN_PG_PAD) \
+     * (SIZE))
+#define FASTNN_PG_MAX(x, y) ((x) > (y) ? (x) : (y))
+/* the largest of the instantiations' A block + padding + B block */
+#define FASTNN_PG_WORKSPACE_BYTES                                                    \
+    FASTNN_PG_MAX(FASTNN_PG_MAX(FASTNN_PG_BLOCKS_BYTES(AVX512, S, 4),                \
+                                FASTNN_PG_BLOCKS_BYTES(AVX512, D, 8)),               \
+                  FASTNN_PG_MAX(FASTNN_PG_BLOCKS_BYTES(AVX2, S, 4),                  \
+                                FASTNN_PG_BLOCKS_BYTES(AVX2, D, 8)))
 
 /* ---- per-thread workspace ------------------------------------------------ */
 
@@ -97,16 +119,46 @@ static inline void *fastnn_pg_workspace(void)
 }
 
 #if FASTNN_SG_X86
+/* ---- AVX-512F: 12 rows × 2 zmm ------------------------------------------- */
+
+/* Mask of the low `lanes` lanes of a vector, clamped: none for lanes <= 0,
+ * all for lanes >= 16 (8) (the column and row tails of every partial tile). */
+static inline __mmask16 fastnn_pg_lane_mask_avx512_s(int lanes)
+{
+    return lanes >= 16 ? (__mmask16)~(__mmask16)0
+         : lanes <= 0 ? (__mmask16)0
+         : (__mmask16)((1u << lanes) - 1u);
+}
+
+static inline __mmask8 fastnn_pg_lane_mask_avx512_d(int lanes)
+{
+    return lanes >= 8 ? (__mmask8)~(__mmask8)0
+         : lanes <= 0 ? (__mmask8)0
+         : (__mmask8)((1u << lanes) - 1u);
+}
+
+#define PG_TARGET FASTNN_SG_AVX512
+#define PG_MR FASTNN_PG_AVX512_MR
+#define PG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+/* the B micro-panel (kc·NR values: 48 KiB for float) streams from L2 past
+ * the A panel held in L1: ask for its lines 8 steps (1 KiB) ahead, which the
+ * hardware prefetcher alone did not (measured: the large network's 8
+ * products 4-5% faster in all; 16 steps ahead was no better) */
+#define PG_PREFETCH_B(b)                                                             \
+    (_mm_prefetch((const char *)((b) + 8 * PG_NR), _MM_HINT_T0),                     \
+     _mm_prefetch((const char *)((b) + 8 * PG_NR + PG_VL), _MM_HINT_T0))
+
 /* float instantiation */
 #define PG_T float
 #define PG_V __m512
 #define PG_MASK __mmask16
 #define PG_VL 16
-#define PG_NAME(x) fastnn_pg_##x##_s
-#define PG_KC FASTNN_PG_KC_S
-#define PG_NB FASTNN_PG_NB_S
-#define PG_MB FASTNN_PG_MB_S
+#define PG_NAME(x) fastnn_pg_##x##_avx512_s
+#define PG_KC FASTNN_PG_AVX512_KC_S
+#define PG_NB FASTNN_PG_AVX512_NB_S
+#define PG_MB FASTNN_PG_AVX512_MB_S
 #define PG_TRANSPOSE fastnn_sg_transpose_s
+#define PG_LANE_MASK fastnn_pg_lane_mask_avx512_s
 #define PG_ZERO() _mm512_setzero_ps()
 #define PG_SET1(x) _mm512_set1_ps(x)
 #define PG_LOADU(p) _mm512_loadu_ps(p)
@@ -118,15 +170,22 @@ static inline void *fastnn_pg_workspace(void)
 #include "packed_gemm_kernels.h"   /* undefines the PG_ macros when done */
 
 /* double instantiation */
+#define PG_TARGET FASTNN_SG_AVX512
+#define PG_MR FASTNN_PG_AVX512_MR
+#define PG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define PG_PREFETCH_B(b)                                                             \
+    (_mm_prefetch((const char *)((b) + 8 * PG_NR), _MM_HINT_T0),                     \
+     _mm_prefetch((const char *)((b) + 8 * PG_NR + PG_VL), _MM_HINT_T0))
 #define PG_T double
 #define PG_V __m512d
 #define PG_MASK __mmask8
 #define PG_VL 8
-#define PG_NAME(x) fastnn_pg_##x##_d
-#define PG_KC FASTNN_PG_KC_D
-#define PG_NB FASTNN_PG_NB_D
-#define PG_MB FASTNN_PG_MB_D
+#define PG_NAME(x) fastnn_pg_##x##_avx512_d
+#define PG_KC FASTNN_PG_AVX512_KC_D
+#define PG_NB FASTNN_PG_AVX512_NB_D
+#define PG_MB FASTNN_PG_AVX512_MB_D
 #define PG_TRANSPOSE fastnn_sg_transpose_d
+#define PG_LANE_MASK fastnn_pg_lane_mask_avx512_d
 #define PG_ZERO() _mm512_setzero_pd()
 #define PG_SET1(x) _mm512_set1_pd(x)
 #define PG_LOADU(p) _mm512_loadu_pd(p)
@@ -135,6 +194,66 @@ static inline void *fastnn_pg_workspace(void)
 #define PG_STOREM(p, m, v) _mm512_mask_storeu_pd(p, m, v)
 #define PG_FMA(a, b, c) _mm512_fmadd_pd(a, b, c)
 #define PG_MUL(a, b) _mm512_mul_pd(a, b)
+#include "packed_gemm_kernels.h"
+
+/* ---- AVX2 + FMA: 6 rows × 2 ymm (BLIS's haswell tile) --------------------- *
+ * 12 accumulators, 2 vectors of B and one broadcast: 15 of the 16 ymm. */
+
+#define PG_TARGET FASTNN_AVX2_TARGET
+#define PG_MR FASTNN_PG_AVX2_MR
+#define PG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+/* one 64-byte line of B per step (16 floats / 8 doubles) */
+#define PG_PREFETCH_B(b) _mm_prefetch((const char *)((b) + 8 * PG_NR), _MM_HINT_T0)
+/* a vmaskmov store costs several plain ones (AMD Zen: microcoded) */
+#define PG_MASKED_STORES_SLOW 1
+/* op(B) = B is packed a row at a time: fetch the row 8 below ahead */
+#define PG_PACK_PREFETCH 8
+#define PG_MASK_ALL(m) (_mm256_movemask_ps(_mm256_castsi256_ps(m)) == 0xFF)
+#define PG_T float
+#define PG_V __m256
+#define PG_MASK __m256i
+#define PG_VL 8
+#define PG_NAME(x) fastnn_pg_##x##_avx2_s
+#define PG_KC FASTNN_PG_AVX2_KC_S
+#define PG_NB FASTNN_PG_AVX2_NB_S
+#define PG_MB FASTNN_PG_AVX2_MB_S
+#define PG_TRANSPOSE fastnn_avx2_transpose_s
+#define PG_LANE_MASK fastnn_avx2_tail_mask_s
+#define PG_ZERO() _mm256_setzero_ps()
+#define PG_SET1(x) _mm256_set1_ps(x)
+#define PG_LOADU(p) _mm256_loadu_ps(p)
+#define PG_LOADM(m, p) _mm256_maskload_ps(p, m)
+#define PG_STOREU(p, v) _mm256_storeu_ps(p, v)
+#define PG_STOREM(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define PG_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define PG_MUL(a, b) _mm256_mul_ps(a, b)
+#include "packed_gemm_kernels.h"
+
+#define PG_TARGET FASTNN_AVX2_TARGET
+#define PG_MR FASTNN_PG_AVX2_MR
+#define PG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define PG_PREFETCH_B(b) _mm_prefetch((const char *)((b) + 8 * PG_NR), _MM_HINT_T0)
+#define PG_MASKED_STORES_SLOW 1
+#define PG_PACK_PREFETCH 8
+#define PG_MASK_ALL(m) (_mm256_movemask_pd(_mm256_castsi256_pd(m)) == 0xF)
+#define PG_T double
+#define PG_V __m256d
+#define PG_MASK __m256i
+#define PG_VL 4
+#define PG_NAME(x) fastnn_pg_##x##_avx2_d
+#define PG_KC FASTNN_PG_AVX2_KC_D
+#define PG_NB FASTNN_PG_AVX2_NB_D
+#define PG_MB FASTNN_PG_AVX2_MB_D
+#define PG_TRANSPOSE fastnn_avx2_transpose_d
+#define PG_LANE_MASK fastnn_avx2_tail_mask_d
+#define PG_ZERO() _mm256_setzero_pd()
+#define PG_SET1(x) _mm256_set1_pd(x)
+#define PG_LOADU(p) _mm256_loadu_pd(p)
+#define PG_LOADM(m, p) _mm256_maskload_pd(p, m)
+#define PG_STOREU(p, v) _mm256_storeu_pd(p, v)
+#define PG_STOREM(p, m, v) _mm256_maskstore_pd(p, m, v)
+#define PG_FMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define PG_MUL(a, b) _mm256_mul_pd(a, b)
 #include "packed_gemm_kernels.h"
 
 /* Threads worth using: one per 2^21 multiply-adds (about 20 µs of work), at
@@ -177,16 +296,26 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
                            double beta, void *C, int ldc)
 {
     const size_t size = is_double ? sizeof(double) : sizeof(float);
-    const int nr = is_double ? 16 : 32;
+    /* the active instruction set's tile and blocks (AVX-512F or AVX2) */
+    const int avx2 = fastnn_isa() == FASTNN_ISA_AVX2;
+    const int mr = avx2 ? FASTNN_PG_AVX2_MR : FASTNN_PG_AVX512_MR;
+    const int nr = 2 * (avx2 ? 32 : 64) / (int)size;
+    const int nb = avx2 ? (is_double ? FASTNN_PG_AVX2_NB_D : FASTNN_PG_AVX2_NB_S)
+                        : (is_double ? FASTNN_PG_AVX512_NB_D : FASTNN_PG_AVX512_NB_S);
+    const int mb = avx2 ? (is_double ? FASTNN_PG_AVX2_MB_D : FASTNN_PG_AVX2_MB_S)
+                        : (is_double ? FASTNN_PG_AVX512_MB_D : FASTNN_PG_AVX512_MB_S);
+    const int kc = avx2 ? (is_double ? FASTNN_PG_AVX2_KC_D : FASTNN_PG_AVX2_KC_S)
+                        : (is_double ? FASTNN_PG_AVX512_KC_D : FASTNN_PG_AVX512_KC_S);
+    /* the B block follows the A block (mb × kc) and its padding */
+    const ptrdiff_t b_block = (ptrdiff_t)mb * kc + FASTNN_PG_PAD;
     const int n_threads = fastnn_pg_threads(m, n, k, omp_get_max_threads());
     /* split the longer side: a piece of C repacks its whole panel of A (when
      * cut by columns) or of B (by rows), so pieces should be thick */
     const int by_cols = n >= m;
     const int total = by_cols ? n : m;
-    const int width = fastnn_pg_piece_width(
-        total, by_cols ? nr : FASTNN_PG_MR,
-        by_cols ? (is_double ? FASTNN_PG_NB_D : FASTNN_PG_NB_S)
-                : (is_double ? FASTNN_PG_MB_D : FASTNN_PG_MB_S), n_threads);
+    const int blocks = avx2 ? FASTNN_PG_AVX2_PIECE_BLOCKS : 1;
+    const int width = fastnn_pg_piece_width(total, by_cols ? nr : mr,
+                                            blocks * (by_cols ? nb : mb), n_threads);
     const int n_pieces = (total + width - 1) / width;
     int next_piece = 0;   /* shared by the team */
     /* the caller's flush-to-zero and denormals-are-zero bits (MXCSR, per
@@ -214,23 +343,31 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
             const char *pb = (const char *)B + b_off * size;
             char *pc = (char *)C + c_off * size;
             if (is_double) {
-                if (ws != NULL)
-                    fastnn_pg_serial_d(trans_a, trans_b, pm, pn, k, alpha,
-                                       (const double *)pa, lda, (const double *)pb, ldb,
-                                       beta, (double *)pc, ldc, (double *)ws,
-                                       (double *)ws + FASTNN_PG_MB_D * FASTNN_PG_KC_D
-                                           + FASTNN_PG_PAD);
+                if (ws != NULL && avx2)
+                    fastnn_pg_serial_avx2_d(trans_a, trans_b, pm, pn, k, alpha,
+                                            (const double *)pa, lda, (const double *)pb,
+                                            ldb, beta, (double *)pc, ldc, (double *)ws,
+                                            (double *)ws + b_block);
+                else if (ws != NULL)
+                    fastnn_pg_serial_avx512_d(trans_a, trans_b, pm, pn, k, alpha,
+                                              (const double *)pa, lda, (const double *)pb,
+                                              ldb, beta, (double *)pc, ldc, (double *)ws,
+                                              (double *)ws + b_block);
                 else
                     fastnn_dgemm_small(trans_a, trans_b, pm, pn, k, alpha,
                                        (const double *)pa, lda, (const double *)pb, ldb,
                                        beta, (double *)pc, ldc);
             } else {
-                if (ws != NULL)
-                    fastnn_pg_serial_s(trans_a, trans_b, pm, pn, k, (float)alpha,
-                                       (const float *)pa, lda, (const float *)pb, ldb,
-                                       (float)beta, (float *)pc, ldc, (float *)ws,
-                                       (float *)ws + FASTNN_PG_MB_S * FASTNN_PG_KC_S
-                                           + FASTNN_PG_PAD);
+                if (ws != NULL && avx2)
+                    fastnn_pg_serial_avx2_s(trans_a, trans_b, pm, pn, k, (float)alpha,
+                                            (const float *)pa, lda, (const float *)pb, ldb,
+                                            (float)beta, (float *)pc, ldc, (float *)ws,
+                                            (float *)ws + b_block);
+                else if (ws != NULL)
+                    fastnn_pg_serial_avx512_s(trans_a, trans_b, pm, pn, k, (float)alpha,
+                                              (const float *)pa, lda, (const float *)pb,
+                                              ldb, (float)beta, (float *)pc, ldc,
+                                              (float *)ws, (float *)ws + b_block);
                 else
                     fastnn_sgemm_small(trans_a, trans_b, pm, pn, k, (float)alpha,
                                        (const float *)pa, lda, (const float *)pb, ldb,
@@ -242,6 +379,14 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
 }
 #endif /* FASTNN_SG_X86 */
 
+/* 1 when the active instruction-set path has a packed kernel (AVX-512F or
+ * AVX2); elsewhere the entry points run small_gemm.h's kernels. */
+static inline int fastnn_pg_have_kernel(void)
+{
+    const int isa = fastnn_isa();
+    return FASTNN_SG_X86 && (isa == FASTNN_ISA_AVX512 || isa == FASTNN_ISA_AVX2);
+}
+
 /* ---- public entry points ---------------------------------------------------- */
 
 static inline void fastnn_sgemm_packed(int trans_a, int trans_b, int m, int n, int k,
@@ -251,7 +396,7 @@ static inline void fastnn_sgemm_packed(int trans_a, int trans_b, int m, int n, i
 {
     if (m <= 0 || n <= 0) return;
 #if FASTNN_SG_X86
-    if (k > 0 && fastnn_sg_have_avx512()) {
+    if (k > 0 && fastnn_pg_have_kernel()) {
         fastnn_pg_gemm(0, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -266,7 +411,7 @@ static inline void fastnn_dgemm_packed(int trans_a, int trans_b, int m, int n, i
 {
     if (m <= 0 || n <= 0) return;
 #if FASTNN_SG_X86
-    if (k > 0 && fastnn_sg_have_avx512()) {
+    if (k > 0 && fastnn_pg_have_kernel()) {
         fastnn_pg_gemm(1, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
@@ -280,7 +425,9 @@ static inline void fastnn_dgemm_packed(int trans_a, int trans_b, int m, int n, i
  * blocks, each block's partial sum is added to C in turn). */
 static inline int fastnn_packed_gemm_accumulates_exactly(int k, int is_double)
 {
-    return k <= (is_double ? FASTNN_PG_KC_D : FASTNN_PG_KC_S);
+    if (fastnn_isa() == FASTNN_ISA_AVX2)
+        return k <= (is_double ? FASTNN_PG_AVX2_KC_D : FASTNN_PG_AVX2_KC_S);
+    return k <= (is_double ? FASTNN_PG_AVX512_KC_D : FASTNN_PG_AVX512_KC_S);
 }
 
 #endif /* FASTNN_PACKED_GEMM_H */

@@ -1,11 +1,15 @@
 """fastnn's own packed GEMM for large products (csrc/packed_gemm.h), against NumPy.
 
-Every transpose combination, float32 and float64, alpha and beta (beta = 0 with
-C full of NaN: the kernel must not read C), on shapes that cross each blocking
-boundary: the 12-row micro-tile, the two-vector column tile (32 floats / 16
-doubles), the k block (384 / 256, so later blocks add into C), the column block
-(480 / 240) and the row block (1020); then the thread split (bit-identical for
-1 and 2 threads) and the routing rule.
+On every instruction-set path this CPU can run (the ``isa`` fixture: the
+AVX-512 and AVX2 packed kernels; elsewhere the entry points fall back to the
+small kernels, which must keep the same contract): every transpose
+combination, float32 and float64, alpha and beta (beta = 0 with C full of NaN:
+the kernel must not read C), on shapes that cross each blocking boundary: the
+micro-tile's rows (12 / 6) and two vectors of columns (32 / 16 floats, 16 / 8
+doubles), the k block (AVX-512 384 / 256, AVX2 384 / 192, so later blocks add
+into C), the column block (480 / 240, 256 / 256), a piece of several column
+blocks (AVX2) and the row block (1020); then the thread split (bit-identical
+for 1 and 2 threads) and the routing rule.
 """
 
 import itertools
@@ -18,10 +22,13 @@ from fastnn._kernels import _blas
 
 from conftest import assert_parity
 from test_small_gemm import SCALARS, TRANS, TRANS_IDS, _expected, _operands, _pad_nan
+from test_small_gemm import isa  # noqa: F401  (fixture: every path this CPU runs)
 
 SHAPES = [
     (1, 1, 1), (1, 33, 5), (13, 1, 7), (11, 17, 3),          # less than one tile
+    (6, 16, 192), (7, 17, 193), (5, 15, 191),                # AVX2 tile, double k block
     (12, 32, 384), (13, 33, 385), (25, 47, 769),             # tile and k-block edges
+    (19, 1100, 40),                                          # AVX2: pieces of 4 blocks
     (24, 481, 70), (37, 500, 257),                           # column blocks
     (1030, 40, 20),                                          # row blocks
     (256, 130, 300), (100, 64, 1000),                        # mixed
@@ -30,7 +37,7 @@ SHAPES = [
 
 @pytest.mark.parametrize("trans", TRANS, ids=TRANS_IDS)
 @pytest.mark.parametrize("shape", SHAPES, ids=["x".join(map(str, s)) for s in SHAPES])
-def test_packed_kernel_matches_numpy(rng, dtype, shape, trans):
+def test_packed_kernel_matches_numpy(isa, rng, dtype, shape, trans):
     (m, n, k), (trans_a, trans_b) = shape, trans
     A, B, C0 = _operands(rng, dtype, m, n, k, trans_a, trans_b)
     for alpha, beta, nan_fill in SCALARS:
@@ -42,7 +49,7 @@ def test_packed_kernel_matches_numpy(rng, dtype, shape, trans):
 
 
 @pytest.mark.parametrize("trans", TRANS, ids=TRANS_IDS)
-def test_packed_kernel_with_leading_dimensions(rng, dtype, trans):
+def test_packed_kernel_with_leading_dimensions(isa, rng, dtype, trans):
     # Column slices of wider arrays: lda, ldb, ldc exceed the row lengths.
     (trans_a, trans_b), (m, n, k) = trans, (29, 70, 400)
     A, B, C0 = _operands(rng, dtype, m, n, k, trans_a, trans_b)
@@ -63,7 +70,7 @@ THREAD_SHAPES = [(256, 1024, 512), (2000, 30, 512)]
 
 @pytest.mark.parametrize("trans", TRANS, ids=TRANS_IDS)
 @pytest.mark.parametrize("shape", THREAD_SHAPES, ids=["by_columns", "by_rows"])
-def test_packed_kernel_is_bit_identical_for_any_thread_count(rng, dtype, shape, trans):
+def test_packed_kernel_is_bit_identical_for_any_thread_count(isa, rng, dtype, shape, trans):
     (m, n, k), (trans_a, trans_b) = shape, trans
     A, B, C0 = _operands(rng, dtype, m, n, k, trans_a, trans_b)
     before = fastnn.get_num_threads()
@@ -82,24 +89,27 @@ def test_packed_kernel_is_bit_identical_for_any_thread_count(rng, dtype, shape, 
                   dtype)
 
 
-def test_routing_sends_large_float32_products_to_the_packed_kernel():
+def test_routing_sends_large_float32_products_to_the_packed_kernel(isa):
     large = [(256, 4096, 1024), (1024, 4096, 256), (256, 128, 784)]
     mid = [(128, 64, 256), (784, 16, 32)]      # 2^18 < m·n·k <= 2^22
     tiny = [(64, 10, 64), (16, 16, 32)]        # OpenBLAS stays on one thread
-    if _blas.small_gemm_isa() != "avx512":
+    if isa not in ("avx512", "avx2"):
         assert all(_blas.gemm_route(*s, ta, tb, False) == "blas"
                    for s in large + mid for ta, tb in TRANS)
-        pytest.skip("no AVX-512F here: gemm calls BLAS for all but nothing")
+        pytest.skip("no packed kernel on the %s path: gemm calls BLAS for all but nothing"
+                    % isa)
     for (m, n, k), (ta, tb) in itertools.product(large, TRANS):
         assert _blas.gemm_route(m, n, k, ta, tb, False) == "packed"
         assert _blas.gemm_route(m, n, k, ta, tb, True) == "blas"
+    if isa == "avx2":
+        return   # below 2^22 the AVX2 routes are the small kernels' and BLAS's
     for (m, n, k), (ta, tb) in itertools.product(mid, TRANS):
         assert _blas.gemm_route(m, n, k, ta, tb, False) == "small"
     for (m, n, k), (ta, tb) in itertools.product(tiny, TRANS):
         assert _blas.gemm_route(m, n, k, ta, tb, False) in ("small", "blas")
 
 
-def test_the_route_depends_on_the_shape_only():
+def test_the_route_depends_on_the_shape_only(isa):
     # Thread settings must not move a product between implementations.
     shapes = [(m, n, k) for m in (1, 10, 256, 1024) for n in (10, 30, 128, 4096)
               for k in (1, 32, 784)]
@@ -115,7 +125,7 @@ def test_the_route_depends_on_the_shape_only():
     assert decisions[0] == decisions[1]
 
 
-def test_packed_kernel_threads_follow_the_callers_flush_to_zero():
+def test_packed_kernel_threads_follow_the_callers_flush_to_zero(isa):
     # MXCSR is per thread: under fastnn.flush_denormals every thread of the
     # packed kernel's team must flush too, or a piece's bits would depend on
     # which thread computed it.  Products of 1e-20 · 1e-20 = 1e-40 are float32
