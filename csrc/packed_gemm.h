@@ -58,6 +58,7 @@
 #include <stdlib.h>
 #include <pthread.h>
 #include "fastnn_openmp.h"
+#include "fp_mode.h"
 #include "small_gemm.h"
 #include "simd_avx2.h"
 
@@ -318,16 +319,15 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
                                             blocks * (by_cols ? nb : mb), n_threads);
     const int n_pieces = (total + width - 1) / width;
     int next_piece = 0;   /* shared by the team */
-    /* the caller's flush-to-zero and denormals-are-zero bits (MXCSR, per
-     * thread; fastnn.flush_denormals sets them): every thread of the team
-     * computes under them, so a piece's bits never depend on its thread */
-    const unsigned ftz_daz = 0x8040u, caller_csr = _mm_getcsr() & ftz_daz;
+    /* the caller's flush-to-zero and denormals-are-zero bits (fp_mode.h;
+     * fastnn.flush_denormals sets them): every thread of the team computes
+     * under them, so a piece's bits never depend on its thread */
+    const unsigned caller_mode = fastnn_fp_mode_get();
 #ifdef _OPENMP   /* a serial build runs the block once, on the calling thread */
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1 && n_pieces > 1)
 #endif
     {
-        const unsigned own_csr = _mm_getcsr();
-        _mm_setcsr((own_csr & ~ftz_daz) | caller_csr);
+        const unsigned own_mode = fastnn_fp_mode_adopt(caller_mode);
         void *ws = fastnn_pg_workspace();
         for (;;) {
             const int piece = __atomic_fetch_add(&next_piece, 1, __ATOMIC_RELAXED);
@@ -374,7 +374,7 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
                                        (float)beta, (float *)pc, ldc);
             }
         }
-        _mm_setcsr(own_csr);
+        fastnn_fp_mode_restore(own_mode);
     }
 }
 #endif /* FASTNN_SG_X86 */

@@ -109,12 +109,6 @@ FASTNN_SG_PORTABLE(double, fastnn_dgemm_small_portable)
 #include "small_gemm_neon.h"     /* fastnn_sgn_*_s / _d */
 #endif
 
-/* 1 when the active instruction-set path (isa.h) is AVX-512F. */
-static inline int fastnn_sg_have_avx512(void)
-{
-    return FASTNN_SG_X86 && fastnn_isa() == FASTNN_ISA_AVX512;
-}
-
 /* The active path's kernels: FASTNN_ISA_AVX512, FASTNN_ISA_AVX2 or
  * FASTNN_ISA_PORTABLE (the portable loop nest, every other path). */
 static inline int fastnn_sg_path(void)
