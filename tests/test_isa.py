@@ -3,9 +3,10 @@ promises that must hold on every path this CPU can run.
 
 Each path (csrc/isa.h) has its own matrix kernels, which sum in their own
 order; so results are held to the NumPy reference within tolerance on every
-path, and to bit-identity across thread counts on each path.  The elementwise
-loops are bit-identical across paths.  CI also runs the whole suite once per
-path (FASTNN_ISA, .ci/run).
+path, and to bit-identity across thread counts on each path (forward and
+backward passes: test_threads.py; training: here).  The elementwise loops are
+bit-identical across paths.  CI also runs the whole suite once per path
+(FASTNN_ISA, .ci/run).
 """
 
 import os
@@ -16,12 +17,11 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import kernels, reference
+from fastnn import reference
 from fastnn._kernels import _finite
 from fastnn._kernels import optim as _optim
 
 from conftest import assert_parity
-from network import forward_backward, init_layers
 
 ALL_PATHS = ("avx512", "avx2", "neon", "portable")
 
@@ -77,35 +77,6 @@ def test_environment_variable_naming_a_missing_path_is_a_clear_error():
     assert "FASTNN_ISA=%r" % missing in out.stderr
     assert "available here" in out.stderr
     assert "Illegal instruction" not in out.stderr
-
-
-@pytest.mark.parametrize("sizes, batch", [([784, 30, 10], 1), ([784, 30, 10], 10),
-                                          ([784, 16, 16, 10], 32),
-                                          ([300, 512, 256, 10], 256)],
-                         ids=["784-30-10xb1", "784-30-10xb10", "784-16-16-10xb32",
-                              "300-512-256-10xb256"])
-def test_every_path_matches_the_reference_with_the_same_bits_for_1_and_2_threads(
-        isa, rng, dtype, sizes, batch):
-    X = rng.standard_normal((batch, sizes[0])).astype(dtype)
-    Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], batch)]
-    layers = init_layers(rng, sizes, dtype)
-    acts = ["sigmoid"] * (len(sizes) - 2) + ["softmax"]
-    expected = forward_backward(reference, X, Y, layers, acts, "cce")
-    before = fastnn.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2):
-            fastnn.set_num_threads(n)
-            results.append(forward_backward(kernels, X, Y, layers, acts, "cce"))
-    finally:
-        fastnn.set_num_threads(before)
-    (v1, g1), (v2, g2) = results
-    assert v1 == v2
-    for (dW1, db1), (dW2, db2), (dW, db) in zip(g1, g2, expected[1]):
-        np.testing.assert_array_equal(dW1, dW2)
-        np.testing.assert_array_equal(db1, db2)
-        assert_parity("whole network dW [%s]" % isa, dW1, dW, dtype)
-        assert_parity("whole network db [%s]" % isa, db1, db, dtype)
 
 
 def test_every_path_trains_with_the_same_bits_for_1_and_2_threads(isa, dtype):

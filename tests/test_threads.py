@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import kernels
+from fastnn import kernels, reference
 from fastnn._kernels import activations as _act
 from fastnn._kernels import dense as _dense
 from fastnn._kernels import losses as _losses
 from fastnn._kernels import optim as _optim
 from fastnn._validation import ACTIVATIONS, LOSSES
 
+from conftest import assert_parity
 from network import forward_backward, init_layers
 
 SHAPES = [(1, 3, 1), (2, 5, 7), (3, 17, 33), (65, 40, 129), (257, 100, 300)]
@@ -111,14 +112,20 @@ def test_optimizers_forced_threads(rng, dtype, n):
     _run_both(run)
 
 
-@pytest.mark.parametrize("sizes, batch", [([784, 30, 10], 10), ([300, 512, 256, 10], 256)],
-                         ids=["784-30-10xb10", "300-512-256-10xb256"])
-def test_whole_network_same_bits_with_1_and_2_threads(rng, dtype, sizes, batch):
-    # Under set_num_threads both fastnn's OpenMP pool and the BLAS pool change size.
+@pytest.mark.parametrize("sizes, batch", [([784, 30, 10], 1), ([784, 30, 10], 10),
+                                          ([784, 16, 16, 10], 32),
+                                          ([300, 512, 256, 10], 256)],
+                         ids=["784-30-10xb1", "784-30-10xb10", "784-16-16-10xb32",
+                              "300-512-256-10xb256"])
+def test_whole_network_same_bits_with_1_and_2_threads(isa, rng, dtype, sizes, batch):
+    # On every instruction-set path; under set_num_threads both fastnn's
+    # OpenMP pool and the BLAS pool change size.  Each path's products sum in
+    # their own order, so each is also held to the reference.
     X = rng.standard_normal((batch, sizes[0])).astype(dtype)
     Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], batch)]
     layers = init_layers(rng, sizes, dtype)
     acts = ["relu"] * (len(sizes) - 2) + ["softmax"]
+    expected = forward_backward(reference, X, Y, layers, acts, "cce")
     before = fastnn.get_num_threads()
     results = []
     try:
@@ -129,6 +136,8 @@ def test_whole_network_same_bits_with_1_and_2_threads(rng, dtype, sizes, batch):
         fastnn.set_num_threads(before)
     (v1, g1), (v2, g2) = results
     assert v1 == v2
-    for (dW1, db1), (dW2, db2) in zip(g1, g2):
+    for (dW1, db1), (dW2, db2), (dW, db) in zip(g1, g2, expected[1]):
         np.testing.assert_array_equal(dW1, dW2)
         np.testing.assert_array_equal(db1, db2)
+        assert_parity("whole network dW [%s]" % isa, dW1, dW, dtype)
+        assert_parity("whole network db [%s]" % isa, db1, db, dtype)
