@@ -33,10 +33,9 @@
  *   AVX-512F: the crossover measured on the project's Intel AVX-512 machine
  *   by benchmarks/small_gemm_crossover.py (fastnn_route_small_wins_avx512),
  *   and large float32 products away from BLAS (fastnn_gemm_route_default).
- *   AVX2: the AVX-512F crossover, but NN and NT only up to m = 32 rows
- *   (measured on an AMD Zen 3 EPYC against its OpenBLAS: the AVX2 small
- *   kernels, with tiles half as wide, win the textbook batches 1, 10 and 32
- *   and lose some batch-256 products, e.g. NN 256×64×128 and NT 256×64×10).
+ *   AVX2: the small kernels for TN, NN up to 64 rows and NT up to 32, up to
+ *   2^22 multiply-adds; the packed kernel for float32 above (measured on an
+ *   AMD Zen 3 EPYC; fastnn_gemm_route_default says more).
  *   Every other path: BLAS, until a path's own kernels have a rule measured
  *   on a CPU that runs them; tune fills the table meanwhile.
  *
@@ -156,8 +155,12 @@ static inline int fastnn_route_small_wins_avx512(int m, int n, int k, int trans_
  *      2^22, the packed kernel above;
  *   3. everything else: BLAS (float64 keeps OpenBLAS, whose double kernel is
  *      10-20% faster than the packed one there).
- *   AVX2: the small kernels where the AVX-512F crossover says so and, for NN
- *      and NT, m <= 32 (see above); float32 above 2^22 multiply-adds the
+ *   AVX2: the small kernels up to 2^22 multiply-adds for TN, and for NN up
+ *      to m = 64 rows, NT up to 32 (measured on an AMD Zen 3 EPYC against its
+ *      OpenBLAS, benchmarks/small_gemm_crossover.py: the AVX2 small kernels
+ *      win every textbook product of batches 1-64, 1.06-15x, but NT 784→16
+ *      at batch 64, 0.87x, and lose some batch-256 products, e.g. NN
+ *      256×64×128 and NT 256×64×10); float32 above 2^22 multiply-adds the
  *      packed kernel (measured on a 2-core Zen 3 EPYC: level with OpenBLAS
  *      to 1.45x on one thread on the 1024-4096-4096-1024 network's products,
  *      up to 1.4x on two); BLAS otherwise (float64: the packed kernel is
@@ -167,8 +170,9 @@ static inline int fastnn_gemm_route_default(int isa, int m, int n, int k, int tr
                                             int trans_b, int is_double)
 {
     if (isa == FASTNN_ISA_AVX2) {
-        if (fastnn_route_small_wins_avx512(m, n, k, trans_a, trans_b, is_double)
-            && (trans_a || m <= 32))
+        const double small_work = (double)m * n * k;
+        if (k >= 1 && small_work <= 4194304.0 && !(trans_a && trans_b)
+            && (trans_a || m <= (trans_b ? 32 : 64)))
             return FASTNN_ROUTE_SMALL;
         return !is_double && (double)m * n * k > 4194304.0 ? FASTNN_ROUTE_PACKED
                                                              : FASTNN_ROUTE_BLAS;
