@@ -13,7 +13,10 @@
  *   sums are ordered differently), but they are deterministic: one thread,
  *   fixed order, whatever the thread settings.
  *
- * Strategy (AVX-512F, register-blocked; see small_gemm_kernels.h)
+ * Strategy (register-blocked; one template, small_gemm_kernels.h, per
+ * instruction-set path; described here for AVX-512F, whose tiles NEON shares
+ * with 4-lane vectors, while AVX2's 16 registers take tiles half as wide:
+ * 12×1, 6×2, 3×4 ymm; small_gemm_avx2.h)
  *   TN (dW = Xᵀ·dZ) with k <= 12 and n <= 4 vectors: the k rows of B are
  *     loaded once into registers, and C is computed and written row by row
  *     (k broadcasts of A[p, i] and k FMAs per vector of a row): one
@@ -42,17 +45,17 @@
  *     products above.
  *   Which shapes go here rather than to BLAS is decided by gemm_route.h.
  *
- * Dispatch: x86-64 with GCC or clang compiles the AVX-512F kernels through
- * function target attributes (the build itself stays portable, no -march);
- * the first call checks __builtin_cpu_supports("avx512f") once.  Elsewhere, or
- * on CPUs without AVX-512F, a plain C loop nest computes the same contract
- * (and gemm_route.h never routes a product here, so gemm() keeps using BLAS).
- * aarch64 compiles the same kernels for NEON (small_gemm_neon.h: vectors of
- * 4 floats / 2 doubles, AVX-512's tiles), its baseline, chosen when
- * fastnn_isa() is FASTNN_ISA_NEON; tested by tests/c/test_gemm.c under
- * qemu-user (tests/c/run_gemm.sh).  gemm_route.h's default rule keeps NEON
- * on BLAS (its crossover is not measured on an ARM CPU yet); tune can route
- * products to these kernels there.
+ * Dispatch: the kernels of the active instruction-set path (isa.h's
+ * fastnn_isa(): FASTNN_ISA, fastnn.set_isa, else the best the CPU has).  x86-64
+ * with GCC or clang compiles the AVX-512F (small_gemm_avx512.h) and AVX2+FMA
+ * (small_gemm_avx2.h) instantiations through function target attributes (the
+ * build itself stays portable, no -march); aarch64 compiles the NEON one
+ * (small_gemm_neon.h), its baseline.  Any other path runs a plain C loop
+ * nest with the same contract, which gemm_route.h never routes a product to
+ * (gemm() uses BLAS there).  gemm_route.h's default rule keeps NEON on BLAS
+ * until its crossover is measured on an ARM CPU; tune can route products to
+ * the NEON kernels.  tests/c/test_gemm.c checks every path natively and, for
+ * NEON, under qemu-user (tests/c/run_gemm.sh).
  *
  * Memory: the caller owns A, B and C; nothing is allocated on the heap (the
  * NT packing buffer is 16 KiB of stack, a tile a few hundred bytes).  Threads:

@@ -20,8 +20,11 @@ is computed as ``Cᵀ = op(B)ᵀ·op(A)ᵀ`` by swapping the operands and the
 dimensions, as scikit-learn's ``_cython_blas`` does.  The caller owns every
 buffer.  Threads: the small kernels run on the calling thread; the packed
 kernel starts an OpenMP team sized by ``fastnn.set_num_threads`` (inside
-another parallel region it runs on one thread, OpenMP's nesting default); BLAS
-uses its own pool, sized the same way.
+another parallel region it runs on one thread, OpenMP's nesting default); a
+BLAS product small enough runs as one BLAS call on the calling thread, a larger
+one in fixed pieces shared by the same OpenMP team, the BLAS library held to
+one thread (``_blas_gemm_pieces`` below), so that BLAS's own thread split
+never changes the bits.
 """
 from cython.parallel cimport prange
 from scipy.linalg.cython_blas cimport sgemm, dgemm
