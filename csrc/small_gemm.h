@@ -104,6 +104,27 @@ FASTNN_SG_PORTABLE(double, fastnn_dgemm_small_portable)
 #undef FASTNN_SG_PORTABLE
 
 /* ---- SIMD kernels: small_gemm_kernels.h per instruction set ------------------ */
+
+/* The broadcast tiles (MR rows × NV vectors) of the paths with 32 vector
+ * registers, AVX-512F and NEON: MR <= 12 × 2, <= 6 × 4, <= 3 × 8 (at most 24
+ * accumulators), and their table [log2 NV][MR - 1] (SG_AXPY_TILE_LIST and
+ * SG_AXPY_TILE_TABLE of small_gemm_kernels.h). */
+#define FASTNN_SG_TILES_32REG(X)                                                      \
+    X(1, 1) X(1, 2) X(2, 1) X(2, 2) X(3, 1) X(3, 2) X(4, 1) X(4, 2) X(5, 1) X(5, 2)   \
+    X(6, 1) X(6, 2) X(7, 1) X(7, 2) X(8, 1) X(8, 2) X(9, 1) X(9, 2) X(10, 1)          \
+    X(10, 2) X(11, 1) X(11, 2) X(12, 1) X(12, 2)                                      \
+    X(1, 4) X(2, 4) X(3, 4) X(4, 4) X(5, 4) X(6, 4)                                   \
+    X(1, 8) X(2, 8) X(3, 8)
+#define FASTNN_SG_TABLE_32REG                                                         \
+    {{SG_NAME(axpy_1x1), SG_NAME(axpy_2x1), SG_NAME(axpy_3x1), SG_NAME(axpy_4x1),     \
+      SG_NAME(axpy_5x1), SG_NAME(axpy_6x1), SG_NAME(axpy_7x1), SG_NAME(axpy_8x1),     \
+      SG_NAME(axpy_9x1), SG_NAME(axpy_10x1), SG_NAME(axpy_11x1), SG_NAME(axpy_12x1)}, \
+     {SG_NAME(axpy_1x2), SG_NAME(axpy_2x2), SG_NAME(axpy_3x2), SG_NAME(axpy_4x2),     \
+      SG_NAME(axpy_5x2), SG_NAME(axpy_6x2), SG_NAME(axpy_7x2), SG_NAME(axpy_8x2),     \
+      SG_NAME(axpy_9x2), SG_NAME(axpy_10x2), SG_NAME(axpy_11x2), SG_NAME(axpy_12x2)}, \
+     {SG_NAME(axpy_1x4), SG_NAME(axpy_2x4), SG_NAME(axpy_3x4), SG_NAME(axpy_4x4),     \
+      SG_NAME(axpy_5x4), SG_NAME(axpy_6x4)},                                          \
+     {SG_NAME(axpy_1x8), SG_NAME(axpy_2x8), SG_NAME(axpy_3x8)}}
 #if FASTNN_SG_X86
 #include "small_gemm_avx512.h"   /* fastnn_sg_*_s / _d */
 #include "small_gemm_avx2.h"     /* fastnn_sg2_*_s / _d */
@@ -111,6 +132,8 @@ FASTNN_SG_PORTABLE(double, fastnn_dgemm_small_portable)
 #if FASTNN_HAVE_NEON_PATH
 #include "small_gemm_neon.h"     /* fastnn_sgn_*_s / _d */
 #endif
+#undef FASTNN_SG_TILES_32REG
+#undef FASTNN_SG_TABLE_32REG
 
 /* The active path's kernels: FASTNN_ISA_AVX512, FASTNN_ISA_AVX2 or
  * FASTNN_ISA_PORTABLE (the portable loop nest, every other path). */

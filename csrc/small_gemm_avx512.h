@@ -14,23 +14,6 @@
 
 #include "simd_avx512.h"
 
-#define FASTNN_SG_AVX512_TILES(X)                                                     \
-    X(1, 1) X(1, 2) X(2, 1) X(2, 2) X(3, 1) X(3, 2) X(4, 1) X(4, 2) X(5, 1) X(5, 2)   \
-    X(6, 1) X(6, 2) X(7, 1) X(7, 2) X(8, 1) X(8, 2) X(9, 1) X(9, 2) X(10, 1)          \
-    X(10, 2) X(11, 1) X(11, 2) X(12, 1) X(12, 2)                                      \
-    X(1, 4) X(2, 4) X(3, 4) X(4, 4) X(5, 4) X(6, 4)                                   \
-    X(1, 8) X(2, 8) X(3, 8)
-#define FASTNN_SG_AVX512_TABLE                                                        \
-    {{SG_NAME(axpy_1x1), SG_NAME(axpy_2x1), SG_NAME(axpy_3x1), SG_NAME(axpy_4x1),     \
-      SG_NAME(axpy_5x1), SG_NAME(axpy_6x1), SG_NAME(axpy_7x1), SG_NAME(axpy_8x1),     \
-      SG_NAME(axpy_9x1), SG_NAME(axpy_10x1), SG_NAME(axpy_11x1), SG_NAME(axpy_12x1)}, \
-     {SG_NAME(axpy_1x2), SG_NAME(axpy_2x2), SG_NAME(axpy_3x2), SG_NAME(axpy_4x2),     \
-      SG_NAME(axpy_5x2), SG_NAME(axpy_6x2), SG_NAME(axpy_7x2), SG_NAME(axpy_8x2),     \
-      SG_NAME(axpy_9x2), SG_NAME(axpy_10x2), SG_NAME(axpy_11x2), SG_NAME(axpy_12x2)}, \
-     {SG_NAME(axpy_1x4), SG_NAME(axpy_2x4), SG_NAME(axpy_3x4), SG_NAME(axpy_4x4),     \
-      SG_NAME(axpy_5x4), SG_NAME(axpy_6x4)},                                          \
-     {SG_NAME(axpy_1x8), SG_NAME(axpy_2x8), SG_NAME(axpy_3x8)}}
-
 /* float instantiation */
 #define SG_TARGET FASTNN_SG_AVX512
 #define SG_T float
@@ -54,8 +37,8 @@
 #define SG_MASK_COUNT(m) __builtin_popcount((unsigned)(m))
 #define SG_ROW_DOWN(v, m, s) _mm512_maskz_compress_ps((SG_MASK)((m) << (s)), v)
 #define SG_MR_MAX 12
-#define SG_AXPY_TILE_LIST FASTNN_SG_AVX512_TILES
-#define SG_AXPY_TILE_TABLE FASTNN_SG_AVX512_TABLE
+#define SG_AXPY_TILE_LIST FASTNN_SG_TILES_32REG
+#define SG_AXPY_TILE_TABLE FASTNN_SG_TABLE_32REG
 #define SG_MR_MAX_BY_WIDTH {12, 12, 6, 3}
 #define SG_PANEL_CAP(rows) ((rows) <= 3 ? 8 : (rows) <= 6 ? 4 : 2)
 #define SG_TN_STREAM_MAX_NV 4
@@ -87,8 +70,8 @@
 #define SG_MASK_COUNT(m) __builtin_popcount((unsigned)(m))
 #define SG_ROW_DOWN(v, m, s) _mm512_maskz_compress_pd((SG_MASK)((m) << (s)), v)
 #define SG_MR_MAX 12
-#define SG_AXPY_TILE_LIST FASTNN_SG_AVX512_TILES
-#define SG_AXPY_TILE_TABLE FASTNN_SG_AVX512_TABLE
+#define SG_AXPY_TILE_LIST FASTNN_SG_TILES_32REG
+#define SG_AXPY_TILE_TABLE FASTNN_SG_TABLE_32REG
 #define SG_MR_MAX_BY_WIDTH {12, 12, 6, 3}
 #define SG_PANEL_CAP(rows) ((rows) <= 3 ? 8 : (rows) <= 6 ? 4 : 2)
 #define SG_TN_STREAM_MAX_NV 4
@@ -97,7 +80,5 @@
 #define SG_NT_DOT_MAX_M 2
 #include "small_gemm_kernels.h"   /* undefines the SG_ macros when done */
 
-#undef FASTNN_SG_AVX512_TILES
-#undef FASTNN_SG_AVX512_TABLE
 
 #endif /* FASTNN_SMALL_GEMM_AVX512_H */
