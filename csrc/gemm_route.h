@@ -30,9 +30,20 @@
  *   has.
  *
  * The default rule (untuned)
- *   AVX-512F: the crossover measured on the project's Intel AVX-512 machine
- *   by benchmarks/small_gemm_crossover.py (fastnn_route_small_wins_avx512),
- *   and large float32 products away from BLAS (fastnn_gemm_route_default).
+ *   It depends on the path and on whether the BLAS library has AVX-512
+ *   kernels (fastnn_route_blas_avx512, set by Python on import from the BLAS
+ *   library's core type): an AVX-512 BLAS is close to the small kernels on
+ *   dW = Xᵀ·dZ, an AVX2 BLAS (OpenBLAS's Haswell kernel, which
+ *   OPENBLAS_CORETYPE=Haswell or an older OpenBLAS picks on an AVX-512 CPU)
+ *   is 2-6x slower there.
+ *   AVX-512F with an AVX-512 BLAS: the crossover measured on the project's
+ *   Intel AVX-512 machine by benchmarks/small_gemm_crossover.py
+ *   (fastnn_route_small_wins_avx512), and large float32 products away from
+ *   BLAS (fastnn_gemm_route_default).
+ *   AVX-512F with any other BLAS: the small kernels up to 2^25 multiply-adds,
+ *   the packed kernel for float32 above (measured on an AMD Zen 5 EPYC).
+ *   Either way, products of 2^22 to 2^25 multiply-adds (the first layer of
+ *   784-128-64-10 at batch 256) go to the small kernels.
  *   AVX2: the small kernels for TN, NN up to 64 rows and NT up to 32, up to
  *   2^22 multiply-adds; the packed kernel for float32 above (measured on an
  *   AMD Zen 3 EPYC; fastnn_gemm_route_default says more).
@@ -41,8 +52,9 @@
  *
  * State and threads: one static table per translation unit that includes
  *   this header (only _blas does), 472 KiB of zero-initialised storage (all
- *   cells default).  It is written only between products, like the active
- *   path (fastnn/_routes.py documents that); gemm reads it from any thread.
+ *   cells default), and the BLAS flag.  Both are written only between
+ *   products, like the active path (fastnn/_routes.py documents that); gemm
+ *   reads them from any thread.
  *   Nothing is allocated.
  */
 #ifndef FASTNN_GEMM_ROUTE_H
@@ -68,6 +80,11 @@ enum { FASTNN_ROUTE_NN = 0, FASTNN_ROUTE_NT = 1, FASTNN_ROUTE_TN = 2, FASTNN_ROU
 
 /* [path][is_double][op][bin m][bin n][bin k] */
 static unsigned char fastnn_route_table[FASTNN_N_ISA][FASTNN_ROUTE_TABLE_CELLS];
+
+/* 1 when the BLAS library that gemm calls has AVX-512 kernels (OpenBLAS's
+ * SkylakeX, Cooperlake and SapphireRapids core types, MKL); set by
+ * fastnn/_routes.py on import, read by the default rule only. */
+static int fastnn_route_blas_avx512 = 1;
 
 /* 1 when `route` has a kernel on path `isa`: BLAS everywhere; fastnn's own
  * small and packed kernels where the path has SIMD code for them (the plain
@@ -124,7 +141,9 @@ static inline int fastnn_route_cell(int m, int n, int k, int op, int is_double)
  *         (8 <= n < 32, n % 16 != 0) and k <= 16, for float64 with
  *         16 <= n < 32 and k <= 12 (these mostly the B-in-registers
  *         streaming path, k <= 12), for m >= 256 with k >= 32 (float64:
- *         k >= 64) and n >= 24, and for m >= 512, k >= 10, n >= 96;
+ *         k >= 64) and n >= 24, for m >= 512, k >= 10, n >= 96, and for
+ *         k >= 128 (batch 256 on an AMD Zen 5 against OpenBLAS's SkylakeX
+ *         kernel: 1.1-2.3x faster, float64 most);
  *   TT: never (nothing in fastnn uses it; the transposed stores are slow). */
 static inline int fastnn_route_small_wins_avx512(int m, int n, int k, int trans_a,
                                                  int trans_b, int is_double)
@@ -140,13 +159,13 @@ static inline int fastnn_route_small_wins_avx512(int m, int n, int k, int trans_
                (!is_double && n >= 8 && n < 32 && n % 16 != 0 && k <= 16) ||
                (is_double && n >= 16 && n < 32 && k <= 12) ||
                (m >= 256 && n >= 24 && k >= (is_double ? 64 : 32)) ||
-               (m >= 512 && n >= 96 && k >= 10);
+               (m >= 512 && n >= 96 && k >= 10) || k >= 128;
     return 0;
 }
 
 /* The default rule, for path `isa`:
- *   AVX-512F: 1. the small kernels where they beat OpenBLAS
- *      (fastnn_route_small_wins_avx512);
+ *   AVX-512F with an AVX-512 BLAS: 1. the small kernels where they beat
+ *      OpenBLAS (fastnn_route_small_wins_avx512);
  *   2. float32: BLAS up to 2^18 multiply-adds, the size below which OpenBLAS
  *      runs on the calling thread alone; above it never BLAS, so that
  *      OpenBLAS's worker threads, which spin for a long while after each
@@ -155,6 +174,17 @@ static inline int fastnn_route_small_wins_avx512(int m, int n, int k, int trans_
  *      2^22, the packed kernel above;
  *   3. everything else: BLAS (float64 keeps OpenBLAS, whose double kernel is
  *      10-20% faster than the packed one there).
+ *   AVX-512F, either BLAS: the small kernels from 2^22 to 2^25 multiply-adds,
+ *      both dtypes, ahead of 1-3 (measured on an AMD Zen 5 EPYC: at
+ *      784-30-10 and 784-128-64-10 batch 256, 1.1-3.8x faster than the
+ *      packed kernel and 1.1-3.2x faster than OpenBLAS, SkylakeX or Haswell
+ *      kernel; the 1024-4096-4096-1024 products, 2^28 and up, are 2x faster
+ *      packed).
+ *   AVX-512F with a BLAS without AVX-512 kernels: the small kernels up to
+ *      2^25 multiply-adds, every op (measured on an AMD Zen 5 EPYC against
+ *      OpenBLAS's Haswell kernel: the small kernels win all 192 textbook
+ *      products of batches 1-64, dW by 2-6x), the packed kernel for float32
+ *      above, BLAS for float64 above.
  *   AVX2: the small kernels up to 2^22 multiply-adds for TN, and for NN up
  *      to m = 64 rows, NT up to 32 (measured on an AMD Zen 3 EPYC against its
  *      OpenBLAS, benchmarks/small_gemm_crossover.py: the AVX2 small kernels
@@ -169,19 +199,24 @@ static inline int fastnn_route_small_wins_avx512(int m, int n, int k, int trans_
 static inline int fastnn_gemm_route_default(int isa, int m, int n, int k, int trans_a,
                                             int trans_b, int is_double)
 {
+    const double work = (double)m * n * k;
+    const int not_tt = k >= 1 && !(trans_a && trans_b);
     if (isa == FASTNN_ISA_AVX2) {
-        const double small_work = (double)m * n * k;
-        if (k >= 1 && small_work <= 4194304.0 && !(trans_a && trans_b)
-            && (trans_a || m <= (trans_b ? 32 : 64)))
+        if (not_tt && work <= 4194304.0 && (trans_a || m <= (trans_b ? 32 : 64)))
             return FASTNN_ROUTE_SMALL;
-        return !is_double && (double)m * n * k > 4194304.0 ? FASTNN_ROUTE_PACKED
-                                                             : FASTNN_ROUTE_BLAS;
+        return !is_double && work > 4194304.0 ? FASTNN_ROUTE_PACKED : FASTNN_ROUTE_BLAS;
     }
     if (isa != FASTNN_ISA_AVX512)
         return FASTNN_ROUTE_BLAS;
+    if (not_tt && work > 4194304.0 && work <= 33554432.0)
+        return FASTNN_ROUTE_SMALL;
+    if (!fastnn_route_blas_avx512) {
+        if (not_tt && work <= 4194304.0)
+            return FASTNN_ROUTE_SMALL;
+        return !is_double && work > 33554432.0 ? FASTNN_ROUTE_PACKED : FASTNN_ROUTE_BLAS;
+    }
     if (fastnn_route_small_wins_avx512(m, n, k, trans_a, trans_b, is_double))
         return FASTNN_ROUTE_SMALL;
-    const double work = (double)m * n * k;
     if (is_double || work <= 262144.0)
         return FASTNN_ROUTE_BLAS;
     return work <= 4194304.0 ? FASTNN_ROUTE_SMALL : FASTNN_ROUTE_PACKED;

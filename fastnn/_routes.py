@@ -70,6 +70,25 @@ def blas_key():
                                    i.get("architecture")) for i in infos) or "unknown"
 
 
+#: OpenBLAS core types whose kernels use AVX-512 (lower case).
+AVX512_OPENBLAS_CORES = ("skylakex", "cooperlake", "sapphirerapids")
+
+
+def blas_has_avx512():
+    """True when the BLAS library gemm calls has AVX-512 kernels: MKL, or
+    OpenBLAS on one of ``AVX512_OPENBLAS_CORES``.  The default rule of the
+    AVX-512 path depends on it (``csrc/gemm_route.h``): an AVX2 BLAS kernel
+    loses dW = Xᵀ·dZ to the small kernels by 2-6x."""
+    from fastnn._config import _blas_controllers   # _config imports this module
+    for controller in _blas_controllers():
+        info = controller.info()
+        api = info.get("internal_api")
+        if api == "mkl" or (api == "openblas" and str(info.get("architecture")).lower()
+                            in AVX512_OPENBLAS_CORES):
+            return True
+    return False
+
+
 def cache_dir():
     """Directory of the route cache files."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
@@ -104,7 +123,16 @@ def reset(isa=None):
     """Give path ``isa`` (default: every path) the default rule back."""
     for name in [isa] if isa else ISA_NAMES:
         install(name, {})
-        _SOURCES[name] = (False, None, "default rule")
+        _SOURCES[name] = (False, None, default_rule_name(name))
+
+
+def default_rule_name(isa=None):
+    """The default rule of path ``isa`` (default: the active path), as ``info``
+    names it."""
+    if (isa or get_isa()) == "avx512":
+        return "default rule for %s BLAS" % ("an AVX-512" if _blas.blas_avx512()
+                                             else "a non-AVX-512")
+    return "default rule"
 
 
 def _parse(text, isa):
@@ -174,21 +202,23 @@ def load_cache():
     if mode not in ("", "default"):
         warnings.warn("FASTNN_ROUTES=%r is not understood (only 'default' is); "
                       "loading the tuned routes" % mode, RuntimeWarning, stacklevel=2)
+    _blas.set_blas_avx512(blas_has_avx512())
     for isa in available_isas():
         reset(isa)
+        rule = default_rule_name(isa)
         if mode == "default":
-            _SOURCES[isa] = (False, None, "default rule (FASTNN_ROUTES=default)")
+            _SOURCES[isa] = (False, None, "%s (FASTNN_ROUTES=default)" % rule)
             continue
         path = cache_path(isa)
         if not os.path.exists(path):
-            _SOURCES[isa] = (False, None, "default rule (not tuned: no %s)" % path)
+            _SOURCES[isa] = (False, None, "%s (not tuned: no %s)" % (rule, path))
             continue
         try:
             load(isa, path)
         except (OSError, ValueError) as exc:
             warnings.warn("fastnn: ignoring the route cache %s (%s); using the default "
                           "routes" % (path, exc), RuntimeWarning, stacklevel=2)
-            _SOURCES[isa] = (False, None, "default rule (ignored %s: %s)" % (path, exc))
+            _SOURCES[isa] = (False, None, "%s (ignored %s: %s)" % (rule, path, exc))
 
 
 def source(isa=None):

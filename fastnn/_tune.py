@@ -20,10 +20,11 @@ from fastnn._isa import ISA_NAMES, get_isa
 from fastnn._kernels import _blas
 
 #: Dense layers (n_in, n_out) and batches of the crossover grid: the networks
-#: of the README (784-30-10, 784-16-16-10, 784-128-64-10) at small batches.
+#: of the README (784-30-10, 784-16-16-10, 784-128-64-10) at the batches of
+#: its benchmarks.
 LAYERS = [(784, 30), (30, 10), (784, 16), (16, 16), (16, 10), (784, 128), (128, 64),
           (64, 10)]
-BATCHES = [1, 10, 32, 64]
+BATCHES = [1, 10, 32, 64, 256]
 #: The optional (m, n, k) grid around them (every op, m·n·k <= 784·256·64).
 GRID = [1, 4, 16, 64, 256, 784]
 #: A few shapes, for checking that tuning runs (tests): one per op.

@@ -228,7 +228,8 @@ def test_fastnn_routes_default_ignores_the_cache(cache_home, monkeypatch):
     monkeypatch.setenv("FASTNN_ROUTES", "default")
     _routes.load_cache()
     assert not _blas.get_route_table(ISA_NAMES.index(isa)).any()
-    assert fastnn.config()["routes"]["note"] == "default rule (FASTNN_ROUTES=default)"
+    assert fastnn.config()["routes"]["note"] == (_routes.default_rule_name()
+                                                 + " (FASTNN_ROUTES=default)")
 
 
 @pytest.mark.parametrize("damage", [
@@ -342,3 +343,26 @@ def test_tune_without_writing_only_installs(cache_home):
     assert fastnn.config()["routes"]["tuned"]
     with pytest.raises(ValueError):
         fastnn.tune(quick=True, dtypes=("float16",), write=False)
+
+
+def test_the_avx512_default_rule_follows_the_blas_kernel():
+    """With a BLAS without AVX-512 kernels, the AVX-512 path's default rule
+    sends every product up to 2^22 multiply-adds to the small kernels; with
+    one, the Intel-measured crossover (dW of 16→16 at batch 32 to BLAS).
+    Other paths do not depend on the BLAS kernel."""
+    before = _blas.blas_avx512()
+    shapes = [(16, 16, 32, True, False), (784, 30, 10, True, False),
+              (64, 784, 30, False, True), (256, 64, 128, False, False)]
+    try:
+        routes = {}
+        for flag in (False, True):
+            _blas.set_blas_avx512(flag)
+            routes[flag] = [_blas.gemm_route_default(*shape, False) for shape in shapes]
+        if fastnn.get_isa() == "avx512":
+            assert routes[False] == ["small"] * len(shapes)
+            assert routes[True][0] == "blas"
+        else:
+            assert routes[False] == routes[True]
+    finally:
+        _blas.set_blas_avx512(before)
+    assert _routes.blas_has_avx512() == before

@@ -87,6 +87,7 @@ cdef extern from "gemm_route.h" nogil:
                                   int is_double)
     int fastnn_route_table_set(int isa, const unsigned char* cells)
     const unsigned char* fastnn_route_table_cells(int isa)
+    int fastnn_route_blas_avx512
 
 
 cdef enum Route:
@@ -443,6 +444,18 @@ def gemm_route_default(int m, int n, int k, bint trans_a, bint trans_b, bint is_
         raise ValueError("gemm_route_default: m and n must be at least 1, k at least 0")
     return ROUTE_NAMES[fastnn_gemm_route_default(fastnn_isa(), m, n, k, trans_a, trans_b,
                                                  is_double)]
+
+
+def set_blas_avx512(bint has_avx512):
+    """Tell the default rule whether the BLAS library has AVX-512 kernels
+    (``fastnn/_routes.py`` does, on import).  Call it between products."""
+    global fastnn_route_blas_avx512
+    fastnn_route_blas_avx512 = has_avx512
+
+
+def blas_avx512():
+    """What ``set_blas_avx512`` last said (True until it is called)."""
+    return bool(fastnn_route_blas_avx512)
 
 
 def route_available(int isa, str route):
