@@ -213,7 +213,7 @@ static inline int fastnn_gemm_route_default(int isa, int m, int n, int k, int tr
     if (!fastnn_route_blas_avx512) {
         if (not_tt && work <= 4194304.0)
             return FASTNN_ROUTE_SMALL;
-        return !is_double && work > 33554432.0 ? FASTNN_ROUTE_PACKED : FASTNN_ROUTE_BLAS;
+        return !is_double && work > 4194304.0 ? FASTNN_ROUTE_PACKED : FASTNN_ROUTE_BLAS;
     }
     if (fastnn_route_small_wins_avx512(m, n, k, trans_a, trans_b, is_double))
         return FASTNN_ROUTE_SMALL;

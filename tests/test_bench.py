@@ -80,7 +80,9 @@ def test_bench_writes_pytest_benchmark_json(tiny_run):
                 extra["gflops"] / extra["peak_gflops"])
             assert extra["fraction_of_peak"] < 1, extra["key"]     # a peak is a ceiling
         if extra["impl"] == "jax":
-            assert extra["busy_threads"] >= 1 and extra["steps_per_call"] >= 1
+            assert extra["steps_per_call"] >= 1
+            # absent when the timed call was too short to tell (a tiny run)
+            assert extra.get("busy_threads", 1) >= 1
         if extra["group"] != "kernel" or not extra["kernel"].endswith("update"):
             assert extra["samples_per_s"] > 0, extra["key"]
 
@@ -306,11 +308,13 @@ def test_jax_peer_trains_like_fastnn(dtype):
 
 @needs_jax
 def test_jax_peer_runs_on_the_thread_count_it_is_given():
-    case = cases.TrainingCase("mlp", 64, 64 * 40)
+    case = cases.TrainingCase("mlp", 64, 64 * 1000)   # an epoch of many clock ticks
     trainer = jax_peer.JaxTrainer(case, "float32", case.samples, threads=1)
     trainer.epoch()                             # compiles
     trainer.epoch()
-    assert trainer.thread_use()["busy_threads"] == 1
+    use = trainer.thread_use()
+    assert use is not None, "the epoch was too short to measure: make the case larger"
+    assert use["busy_threads"] == 1
     trainer.calibrate(0.002)
     trainer.step()
     assert trainer.steps_per_call >= 1 and trainer.last_seconds > 0

@@ -90,20 +90,31 @@ def test_packed_kernel_is_bit_identical_for_any_thread_count(isa, rng, dtype, sh
 
 
 def test_routing_sends_large_float32_products_to_the_packed_kernel(isa):
-    large = [(256, 4096, 1024), (1024, 4096, 256), (256, 128, 784)]
+    large = [(256, 4096, 1024), (1024, 4096, 256), (4096, 1024, 256)]   # above 2^25
+    upper = [(256, 128, 784), (784, 128, 256), (256, 30, 784)]   # 2^22 < m·n·k <= 2^25
     mid = [(128, 64, 256), (784, 16, 32)]      # 2^18 < m·n·k <= 2^22
     tiny = [(64, 10, 64), (16, 16, 32)]        # OpenBLAS stays on one thread
     if isa not in ("avx512", "avx2"):
         assert all(_blas.gemm_route(*s, ta, tb, False) == "blas"
-                   for s in large + mid for ta, tb in TRANS)
+                   for s in large + upper + mid for ta, tb in TRANS)
         pytest.skip("no packed kernel on the %s path: gemm calls BLAS for all but nothing"
                     % isa)
     for (m, n, k), (ta, tb) in itertools.product(large, TRANS):
         assert _blas.gemm_route(m, n, k, ta, tb, False) == "packed"
         assert _blas.gemm_route(m, n, k, ta, tb, True) == "blas"
     if isa == "avx2":
+        assert all(_blas.gemm_route(*s, ta, tb, False) == "packed"
+                   for s in upper for ta, tb in TRANS)
         return   # below 2^22 the AVX2 routes are the small kernels' and BLAS's
+    for (m, n, k), (ta, tb) in itertools.product(upper, TRANS):   # AVX-512: small
+        if ta and tb:    # TT (nothing in fastnn makes it): never the small kernels
+            assert _blas.gemm_route(m, n, k, ta, tb, False) == "packed"
+            continue
+        assert _blas.gemm_route(m, n, k, ta, tb, False) == "small"
+        assert _blas.gemm_route(m, n, k, ta, tb, True) == "small"
     for (m, n, k), (ta, tb) in itertools.product(mid, TRANS):
+        if ta and tb:    # TT: small or BLAS, by the BLAS kernel (gemm_route.h)
+            continue
         assert _blas.gemm_route(m, n, k, ta, tb, False) == "small"
     for (m, n, k), (ta, tb) in itertools.product(tiny, TRANS):
         assert _blas.gemm_route(m, n, k, ta, tb, False) in ("small", "blas")

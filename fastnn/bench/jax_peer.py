@@ -188,6 +188,8 @@ class JaxTrainer:
         Returns
         -------
         dict or None
+            None when the call used under ``MIN_MEASURED_TICKS`` clock ticks
+            of CPU time (too short to tell) or off Linux; else
             ``busy_threads``, the threads that did at least 5% of the call's
             CPU time (a pool thread may take over from another between
             operations), and ``cpu_per_wall``, the process's CPU time over the
@@ -199,6 +201,11 @@ class JaxTrainer:
 
 # ---------------------------------------------------------------------------
 # The worker side: runs in the worker process only (imports JAX).
+
+#: Threads' CPU times come in clock ticks (10 ms on Linux): a call that used
+#: fewer than this many is too short to say which threads did its work.
+MIN_MEASURED_TICKS = 10
+
 
 def _per_thread_cpu():
     """CPU seconds of each thread of this process, or None where /proc is absent."""
@@ -293,11 +300,13 @@ class LocalTrainer:
         self.jax.block_until_ready(self.params)
         seconds = time.perf_counter() - started
         after = _per_thread_cpu()
+        self.use = None
         if before is not None and after is not None:
             used = [after[t] - before.get(t, 0.0) for t in after]
             total = sum(used)
-            self.use = {"busy_threads": sum(u >= 0.05 * total for u in used),
-                        "cpu_per_wall": total / seconds}
+            if total >= MIN_MEASURED_TICKS / os.sysconf("SC_CLK_TCK"):
+                self.use = {"busy_threads": sum(u >= 0.05 * total for u in used),
+                            "cpu_per_wall": total / seconds}
         return None, seconds
 
     def steps(self, count):
