@@ -36,8 +36,9 @@
  *   leaves its share to the others instead of holding everyone up.  Each
  *   piece is packed and computed by one thread alone, with no barrier and no
  *   shared buffer; A is packed again for each piece, which vectorised packing
- *   makes cheap.  The team has omp_get_max_threads() threads
- *   (fastnn.set_num_threads), fewer when the product is small.  No other
+ *   makes cheap.  The team has at most `max_threads` threads (the caller's
+ *   limit: fastnn's max_threads(), fastnn/_kernels/_parallel.pyx), fewer when
+ *   the product is small.  No other
  *   thread pool may be running at the same time.
  *
  * Memory: the caller owns A, B and C.  Each thread packs into its own
@@ -294,7 +295,7 @@ static inline int fastnn_pg_piece_width(int total, int unit, int cap, int n_thre
  * never changes its bits. */
 static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n, int k,
                            double alpha, const void *A, int lda, const void *B, int ldb,
-                           double beta, void *C, int ldc)
+                           double beta, void *C, int ldc, int max_threads)
 {
     const size_t size = is_double ? sizeof(double) : sizeof(float);
     /* the active instruction set's tile and blocks (AVX-512F or AVX2) */
@@ -309,7 +310,7 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
                         : (is_double ? FASTNN_PG_AVX512_KC_D : FASTNN_PG_AVX512_KC_S);
     /* the B block follows the A block (mb × kc) and its padding */
     const ptrdiff_t b_block = (ptrdiff_t)mb * kc + FASTNN_PG_PAD;
-    const int n_threads = fastnn_pg_threads(m, n, k, omp_get_max_threads());
+    const int n_threads = fastnn_pg_threads(m, n, k, max_threads);
     /* split the longer side: a piece of C repacks its whole panel of A (when
      * cut by columns) or of B (by rows), so pieces should be thick */
     const int by_cols = n >= m;
@@ -392,30 +393,34 @@ static inline int fastnn_pg_have_kernel(void)
 static inline void fastnn_sgemm_packed(int trans_a, int trans_b, int m, int n, int k,
                                        float alpha, const float *A, int lda,
                                        const float *B, int ldb, float beta, float *C,
-                                       int ldc)
+                                       int ldc, int max_threads)
 {
     if (m <= 0 || n <= 0) return;
 #if FASTNN_SG_X86
     if (k > 0 && fastnn_pg_have_kernel()) {
-        fastnn_pg_gemm(0, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        fastnn_pg_gemm(0, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                       max_threads);
         return;
     }
 #endif
+    (void)max_threads;   /* the small kernel runs on the calling thread */
     fastnn_sgemm_small(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 static inline void fastnn_dgemm_packed(int trans_a, int trans_b, int m, int n, int k,
                                        double alpha, const double *A, int lda,
                                        const double *B, int ldb, double beta, double *C,
-                                       int ldc)
+                                       int ldc, int max_threads)
 {
     if (m <= 0 || n <= 0) return;
 #if FASTNN_SG_X86
     if (k > 0 && fastnn_pg_have_kernel()) {
-        fastnn_pg_gemm(1, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+        fastnn_pg_gemm(1, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                       max_threads);
         return;
     }
 #endif
+    (void)max_threads;   /* the small kernel runs on the calling thread */
     fastnn_dgemm_small(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

@@ -6,6 +6,21 @@ passes, column sums, optimizer updates) and the pool of the BLAS library that
 SciPy's ``cython_blas`` calls (matrix products).  ``set_num_threads`` limits
 both; threadpoolctl's ``threadpool_limits`` limits both as well, since it finds
 the same OpenMP runtime and BLAS library.
+
+The default thread count is the number of CPUs this process may use
+(``fastnn._cpus.available_cpus``: its affinity mask and its cgroup's CPU
+quota), unless ``OMP_NUM_THREADS`` says otherwise (joblib's workers get it
+set to their share of the cores); it is a process-wide cap on fastnn's
+parallel regions (``_parallel.max_threads``), so threads that Python starts
+later get it too.
+
+Fork: a child forked after fastnn's OpenMP threads started has an OpenMP
+runtime whose threads did not survive the fork, and whose next team would
+wait for them forever.  So in a forked child fastnn runs every kernel on one
+thread (``os.register_at_fork``), as PyTorch does with its own pool;
+``set_num_threads`` there warns and keeps 1.  Results are the same bits as
+with more threads.  Processes started with the ``spawn`` or ``forkserver``
+methods are not affected.
 """
 
 import contextlib
@@ -14,12 +29,14 @@ import itertools
 import os
 import platform
 import sys
+import warnings
 
 import numpy as np
 import scipy
 from threadpoolctl import ThreadpoolController
 
 from fastnn._kernels import _blas  # noqa: F401  (loads SciPy's BLAS before we look for it)
+from fastnn._cpus import available_cpus
 from fastnn._isa import available_isas, get_isa
 from fastnn._kernels import _cpu, _parallel
 from fastnn._version import __version__
@@ -74,6 +91,37 @@ def _blas_thread_functions():
 _blas._set_blas_thread_functions(*_blas_thread_functions())
 
 
+#: True in a process forked from one that imported fastnn (see the module's
+#: docstring): every kernel runs on one thread.
+_FORKED = False
+
+
+def default_num_threads():
+    """The thread count fastnn starts with: ``OMP_NUM_THREADS`` when it is a
+    positive integer, else the CPUs this process may use (affinity mask and
+    cgroup CPU quota, ``fastnn._cpus.available_cpus``).
+
+    Returns
+    -------
+    int
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if value.isdigit() and int(value) > 0:
+        return min(int(value), MAX_THREADS)
+    return available_cpus()
+
+
+def _after_fork_in_child():
+    global _FORKED
+    _FORKED = True
+    _parallel.set_process_limit(1)
+
+
+_parallel.set_process_limit(default_num_threads())
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def get_num_threads():
     """Return the maximum number of threads fastnn's kernels may use.
 
@@ -85,7 +133,7 @@ def get_num_threads():
         without OpenMP, the BLAS library's thread count.
     """
     if _parallel.openmp_enabled():
-        return _parallel.get_max_threads()
+        return _parallel.get_max_threads()   # OpenMP's limit, capped by fastnn's
     controllers = _blas_controllers()
     return max((c.num_threads for c in controllers), default=1)
 
@@ -97,6 +145,10 @@ def set_num_threads(n):
     thread) and the thread count of the BLAS library fastnn calls.  Each kernel
     still picks fewer threads when its work is too small to share.
 
+    The limit is process-wide: it holds for kernels called from any Python
+    thread.  In a process forked after fastnn was imported it stays 1 (with a
+    warning when ``n`` > 1): the OpenMP threads did not survive the fork.
+
     Parameters
     ----------
     n : int
@@ -106,6 +158,12 @@ def set_num_threads(n):
         raise ValueError("n must be an integer >= 1, got %r" % (n,))
     if n > MAX_THREADS:
         raise ValueError("n must be at most %d, got %r" % (MAX_THREADS, n))
+    if _FORKED and n > 1:
+        warnings.warn("fastnn: this process was forked, and the OpenMP threads of its "
+                      "parent did not survive the fork; fastnn stays on 1 thread (start "
+                      "processes with the 'spawn' or 'forkserver' method to use more)",
+                      RuntimeWarning, stacklevel=2)
+        n = 1
     _parallel.set_max_threads(int(n))
     for controller in _blas_controllers():
         controller.set_num_threads(int(n))

@@ -29,7 +29,7 @@ never changes the bits.
 from cython.parallel cimport prange
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
-from fastnn._kernels._parallel cimport omp_get_max_threads
+from fastnn._kernels._parallel cimport max_threads
 
 include "_isa.pxi"
 
@@ -63,10 +63,10 @@ cdef extern from "small_gemm.h" nogil:
 cdef extern from "packed_gemm.h" nogil:
     void fastnn_sgemm_packed(int trans_a, int trans_b, int m, int n, int k,
                              float alpha, const float* A, int lda, const float* B, int ldb,
-                             float beta, float* C, int ldc)
+                             float beta, float* C, int ldc, int max_threads)
     void fastnn_dgemm_packed(int trans_a, int trans_b, int m, int n, int k,
                              double alpha, const double* A, int lda, const double* B,
-                             int ldb, double beta, double* C, int ldc)
+                             int ldb, double beta, double* C, int ldc, int max_threads)
     int fastnn_packed_gemm_accumulates_exactly(int k, int is_double)
 
 
@@ -177,7 +177,7 @@ cdef void _blas_gemm_pieces(bint trans_a, bint trans_b, int m, int n, int k,
     width = (total + pieces - 1) // pieces
     width = (width + BLAS_PIECE_UNIT - 1) // BLAS_PIECE_UNIT * BLAS_PIECE_UNIT
     pieces = (total + width - 1) // width
-    n_threads = omp_get_max_threads()
+    n_threads = max_threads()
     if n_threads > pieces:
         n_threads = pieces
     mode = fastnn_fp_mode_get()
@@ -243,9 +243,11 @@ cdef inline void _packed_gemm(bint trans_a, bint trans_b, int m, int n, int k,
                               const floating* B, int ldb,
                               floating beta, floating* C, int ldc) noexcept nogil:
     if floating is float:
-        fastnn_sgemm_packed(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        fastnn_sgemm_packed(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                            max_threads())
     else:
-        fastnn_dgemm_packed(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
+        fastnn_dgemm_packed(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                            max_threads())
 
 
 cdef void gemm(bint trans_a, bint trans_b, int m, int n, int k,

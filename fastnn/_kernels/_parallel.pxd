@@ -12,5 +12,6 @@ cdef enum:
     GRAIN_ARITHMETIC = 16384      # a few flops per element (relu, derivatives, updates)
     GRAIN_TRANSCENDENTAL = 4096   # an exp or tanh per element (sigmoid, tanh, softmax)
 
+cdef int max_threads() noexcept nogil
 cdef int threads_for(Py_ssize_t work, Py_ssize_t grain) noexcept nogil
 cdef Py_ssize_t chunk_start(Py_ssize_t n, int n_chunks, int i) noexcept nogil

@@ -5,22 +5,41 @@ Design
 fastnn runs one parallel strategy per kernel: either a multithreaded BLAS call
 or an OpenMP loop over contiguous chunks, never both at once.  This module
 decides how many OpenMP threads a call gets: ``threads_for(work, grain)`` gives
-one thread per ``grain`` elements of work, capped by ``omp_get_max_threads()``
-(which ``fastnn.set_num_threads``, ``OMP_NUM_THREADS`` and threadpoolctl all
-set), so small problems never wake the pool.  ``chunk_start`` splits a range
+one thread per ``grain`` elements of work, capped by ``max_threads()``, so small
+problems never wake the pool.
+
+``max_threads()`` is OpenMP's limit for the calling thread
+(``omp_get_max_threads()``: ``OMP_NUM_THREADS``, threadpoolctl and
+``omp_set_num_threads`` set it, the last two for the calling thread only),
+capped by fastnn's process-wide limit (``set_max_threads``: the CPUs the
+process may use, ``fastnn.set_num_threads``, and 1 in a forked child, whose
+OpenMP runtime has lost its parent's threads; see fastnn/_config.py).  Every
+parallel region of fastnn, the packed GEMM's included, is sized by it.  ``chunk_start`` splits a range
 into equal contiguous chunks, one per thread; the kernels use it so that which
 thread computes an element never changes what is computed.
 """
 
 
+#: fastnn's process-wide thread limit (0: none): written by set_max_threads
+#: between kernels, read by every thread.
+cdef int _process_limit = 0
+
+
+cdef int max_threads() noexcept nogil:
+    cdef int n = omp_get_max_threads()
+    if 0 < _process_limit < n:
+        return _process_limit
+    return n
+
+
 cdef int threads_for(Py_ssize_t work, Py_ssize_t grain) noexcept nogil:
-    cdef int max_threads = omp_get_max_threads()
+    cdef int limit = max_threads()
     cdef Py_ssize_t wanted = work // grain
     if wanted < 1:
         return 1
-    if wanted < max_threads:
+    if wanted < limit:
         return <int>wanted
-    return max_threads
+    return limit
 
 
 cdef Py_ssize_t chunk_start(Py_ssize_t n, int n_chunks, int i) noexcept nogil:
@@ -41,10 +60,27 @@ def openmp_enabled():
 
 
 def get_max_threads():
-    """OpenMP's current thread limit for this thread (1 in a serial build)."""
+    """The threads a parallel region started from this thread may use:
+    OpenMP's limit for it, capped by the process-wide limit (1 in a serial
+    build)."""
+    return max_threads()
+
+
+def get_omp_max_threads():
+    """OpenMP's own limit for this thread, without the process-wide cap."""
     return omp_get_max_threads()
 
 
 def set_max_threads(int n):
-    """Set OpenMP's thread limit for parallel regions started from this thread."""
+    """Make ``n`` the process-wide limit (every thread's regions), and OpenMP's
+    limit for this thread."""
+    global _process_limit
+    _process_limit = n
     omp_set_num_threads(n)
+
+
+def set_process_limit(int n):
+    """Cap every thread's regions at ``n`` threads (0: no cap), leaving
+    OpenMP's own limits alone."""
+    global _process_limit
+    _process_limit = n

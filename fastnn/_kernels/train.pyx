@@ -80,7 +80,7 @@ from libc.string cimport memcpy
 from fastnn._kernels._blas cimport (
     gemm, gemm_on_calling_thread, step_forward, step_forward_exact)
 from fastnn._kernels._finite cimport copy_values_finite
-from fastnn._kernels._parallel cimport omp_get_max_threads, omp_get_num_threads
+from fastnn._kernels._parallel cimport max_threads, omp_get_num_threads
 from fastnn._kernels.activations cimport (
     IDENTITY, SOFTMAX, STEP, activation_forward_impl)
 from fastnn._kernels.dense cimport (
@@ -206,7 +206,7 @@ cdef bint _gathers_ahead(Py_ssize_t batch_size, Py_ssize_t n_layers, const Py_ss
     step runs on the calling thread (so the second core is free)."""
     cdef Py_ssize_t l
     cdef int n = <int>batch_size, s_in, s_out
-    if (not FASTNN_HANDOFF_AVAILABLE or omp_get_max_threads() < 2 or batch_size < 2
+    if (not FASTNN_HANDOFF_AVAILABLE or max_threads() < 2 or batch_size < 2
             or batch_size * row_bytes < 16384):
         return False
     for l in range(1, n_layers + 1):

@@ -118,13 +118,16 @@ static void gemm(int entry, int dbl, int ta, int tb, int m, int n, int k, double
                  const void *A, int lda, const void *B, int ldb, double beta, void *C,
                  int ldc)
 {
-    if (dbl) {
-        (entry == SMALL ? fastnn_dgemm_small : fastnn_dgemm_packed)(
-            ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-    } else {
-        (entry == SMALL ? fastnn_sgemm_small : fastnn_sgemm_packed)(
-            ta, tb, m, n, k, (float)alpha, A, lda, B, ldb, (float)beta, C, ldc);
-    }
+    if (dbl && entry == SMALL)
+        fastnn_dgemm_small(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    else if (dbl)
+        fastnn_dgemm_packed(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
+                            omp_get_max_threads());
+    else if (entry == SMALL)
+        fastnn_sgemm_small(ta, tb, m, n, k, (float)alpha, A, lda, B, ldb, (float)beta, C, ldc);
+    else
+        fastnn_sgemm_packed(ta, tb, m, n, k, (float)alpha, A, lda, B, ldb, (float)beta, C, ldc,
+                            omp_get_max_threads());
 }
 
 /* ---- one product checked ----------------------------------------------------- */

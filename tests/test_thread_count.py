@@ -1,0 +1,167 @@
+"""fastnn's thread count: the default (affinity mask, cgroup CPU quota,
+OMP_NUM_THREADS), the process-wide limit, and training in a forked child."""
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import _config, _cpus
+from fastnn._kernels import _blas, _parallel
+
+needs_openmp = pytest.mark.skipif(not _parallel.openmp_enabled(),
+                                  reason="a serial build has one thread")
+needs_fork = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                                reason="no fork start method on this platform")
+
+
+def _cgroup_tree(tmp_path, membership, files):
+    """A fake /proc/self/cgroup and cgroup mount: {relative path: text}."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    proc = tmp_path / "cgroup"
+    proc.write_text(membership)
+    root = tmp_path / "fs"
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return str(root), str(proc)
+
+
+def test_cgroup_v2_quota_is_the_smallest_on_the_path(tmp_path):
+    root, proc = _cgroup_tree(tmp_path, "0::/pod/box\n", {
+        "cpu.max": "max 100000\n",
+        "pod/cpu.max": "300000 100000\n",
+        "pod/box/cpu.max": "150000 100000\n"})
+    assert _cpus.cgroup_cpu_quota(root, proc) == pytest.approx(1.5)
+
+
+def test_cgroup_v2_without_a_limit(tmp_path):
+    root, proc = _cgroup_tree(tmp_path, "0::/box\n", {"box/cpu.max": "max 100000\n"})
+    assert _cpus.cgroup_cpu_quota(root, proc) is None
+
+
+def test_cgroup_v1_quota(tmp_path):
+    root, proc = _cgroup_tree(tmp_path, "4:memory:/\n2:cpu,cpuacct:/docker/abc\n", {
+        "cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "50000\n",
+        "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000\n"})
+    assert _cpus.cgroup_cpu_quota(root, proc) == pytest.approx(0.5)
+
+
+def test_cgroup_v1_unlimited_and_garbage(tmp_path):
+    root, proc = _cgroup_tree(tmp_path, "2:cpu,cpuacct:/\n", {
+        "cpu,cpuacct/cpu.cfs_quota_us": "-1\n",
+        "cpu,cpuacct/cpu.cfs_period_us": "100000\n"})
+    assert _cpus.cgroup_cpu_quota(root, proc) is None
+    root, proc = _cgroup_tree(tmp_path / "g", "2:cpu:/\n", {
+        "cpu/cpu.cfs_quota_us": "lots\n", "cpu/cpu.cfs_period_us": "100000\n"})
+    assert _cpus.cgroup_cpu_quota(root, proc) is None
+    assert _cpus.cgroup_cpu_quota(root, str(tmp_path / "missing")) is None
+
+
+def test_available_cpus_rounds_a_quota_up_and_respects_the_affinity_mask(tmp_path):
+    root, proc = _cgroup_tree(tmp_path, "0::/\n", {"cpu.max": "150000 100000\n"})
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else os.cpu_count()
+    assert _cpus.available_cpus(root, proc) == min(affinity, 2)
+    root, proc = _cgroup_tree(tmp_path / "small", "0::/\n", {"cpu.max": "10000 100000\n"})
+    assert _cpus.available_cpus(root, proc) == 1
+
+
+def _threads_in_child(env_extra, prefix=()):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env.update(env_extra)
+    out = subprocess.run(list(prefix) + [sys.executable, "-c",
+                                         "import fastnn; print(fastnn.get_num_threads())"],
+                         env=env, capture_output=True, text=True, timeout=120, check=True)
+    return int(out.stdout.strip())
+
+
+@needs_openmp
+def test_default_thread_count_follows_omp_num_threads_and_the_cpus():
+    assert _threads_in_child({"OMP_NUM_THREADS": "1"}) == 1
+    assert _threads_in_child({}) == _cpus.available_cpus()
+
+
+@needs_openmp
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs an affinity mask of 2 CPUs or more")
+def test_default_thread_count_follows_the_affinity_mask():
+    cpu = min(os.sched_getaffinity(0))
+    prefix = [sys.executable, "-c",
+              "import os, sys; os.sched_setaffinity(0, {%d}); "
+              "os.execv(sys.argv[1], sys.argv[1:])" % cpu]
+    assert _threads_in_child({}, prefix) == 1
+
+
+@needs_openmp
+def test_the_thread_limit_holds_in_other_python_threads():
+    before = fastnn.get_num_threads()
+    seen = []
+    try:
+        fastnn.set_num_threads(1)
+        worker = threading.Thread(target=lambda: seen.append(fastnn.get_num_threads()))
+        worker.start()
+        worker.join()
+    finally:
+        fastnn.set_num_threads(before)
+    assert seen == [1]
+
+
+def _product_and_training():
+    """A packed product and a short fit: their bits."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((384, 512)).astype(np.float32)
+    B = rng.standard_normal((512, 640)).astype(np.float32)
+    C = np.zeros((384, 640), np.float32)
+    _blas.gemm_packed(False, False, 1.0, A, B, 0.0, C)
+    X = rng.random((512, 64))
+    y = rng.integers(0, 10, 512)
+    model = fastnn.Sequential([fastnn.Dense(64, 32), fastnn.ReLU(), fastnn.Dense(32, 10),
+                               fastnn.Softmax()], seed=0)
+    model.fit(X, np.eye(10)[y], "cce", fastnn.SGD(0.1), epochs=2, batch_size=32, verbose=0)
+    return C, model.dense[0].W.copy()
+
+
+def _child(queue):
+    import warnings
+    threads = fastnn.get_num_threads()       # inherited from the parent: 2, capped to 1
+    C, W = _product_and_training()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fastnn.set_num_threads(2)            # asks for 2: stays on 1, warns
+    queue.put((threads, fastnn.get_num_threads(), [str(w.message) for w in caught], C, W))
+
+
+@needs_openmp
+@needs_fork
+def test_a_forked_child_trains_on_one_thread_with_the_same_bits():
+    """After the parent's OpenMP team ran, a forked child must not wait for
+    threads it does not have (it hung before fastnn capped it at one)."""
+    before = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(2)
+        C, W = _product_and_training()
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_child, args=(queue,))
+        child.start()
+        try:     # read before joining: the child exits once its result is read
+            threads, threads_after, warnings_seen, C_child, W_child = queue.get(timeout=60)
+        except Exception:
+            child.kill()
+            pytest.fail("the forked child hung (or died)")
+        child.join(60)
+    finally:
+        fastnn.set_num_threads(before)
+    assert child.exitcode == 0
+    assert threads == threads_after == 1
+    assert any("forked" in w for w in warnings_seen)
+    np.testing.assert_array_equal(C_child, C)
+    np.testing.assert_array_equal(W_child, W)
+    assert not _config._FORKED          # the parent keeps its threads
