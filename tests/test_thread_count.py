@@ -165,3 +165,12 @@ def test_a_forked_child_trains_on_one_thread_with_the_same_bits():
     np.testing.assert_array_equal(C_child, C)
     np.testing.assert_array_equal(W_child, W)
     assert not _config._FORKED          # the parent keeps its threads
+
+
+@needs_openmp
+def test_threadpoolctl_limits_fastnn():
+    from threadpoolctl import threadpool_limits
+    before = fastnn.get_num_threads()
+    with threadpool_limits(limits=1, user_api="openmp"):
+        assert fastnn.get_num_threads() == 1
+    assert fastnn.get_num_threads() == before
