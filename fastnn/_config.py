@@ -228,6 +228,7 @@ def config():
         "openmp_reason": BUILD_CONFIG.get("openmp_reason", "unknown"),
         "num_threads": get_num_threads(),
         "cpu_count": os.cpu_count(),
+        "available_cpus": available_cpus(),
         "blas": blas,
         "blas_thread_control": _blas.blas_threads_controlled(),
         "cpu": _cpu.cpu_brand() or platform.processor() or platform.machine(),
@@ -265,7 +266,8 @@ def show_config(file=None):
         "fastnn %s (Python %s, NumPy %s, SciPy %s)" % (
             c["fastnn"], c["python"], c["numpy"], c["scipy"]),
         "OpenMP:    %s (%s)" % ("yes" if c["openmp"] else "no", c["openmp_reason"]),
-        "threads:   %d in use (%s CPUs)" % (c["num_threads"], c["cpu_count"]),
+        "threads:   %d in use (%s CPUs, %s available to this process)" % (
+            c["num_threads"], c["cpu_count"], c["available_cpus"]),
     ]
     for b in c["blas"] or [{}]:
         lines.append("BLAS:      %s %s, kernel %s, %s threading, %s threads" % (

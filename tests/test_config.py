@@ -18,7 +18,7 @@ from fastnn._kernels import _parallel
 
 CONFIG_KEYS = {
     "fastnn", "python", "numpy", "scipy", "openmp", "openmp_reason", "num_threads",
-    "cpu_count", "blas", "cpu", "cpu_signature", "simd", "routes", "compiler",
+    "cpu_count", "available_cpus", "blas", "cpu", "cpu_signature", "simd", "routes", "compiler",
     "compile_args", "native", "debug", "isa", "available_isas", "openblas_coretype",
     "blas_thread_control",
 }
@@ -94,6 +94,7 @@ def test_config_dict():
     assert c["isa"] == fastnn.get_isa() and c["available_isas"] == fastnn.available_isas()
     assert c["openblas_coretype"] == (os.environ.get("OPENBLAS_CORETYPE") or None)
     assert c["cpu_count"] == os.cpu_count()
+    assert 1 <= c["available_cpus"] <= os.cpu_count()
     assert isinstance(c["cpu"], str) and c["cpu"]
     assert re.fullmatch(r"family \d+ model \d+ stepping \d+", c["cpu_signature"])
     assert isinstance(c["simd"], list) and all(isinstance(s, str) for s in c["simd"])
