@@ -51,8 +51,9 @@ def _check_show_config_text(text):
     openmp = "yes" if _parallel.openmp_enabled() else "no"
     assert re.search(r"^OpenMP: +%s \(%s\)$" % (openmp, re.escape(BUILD_CONFIG["openmp_reason"])),
                      text, re.M)
-    assert re.search(r"^threads: +%d in use \(%s CPUs\)$" % (fastnn.get_num_threads(),
-                                                              os.cpu_count()), text, re.M)
+    assert re.search(r"^threads: +%d in use \(%s CPUs, %d available to this process\)$" % (
+        fastnn.get_num_threads(), os.cpu_count(), fastnn.config()["available_cpus"]),
+        text, re.M)
     blas = [ln for ln in lines if ln.startswith("BLAS:")]
     assert len(blas) == max(1, len(_blas_controllers()))
     for line, c in zip(blas, _blas_controllers()):
