@@ -4,8 +4,11 @@ The model owns one flat parameter buffer (every W, then its b, layer after
 layer) and a gradient buffer of the same shape; each ``Dense`` layer's ``W``
 and ``b`` are views into it, so an optimizer update is one pass over one
 array and a checkpoint is one array.  On the ``"cython"`` backend, ``fit`` runs
-whole epochs (or, with a progress bar, chunks of batches) inside compiled
-code (``fastnn._kernels.train``): Python is not re-entered between batches.
+the batches inside compiled code (``fastnn._kernels.train``), in runs of about
+0.1 s: Python is re-entered only between runs, where the progress bar moves
+and Ctrl-C is taken (``fastnn._interrupt``: ``KeyboardInterrupt`` with the
+weights and optimizer state of the last completed batch; ``fit`` can be
+called again).
 The ``"numpy"`` backend runs the same algorithm, batch by batch, on
 ``fastnn.reference``; in float64 the two follow the same trajectory.
 
@@ -25,6 +28,7 @@ import zipfile
 import numpy as np
 
 from fastnn import kernels, reference
+from fastnn._interrupt import Chunks, Interruptible
 from fastnn._kernels import train as _train
 from fastnn._progress import ProgressBar
 from fastnn._validation import (
@@ -406,6 +410,7 @@ class Sequential:
             snapshot = (self.params.copy(), optimizer.state_dict(),
                         self._rng.bit_generator.state)
         history = History()
+        chunks = Chunks(batch_size)   # compiled runs of ~0.1 s: Ctrl-C between them
         monitor = "val_loss" if X_val is not None else "loss"
         best, best_params, waited = math.inf, None, 0
         for c in callbacks:
@@ -416,8 +421,10 @@ class Sequential:
             order = self._rng.permutation(n) if shuffle else np.arange(n)
             bar = ProgressBar(n, epoch + 1, epochs, enabled=None if verbose == 1 else False)
             try:
-                total, correct = self._run_epoch(X, Y, order, batch_size, loss, optimizer,
-                                                 bar, check_in_training and epoch == 0)
+                with Interruptible() as interrupt:
+                    total, correct = self._run_epoch(X, Y, order, batch_size, loss, optimizer,
+                                                     bar, chunks, interrupt,
+                                                     check_in_training and epoch == 0)
             except _train.NonFiniteBatch as bad:
                 self.params[...] = snapshot[0]
                 optimizer.load_state_dict(snapshot[1])
@@ -490,21 +497,21 @@ class Sequential:
         batch_size = check_scalar(batch_size, "batch_size", low=1, integer=True)
         return min(batch_size, n)
 
-    def _run_epoch(self, X, Y, order, batch_size, loss, optimizer, bar, check_finite=False):
+    def _run_epoch(self, X, Y, order, batch_size, loss, optimizer, bar, chunks, interrupt,
+                   check_finite=False):
         """One pass over ``order``; returns (Σ batch loss × rows, correct predictions).
 
-        ``check_finite`` (cython backend): scan each batch of X before training
-        on it; raises ``_train.NonFiniteBatch`` at the first bad one.
+        The batches run in runs of about 0.1 s (``chunks``, fastnn/_interrupt.py),
+        re-entering Python at batch boundaries between them, so the batches are
+        the same as in one run; after each run the progress bar moves and a
+        Ctrl-C that came during it raises ``KeyboardInterrupt`` (``interrupt``),
+        the weights and the optimizer's state being those after the run's last
+        batch.  ``check_finite`` (cython backend): scan each batch of X before
+        training on it; raises ``_train.NonFiniteBatch`` at the first bad one.
         """
         n = X.shape[0]
-        n_batches = -(-n // batch_size)
-        # With a progress bar, re-enter Python about 20 times per epoch, at batch
-        # boundaries, so the batches are the same as without it.
-        per_chunk = -(-n_batches // 20) if bar.enabled else n_batches
-        step = per_chunk * batch_size
         total, correct = 0.0, 0
-        for start in range(0, n, step):
-            stop = min(start + step, n)
+        for start, stop in chunks.runs(0, n):
             if self.backend == "cython":
                 t, c, steps = self._train_compiled(X, Y, order, start, stop, batch_size,
                                                    loss, optimizer, check_finite)
@@ -514,6 +521,7 @@ class Sequential:
             optimizer.set_step_count(steps)
             total, correct = total + t, correct + c
             bar.update(stop, total / stop)
+            interrupt.check()
         return total, correct
 
     def _train_compiled(self, X, Y, order, start, stop, batch_size, loss, optimizer,

@@ -59,6 +59,7 @@ import scipy.optimize
 import scipy.sparse
 
 from fastnn._config import flush_denormals
+from fastnn._interrupt import Chunks, Interruptible
 from fastnn._kernels import train as _train
 from fastnn._validation import LOSSES
 from fastnn.layers import Dense, Identity, ReLU, Sigmoid, Softmax, Tanh
@@ -351,18 +352,25 @@ class _FastnnMLP:
         lay, ws = net._layout, net._workspace(batch_size)
         loss_code = LOSSES[_OUTPUTS[self.out_activation_][1]]
         scale = self._loss_scale()
+        chunks = Chunks(batch_size)
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
                     sample_idx = shuffle(sample_idx, random_state=self._random_state)
-                data_sum, _, opt.t, penalty_sum = _train.train_samples(
-                    X_train, Y_train, sample_idx, 0, n_samples, batch_size, lay["sizes"],
-                    lay["act_codes"], loss_code, net.params, net.grads, ws["acts"],
-                    ws["deltas"], ws["y_batch"], lay["w_off"], lay["b_off"], lay["a_off"],
-                    lay["d_off"], opt.rule, opt.learning_rate, opt.momentum, opt.nesterov,
-                    opt.beta_1, opt.beta_2, opt.epsilon, 0.0, opt.state1, opt.state2, opt.t,
-                    sample_weight_train, self.alpha, spare=ws["spare"])
+                data_sum = penalty_sum = 0.0
+                with Interruptible() as interrupt:   # Ctrl-C between runs of ~0.1 s
+                    for start, stop in chunks.runs(0, n_samples):
+                        data, _, opt.t, penalty = _train.train_samples(
+                            X_train, Y_train, sample_idx, start, stop, batch_size,
+                            lay["sizes"], lay["act_codes"], loss_code, net.params, net.grads,
+                            ws["acts"], ws["deltas"], ws["y_batch"], lay["w_off"],
+                            lay["b_off"], lay["a_off"], lay["d_off"], opt.rule,
+                            opt.learning_rate, opt.momentum, opt.nesterov, opt.beta_1,
+                            opt.beta_2, opt.epsilon, 0.0, opt.state1, opt.state2, opt.t,
+                            sample_weight_train, self.alpha, spare=ws["spare"])
+                        data_sum, penalty_sum = data_sum + data, penalty_sum + penalty
+                        interrupt.check()
                 self.n_iter_ += 1
                 self.loss_ = (data_sum / scale + penalty_sum) / n_samples
                 self.t_ += n_samples
