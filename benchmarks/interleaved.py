@@ -16,18 +16,27 @@ medians and their ratio:
     fastnn on its default instruction-set path against fastnn on the path
     ``--isa`` names (``fastnn.use_isa``), same thread count.
 
+``--load N`` starts N CPU-bound processes (busy loops) first and stops them
+at the end: the comparison under contention, as on a busy laptop or CI
+runner (``--load 2 --vs threads`` on 2 cores: the default 2 threads against
+1 when every core is also wanted by another process).
+
 Examples::
 
     python benchmarks/interleaved.py 3b1b 32 --vs torch --threads 2
     python benchmarks/interleaved.py large 256 --vs torch --threads 1 --rounds 4
     python benchmarks/interleaved.py large 256 --vs threads --rounds 8
     python benchmarks/interleaved.py nielsen 10 --vs isa --isa portable --threads 1
+    python benchmarks/interleaved.py mlp 256 --vs threads --load 2
 
 Network names are the keys of ``fastnn.bench.cases.NETWORKS`` (nielsen,
 3b1b, mlp, large).  Needs PyTorch for ``--vs torch``.
 """
 
 import argparse
+import contextlib
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -52,6 +61,19 @@ def _timer(trainer, per_step, reps):
     return run
 
 
+@contextlib.contextmanager
+def competing_load(n):
+    """``n`` busy-loop processes for the duration of the block."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        time.sleep(0.5 if procs else 0)          # let them start spinning
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("network", choices=sorted(NETWORKS))
@@ -64,8 +86,14 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=2,
                         help="steps per round for the large network (default 2)")
+    parser.add_argument("--load", type=int, default=0,
+                        help="CPU-bound competing processes to run meanwhile (default 0)")
     args = parser.parse_args(argv)
+    with competing_load(args.load):
+        _compare(args)
 
+
+def _compare(args):
     per_step = args.network == "large"
     samples = args.batch * training.STEP_BATCHES if per_step else EPOCH_SAMPLES
     case = TrainingCase(args.network, args.batch, samples)
@@ -107,8 +135,9 @@ def main(argv=None):
     medians = {name: float(np.median(v)) for name, v in times.items()}
     (a, ma), (b, mb) = medians.items()   # the ratio: fastnn / torch, 2 / 1 threads, default / other path
     what = "steps" if per_step else "epochs"
-    print("%s b%d, %d rounds of %s, float32, samples/s medians: %s %s, %s %s, "
+    print("%s b%d, %d rounds of %s, float32, %ssamples/s medians: %s %s, %s %s, "
           "ratio %.2f" % (NETWORKS[args.network].name, args.batch, args.rounds, what,
+                          "%d competing processes, " % args.load if args.load else "",
                           a, format(round(ma), ","), b, format(round(mb), ","), ma / mb))
 
 

@@ -22,9 +22,18 @@
  *
  * Memory order: copies are published by .done's release increment and seen
  *   after the trainer's acquire wait on it; a reset, by the release store of
- *   .claim and "consumed".  Waiting spins with a pause instruction: the waits
- *   are for a row copy or a batch, microseconds, far below what sleeping and
- *   waking a thread costs.
+ *   .claim and "consumed".
+ *
+ * Waiting (fastnn_wait_step): the waits are for a row copy or a batch,
+ *   usually microseconds, below what sleeping and waking a thread costs, so
+ *   a waiter first spins (FASTNN_WAIT_SPINS pause instructions, some tens of
+ *   microseconds); then yields its core (FASTNN_WAIT_YIELDS times), and then
+ *   sleeps FASTNN_WAIT_SLEEP_NS at a time.  On a busy machine the thread it
+ *   waits for may have lost its core to another process: an unbounded spin
+ *   would then hold a core that this process, or the other, needs (the
+ *   gatherer waits out every training step), while a sleeping waiter costs
+ *   only its wake-ups.  A waiter that wakes late changes nothing but timing:
+ *   the trainer copies the rows the gatherer has not claimed itself.
  *
  * Memory: none; the counters live in the caller's struct.
  */
@@ -34,9 +43,46 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define FASTNN_SPIN_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define FASTNN_SPIN_PAUSE() __asm__ __volatile__("yield")
 #else
 #define FASTNN_SPIN_PAUSE() ((void)0)
 #endif
+#if defined(_WIN32)
+#include <windows.h>
+#else
+#include <sched.h>
+#include <time.h>
+#endif
+
+enum {
+    FASTNN_WAIT_SPINS = 4096,        /* pauses before the first yield */
+    FASTNN_WAIT_YIELDS = 64,         /* yields before the first sleep */
+    FASTNN_WAIT_SLEEP_NS = 50000     /* then sleeps of 50 µs */
+};
+
+/* One step of a wait loop; *steps counts the steps taken (start at 0). */
+static inline void fastnn_wait_step(unsigned *steps)
+{
+    if (*steps < FASTNN_WAIT_SPINS) {
+        FASTNN_SPIN_PAUSE();
+        ++*steps;
+    } else if (*steps < FASTNN_WAIT_SPINS + FASTNN_WAIT_YIELDS) {
+#if defined(_WIN32)
+        SwitchToThread();
+#else
+        sched_yield();
+#endif
+        ++*steps;
+    } else {
+#if defined(_WIN32)
+        Sleep(0);
+#else
+        struct timespec pause = {0, FASTNN_WAIT_SLEEP_NS};
+        nanosleep(&pause, NULL);
+#endif
+    }
+}
 
 /* The atomics are GCC's and clang's builtins.  Other compilers get plain
  * accesses and FASTNN_HANDOFF_AVAILABLE 0: train.pyx then never starts a
@@ -96,8 +142,9 @@ static inline void fastnn_rows_finish(fastnn_rows *r, int row_bad)
 /* Wait until n rows are copied; then whether any holds NaN or infinity. */
 static inline int fastnn_rows_wait_bad(fastnn_rows *r, int n)
 {
+    unsigned steps = 0;
     while (FASTNN_LOAD_ACQUIRE(&r->done) < n)
-        FASTNN_SPIN_PAUSE();
+        fastnn_wait_step(&steps);
     return FASTNN_LOAD_ACQUIRE(&r->bad);
 }
 
@@ -110,12 +157,13 @@ static inline void fastnn_handoff_publish(int *counter, int value)
 /* Wait until *counter >= target (return 1) or *abort is nonzero (return 0). */
 static inline int fastnn_handoff_wait(const int *counter, int target, const int *abort)
 {
+    unsigned steps = 0;
     for (;;) {
         if (FASTNN_LOAD_ACQUIRE(counter) >= target)
             return 1;
         if (FASTNN_LOAD_ACQUIRE(abort))
             return 0;
-        FASTNN_SPIN_PAUSE();
+        fastnn_wait_step(&steps);
     }
 }
 
