@@ -201,20 +201,18 @@ static inline int fastnn_gemm_route_default(int isa, int m, int n, int k, int tr
 {
     const double work = (double)m * n * k;
     const int not_tt = k >= 1 && !(trans_a && trans_b);
-    if (isa == FASTNN_ISA_AVX2) {
-        if (not_tt && work <= 4194304.0 && (trans_a || m <= (trans_b ? 32 : 64)))
-            return FASTNN_ROUTE_SMALL;
-        return !is_double && work > 4194304.0 ? FASTNN_ROUTE_PACKED : FASTNN_ROUTE_BLAS;
-    }
-    if (isa != FASTNN_ISA_AVX512)
-        return FASTNN_ROUTE_BLAS;
-    if (not_tt && work > 4194304.0 && work <= 33554432.0)
+    const int avx512 = isa == FASTNN_ISA_AVX512;
+    if (avx512 && not_tt && work > 4194304.0 && work <= 33554432.0)
         return FASTNN_ROUTE_SMALL;
-    if (!fastnn_route_blas_avx512) {
-        if (not_tt && work <= 4194304.0)
+    /* AVX2, and AVX-512F beside a BLAS without AVX-512 kernels: the small
+     * kernels up to 2^22 (on AVX2 NN and NT only up to 64 and 32 rows) */
+    if (isa == FASTNN_ISA_AVX2 || (avx512 && !fastnn_route_blas_avx512)) {
+        if (not_tt && work <= 4194304.0 && (avx512 || trans_a || m <= (trans_b ? 32 : 64)))
             return FASTNN_ROUTE_SMALL;
         return !is_double && work > 4194304.0 ? FASTNN_ROUTE_PACKED : FASTNN_ROUTE_BLAS;
     }
+    if (!avx512)
+        return FASTNN_ROUTE_BLAS;
     if (fastnn_route_small_wins_avx512(m, n, k, trans_a, trans_b, is_double))
         return FASTNN_ROUTE_SMALL;
     if (is_double || work <= 262144.0)

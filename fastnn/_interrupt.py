@@ -47,7 +47,6 @@ class Chunks:
         self.batch_size = batch_size
         self.target_s = TARGET_S if target_s is None else target_s
         self.batches = 1              # the next run's batches
-        self._started = None
 
     def runs(self, start, stop):
         """Yield (run_start, run_stop) pairs covering [start, stop) in order;
@@ -55,9 +54,9 @@ class Chunks:
         pos = start
         while pos < stop:
             run_stop = min(pos + self.batches * self.batch_size, stop)
-            self._started = time.perf_counter()
+            started = time.perf_counter()
             yield pos, run_stop
-            self._resize(time.perf_counter() - self._started)
+            self._resize(time.perf_counter() - started)
             pos = run_stop
 
     def _resize(self, elapsed):

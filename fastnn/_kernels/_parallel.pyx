@@ -66,16 +66,10 @@ def get_max_threads():
     return max_threads()
 
 
-def get_omp_max_threads():
-    """OpenMP's own limit for this thread, without the process-wide cap."""
-    return omp_get_max_threads()
-
-
 def set_max_threads(int n):
     """Make ``n`` the process-wide limit (every thread's regions), and OpenMP's
     limit for this thread."""
-    global _process_limit
-    _process_limit = n
+    set_process_limit(n)
     omp_set_num_threads(n)
 
 
