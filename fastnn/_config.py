@@ -14,6 +14,14 @@ set to their share of the cores); it is a process-wide cap on fastnn's
 parallel regions (``_parallel.max_threads``), so threads that Python starts
 later get it too.
 
+Training adapts to a busy machine: between its runs of batches (about 0.1 s
+each, fastnn/_interrupt.py) ``fit`` measures how many CPUs other processes
+kept busy over the last quarter second or more (``fastnn._cpus.OtherLoad``)
+and caps its threads at the CPUs they left free (``_cpus.threads_beside``),
+since a thread that shares its CPU stalls the whole team at every barrier.
+Results are the same bits for any thread count, so the cap changes speed
+only.  ``set_num_threads(n, adaptive=False)`` keeps ``n`` regardless.
+
 Fork: a child forked after fastnn's OpenMP threads started has an OpenMP
 runtime whose threads did not survive the fork, and whose next team would
 wait for them forever.  So in a forked child fastnn runs every kernel on one
@@ -26,9 +34,12 @@ methods are not affected.
 import contextlib
 import ctypes
 import itertools
+import math
 import os
 import platform
 import sys
+import threading
+import time
 import warnings
 
 import numpy as np
@@ -36,7 +47,7 @@ import scipy
 from threadpoolctl import ThreadpoolController
 
 from fastnn._kernels import _blas  # noqa: F401  (loads SciPy's BLAS before we look for it)
-from fastnn._cpus import available_cpus
+from fastnn._cpus import OtherLoad, available_cpus, threads_beside
 from fastnn._isa import available_isas, get_isa
 from fastnn._kernels import _cpu, _parallel
 from fastnn._version import __version__
@@ -138,12 +149,14 @@ def get_num_threads():
     return max((c.num_threads for c in controllers), default=1)
 
 
-def set_num_threads(n):
+def set_num_threads(n, adaptive=True):
     """Limit every thread pool fastnn uses to ``n`` threads.
 
     Sets the OpenMP limit (for parallel regions started from the calling
     thread) and the thread count of the BLAS library fastnn calls.  Each kernel
-    still picks fewer threads when its work is too small to share.
+    still picks fewer threads when its work is too small to share, and
+    training (``fit``) picks fewer while other processes keep the CPUs busy,
+    unless ``adaptive`` is False.
 
     The limit is process-wide: it holds for kernels called from any Python
     thread.  In a process forked after fastnn was imported it stays 1 (with a
@@ -153,6 +166,10 @@ def set_num_threads(n):
     ----------
     n : int
         Number of threads, 1 <= n <= 4096.
+    adaptive : bool, default True
+        Let training use fewer threads than ``n`` while other processes hold
+        CPUs of this process (measured between runs of batches; the results
+        are the same bits).  False: always ``n`` (to measure scaling).
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError("n must be an integer >= 1, got %r" % (n,))
@@ -167,6 +184,74 @@ def set_num_threads(n):
     _parallel.set_max_threads(int(n))
     for controller in _blas_controllers():
         controller.set_num_threads(int(n))
+    _ADAPTATION.enabled = bool(adaptive)
+
+
+class _LoadAdaptation:
+    """The thread count of training's runs of batches on a busy machine.
+
+    One per process: ``begin`` at the start of a training loop, ``next_run``
+    before each run of batches (sets ``_parallel``'s load limit from the
+    other processes' load of the last :data:`WINDOW_S` seconds or more),
+    ``end`` when the loop stops (clears the limit, so other kernels are not
+    capped).  A decision younger than :data:`STALE_S` carries over to the
+    next loop, so a series of short fits adapts too.  Loops running in
+    several Python threads share the limit.
+    """
+
+    #: Shortest window (seconds) one decision is measured over.
+    WINDOW_S = 0.25
+    #: A decision older than this (seconds) is measured anew.
+    STALE_S = 2.0
+
+    def __init__(self):
+        self.enabled = True
+        self._lock = threading.Lock()
+        self._load = None          # OtherLoad, made on first use
+        self._threads = 0          # the last decision (0: none)
+        self._decided = -math.inf  # when (time.monotonic)
+
+    def begin(self):
+        with self._lock:
+            if self._load is None:
+                self._load = OtherLoad()
+            elif time.monotonic() - self._decided > self.STALE_S:
+                self._threads = 0
+                self._load.restart()
+            _parallel.set_load_limit(self._threads if self.enabled else 0)
+
+    def next_run(self):
+        with self._lock:
+            if not self.enabled:
+                _parallel.set_load_limit(0)
+                return
+            wanted = _parallel.get_max_threads(loaded=False)
+            if wanted < 2 or self._load.elapsed() < self.WINDOW_S:
+                return
+            others = self._load.measure()
+            if others is None:
+                return
+            self._threads = threads_beside(others, available_cpus(), wanted)
+            self._decided = time.monotonic()
+            _parallel.set_load_limit(self._threads)
+
+    def end(self):
+        _parallel.set_load_limit(0)
+
+
+_ADAPTATION = _LoadAdaptation()
+
+
+@contextlib.contextmanager
+def load_adapted_threads():
+    """Context manager for a training loop: yields a function to call before
+    each run of batches, which caps fastnn's threads at the CPUs other
+    processes leave free (see :class:`_LoadAdaptation`)."""
+    _ADAPTATION.begin()
+    try:
+        yield _ADAPTATION.next_run
+    finally:
+        _ADAPTATION.end()
 
 
 @contextlib.contextmanager

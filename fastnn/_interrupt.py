@@ -9,7 +9,9 @@ seconds (never less than one batch), so the loop returns to Python several
 times a second.  The cut is at batch boundaries only: every batch, hence
 every bit of the result, is the same as in one call (the loop's state between
 batches is the weights and the optimizer's state, both in the caller's
-buffers).
+buffers).  Before each run, :class:`Chunks` also lets fastnn cap the run's
+threads at the CPUs other processes leave free
+(``fastnn._config.load_adapted_threads``); the bits do not depend on it.
 
 :class:`Interruptible` makes the interrupt land at a safe point: while it is
 active (in the main thread, over Python's default SIGINT handler), SIGINT
@@ -26,6 +28,8 @@ State: per ``fit`` call, nothing shared between threads.
 import signal
 import threading
 import time
+
+from fastnn._config import load_adapted_threads
 
 #: How long one compiled run of batches should last, in seconds.
 TARGET_S = 0.1
@@ -52,12 +56,14 @@ class Chunks:
         """Yield (run_start, run_stop) pairs covering [start, stop) in order;
         time each run between one ``next`` and the next."""
         pos = start
-        while pos < stop:
-            run_stop = min(pos + self.batches * self.batch_size, stop)
-            started = time.perf_counter()
-            yield pos, run_stop
-            self._resize(time.perf_counter() - started)
-            pos = run_stop
+        with load_adapted_threads() as before_run:
+            while pos < stop:
+                before_run()
+                run_stop = min(pos + self.batches * self.batch_size, stop)
+                started = time.perf_counter()
+                yield pos, run_stop
+                self._resize(time.perf_counter() - started)
+                pos = run_stop
 
     def _resize(self, elapsed):
         # grow at most 4x a run (a first batch may be slow: caches, page faults)

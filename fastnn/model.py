@@ -17,6 +17,7 @@ shuffles, hence bit-identical weights after training on the cython backend,
 whatever the thread count.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -511,17 +512,18 @@ class Sequential:
         """
         n = X.shape[0]
         total, correct = 0.0, 0
-        for start, stop in chunks.runs(0, n):
-            if self.backend == "cython":
-                t, c, steps = self._train_compiled(X, Y, order, start, stop, batch_size,
-                                                   loss, optimizer, check_finite)
-            else:
-                t, c, steps = self._train_numpy(X, Y, order, start, stop, batch_size,
-                                                loss, optimizer)
-            optimizer.set_step_count(steps)
-            total, correct = total + t, correct + c
-            bar.update(stop, total / stop)
-            interrupt.check()
+        with contextlib.closing(chunks.runs(0, n)) as runs:
+            for start, stop in runs:
+                if self.backend == "cython":
+                    t, c, steps = self._train_compiled(X, Y, order, start, stop, batch_size,
+                                                       loss, optimizer, check_finite)
+                else:
+                    t, c, steps = self._train_numpy(X, Y, order, start, stop, batch_size,
+                                                    loss, optimizer)
+                optimizer.set_step_count(steps)
+                total, correct = total + t, correct + c
+                bar.update(stop, total / stop)
+                interrupt.check()
         return total, correct
 
     def _train_compiled(self, X, Y, order, start, stop, batch_size, loss, optimizer,

@@ -359,8 +359,9 @@ class _FastnnMLP:
                 if self.shuffle:
                     sample_idx = shuffle(sample_idx, random_state=self._random_state)
                 data_sum = penalty_sum = 0.0
-                with Interruptible() as interrupt:   # Ctrl-C between runs of ~0.1 s
-                    for start, stop in chunks.runs(0, n_samples):
+                with Interruptible() as interrupt, \
+                        contextlib.closing(chunks.runs(0, n_samples)) as runs:
+                    for start, stop in runs:   # Ctrl-C between runs of ~0.1 s
                         data, _, opt.t, penalty = _train.train_samples(
                             X_train, Y_train, sample_idx, start, stop, batch_size,
                             lay["sizes"], lay["act_codes"], loss_code, net.params, net.grads,

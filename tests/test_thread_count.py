@@ -1,17 +1,19 @@
 """fastnn's thread count: the default (affinity mask, cgroup CPU quota,
 OMP_NUM_THREADS), the process-wide limit, and training in a forked child."""
 
+import itertools
 import multiprocessing
 import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
 import fastnn
-from fastnn import _config, _cpus
+from fastnn import _config, _cpus, _interrupt
 from fastnn._kernels import _blas, _parallel
 
 needs_openmp = pytest.mark.skipif(not _parallel.openmp_enabled(),
@@ -174,3 +176,128 @@ def test_threadpoolctl_limits_fastnn():
     with threadpool_limits(limits=1, user_api="openmp"):
         assert fastnn.get_num_threads() == 1
     assert fastnn.get_num_threads() == before
+
+
+# --- training on a busy machine: fewer threads while other processes hold CPUs ---
+
+def _stat_file(path, rows):
+    """A fake /proc/stat: {cpu: (user, nice, system, idle, iowait, irq, softirq, steal)}."""
+    lines = ["cpu  1 2 3 4 5 6 7 8 0 0"]
+    lines += ["cpu%d %s 0 0" % (c, " ".join(map(str, v))) for c, v in rows.items()]
+    path.write_text("\n".join(lines + ["intr 12345 0 0", "ctxt 999"]) + "\n")
+    return str(path)
+
+
+def test_busy_seconds_counts_all_but_idle_and_iowait_of_the_named_cpus(tmp_path):
+    hz = os.sysconf("SC_CLK_TCK")
+    path = _stat_file(tmp_path / "stat", {0: (10, 1, 2, 1000, 50, 3, 4, 6),
+                                          1: (20, 0, 0, 2000, 0, 0, 0, 0)})
+    assert _cpus.busy_seconds([0], path) == pytest.approx(26 / hz)
+    assert _cpus.busy_seconds([0, 1], path) == pytest.approx(46 / hz)
+    assert _cpus.busy_seconds([0, 2], path) is None          # a CPU it does not list
+    assert _cpus.busy_seconds([0], str(tmp_path / "missing")) is None
+    (tmp_path / "bad").write_text("cpu0 x y z\n")
+    assert _cpus.busy_seconds([0], str(tmp_path / "bad")) is None
+
+
+def test_other_load_is_busy_time_less_this_process_cpu_time(tmp_path, monkeypatch):
+    hz = os.sysconf("SC_CLK_TCK")
+    clock = {"wall": 100.0, "own": 5.0}
+    monkeypatch.setattr(_cpus, "_affinity", lambda: frozenset({0, 1}))
+    monkeypatch.setattr(_cpus.time, "monotonic", lambda: clock["wall"])
+    monkeypatch.setattr(_cpus.time, "process_time", lambda: clock["own"])
+    path = tmp_path / "stat"
+    _stat_file(path, {0: (0, 0, 0, 0, 0, 0, 0, 0), 1: (0, 0, 0, 0, 0, 0, 0, 0)})
+    load = _cpus.OtherLoad(str(path))
+    # 2 s: both CPUs busy all the time (4 CPU-seconds), 1.5 of them this process's
+    clock.update(wall=102.0, own=6.5)
+    _stat_file(path, {0: (2 * hz, 0, 0, 0, 0, 0, 0, 0), 1: (hz, 0, 0, 0, 0, 0, 0, hz)})
+    assert load.measure() == pytest.approx((4.0 - 1.5) / 2.0)
+    # no time passed: nothing measured; then a window where only this process ran
+    assert load.measure() is None
+    clock.update(wall=103.0, own=7.5)
+    _stat_file(path, {0: (3 * hz, 0, 0, 0, 0, 0, 0, 0), 1: (hz, 0, 0, 0, 0, 0, 0, hz)})
+    assert load.measure() == pytest.approx(0.0)
+    monkeypatch.setattr(_cpus, "_affinity", lambda: frozenset({0}))   # mask changed
+    clock.update(wall=104.0)
+    assert load.measure() is None
+
+
+@pytest.mark.parametrize("others, cpus, wanted, threads", [
+    (0.0, 2, 2, 2), (0.25, 2, 2, 2), (0.5, 2, 2, 1), (1.0, 2, 2, 1), (2.0, 2, 2, 1),
+    (0.0, 8, 4, 4), (5.2, 8, 8, 3), (9.0, 8, 8, 1), (0.0, 2, 1, 1)])
+def test_threads_beside_other_load(others, cpus, wanted, threads):
+    assert _cpus.threads_beside(others, cpus, wanted) == threads
+
+
+@pytest.mark.skipif(_cpus.busy_seconds(_cpus._affinity() or [0]) is None,
+                    reason="no /proc/stat to measure the load with")
+def test_busy_processes_beside_this_one_are_measured():
+    count = min(_cpus.available_cpus(), 4)
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                for _ in range(count)]
+    try:
+        time.sleep(0.3)
+        load = _cpus.OtherLoad()
+        time.sleep(1.0)
+        others = load.measure()
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+    assert 0.6 * count <= others <= count + 0.5
+
+
+class _ScriptedLoad:
+    """An OtherLoad whose measurements follow a script, one per decision."""
+
+    def __init__(self, loads):
+        self.loads = itertools.cycle(loads)
+
+    def restart(self):
+        pass
+
+    def elapsed(self):
+        return 1.0
+
+    def measure(self):
+        return next(self.loads)
+
+
+def _fit_recording_threads(monkeypatch, loads):
+    """A fit whose load adaptation reads ``loads``: its weights and the thread
+    counts its runs had."""
+    monkeypatch.setattr(_interrupt, "TARGET_S", 1e-9)        # every run: one batch
+    monkeypatch.setattr(_config, "available_cpus", lambda: 2)
+    adaptation = _config._ADAPTATION
+    monkeypatch.setattr(adaptation, "_load", _ScriptedLoad(loads))
+    monkeypatch.setattr(adaptation, "_decided", time.monotonic())
+    seen = []
+    decide = adaptation.next_run
+    monkeypatch.setattr(adaptation, "next_run",
+                        lambda: (decide(), seen.append(_parallel.get_max_threads())))
+    rng = np.random.default_rng(4)
+    X = rng.random((600, 48))
+    Y = np.eye(10)[rng.integers(0, 10, 600)]
+    model = fastnn.Sequential([fastnn.Dense(48, 300), fastnn.ReLU(), fastnn.Dense(300, 10),
+                               fastnn.Softmax()], seed=0)
+    model.fit(X, Y, "cce", fastnn.Adam(1e-3), epochs=2, batch_size=64, verbose=0)
+    return model.params.copy(), seen
+
+
+@needs_openmp
+def test_training_takes_fewer_threads_under_load_with_the_same_bits(monkeypatch):
+    before = fastnn.get_num_threads()
+    try:
+        fastnn.set_num_threads(1)
+        alone, _ = _fit_recording_threads(monkeypatch, [0.0])
+        fastnn.set_num_threads(2)
+        adapted, seen = _fit_recording_threads(monkeypatch, [0.0, 0.0, 2.0, 1.0, 0.1])
+        assert set(seen) == {1, 2}
+        assert _parallel.get_max_threads() == 2         # the cap ends with the fit
+        fastnn.set_num_threads(2, adaptive=False)
+        _, fixed = _fit_recording_threads(monkeypatch, [2.0])
+        assert set(fixed) == {2}
+    finally:
+        fastnn.set_num_threads(before)
+    np.testing.assert_array_equal(adapted, alone)

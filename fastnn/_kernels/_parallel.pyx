@@ -13,8 +13,11 @@ problems never wake the pool.
 ``omp_set_num_threads`` set it, the last two for the calling thread only),
 capped by fastnn's process-wide limit (``set_max_threads``: the CPUs the
 process may use, ``fastnn.set_num_threads``, and 1 in a forked child, whose
-OpenMP runtime has lost its parent's threads; see fastnn/_config.py).  Every
-parallel region of fastnn, the packed GEMM's included, is sized by it.  ``chunk_start`` splits a range
+OpenMP runtime has lost its parent's threads; see fastnn/_config.py), and
+during training by the load limit (``set_load_limit``: the CPUs other
+processes left free, measured between runs of batches; fastnn/_cpus.py).
+Every parallel region of fastnn, the packed GEMM's included, is sized by it;
+results do not depend on it.  ``chunk_start`` splits a range
 into equal contiguous chunks, one per thread; the kernels use it so that which
 thread computes an element never changes what is computed.
 """
@@ -23,12 +26,17 @@ thread computes an element never changes what is computed.
 #: fastnn's process-wide thread limit (0: none): written by set_max_threads
 #: between kernels, read by every thread.
 cdef int _process_limit = 0
+#: The training loop's limit while other processes hold CPUs (0: none):
+#: written by set_load_limit between runs of batches, read by every thread.
+cdef int _load_limit = 0
 
 
 cdef int max_threads() noexcept nogil:
     cdef int n = omp_get_max_threads()
     if 0 < _process_limit < n:
-        return _process_limit
+        n = _process_limit
+    if 0 < _load_limit < n:
+        n = _load_limit
     return n
 
 
@@ -59,11 +67,14 @@ def openmp_enabled():
     return bool(FASTNN_OPENMP_ENABLED)
 
 
-def get_max_threads():
+def get_max_threads(bint loaded=True):
     """The threads a parallel region started from this thread may use:
-    OpenMP's limit for it, capped by the process-wide limit (1 in a serial
-    build)."""
-    return max_threads()
+    OpenMP's limit for it, capped by the process-wide limit and, unless
+    ``loaded`` is False, by the load limit (1 in a serial build)."""
+    if loaded:
+        return max_threads()
+    cdef int n = omp_get_max_threads()
+    return _process_limit if 0 < _process_limit < n else n
 
 
 def set_max_threads(int n):
@@ -71,6 +82,13 @@ def set_max_threads(int n):
     limit for this thread."""
     set_process_limit(n)
     omp_set_num_threads(n)
+
+
+def set_load_limit(int n):
+    """Cap every thread's regions at ``n`` threads (0: no cap) because other
+    processes hold the other CPUs; set and cleared by the training loop."""
+    global _load_limit
+    _load_limit = n
 
 
 def set_process_limit(int n):
