@@ -34,8 +34,6 @@ Network names are the keys of ``fastnn.bench.cases.NETWORKS`` (nielsen,
 """
 
 import argparse
-import contextlib
-import subprocess
 import sys
 import time
 
@@ -44,6 +42,7 @@ import numpy as np
 import fastnn
 from fastnn.bench import training
 from fastnn.bench.cases import EPOCH_SAMPLES, NETWORKS, TrainingCase
+from fastnn.bench.load import competing_processes
 
 
 def _timer(trainer, per_step, reps):
@@ -61,19 +60,6 @@ def _timer(trainer, per_step, reps):
     return run
 
 
-@contextlib.contextmanager
-def competing_load(n):
-    """``n`` busy-loop processes for the duration of the block."""
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
-    try:
-        time.sleep(0.5 if procs else 0)          # let them start spinning
-        yield
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("network", choices=sorted(NETWORKS))
@@ -89,7 +75,7 @@ def main(argv=None):
     parser.add_argument("--load", type=int, default=0,
                         help="CPU-bound competing processes to run meanwhile (default 0)")
     args = parser.parse_args(argv)
-    with competing_load(args.load):
+    with competing_processes(args.load):
         _compare(args)
 
 

@@ -34,7 +34,6 @@ methods are not affected.
 import contextlib
 import ctypes
 import itertools
-import math
 import os
 import platform
 import sys
@@ -194,8 +193,9 @@ class _LoadAdaptation:
     before each run of batches (sets ``_parallel``'s load limit from the
     other processes' load of the last :data:`WINDOW_S` seconds or more),
     ``end`` when the loop stops (clears the limit, so other kernels are not
-    capped).  A decision younger than :data:`STALE_S` carries over to the
-    next loop, so a series of short fits adapts too.  Loops running in
+    capped).  The measuring window and the last decision carry over to the
+    next loop unless the window is older than :data:`STALE_S`, so a series of
+    short fits adapts too.  Loops running in
     several Python threads share the limit.
     """
 
@@ -209,13 +209,12 @@ class _LoadAdaptation:
         self._lock = threading.Lock()
         self._load = None          # OtherLoad, made on first use
         self._threads = 0          # the last decision (0: none)
-        self._decided = -math.inf  # when (time.monotonic)
 
     def begin(self):
         with self._lock:
             if self._load is None:
                 self._load = OtherLoad()
-            elif time.monotonic() - self._decided > self.STALE_S:
+            elif self._load.elapsed() > self.STALE_S:   # idle since: measure anew
                 self._threads = 0
                 self._load.restart()
             _parallel.set_load_limit(self._threads if self.enabled else 0)
@@ -232,7 +231,6 @@ class _LoadAdaptation:
             if others is None:
                 return
             self._threads = threads_beside(others, available_cpus(), wanted)
-            self._decided = time.monotonic()
             _parallel.set_load_limit(self._threads)
 
     def end(self):

@@ -65,9 +65,12 @@ def test_bench_writes_pytest_benchmark_json(tiny_run):
     expected = [cases.key(group, case, dtype, 1, impl)
                 for group, found in (("kernel", cases.kernel_cases(cases.PLANS["tiny"])),
                                      ("step", cases.training_cases(cases.PLANS["tiny"], "step")),
-                                     ("epoch", cases.training_cases(cases.PLANS["tiny"], "epoch")))
+                                     ("epoch", cases.training_cases(cases.PLANS["tiny"], "epoch")),
+                                     ("contention",
+                                      cases.training_cases(cases.PLANS["tiny"], "contention")))
                 for case in found for dtype in ("float32", "float64")
-                for impl in (cases.KERNEL_IMPLS if group == "kernel" else cases.TRAINING_IMPLS)
+                for impl in {"kernel": cases.KERNEL_IMPLS,
+                             "contention": cases.CONTENTION_IMPLS}.get(group, cases.TRAINING_IMPLS)
                 if (impl != "torch" or training.torch_module() is not None)
                 and (impl != "jax" or jax_peer.available())]
     assert keys == set(expected)
@@ -83,6 +86,8 @@ def test_bench_writes_pytest_benchmark_json(tiny_run):
             assert extra["steps_per_call"] >= 1
             # absent when the timed call was too short to tell (a tiny run)
             assert extra.get("busy_threads", 1) >= 1
+        if extra["group"] == "contention":      # timed beside one busy loop per CPU
+            assert extra["competing_processes"] == fastnn._cpus.available_cpus() >= 1
         if extra["group"] != "kernel" or not extra["kernel"].endswith("update"):
             assert extra["samples_per_s"] > 0, extra["key"]
 

@@ -271,7 +271,6 @@ def _fit_recording_threads(monkeypatch, loads):
     monkeypatch.setattr(_config, "available_cpus", lambda: 2)
     adaptation = _config._ADAPTATION
     monkeypatch.setattr(adaptation, "_load", _ScriptedLoad(loads))
-    monkeypatch.setattr(adaptation, "_decided", time.monotonic())
     seen = []
     decide = adaptation.next_run
     monkeypatch.setattr(adaptation, "next_run",

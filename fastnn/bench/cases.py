@@ -23,6 +23,8 @@ EPOCH_SAMPLES = 60_000
 #: when installed).
 KERNEL_IMPLS = ("fastnn", "numpy", "torch")
 TRAINING_IMPLS = ("fastnn", "numpy", "numpy_plain", "torch", "jax")
+#: Implementations timed under competing load: fastnn and the peer that holds up.
+CONTENTION_IMPLS = ("fastnn", "jax")
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class Plan:
     epoch_samples : int
     peak_size : int
         Side of the square GEMM of the peak probe.
+    contention : tuple of (network name, batch, samples)
+        ``fit`` over ``samples`` samples while one CPU-bound process per CPU
+        competes (:mod:`fastnn.bench.load`).
     """
 
     shapes: tuple
@@ -88,20 +93,27 @@ class Plan:
     epochs: tuple
     epoch_samples: int
     peak_size: int
+    contention: tuple
 
 
 _ALL_SHAPES = (("nielsen", 1), ("nielsen", 10), ("nielsen", 32), ("3b1b", 1), ("3b1b", 10),
                ("3b1b", 32), ("mlp", 64), ("mlp", 256), ("large", 256))
 
+#: The five standard training configurations, under competing load: epochs,
+#: and 8 batches of the large network (an epoch takes minutes).
+_CONTENTION = (("nielsen", 1, EPOCH_SAMPLES), ("nielsen", 10, EPOCH_SAMPLES),
+               ("3b1b", 32, EPOCH_SAMPLES), ("mlp", 256, EPOCH_SAMPLES), ("large", 256, 2048))
+
 PLANS = {
     # An epoch of the large network takes about 2 minutes per implementation
     # on 2 cores, so it is timed per step only.
     "full": Plan(_ALL_SHAPES, ("nielsen", "3b1b", "mlp", "large"),
-                 tuple(s for s in _ALL_SHAPES if s[0] != "large"), EPOCH_SAMPLES, 2048),
+                 tuple(s for s in _ALL_SHAPES if s[0] != "large"), EPOCH_SAMPLES, 2048,
+                 _CONTENTION),
     "quick": Plan((("nielsen", 1), ("nielsen", 10), ("3b1b", 32), ("mlp", 256)), ("mlp",),
-                  (("mlp", 256),), EPOCH_SAMPLES, 1024),
+                  (("mlp", 256),), EPOCH_SAMPLES, 1024, _CONTENTION),
     # Exercises every code path in seconds; its figures mean nothing.
-    "tiny": Plan((("tiny", 4),), ("tiny",), (("tiny", 4),), 64, 64),
+    "tiny": Plan((("tiny", 4),), ("tiny",), (("tiny", 4),), 64, 64, (("tiny", 4, 64),)),
 }
 
 
@@ -196,9 +208,12 @@ def kernel_cases(plan):
 
 
 def training_cases(plan, per):
-    """The :class:`TrainingCase` list of a plan, ``per`` being ``'step'`` or ``'epoch'``."""
+    """The :class:`TrainingCase` list of a plan, ``per`` being ``'step'``,
+    ``'epoch'`` or ``'contention'``."""
     if per == "step":
         return [TrainingCase(net, batch, batch) for net, batch in plan.shapes]
+    if per == "contention":
+        return [TrainingCase(net, batch, samples) for net, batch, samples in plan.contention]
     return [TrainingCase(net, batch, plan.epoch_samples) for net, batch in plan.epochs]
 
 

@@ -11,7 +11,8 @@ updates, samples/s for training), fastnn's speedup over the NumPy reference
 training),
 and the fraction of that machine's peak rate (``%peak``: threads × one
 core's multiply-add rate on the ISA path the run used); then fastnn's figure
-in each run over the first run's, and, for the benchmarks that multiply
+in each run over the first run's (under contention: also fastnn over its own
+1-thread row, beside the same busy processes), and, for the benchmarks that multiply
 matrices, what fastnn ran differently from the first run: another
 instruction-set path, or a product ``gemm`` routed elsewhere (own small
 kernel, own packed kernel, BLAS).  A table of the machines (CPU,
@@ -37,6 +38,8 @@ SECTIONS = (
      "gbytes_per_s"),
     ("Training step (samples/s)", lambda r: r.get("group") == "step", "samples_per_s"),
     ("Training epoch (samples/s)", lambda r: r.get("group") == "epoch", "samples_per_s"),
+    ("Training beside one busy process per CPU (samples/s; ×1t: over fastnn's 1-thread row "
+     "under the same load)", lambda r: r.get("group") == "contention", "samples_per_s"),
 )
 
 
@@ -120,7 +123,7 @@ def products(info):
         if kernel == "dense_forward":
             return [(b, n_out, n_in, False, False)]
         return [(n_in, n_out, b, True, False), (b, n_in, n_out, False, True)]
-    if info.get("group") in ("step", "epoch") and "network" in info:
+    if info.get("group") in ("step", "epoch", "contention") and "network" in info:
         sizes = [int(x) for x in info["network"].split("-")]
         b, out = info["batch"], []
         for layer, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
@@ -242,10 +245,15 @@ def markdown(runs):
         training = metric == "samples_per_s"
         impls = ("numpy", "numpy_plain", "torch", "jax") if training else ("numpy", "torch")
         show_peak = metric in ("gflops", "samples_per_s")
+        contention = title.startswith("Training beside")
+        if contention:
+            impls = ("jax",)
         head = ["benchmark"]
         for name in names:
             head += ["%s fastnn" % name] + ["%s ×%s" % (name, i.replace("numpy_plain", "plain"))
                                              for i in impls]
+            if contention:
+                head.append("%s ×1t" % name)
             if show_peak:
                 head.append("%s %%peak" % name)
         head += ["%s/A" % name for name in names[1:]]
@@ -256,9 +264,13 @@ def markdown(runs):
                   "|---|" + "---:|" * (len(head) - 1)]
         for row, cells in table:
             out = [row.split("/", 1)[1]]
-            for c in cells:
+            for c, run in zip(cells, runs):
                 out.append(_fmt(c["value"]))
                 out += [_ratio(c["speedup"].get(i)) for i in impls]
+                if contention:
+                    one = run.results.get(row.rsplit("/", 1)[0] + "/1t/fastnn", {})
+                    out.append(_ratio(c["value"] / one["samples_per_s"])
+                               if c["value"] and one.get("samples_per_s") else "–")
                 if show_peak:
                     out.append("–" if c["fraction"] is None else "%.1f%%" % (100 * c["fraction"]))
             first = cells[0]["value"]

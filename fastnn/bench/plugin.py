@@ -79,6 +79,9 @@ def pytest_generate_tests(metafunc):
     elif "epoch_bench" in metafunc.fixturenames:
         name, impls = "epoch_bench", cases.TRAINING_IMPLS
         found = [("epoch", c) for c in cases.training_cases(plan, "epoch")]
+    elif "contention_bench" in metafunc.fixturenames:
+        name, impls = "contention_bench", cases.CONTENTION_IMPLS
+        found = [("contention", c) for c in cases.training_cases(plan, "contention")]
     else:
         return
     benches = [Bench(group, case, dtype, n, impl) for group, case in found
