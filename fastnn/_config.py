@@ -16,7 +16,8 @@ later get it too.
 
 Training adapts to a busy machine: between its runs of batches (about 0.1 s
 each, fastnn/_interrupt.py) ``fit`` measures how many CPUs other processes
-kept busy over the last quarter second or more (``fastnn._cpus.OtherLoad``)
+kept busy over the last quarter second or more (the first decision: a
+twentieth; ``fastnn._cpus.OtherLoad``)
 and caps its threads at the CPUs they left free (``_cpus.threads_beside``),
 since a thread that shares its CPU stalls the whole team at every barrier.
 Results are the same bits for any thread count, so the cap changes speed
@@ -199,8 +200,11 @@ class _LoadAdaptation:
     several Python threads share the limit.
     """
 
-    #: Shortest window (seconds) one decision is measured over.
+    #: Shortest window (seconds) one decision is measured over; the first
+    #: decision of a loop (none carried over) after FIRST_WINDOW_S (five
+    #: ticks of /proc/stat per CPU: coarse, but LOAD_SLACK covers it).
     WINDOW_S = 0.25
+    FIRST_WINDOW_S = 0.05
     #: A decision older than this (seconds) is measured anew.
     STALE_S = 2.0
 
@@ -225,7 +229,8 @@ class _LoadAdaptation:
                 _parallel.set_load_limit(0)
                 return
             wanted = _parallel.get_max_threads(loaded=False)
-            if wanted < 2 or self._load.elapsed() < self.WINDOW_S:
+            window = self.WINDOW_S if self._threads else self.FIRST_WINDOW_S
+            if wanted < 2 or self._load.elapsed() < window:
                 return
             others = self._load.measure()
             if others is None:
