@@ -34,7 +34,6 @@ Network names are the keys of ``fastnn.bench.cases.NETWORKS`` (nielsen,
 """
 
 import argparse
-import sys
 import time
 
 import numpy as np

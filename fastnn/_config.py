@@ -39,7 +39,6 @@ import os
 import platform
 import sys
 import threading
-import time
 import warnings
 
 import numpy as np
