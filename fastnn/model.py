@@ -30,6 +30,7 @@ import numpy as np
 
 from fastnn import kernels, reference
 from fastnn._interrupt import Chunks, Interruptible
+from fastnn._sharing import UseGuard, Workspaces
 from fastnn._kernels import train as _train
 from fastnn._progress import ProgressBar
 from fastnn._validation import (
@@ -156,7 +157,8 @@ class Sequential:
         self.task = "classification" if self.activations[-1] == "softmax" else "regression"
         self.optimizer = None
         self.loss = None
-        self._workspaces = {}
+        self._workspaces = Workspaces(self.sizes, self.dtype)   # per call (_sharing.py)
+        self._guard = UseGuard()
 
     # --- construction ---------------------------------------------------------------
 
@@ -214,27 +216,6 @@ class Sequential:
             "a_off": np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(intp),
             "d_off": np.concatenate([[0, 0], np.cumsum(sizes[1:])[:-1]]).astype(intp),
         }
-
-    def _workspace(self, batch_size):
-        """Buffers for one batch of up to ``batch_size`` rows, allocated once per size."""
-        ws = self._workspaces.get(batch_size)
-        if ws is None:
-            sizes = self.sizes
-            ws = {
-                "acts": np.empty(batch_size * sum(sizes), self.dtype),
-                "deltas": np.empty(batch_size * sum(sizes[1:]), self.dtype),
-                "y_batch": np.empty(batch_size * sizes[-1], self.dtype),
-                # a second set of batch buffers: the batch-1 fusion's second
-                # input row, the gather-ahead's second batch (train.pyx)
-                "spare": np.empty(_train.spare_size(batch_size, sizes[0], sizes[-1]),
-                                  self.dtype),
-            }
-            # Keep two sizes (training batches and prediction chunks alternate
-            # when there is validation data), not every size ever asked for.
-            if len(self._workspaces) >= 2:
-                self._workspaces.pop(next(iter(self._workspaces)))
-            self._workspaces[batch_size] = ws
-        return ws
 
     # --- data at the boundary -------------------------------------------------------
 
@@ -379,7 +360,18 @@ class Sequential:
             state and random state are restored, and the error names the row.
         FloatingPointError
             The weights became NaN or infinite (training diverged).
+        RuntimeError
+            Another thread is training this model.  (A ``fit`` waits for
+            other threads' predictions in progress; their new ones raise
+            until it returns.)
         """
+        with self._guard.writing("fit"):
+            return self._fit(X, y, loss, optimizer, epochs, batch_size, shuffle,
+                             validation_data, validation_split, patience, min_delta,
+                             restore_best_weights, callbacks, verbose)
+
+    def _fit(self, X, y, loss, optimizer, epochs, batch_size, shuffle, validation_data,
+             validation_split, patience, min_delta, restore_best_weights, callbacks, verbose):
         self._check_trainable()
         loss = get_loss(loss)
         loss.check_output(self.activations[-1])
@@ -528,16 +520,17 @@ class Sequential:
 
     def _train_compiled(self, X, Y, order, start, stop, batch_size, loss, optimizer,
                         check_finite=False):
-        ws, lay = self._workspace(batch_size), self._layout
+        lay = self._layout
         rule, lr, mom, nest, b1, b2, eps, wd, s1, s2, t = optimizer.compiled_rule()
         empty = np.empty(0, self.dtype)
-        total, correct, t, _ = _train.train_samples(
-            X, Y, order, start, stop, batch_size, lay["sizes"], lay["act_codes"],
-            LOSSES[loss.name], self.params, self.grads, ws["acts"], ws["deltas"],
-            ws["y_batch"], lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
-            rule, lr, mom, bool(nest), b1, b2, eps, wd,
-            empty if s1 is None else s1, empty if s2 is None else s2, t,
-            spare=ws["spare"], check_finite=check_finite)
+        with self._workspaces.borrow(batch_size) as ws:
+            total, correct, t, _ = _train.train_samples(
+                X, Y, order, start, stop, batch_size, lay["sizes"], lay["act_codes"],
+                LOSSES[loss.name], self.params, self.grads, ws["acts"], ws["deltas"],
+                ws["y_batch"], lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
+                rule, lr, mom, bool(nest), b1, b2, eps, wd,
+                empty if s1 is None else s1, empty if s2 is None else s2, t,
+                spare=ws["spare"], check_finite=check_finite)
         return total, correct, t
 
     def _train_numpy(self, X, Y, order, start, stop, batch_size, loss, optimizer):
@@ -585,7 +578,9 @@ class Sequential:
         -------
         ndarray of shape (n_samples, n_outputs), of the model's dtype
         """
-        return self._forward(self._check_X(X))
+        X = self._check_X(X)
+        with self._guard.reading("predict"):
+            return self._forward(X)
 
     def predict(self, X):
         """Predictions: class labels for classifiers, outputs for regressors.
@@ -628,7 +623,8 @@ class Sequential:
         loss = get_loss(loss if loss is not None else self._require_loss())
         X = self._check_X(X)
         Y, labels = self._check_y(y, X.shape[0], loss)
-        return self._evaluate(X, Y, loss, labels)
+        with self._guard.reading("evaluate"):
+            return self._evaluate(X, Y, loss, labels)
 
     def _evaluate(self, X, Y, loss, labels=False):
         A = self._forward(X)
@@ -646,10 +642,11 @@ class Sequential:
                 A = reference.dense_forward(A, layer.W, layer.b, act)
             return A
         batch = min(_PREDICT_BATCH, X.shape[0])
-        ws, lay = self._workspace(batch), self._layout
+        lay = self._layout
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
-        _train.predict(X, lay["sizes"], lay["act_codes"], self.params, ws["acts"],
-                       lay["w_off"], lay["b_off"], lay["a_off"], batch, out)
+        with self._workspaces.borrow(batch) as ws:
+            _train.predict(X, lay["sizes"], lay["act_codes"], self.params, ws["acts"],
+                           lay["w_off"], lay["b_off"], lay["a_off"], batch, out)
         return out
 
     def _require_loss(self):
@@ -676,14 +673,16 @@ class Sequential:
         loss.check_output(self.activations[-1])
         X = self._check_X(X)
         Y, _ = self._check_y(y, X.shape[0], loss)
-        if self.backend == "numpy":
-            self._reference_gradients(X, Y, loss)
-        else:
-            ws, lay = self._workspace(X.shape[0]), self._layout
-            _train.gradients(X, Y, lay["sizes"], lay["act_codes"], LOSSES[loss.name],
-                             self.params, self.grads, ws["acts"], ws["deltas"],
-                             lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"])
-        return [(dW.copy(), db.copy()) for dW, db in self._grad_views]
+        with self._guard.writing("compute gradients"):      # they go to self.grads
+            if self.backend == "numpy":
+                self._reference_gradients(X, Y, loss)
+            else:
+                lay = self._layout
+                with self._workspaces.borrow(X.shape[0]) as ws:
+                    _train.gradients(X, Y, lay["sizes"], lay["act_codes"], LOSSES[loss.name],
+                                     self.params, self.grads, ws["acts"], ws["deltas"],
+                                     lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"])
+            return [(dW.copy(), db.copy()) for dW, db in self._grad_views]
 
     def get_weights(self):
         """Copies of the weights: a list of (W, b), one pair per Dense layer."""
@@ -706,9 +705,10 @@ class Sequential:
             if not (all_finite(W) and all_finite(b)):
                 raise ValueError("weights[%d] contains NaN or infinity" % i)
             staged.append((W, b))
-        for (W, b), layer in zip(staged, self.dense):
-            layer.W[...] = W
-            layer.b[...] = b
+        with self._guard.writing("set weights"):
+            for (W, b), layer in zip(staged, self.dense):
+                layer.W[...] = W
+                layer.b[...] = b
 
     def summary(self, file=None):
         """Print (and return) a table of the layers, output shapes and parameter counts."""

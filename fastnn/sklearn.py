@@ -51,6 +51,7 @@ Pickling keeps the estimator's attributes, not the network: ``coefs_`` and
 """
 
 import contextlib
+import math
 import warnings
 from itertools import pairwise
 
@@ -251,14 +252,15 @@ class _FastnnMLP:
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=net.dtype)
         try:
-            if self.solver in _STOCHASTIC_SOLVERS:
-                # float32 epochs run with denormals flushed to zero (README:
-                # scikit-learn's Adam with alpha otherwise slows to a crawl)
-                with (flush_denormals() if net.dtype == np.float32
-                      else contextlib.nullcontext()):
-                    self._fit_stochastic(X, y, sample_weight, net, incremental)
-            else:
-                self._fit_lbfgs(X, y, sample_weight, net)
+            with net._guard.writing("fit"):     # fastnn/_sharing.py
+                if self.solver in _STOCHASTIC_SOLVERS:
+                    # float32 epochs run with denormals flushed to zero (README:
+                    # scikit-learn's Adam with alpha otherwise slows to a crawl)
+                    with (flush_denormals() if net.dtype == np.float32
+                          else contextlib.nullcontext()):
+                        self._fit_stochastic(X, y, sample_weight, net, incremental)
+                else:
+                    self._fit_lbfgs(X, y, sample_weight, net)
         finally:
             net._workspaces.clear()   # a full-batch workspace can be large
 
@@ -275,27 +277,28 @@ class _FastnnMLP:
         network's dtype; y (n_samples, n_outputs).
         """
         Y = np.ascontiguousarray(y, dtype=net.dtype)
-        lay, ws = net._layout, net._workspace(X.shape[0])
+        lay = net._layout
         loss_code = LOSSES[_OUTPUTS[self.out_activation_][1]]
         scale = self._loss_scale()
-        sw_sum = X.shape[0] if sample_weight is None else float(sample_weight.sum())
+        # summed in float64 (math.fsum): float32 weights can overflow float32
+        sw_sum = X.shape[0] if sample_weight is None else math.fsum(sample_weight)
         weights = [d.W.reshape(-1) for d in net.dense]
-
-        def loss_grad(packed):
-            net.params[...] = packed
-            value = _train.gradients(
-                X, Y, lay["sizes"], lay["act_codes"], loss_code, net.params, net.grads,
-                ws["acts"], ws["deltas"], lay["w_off"], lay["b_off"], lay["a_off"],
-                lay["d_off"], sample_weight, self.alpha)
-            squares = sum(float(np.dot(W, W)) for W in weights)
-            loss = value / scale + (0.5 * self.alpha) * squares / sw_sum
-            return loss, net.grads.astype(np.float64)
-
         iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
-        opt_res = scipy.optimize.minimize(
-            loss_grad, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
-                     **_get_additional_lbfgs_options_dict("iprint", iprint)})
+        with net._workspaces.borrow(X.shape[0]) as ws:
+            def loss_grad(packed):
+                net.params[...] = packed
+                value = _train.gradients(
+                    X, Y, lay["sizes"], lay["act_codes"], loss_code, net.params, net.grads,
+                    ws["acts"], ws["deltas"], lay["w_off"], lay["b_off"], lay["a_off"],
+                    lay["d_off"], sample_weight, self.alpha)
+                squares = sum(float(np.dot(W, W)) for W in weights)
+                loss = value / scale + (0.5 * self.alpha) * squares / sw_sum
+                return loss, net.grads.astype(np.float64)
+
+            opt_res = scipy.optimize.minimize(
+                loss_grad, net.params.astype(np.float64), method="L-BFGS-B", jac=True,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
+                         **_get_additional_lbfgs_options_dict("iprint", iprint)})
         self.n_iter_ = _check_optimize_result("lbfgs", opt_res, self.max_iter)
         self.loss_ = opt_res.fun
         net.params[...] = opt_res.x
@@ -349,7 +352,7 @@ class _FastnnMLP:
                     "sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
-        lay, ws = net._layout, net._workspace(batch_size)
+        lay = net._layout
         loss_code = LOSSES[_OUTPUTS[self.out_activation_][1]]
         scale = self._loss_scale()
         chunks = Chunks(batch_size)
@@ -362,14 +365,16 @@ class _FastnnMLP:
                 with Interruptible() as interrupt, \
                         contextlib.closing(chunks.runs(0, n_samples)) as runs:
                     for start, stop in runs:   # Ctrl-C between runs of ~0.1 s
-                        data, _, opt.t, penalty = _train.train_samples(
-                            X_train, Y_train, sample_idx, start, stop, batch_size,
-                            lay["sizes"], lay["act_codes"], loss_code, net.params, net.grads,
-                            ws["acts"], ws["deltas"], ws["y_batch"], lay["w_off"],
-                            lay["b_off"], lay["a_off"], lay["d_off"], opt.rule,
-                            opt.learning_rate, opt.momentum, opt.nesterov, opt.beta_1,
-                            opt.beta_2, opt.epsilon, 0.0, opt.state1, opt.state2, opt.t,
-                            sample_weight_train, self.alpha, spare=ws["spare"])
+                        with net._workspaces.borrow(batch_size) as ws:
+                            data, _, opt.t, penalty = _train.train_samples(
+                                X_train, Y_train, sample_idx, start, stop, batch_size,
+                                lay["sizes"], lay["act_codes"], loss_code, net.params,
+                                net.grads, ws["acts"], ws["deltas"], ws["y_batch"],
+                                lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
+                                opt.rule, opt.learning_rate, opt.momentum, opt.nesterov,
+                                opt.beta_1, opt.beta_2, opt.epsilon, 0.0, opt.state1,
+                                opt.state2, opt.t, sample_weight_train, self.alpha,
+                                spare=ws["spare"])
                         data_sum, penalty_sum = data_sum + data, penalty_sum + penalty
                         interrupt.check()
                 self.n_iter_ += 1
@@ -433,7 +438,9 @@ class _FastnnMLP:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         # Not stored when rebuilt: predicting must not change the estimator.
         net = self._bound_network() or self._copy_network()
-        out = net._forward(_dense(X, net.dtype))
+        X = _dense(X, net.dtype)
+        with net._guard.reading("predict"):
+            out = net._forward(X)
         if self.out_activation_ == "exp":
             np.exp(out, out=out)
         return out.astype(np.result_type(X.dtype, net.dtype), copy=False)

@@ -26,6 +26,8 @@ one in fixed pieces shared by the same OpenMP team, the BLAS library held to
 one thread (``_blas_gemm_pieces`` below), so that BLAS's own thread split
 never changes the bits.
 """
+from cpython.pythread cimport (PyThread_acquire_lock, PyThread_allocate_lock,
+                               PyThread_release_lock, PyThread_type_lock, WAIT_LOCK)
 from cython.parallel cimport prange
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -129,6 +131,36 @@ ctypedef void (*blas_set_threads_fn)(int) noexcept nogil
 cdef blas_get_threads_fn _blas_get_threads = NULL
 cdef blas_set_threads_fn _blas_set_threads = NULL
 
+# Holding BLAS to one thread is process-wide state shared by every Python
+# thread that multiplies at the same time: the first holder saves the BLAS
+# thread count and sets 1, the last one restores it (a holder that restored
+# while another was still multiplying let that one's pieces run threaded,
+# with other bits).
+cdef PyThread_type_lock _hold_lock = PyThread_allocate_lock()
+cdef int _holders = 0
+cdef int _saved_blas_threads = 1
+
+
+cdef void _hold_blas_to_one_thread() noexcept nogil:
+    global _holders, _saved_blas_threads
+    PyThread_acquire_lock(_hold_lock, WAIT_LOCK)
+    if _holders == 0:
+        _saved_blas_threads = _blas_get_threads()
+        if _saved_blas_threads != 1:
+            _blas_set_threads(1)
+    _holders += 1
+    PyThread_release_lock(_hold_lock)
+
+
+cdef void _release_blas_threads() noexcept nogil:
+    global _holders
+    PyThread_acquire_lock(_hold_lock, WAIT_LOCK)
+    _holders -= 1
+    if _holders == 0 and _saved_blas_threads != 1:
+        _blas_set_threads(_saved_blas_threads)
+    PyThread_release_lock(_hold_lock)
+
+
 cdef extern from "fp_mode.h" nogil:
     unsigned fastnn_fp_mode_get()
     unsigned fastnn_fp_mode_adopt(unsigned mode)
@@ -164,15 +196,13 @@ cdef void _blas_gemm_pieces(bint trans_a, bint trans_b, int m, int n, int k,
                             floating beta, floating* C, int ldc) noexcept nogil:
     """``_blas_gemm``, the same bits for any thread count (see above)."""
     cdef int pieces = blas_pieces(m, n, k)
-    cdef int old_threads, n_threads, piece, width, total
+    cdef int n_threads, piece, width, total
     cdef bint by_cols = n >= m
     cdef unsigned mode, own
     if <double>m * n * k <= BLAS_THREAD_MIN_WORK or _blas_set_threads == NULL:
         _blas_gemm(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc)
         return
-    old_threads = _blas_get_threads()
-    if old_threads != 1:
-        _blas_set_threads(1)
+    _hold_blas_to_one_thread()
     total = n if by_cols else m
     width = (total + pieces - 1) // pieces
     width = (width + BLAS_PIECE_UNIT - 1) // BLAS_PIECE_UNIT * BLAS_PIECE_UNIT
@@ -191,8 +221,7 @@ cdef void _blas_gemm_pieces(bint trans_a, bint trans_b, int m, int n, int k,
             _blas_piece(piece, width, total, by_cols, trans_a, trans_b, m, n, k, alpha,
                         A, lda, B, ldb, beta, C, ldc)
             fastnn_fp_mode_restore(own)
-    if old_threads != 1:
-        _blas_set_threads(old_threads)
+    _release_blas_threads()
 
 
 cdef inline void _blas_piece(int piece, int width, int total, bint by_cols,
