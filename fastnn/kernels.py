@@ -233,7 +233,7 @@ def _check_targets(A, Y, sample_weight, check_finite):
     if sample_weight is not None:
         sample_weight = check_array(sample_weight, "sample_weight", 1, A.dtype, check_finite)
         check_shape(sample_weight, "sample_weight", (A.shape[0],))
-        if (sample_weight < 0).any() or not sample_weight.sum() > 0:
+        if (sample_weight < 0).any() or not (sample_weight > 0).any():
             raise ValueError("sample_weight must be >= 0 with a positive sum")
     return A, Y, sample_weight
 

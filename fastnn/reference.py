@@ -115,6 +115,19 @@ def dense_backward(X, W, A, dA, activation, need_dX=True):
 
 # --- losses ----------------------------------------------------------------------
 
+def _row_weights(A, sample_weight):
+    """(w of shape (n, 1) or 1, Σw): 1 and n without weights.  Σw is summed
+    in order in float64; from 2^64 up, w and Σw are scaled by the power of two
+    that brings Σw below 2^64 (exact: wᵢ/Σw is unchanged), so float32 weights
+    whose sum overflows float32 still give the weighted mean."""
+    if sample_weight is None:
+        return A.dtype.type(1), A.dtype.type(A.shape[0])
+    total = np.cumsum(sample_weight, dtype=np.float64)[-1]
+    scale = 2.0 ** min(0, 64 - int(np.frexp(total)[1]))
+    return ((sample_weight * scale).astype(A.dtype).reshape(-1, 1),
+            A.dtype.type(total * scale))
+
+
 def loss_gradient(A, Y, loss, sample_weight=None):
     """(Weighted) mean loss over the batch and its gradient dA = dL/dA.
 
@@ -124,15 +137,10 @@ def loss_gradient(A, Y, loss, sample_weight=None):
     term y·log(y/λ) is 0 where y = 0), dA = λ − y.
     Probabilities are clipped to [eps, 1−eps] (cce: to eps from below).
     With ``sample_weight`` w (n,), the mean is Σᵢ wᵢ·ℓᵢ/Σw and every 1/n in
-    dA is wᵢ/Σw.
+    dA is wᵢ/Σw (Σw in float64, see ``_row_weights``).
     """
-    n = A.shape[0]
     eps = np.finfo(A.dtype).eps
-    if sample_weight is None:
-        w, denom = A.dtype.type(1), A.dtype.type(n)
-    else:
-        w = sample_weight.reshape(-1, 1)
-        denom = A.dtype.type(np.cumsum(sample_weight, dtype=np.float64)[-1])
+    w, denom = _row_weights(A, sample_weight)
     if loss == "mse":
         diff = A - Y
         rows = np.sum(diff * diff, axis=1, keepdims=True)
@@ -166,12 +174,7 @@ def loss_delta(A, Y, loss, activation, sample_weight=None):
     value, dA = loss_gradient(A, Y, loss, sample_weight)
     if (loss, activation) not in FUSED_PAIRS:
         return value, activation_backward(A, dA, activation)
-    n = A.shape[0]
-    if sample_weight is None:
-        w, denom = A.dtype.type(1), A.dtype.type(n)
-    else:
-        w = sample_weight.reshape(-1, 1)
-        denom = A.dtype.type(np.cumsum(sample_weight, dtype=np.float64)[-1])
+    w, denom = _row_weights(A, sample_weight)
     if loss == "cce":
         return value, (A * Y.sum(axis=1, keepdims=True) - Y) * w / denom
     return value, (A - Y) * w / denom

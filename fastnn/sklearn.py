@@ -438,9 +438,9 @@ class _FastnnMLP:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         # Not stored when rebuilt: predicting must not change the estimator.
         net = self._bound_network() or self._copy_network()
-        X = _dense(X, net.dtype)
+        X_net = _dense(X, net.dtype)
         with net._guard.reading("predict"):
-            out = net._forward(X)
+            out = net._forward(X_net)
         if self.out_activation_ == "exp":
             np.exp(out, out=out)
         return out.astype(np.result_type(X.dtype, net.dtype), copy=False)

@@ -98,8 +98,8 @@ cdef void _forward_rows(int act, const floating* Z, const floating* bias, floati
     elif act == TANH:
         vtanh(o, o, n)
     elif act == RELU:
-        for i in range(n):
-            o[i] = o[i] if o[i] > zero else zero
+        for i in range(n):     # NaN stays NaN, as in np.maximum (and -0.0 stays -0.0)
+            o[i] = zero if o[i] < zero else o[i]
     elif act == STEP:
         for i in range(n):
             o[i] = one if o[i] > zero else zero

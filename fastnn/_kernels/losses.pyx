@@ -16,8 +16,13 @@ batch of a per-sample sum over outputs:
 
 With per-sample weights w (``weights`` not NULL), "mean over the batch"
 becomes the weighted mean: the loss is ``Σᵢ wᵢ·ℓᵢ / Σᵢ wᵢ`` and every ``/n``
-above becomes ``·wᵢ/Σw``.  Without weights wᵢ = 1 and Σw = n, and the
-arithmetic is exactly the unweighted one (a product by 1 is exact).
+above becomes ``·wᵢ/Σw``.  Σw is summed in double; when it reaches 2^64,
+the weights and Σw are scaled by a power of two that brings it below
+(``_weight_scale``: exact, the ratios wᵢ/Σw do not change), so float32
+weights whose sum overflows float32 (six weights of 3e38) still give the
+weighted mean, while ordinary weights keep their exact arithmetic.  Without
+weights wᵢ = 1 and Σw = n, and the arithmetic is exactly the unweighted one
+(a product by 1 is exact).
 
 Probabilities are clipped to [eps, 1−eps] (CCE: to eps from below) with eps the
 dtype's machine epsilon before any log or division, as scikit-learn does, so a
@@ -36,7 +41,7 @@ a tiny share of a step).  Only the activation backward of an unfused pair uses
 ``n_threads``.  Memory: the caller owns every buffer; ``delta`` or ``dA`` may be
 NULL when only the loss is wanted.
 """
-from libc.math cimport log, log1p, logf, log1pf
+from libc.math cimport frexp, ldexp, log, log1p, logf, log1pf
 
 from fastnn._kernels.activations cimport (
     activation_backward_impl, activation_grain, IDENTITY, SIGMOID, SOFTMAX, STEP)
@@ -88,16 +93,31 @@ cdef double weight_sum(const floating* weights, Py_ssize_t n_samples) noexcept n
     return total
 
 
+cdef inline double _weight_scale(double total) noexcept nogil:
+    """1 when Σw < 2^64, else the power of two that brings Σw below 2^64."""
+    cdef int exponent
+    frexp(total, &exponent)
+    return 1.0 if exponent <= 64 else ldexp(1.0, 64 - exponent)
+
+
+cdef inline floating _weight(const floating* weights, Py_ssize_t i, double scale) noexcept nogil:
+    """wᵢ·scale (1 without weights)."""
+    return <floating>1 if weights == NULL else <floating>(<double>weights[i] * scale)
+
+
 cdef floating _poisson_rows(const floating* A, const floating* Y, const floating* weights,
-                            floating denom, floating* dA, Py_ssize_t n_samples,
+                            floating* dA, Py_ssize_t n_samples,
                             Py_ssize_t n_out) noexcept nogil:
     """Σᵢ wᵢ·Σⱼ[y·log(y/λ) − y + λ] / denom with λ = exp(a); dA = (λ−y)·wᵢ/denom."""
     cdef floating lam[SCRATCH]
     cdef floating ratio[SCRATCH]
     cdef floating zero = 0, one = 1, w, row, total = 0, y
+    cdef double weights_total = weight_sum(weights, n_samples)
+    cdef double scale = _weight_scale(weights_total)
+    cdef floating denom = <floating>(weights_total * scale)
     cdef Py_ssize_t i, j, start, m
     for i in range(n_samples):
-        w = weights[i] if weights != NULL else one
+        w = _weight(weights, i, scale)
         row = 0
         start = 0
         while start < n_out:
@@ -124,13 +144,15 @@ cdef floating loss_gradient_impl(int loss, const floating* A, const floating* Y,
     """(Weighted) mean loss over the batch; writes dL/dA into dA unless it is NULL."""
     cdef Py_ssize_t i, j, k
     cdef floating one = 1, half = 0.5, zero = 0
-    cdef floating denom = <floating>weight_sum(weights, n_samples)
+    cdef double weights_total = weight_sum(weights, n_samples)
+    cdef double scale = _weight_scale(weights_total)
+    cdef floating denom = <floating>(weights_total * scale)
     cdef floating eps = _eps(one), hi = one - eps
     cdef floating d, a, y, w, row, total = 0
     if loss == POISSON:
-        return _poisson_rows(A, Y, weights, denom, dA, n_samples, n_out)
+        return _poisson_rows(A, Y, weights, dA, n_samples, n_out)
     for i in range(n_samples):
-        w = weights[i] if weights != NULL else one
+        w = _weight(weights, i, scale)
         row = 0
         for j in range(n_out):
             k = i * n_out + j
@@ -146,7 +168,7 @@ cdef floating loss_gradient_impl(int loss, const floating* A, const floating* Y,
                 if dA != NULL:
                     dA[k] = (a - y) / (a * (one - a)) * w / denom
             else:  # CCE
-                a = A[k] if A[k] > eps else eps
+                a = eps if A[k] < eps else A[k]     # NaN stays NaN, as in np.maximum
                 row = row + y * _log(a)
                 if dA != NULL:
                     dA[k] = -y / a * w / denom
@@ -163,14 +185,16 @@ cdef floating loss_delta_impl(int loss, int act, const floating* A, const floati
     """(Weighted) mean loss; writes delta = dL/dZ of the output layer."""
     cdef Py_ssize_t i, j, k
     cdef floating one = 1, y_sum, value, w
-    cdef floating denom = <floating>weight_sum(weights, n_samples)
+    cdef double weights_total = weight_sum(weights, n_samples)
+    cdef double scale = _weight_scale(weights_total)
+    cdef floating denom = <floating>(weights_total * scale)
     if not is_fused_pair(loss, act):
         value = loss_gradient_impl(loss, A, Y, weights, delta, n_samples, n_out)
         activation_backward_impl(act, A, delta, delta, n_samples, n_out, n_threads)
         return value
     value = loss_gradient_impl(loss, A, Y, weights, <floating*>NULL, n_samples, n_out)
     for i in range(n_samples):
-        w = weights[i] if weights != NULL else one
+        w = _weight(weights, i, scale)
         if loss == CCE:
             y_sum = 0
             for j in range(n_out):
