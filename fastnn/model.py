@@ -271,10 +271,19 @@ class Sequential:
         if y.shape[:1] != (n,):
             raise ValueError("%s has %s rows but X has %d samples" % (
                 name, y.shape[0] if y.ndim else "no", n))
-        # Integer 1-D targets are class labels for a classification loss or a
-        # network with several outputs; for one output and MSE they are values.
+        if y.dtype.kind in "OUSV":
+            raise TypeError(
+                "%s holds %s; a Sequential model takes class labels as integers 0 .. "
+                "n_outputs-1 (or bools), or one-hot rows: encode them first (e.g. "
+                "sklearn.preprocessing.LabelEncoder), or use fastnn.sklearn.MLPClassifier, "
+                "which takes labels of any type" % (name, "strings" if y.dtype.kind in "US"
+                                                     else "objects of dtype %s" % y.dtype))
+        # Integer (and bool) 1-D targets are class labels for a classification
+        # loss or a network with several outputs; for one output and MSE they
+        # are values.
         labels = y.ndim == 1 and y.dtype.kind in "iub" and (loss.classification or n_out > 1)
         if labels:
+            y = y.astype(np.intp)        # bools index as 0 and 1, not as a mask
             n_classes = max(n_out, 2)
             if y.min() < 0 or y.max() >= n_classes:
                 raise ValueError("%s holds class labels outside [0, %d)" % (name, n_classes))
@@ -315,10 +324,11 @@ class Sequential:
         ----------
         X : array_like of shape (n_samples, n_features)
         y : array_like of shape (n_samples, n_outputs) or (n_samples,)
-            Targets.  Integer class labels (1-D) are one-hot encoded for the
-            model's n_outputs classes, or taken as 0/1 for a single output unit
-            with a cross-entropy loss; with MSE and one output unit, integer
-            targets are plain values.
+            Targets.  Integer (or bool) class labels (1-D) are one-hot encoded
+            for the model's n_outputs classes, or taken as 0/1 for a single
+            output unit with a cross-entropy loss; with MSE and one output
+            unit, integer targets are plain values.  Strings and objects are
+            refused (encode them, or use ``fastnn.sklearn.MLPClassifier``).
         loss : MSELoss, BCELoss, CrossEntropyLoss, or 'mse' / 'bce' / 'cce'
         optimizer : fastnn.SGD, fastnn.Adam, or a preset (fastnn.StochasticGD, ...)
             Bound to this model's parameters on the first call.

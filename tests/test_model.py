@@ -1441,3 +1441,27 @@ def test_gather_ahead_stops_at_a_bad_row_and_fit_undoes_the_epoch(row):
     finally:
         fastnn.set_num_threads(before)
     np.testing.assert_array_equal(model.params, params)
+
+
+@pytest.mark.parametrize("n_out, loss", [(2, "cce"), (3, "cce"), (1, "bce")])
+def test_bool_labels_are_class_labels(n_out, loss):
+    """Bools index classes 0 and 1 (they raised IndexError, or with as many
+    samples as classes were taken as one-hot rows)."""
+    X = np.random.default_rng(0).random((3, 4))
+    y = np.array([False, True, False])
+    last = fastnn.Sigmoid() if n_out == 1 else fastnn.Softmax()
+    model = fastnn.Sequential([fastnn.Dense(4, n_out), last], seed=0)
+    model.fit(X, y, loss, fastnn.SGD(0.5), epochs=300, verbose=0)
+    np.testing.assert_array_equal(model.predict(X), [0, 1, 0])
+    assert model.evaluate(X, y)["accuracy"] == 1.0
+    Y, labels = model._check_y(y, 3, fastnn.losses.get_loss(loss))
+    assert labels and Y.shape == (3, n_out)
+
+
+@pytest.mark.parametrize("y", [np.array(["a", "b", "a"]), np.array(["a", "b", "a"], object),
+                               np.array([b"a", b"b", b"a"])])
+def test_string_and_object_labels_are_refused_clearly(y):
+    X = np.random.default_rng(0).random((3, 4))
+    model = fastnn.Sequential([fastnn.Dense(4, 2), fastnn.Softmax()], seed=0)
+    with pytest.raises(TypeError, match="y holds .*LabelEncoder.*MLPClassifier"):
+        model.fit(X, y, "cce", fastnn.SGD(0.5), verbose=0)

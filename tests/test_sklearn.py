@@ -470,3 +470,21 @@ def test_gather_ahead_with_sample_weights_gives_the_bits_of_one_thread(solver):
     for a, b in zip(one.coefs_ + one.intercepts_, two.coefs_ + two.intercepts_):
         np.testing.assert_array_equal(a, b)
     assert one.loss_curve_ == two.loss_curve_
+
+
+@pytest.mark.parametrize("labels", [np.array([False, True]), np.array(["no", "yes"]),
+                                    np.array(["a", "b"], object)], ids=["bool", "str", "object"])
+def test_labels_of_any_dtype_are_classes(labels):
+    """Labels are classes whatever their dtype: the fit is the fit on 0/1."""
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 5))
+    pick = (X[:, 0] > 0.5).astype(int)
+    fits = []
+    for y in (pick, labels[pick]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(MLPClassifier(hidden_layer_sizes=(8,), max_iter=50,
+                                      random_state=0).fit(X, y))
+    np.testing.assert_array_equal(fits[1].classes_, labels)
+    np.testing.assert_array_equal(fits[1].predict(X), labels[fits[0].predict(X)])
+    np.testing.assert_array_equal(fits[1].predict_proba(X), fits[0].predict_proba(X))
