@@ -18,6 +18,7 @@ whatever the thread count.
 """
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -29,6 +30,7 @@ import zipfile
 import numpy as np
 
 from fastnn import kernels, reference
+from fastnn import _model_file
 from fastnn._interrupt import Chunks, Interruptible
 from fastnn._sharing import UseGuard, Workspaces
 from fastnn._kernels import train as _train
@@ -802,18 +804,23 @@ def load(path):
 
     Raises
     ------
+    FileNotFoundError
+        No file at ``path`` (the message names it).
     ValueError
-        If the file is not a fastnn model, is truncated or corrupt, or its
-        arrays do not match its architecture.
+        If the file is not a fastnn model, is truncated or corrupt, declares
+        more than its arrays hold or than the limits allow (layers, sizes,
+        bytes: fastnn/_model_file.py, checked before anything is allocated),
+        or its arrays do not match its architecture.
     """
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(errno.ENOENT, "no fastnn model file at %r" % path, path)
     try:
+        _model_file.check_members(path)
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-    except FileNotFoundError:
-        raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError,
-            NotImplementedError) as exc:
+            NotImplementedError, MemoryError, OverflowError) as exc:
         raise ValueError("%s is not a readable fastnn model file (%s: %s)"
                          % (path, type(exc).__name__, exc)) from None
     try:
@@ -823,9 +830,10 @@ def load(path):
         if config.get("version") != FORMAT_VERSION:
             raise ValueError("format version %r is not supported" % config.get("version"))
         spec = config["model"]
+        params = arrays.pop("params")
+        _model_file.check_architecture(spec["layers"], params.size)
         model = Sequential([layer_from_config(c) for c in spec["layers"]], dtype=spec["dtype"],
                            backend=spec["backend"])
-        params = arrays.pop("params")
         if params.shape != model.params.shape or params.dtype != model.params.dtype:
             raise ValueError("params has shape %s and dtype %s; the architecture needs %s, %s"
                              % (params.shape, params.dtype, model.params.shape,
@@ -842,7 +850,8 @@ def load(path):
                               if k.startswith("optimizer.")}
             model.optimizer = optimizer_from_state_dict(state)
             model.optimizer.bind(model.params, model.grads)
-    except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, AttributeError, json.JSONDecodeError, OverflowError,
+            IndexError, MemoryError, RecursionError) as exc:
         raise ValueError("%s is not a valid fastnn model file (%s: %s)"
                          % (path, type(exc).__name__, exc)) from None
     except ValueError as exc:

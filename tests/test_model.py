@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import zipfile
 
 import numpy as np
 import pytest
@@ -1281,6 +1282,20 @@ CORRUPTIONS = {
     "optimizer-unknown": (lambda a, c: c["optimizer"].__setitem__("type", "RMSprop"),
                           "RMSprop"),
     "no-model-key": (lambda a, c: c.pop("model"), "model"),
+    # declared structure beyond the limits or the arrays present, caught before
+    # any layer is built (a million layers took minutes)
+    "a-million-layers": (lambda a, c: c["model"].__setitem__(
+        "layers", c["model"]["layers"] + [{"type": "ReLU"}] * 10**6), "10000"),
+    "huge-layer": (lambda a, c: c["model"]["layers"][0].__setitem__("n_out", 10**12),
+                   "n_out must be an integer"),
+    "layer-size-float": (lambda a, c: c["model"]["layers"][0].__setitem__("n_in", 4.0),
+                         "n_in must be an integer"),
+    "layers-not-a-list": (lambda a, c: c["model"].__setitem__("layers", "Dense"),
+                          "non-empty list"),
+    "rng-state-huge-integer": (lambda a, c: c["model"]["rng_state"]["state"].__setitem__(
+        "state", 10**400), "OverflowError|state"),
+    "rng-state-garbage": (lambda a, c: c["model"].__setitem__("rng_state", {"x": 1}),
+                          "state|bit_generator|KeyError|TypeError"),
 }
 
 
@@ -1296,8 +1311,60 @@ def test_load_mismatched_file(tmp_path, rng, name):
 
 
 def test_load_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="no fastnn model file at .*absent.npz"):
         fastnn.load(tmp_path / "absent.npz")
+
+
+def test_load_refuses_a_shape_larger_than_its_member(tmp_path, rng):
+    """A header claiming more elements than its member holds (with a valid
+    CRC: a crafted file) is refused before numpy allocates them."""
+    _, path = _saved(tmp_path, rng)
+    bad = tmp_path / "big-shape.npz"
+    with np.load(path, allow_pickle=False) as data, \
+            zipfile.ZipFile(bad, "w", zipfile.ZIP_STORED) as out:
+        for key in data.files:
+            member = io.BytesIO()
+            np.lib.format.write_array(member, data[key])
+            raw = member.getvalue()
+            if key == "params":
+                shape = ("(%d,)" % data[key].size).encode()
+                raw = raw.replace(shape, b"(" + b"9" * (len(shape) - 3) + b",)", 1)
+            out.writestr(key + ".npy", raw)
+    with pytest.raises(ValueError, match="big-shape.npz.*declares shape"):
+        fastnn.load(bad)
+
+
+def test_load_refuses_compressed_members(tmp_path, rng):
+    _, path = _saved(tmp_path, rng)
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    bad = tmp_path / "compressed.npz"
+    np.savez_compressed(bad, **arrays)
+    with pytest.raises(ValueError, match="compressed"):
+        fastnn.load(bad)
+
+
+def test_load_survives_bit_flips(tmp_path, rng):
+    """Every single-byte corruption of a model file (sampled) is a clean
+    ValueError or a model equal in shape to the saved one: never another
+    exception, a hang or a crash."""
+    model, path = _saved(tmp_path, rng)
+    raw = path.read_bytes()
+    bad = tmp_path / "flipped.npz"
+    outcomes = {"refused": 0, "loaded": 0}
+    for position in rng.choice(len(raw), size=300, replace=False):
+        flipped = bytearray(raw)
+        flipped[position] ^= 1 << int(rng.integers(0, 8))
+        bad.write_bytes(bytes(flipped))
+        try:
+            loaded = fastnn.load(bad)
+        except ValueError as exc:
+            assert "flipped.npz" in str(exc)
+            outcomes["refused"] += 1
+        else:
+            assert loaded.params.shape == model.params.shape
+            outcomes["loaded"] += 1
+    assert outcomes["refused"] > 0 and sum(outcomes.values()) == 300
 
 
 @pytest.mark.parametrize("config", ["[1, 2]", "null", "5"])
