@@ -182,16 +182,23 @@ def loss_delta(A, Y, loss, activation, sample_weight=None):
 
 # --- optimizer updates (in place, PyTorch's conventions) -------------------------
 
+def _decayed(grads, params, weight_decay):
+    """g = grads + weight_decay·params, the decay in the parameters' dtype (a
+    decay that rounds to 0 there is none: an infinite parameter stays so)."""
+    weight_decay = params.dtype.type(weight_decay)
+    return grads + weight_decay * params if weight_decay else grads
+
+
 def sgd_update(params, grads, lr, weight_decay=0.0):
     """Gradient descent: params −= lr·(grads + weight_decay·params)."""
-    g = grads + weight_decay * params if weight_decay else grads
+    g = _decayed(grads, params, weight_decay)
     params -= lr * g
 
 
 def momentum_update(params, grads, velocity, lr, momentum, nesterov=False,
                     weight_decay=0.0):
     """Momentum: v = μ·v + g; params −= lr·v (Nesterov: lr·(g + μ·v))."""
-    g = grads + weight_decay * params if weight_decay else grads
+    g = _decayed(grads, params, weight_decay)
     velocity *= momentum
     velocity += g
     params -= lr * (g + momentum * velocity if nesterov else velocity)
@@ -200,7 +207,7 @@ def momentum_update(params, grads, velocity, lr, momentum, nesterov=False,
 def adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
                 weight_decay=0.0):
     """Adam, step t ≥ 1: bias-corrected first and second moments of the gradient."""
-    g = grads + weight_decay * params if weight_decay else grads
+    g = _decayed(grads, params, weight_decay)
     m *= beta1
     m += (1 - beta1) * g
     v *= beta2
@@ -215,7 +222,7 @@ def adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
 def sklearn_momentum_update(params, grads, velocity, lr, momentum, nesterov=True,
                             weight_decay=0.0):
     """u = μ·v − lr·g; v = u; params += u (Nesterov: params += μ·u − lr·g)."""
-    g = grads + weight_decay * params if weight_decay else grads
+    g = _decayed(grads, params, weight_decay)
     velocity[...] = momentum * velocity - lr * g
     params += momentum * velocity - lr * g if nesterov else velocity
 
@@ -227,7 +234,7 @@ def sklearn_adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, e
     m = β₁m + (1−β₁)g; v = β₂v + (1−β₂)g²; lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ);
     params += (−lr_t)·m/(√v + ε).
     """
-    g = grads + weight_decay * params if weight_decay else grads
+    g = _decayed(grads, params, weight_decay)
     m[...] = beta1 * m + (1 - beta1) * g
     v[...] = beta2 * v + (1 - beta2) * (g * g)
     lr_t = lr * math.sqrt(1 - beta2 ** step) / (1 - beta1 ** step)
