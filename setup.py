@@ -10,6 +10,9 @@ What this script decides, and the environment variables that steer it:
   platform (no ``-march=native``).  ``FASTNN_NATIVE=1`` builds for the host CPU.
 * Debugging: ``FASTNN_DEBUG=1`` turns Cython's bounds, wraparound and
   initialisation checks back on and compiles with ``-O0 -g``.
+  ``FASTNN_SANITIZE=1`` (gcc, clang) instruments the kernels with
+  AddressSanitizer and UndefinedBehaviorSanitizer, at ``-O1 -g`` (``-O0`` with
+  ``FASTNN_DEBUG=1``); ``tests/run_sanitizers.sh`` builds so and runs the suite.
 * ``-ffp-contract=off`` always: the compiler must not fuse ``a*b + c`` into an
   FMA on its own, so that elementwise kernels round exactly like the NumPy
   reference (bit-identical results, even in a native build).
@@ -135,6 +138,15 @@ def _configure():
         if native:
             compile_args.append("-march=native")
     link_args = []
+    sanitize = _env_flag("FASTNN_SANITIZE")
+    if sanitize:
+        if kind == "msvc":
+            raise SystemExit("FASTNN_SANITIZE=1 needs gcc or clang")
+        flags = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+                 "-fno-omit-frame-pointer"]
+        compile_args = [a for a in compile_args if a != "-O3"] + \
+            ([] if debug else ["-O1", "-g"]) + flags
+        link_args += flags
 
     omp_compile, omp_link = _openmp_flags(kind)
     if _env_flag("FASTNN_NO_OPENMP"):
@@ -160,6 +172,7 @@ def _configure():
         "openmp_reason": openmp_reason,
         "native": native,
         "debug": debug,
+        "sanitize": sanitize,
         "compiler": _compiler_version(cc),
         "compile_args": compile_args,
         "link_args": link_args,

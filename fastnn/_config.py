@@ -329,6 +329,7 @@ def config():
         "compile_args": BUILD_CONFIG.get("compile_args", []),
         "native": BUILD_CONFIG.get("native", False),
         "debug": BUILD_CONFIG.get("debug", False),
+        "sanitize": BUILD_CONFIG.get("sanitize", False),
     }
 
 
@@ -375,8 +376,9 @@ def show_config(file=None):
             "tuned (%s)" % (c["routes"]["file"] or "in this process, not saved")
             if c["routes"]["tuned"] else c["routes"]["note"])),
         "compiler:  %s" % c["compiler"],
-        "flags:     %s%s%s" % (" ".join(c["compile_args"]),
+        "flags:     %s%s%s%s" % (" ".join(c["compile_args"]),
                                "  [FASTNN_NATIVE]" if c["native"] else "  [portable]",
-                               "  [FASTNN_DEBUG]" if c["debug"] else ""),
+                               "  [FASTNN_DEBUG]" if c["debug"] else "",
+                               "  [FASTNN_SANITIZE]" if c["sanitize"] else ""),
     ]
     print("\n".join(lines), file=file or sys.stdout)
