@@ -19,7 +19,7 @@ from fastnn._kernels import _parallel
 CONFIG_KEYS = {
     "fastnn", "python", "numpy", "scipy", "openmp", "openmp_reason", "num_threads",
     "cpu_count", "available_cpus", "blas", "cpu", "cpu_signature", "simd", "routes", "compiler",
-    "compile_args", "native", "debug", "isa", "available_isas", "openblas_coretype",
+    "compile_args", "native", "debug", "sanitize", "isa", "available_isas", "openblas_coretype",
     "blas_thread_control",
 }
 
@@ -102,6 +102,7 @@ def test_config_dict():
     assert c["compiler"] == BUILD_CONFIG["compiler"]
     assert c["compile_args"] == BUILD_CONFIG["compile_args"]
     assert isinstance(c["native"], bool) and isinstance(c["debug"], bool)
+    assert isinstance(c["sanitize"], bool)
     assert len(c["blas"]) == len(_blas_controllers()) >= 1
     # SciPy's wheels bundle a pthreads OpenBLAS, whose thread count gemm can hold at one
     assert c["blas_thread_control"] is any(
