@@ -98,7 +98,7 @@ static inline int fastnn_route_available(int isa, int route)
     case FASTNN_ROUTE_SMALL:
         return isa == FASTNN_ISA_AVX512 || isa == FASTNN_ISA_AVX2 || isa == FASTNN_ISA_NEON;
     case FASTNN_ROUTE_PACKED:
-        return isa == FASTNN_ISA_AVX512 || isa == FASTNN_ISA_AVX2;
+        return isa == FASTNN_ISA_AVX512 || isa == FASTNN_ISA_AVX2 || isa == FASTNN_ISA_NEON;
     default:
         return 0;
     }

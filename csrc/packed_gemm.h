@@ -16,7 +16,8 @@
  * Strategy (the BLIS scheme, transposed for row-major C with vectors along n)
  *   A micro-kernel keeps a tile of MR rows × NR = 2 vectors of C in 2·MR
  *   registers: AVX-512F 12 × 32 floats / 16 doubles in 24 zmm, AVX2 6 × 16
- *   floats / 8 doubles in 12 ymm (BLIS's haswell tile); each k step loads two
+ *   floats / 8 doubles in 12 ymm (BLIS's haswell tile), NEON 12 × 8 floats /
+ *   4 doubles in 24 of its 32 q registers; each k step loads two
  *   vectors of packed B and broadcasts MR values of packed A.  Around it:
  *   rows in blocks of MB, k in blocks of KC (op(A)'s MB×KC block packed once
  *   into MR-row micro-panels), columns in blocks of NB (op(B)'s KC×NB block
@@ -48,9 +49,13 @@
  *   by small_gemm.h's unpacked kernels instead (slower, same contract).
  *
  * Dispatch: the AVX-512F and AVX2+FMA code is compiled through function
- *   attributes (the build stays portable); the entry points take the path
- *   fastnn_isa() (isa.h) names, and small_gemm.h's kernels on the others;
- *   gemm_route.h sends nothing here on those.
+ *   attributes (the build stays portable), the NEON code on aarch64 (its
+ *   baseline); the entry points take the path fastnn_isa() (isa.h) names
+ *   (fastnn_pg_path_params), and small_gemm.h's kernels on the others;
+ *   gemm_route.h sends nothing here on those.  NEON's block sizes are
+ *   untuned guesses (this code was written and tested under qemu, on no ARM
+ *   CPU): gemm's default route never picks it there, `fastnn.tune` does
+ *   where it measures faster.
  */
 #ifndef FASTNN_PACKED_GEMM_H
 #define FASTNN_PACKED_GEMM_H
@@ -81,6 +86,13 @@
 #define FASTNN_PG_AVX2_NB_D 256     /* double: 192×256 B block = 384 KiB */
 #define FASTNN_PG_AVX2_MB_D 1020
 #define FASTNN_PG_AVX2_PIECE_BLOCKS 4   /* a thread's piece: up to 4 B blocks */
+#define FASTNN_PG_NEON_MR 12
+#define FASTNN_PG_NEON_KC_S 256     /* float: 12×256 A panel = 12 KiB (L1) */
+#define FASTNN_PG_NEON_NB_S 384     /* float: 256×384 B block = 384 KiB (L2) */
+#define FASTNN_PG_NEON_MB_S 1020
+#define FASTNN_PG_NEON_KC_D 256     /* double: 12×256 A panel = 24 KiB */
+#define FASTNN_PG_NEON_NB_D 192     /* double: 256×192 B block = 384 KiB */
+#define FASTNN_PG_NEON_MB_D 1020
 /* elements between the A block and the B block: the A packing's last
  * vector store may spill up to VL elements past the A block */
 #define FASTNN_PG_PAD 16
@@ -90,11 +102,16 @@
      * (SIZE))
 #define FASTNN_PG_MAX(x, y) ((x) > (y) ? (x) : (y))
 /* the largest of the instantiations' A block + padding + B block */
+#if FASTNN_HAVE_NEON_PATH
+#define FASTNN_PG_WORKSPACE_BYTES                                                    \
+    FASTNN_PG_MAX(FASTNN_PG_BLOCKS_BYTES(NEON, S, 4), FASTNN_PG_BLOCKS_BYTES(NEON, D, 8))
+#else
 #define FASTNN_PG_WORKSPACE_BYTES                                                    \
     FASTNN_PG_MAX(FASTNN_PG_MAX(FASTNN_PG_BLOCKS_BYTES(AVX512, S, 4),                \
                                 FASTNN_PG_BLOCKS_BYTES(AVX512, D, 8)),               \
                   FASTNN_PG_MAX(FASTNN_PG_BLOCKS_BYTES(AVX2, S, 4),                  \
                                 FASTNN_PG_BLOCKS_BYTES(AVX2, D, 8)))
+#endif
 
 /* ---- per-thread workspace ------------------------------------------------ */
 
@@ -258,6 +275,124 @@ static inline __mmask8 fastnn_pg_lane_mask_avx512_d(int lanes)
 #define PG_MUL(a, b) _mm256_mul_pd(a, b)
 #include "packed_gemm_kernels.h"
 
+#endif /* FASTNN_SG_X86 */
+
+#if FASTNN_HAVE_NEON_PATH
+/* ---- NEON: 12 rows × 2 q registers ----------------------------------------- *
+ * 24 accumulators, 2 vectors of B and one broadcast: 27 of the 32 q registers.
+ * NEON has no masked loads and stores: simd_neon.h's stand-ins take a lane
+ * count (a switch of partial loads and stores), so whole tiles store whole
+ * vectors (PG_MASKED_STORES_SLOW). */
+
+#define PG_TARGET
+#define PG_MR FASTNN_PG_NEON_MR
+#define PG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define PG_PREFETCH_B(b) __builtin_prefetch((b) + 8 * PG_NR, 0, 3)
+#define PG_MASKED_STORES_SLOW 1
+#define PG_PACK_PREFETCH 8
+#define PG_MASK_ALL(m) ((m) == PG_VL)
+#define PG_T float
+#define PG_V float32x4_t
+#define PG_MASK int
+#define PG_VL 4
+#define PG_NAME(x) fastnn_pg_##x##_neon_s
+#define PG_KC FASTNN_PG_NEON_KC_S
+#define PG_NB FASTNN_PG_NEON_NB_S
+#define PG_MB FASTNN_PG_NEON_MB_S
+#define PG_TRANSPOSE fastnn_neon_transpose_s
+#define PG_LANE_MASK fastnn_neon_tail_mask_s
+#define PG_ZERO() vdupq_n_f32(0)
+#define PG_SET1(x) vdupq_n_f32(x)
+#define PG_LOADU(p) vld1q_f32(p)
+#define PG_LOADM(m, p) fastnn_neon_loadm_s(m, p)
+#define PG_STOREU(p, v) vst1q_f32(p, v)
+#define PG_STOREM(p, m, v) fastnn_neon_storem_s(p, m, v)
+#define PG_FMA(a, b, c) vfmaq_f32(c, a, b)
+#define PG_MUL(a, b) vmulq_f32(a, b)
+#include "packed_gemm_kernels.h"
+
+#define PG_TARGET
+#define PG_MR FASTNN_PG_NEON_MR
+#define PG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define PG_PREFETCH_B(b) __builtin_prefetch((b) + 8 * PG_NR, 0, 3)
+#define PG_MASKED_STORES_SLOW 1
+#define PG_PACK_PREFETCH 8
+#define PG_MASK_ALL(m) ((m) == PG_VL)
+#define PG_T double
+#define PG_V float64x2_t
+#define PG_MASK int
+#define PG_VL 2
+#define PG_NAME(x) fastnn_pg_##x##_neon_d
+#define PG_KC FASTNN_PG_NEON_KC_D
+#define PG_NB FASTNN_PG_NEON_NB_D
+#define PG_MB FASTNN_PG_NEON_MB_D
+#define PG_TRANSPOSE fastnn_neon_transpose_d
+#define PG_LANE_MASK fastnn_neon_tail_mask_d
+#define PG_ZERO() vdupq_n_f64(0)
+#define PG_SET1(x) vdupq_n_f64(x)
+#define PG_LOADU(p) vld1q_f64(p)
+#define PG_LOADM(m, p) fastnn_neon_loadm_d(m, p)
+#define PG_STOREU(p, v) vst1q_f64(p, v)
+#define PG_STOREM(p, m, v) fastnn_neon_storem_d(p, m, v)
+#define PG_FMA(a, b, c) vfmaq_f64(c, a, b)
+#define PG_MUL(a, b) vmulq_f64(a, b)
+#include "packed_gemm_kernels.h"
+#endif /* FASTNN_HAVE_NEON_PATH */
+
+#define FASTNN_PG_HAVE_DRIVER (FASTNN_SG_X86 || FASTNN_HAVE_NEON_PATH)
+
+#if FASTNN_PG_HAVE_DRIVER
+typedef void (*fastnn_pg_serial_s_fn)(int, int, int, int, int, float, const float *,
+                                      ptrdiff_t, const float *, ptrdiff_t, float, float *,
+                                      ptrdiff_t, float *, float *);
+typedef void (*fastnn_pg_serial_d_fn)(int, int, int, int, int, double, const double *,
+                                      ptrdiff_t, const double *, ptrdiff_t, double, double *,
+                                      ptrdiff_t, double *, double *);
+
+/* One path's tile, blocks and serial routines, for one element type. */
+typedef struct {
+    int mr, nr, kc, nb, mb, piece_blocks;
+    fastnn_pg_serial_s_fn serial_s;
+    fastnn_pg_serial_d_fn serial_d;
+} fastnn_pg_params;
+
+/* The active path's parameters (the caller checked fastnn_pg_have_kernel). */
+static inline fastnn_pg_params fastnn_pg_path_params(int is_double)
+{
+    fastnn_pg_params p;
+#if FASTNN_SG_X86
+    if (fastnn_isa() == FASTNN_ISA_AVX2) {
+        p.mr = FASTNN_PG_AVX2_MR;
+        p.nr = is_double ? 8 : 16;
+        p.kc = is_double ? FASTNN_PG_AVX2_KC_D : FASTNN_PG_AVX2_KC_S;
+        p.nb = is_double ? FASTNN_PG_AVX2_NB_D : FASTNN_PG_AVX2_NB_S;
+        p.mb = is_double ? FASTNN_PG_AVX2_MB_D : FASTNN_PG_AVX2_MB_S;
+        p.piece_blocks = FASTNN_PG_AVX2_PIECE_BLOCKS;
+        p.serial_s = fastnn_pg_serial_avx2_s;
+        p.serial_d = fastnn_pg_serial_avx2_d;
+    } else {
+        p.mr = FASTNN_PG_AVX512_MR;
+        p.nr = is_double ? 16 : 32;
+        p.kc = is_double ? FASTNN_PG_AVX512_KC_D : FASTNN_PG_AVX512_KC_S;
+        p.nb = is_double ? FASTNN_PG_AVX512_NB_D : FASTNN_PG_AVX512_NB_S;
+        p.mb = is_double ? FASTNN_PG_AVX512_MB_D : FASTNN_PG_AVX512_MB_S;
+        p.piece_blocks = 1;
+        p.serial_s = fastnn_pg_serial_avx512_s;
+        p.serial_d = fastnn_pg_serial_avx512_d;
+    }
+#else
+    p.mr = FASTNN_PG_NEON_MR;
+    p.nr = is_double ? 4 : 8;
+    p.kc = is_double ? FASTNN_PG_NEON_KC_D : FASTNN_PG_NEON_KC_S;
+    p.nb = is_double ? FASTNN_PG_NEON_NB_D : FASTNN_PG_NEON_NB_S;
+    p.mb = is_double ? FASTNN_PG_NEON_MB_D : FASTNN_PG_NEON_MB_S;
+    p.piece_blocks = 1;
+    p.serial_s = fastnn_pg_serial_neon_s;
+    p.serial_d = fastnn_pg_serial_neon_d;
+#endif
+    return p;
+}
+
 /* Threads worth using: one per 2^21 multiply-adds (about 20 µs of work), at
  * most max_threads. */
 static inline int fastnn_pg_threads(int m, int n, int k, int max_threads)
@@ -298,26 +433,18 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
                            double beta, void *C, int ldc, int max_threads)
 {
     const size_t size = is_double ? sizeof(double) : sizeof(float);
-    /* the active instruction set's tile and blocks (AVX-512F or AVX2) */
-    const int avx2 = fastnn_isa() == FASTNN_ISA_AVX2;
-    const int mr = avx2 ? FASTNN_PG_AVX2_MR : FASTNN_PG_AVX512_MR;
-    const int nr = 2 * (avx2 ? 32 : 64) / (int)size;
-    const int nb = avx2 ? (is_double ? FASTNN_PG_AVX2_NB_D : FASTNN_PG_AVX2_NB_S)
-                        : (is_double ? FASTNN_PG_AVX512_NB_D : FASTNN_PG_AVX512_NB_S);
-    const int mb = avx2 ? (is_double ? FASTNN_PG_AVX2_MB_D : FASTNN_PG_AVX2_MB_S)
-                        : (is_double ? FASTNN_PG_AVX512_MB_D : FASTNN_PG_AVX512_MB_S);
-    const int kc = avx2 ? (is_double ? FASTNN_PG_AVX2_KC_D : FASTNN_PG_AVX2_KC_S)
-                        : (is_double ? FASTNN_PG_AVX512_KC_D : FASTNN_PG_AVX512_KC_S);
+    /* the active instruction set's tile, blocks and serial routines */
+    const fastnn_pg_params pp = fastnn_pg_path_params(is_double);
+    const int mr = pp.mr, nr = pp.nr, nb = pp.nb, mb = pp.mb;
     /* the B block follows the A block (mb × kc) and its padding */
-    const ptrdiff_t b_block = (ptrdiff_t)mb * kc + FASTNN_PG_PAD;
+    const ptrdiff_t b_block = (ptrdiff_t)mb * pp.kc + FASTNN_PG_PAD;
     const int n_threads = fastnn_pg_threads(m, n, k, max_threads);
     /* split the longer side: a piece of C repacks its whole panel of A (when
      * cut by columns) or of B (by rows), so pieces should be thick */
     const int by_cols = n >= m;
     const int total = by_cols ? n : m;
-    const int blocks = avx2 ? FASTNN_PG_AVX2_PIECE_BLOCKS : 1;
     const int width = fastnn_pg_piece_width(total, by_cols ? nr : mr,
-                                            blocks * (by_cols ? nb : mb), n_threads);
+                                            pp.piece_blocks * (by_cols ? nb : mb), n_threads);
     const int n_pieces = (total + width - 1) / width;
     int next_piece = 0;   /* shared by the team */
     /* the caller's flush-to-zero and denormals-are-zero bits (fp_mode.h;
@@ -344,31 +471,19 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
             const char *pb = (const char *)B + b_off * size;
             char *pc = (char *)C + c_off * size;
             if (is_double) {
-                if (ws != NULL && avx2)
-                    fastnn_pg_serial_avx2_d(trans_a, trans_b, pm, pn, k, alpha,
-                                            (const double *)pa, lda, (const double *)pb,
-                                            ldb, beta, (double *)pc, ldc, (double *)ws,
-                                            (double *)ws + b_block);
-                else if (ws != NULL)
-                    fastnn_pg_serial_avx512_d(trans_a, trans_b, pm, pn, k, alpha,
-                                              (const double *)pa, lda, (const double *)pb,
-                                              ldb, beta, (double *)pc, ldc, (double *)ws,
-                                              (double *)ws + b_block);
+                if (ws != NULL)
+                    pp.serial_d(trans_a, trans_b, pm, pn, k, alpha, (const double *)pa, lda,
+                                (const double *)pb, ldb, beta, (double *)pc, ldc,
+                                (double *)ws, (double *)ws + b_block);
                 else
                     fastnn_dgemm_small(trans_a, trans_b, pm, pn, k, alpha,
                                        (const double *)pa, lda, (const double *)pb, ldb,
                                        beta, (double *)pc, ldc);
             } else {
-                if (ws != NULL && avx2)
-                    fastnn_pg_serial_avx2_s(trans_a, trans_b, pm, pn, k, (float)alpha,
-                                            (const float *)pa, lda, (const float *)pb, ldb,
-                                            (float)beta, (float *)pc, ldc, (float *)ws,
-                                            (float *)ws + b_block);
-                else if (ws != NULL)
-                    fastnn_pg_serial_avx512_s(trans_a, trans_b, pm, pn, k, (float)alpha,
-                                              (const float *)pa, lda, (const float *)pb,
-                                              ldb, (float)beta, (float *)pc, ldc,
-                                              (float *)ws, (float *)ws + b_block);
+                if (ws != NULL)
+                    pp.serial_s(trans_a, trans_b, pm, pn, k, (float)alpha, (const float *)pa,
+                                lda, (const float *)pb, ldb, (float)beta, (float *)pc, ldc,
+                                (float *)ws, (float *)ws + b_block);
                 else
                     fastnn_sgemm_small(trans_a, trans_b, pm, pn, k, (float)alpha,
                                        (const float *)pa, lda, (const float *)pb, ldb,
@@ -378,14 +493,15 @@ static void fastnn_pg_gemm(int is_double, int trans_a, int trans_b, int m, int n
         fastnn_fp_mode_restore(own_mode);
     }
 }
-#endif /* FASTNN_SG_X86 */
+#endif /* FASTNN_PG_HAVE_DRIVER */
 
-/* 1 when the active instruction-set path has a packed kernel (AVX-512F or
- * AVX2); elsewhere the entry points run small_gemm.h's kernels. */
+/* 1 when the active instruction-set path has a packed kernel (AVX-512F,
+ * AVX2, NEON); elsewhere the entry points run small_gemm.h's kernels. */
 static inline int fastnn_pg_have_kernel(void)
 {
     const int isa = fastnn_isa();
-    return FASTNN_SG_X86 && (isa == FASTNN_ISA_AVX512 || isa == FASTNN_ISA_AVX2);
+    return (FASTNN_SG_X86 && (isa == FASTNN_ISA_AVX512 || isa == FASTNN_ISA_AVX2))
+        || (FASTNN_HAVE_NEON_PATH && isa == FASTNN_ISA_NEON);
 }
 
 /* ---- public entry points ---------------------------------------------------- */
@@ -396,7 +512,7 @@ static inline void fastnn_sgemm_packed(int trans_a, int trans_b, int m, int n, i
                                        int ldc, int max_threads)
 {
     if (m <= 0 || n <= 0) return;
-#if FASTNN_SG_X86
+#if FASTNN_PG_HAVE_DRIVER
     if (k > 0 && fastnn_pg_have_kernel()) {
         fastnn_pg_gemm(0, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
                        max_threads);
@@ -413,7 +529,7 @@ static inline void fastnn_dgemm_packed(int trans_a, int trans_b, int m, int n, i
                                        int ldc, int max_threads)
 {
     if (m <= 0 || n <= 0) return;
-#if FASTNN_SG_X86
+#if FASTNN_PG_HAVE_DRIVER
     if (k > 0 && fastnn_pg_have_kernel()) {
         fastnn_pg_gemm(1, trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc,
                        max_threads);
@@ -430,6 +546,8 @@ static inline void fastnn_dgemm_packed(int trans_a, int trans_b, int m, int n, i
  * blocks, each block's partial sum is added to C in turn). */
 static inline int fastnn_packed_gemm_accumulates_exactly(int k, int is_double)
 {
+    if (fastnn_isa() == FASTNN_ISA_NEON)
+        return k <= (is_double ? FASTNN_PG_NEON_KC_D : FASTNN_PG_NEON_KC_S);
     if (fastnn_isa() == FASTNN_ISA_AVX2)
         return k <= (is_double ? FASTNN_PG_AVX2_KC_D : FASTNN_PG_AVX2_KC_S);
     return k <= (is_double ? FASTNN_PG_AVX512_KC_D : FASTNN_PG_AVX512_KC_S);

@@ -73,8 +73,8 @@ PG_NAME(micro)(int kc, const PG_T *restrict a, const PG_T *restrict b, PG_T *c,
     /* C's tile is read (beta != 0, or a later k block) and written only after
      * the kc loop: start fetching it now, behind the multiply-adds */
     for (int r = 0; r < mr; r++) {
-        _mm_prefetch((const char *)(c + (ptrdiff_t)r * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + (ptrdiff_t)r * ldc + PG_NR - 1), _MM_HINT_T0);
+        __builtin_prefetch(c + (ptrdiff_t)r * ldc, 0, 3);
+        __builtin_prefetch(c + (ptrdiff_t)r * ldc + PG_NR - 1, 0, 3);
     }
     PG_ROWS(PG_DECL)
 #pragma GCC unroll 4
@@ -183,7 +183,7 @@ PG_NAME(pack_b)(int trans_b, const PG_T *B, ptrdiff_t ldb, int kc, int nb, PG_T 
                 const int cols = nb - j0;
 #ifdef PG_PACK_PREFETCH
                 if (p + PG_PACK_PREFETCH < kc)
-                    _mm_prefetch((const char *)(src + PG_PACK_PREFETCH * ldb + j0), _MM_HINT_T0);
+                    __builtin_prefetch(src + PG_PACK_PREFETCH * ldb + j0, 0, 3);
 #endif
                 PG_STOREU(d, PG_LOADM(PG_LANE_MASK(cols), src + j0));
                 PG_STOREU(d + PG_VL,

@@ -254,8 +254,9 @@ static void test_small(int dbl)
                        ALPHA_BETA[ab][0], ALPHA_BETA[ab][1], ab % 2 ? 3 : 0);
 }
 
-/* Packed kernel: tails of its 12-row tiles, several k blocks (KC = 384 floats,
- * 256 doubles) and column blocks (NB = 480 / 240). */
+/* Packed kernel: tails of its 6- and 12-row tiles, several k blocks (KC = 384
+ * floats, 256 doubles on AVX-512; 256 and 256 on NEON) and column blocks
+ * (NB = 480 / 240 on AVX-512, 384 / 192 on NEON). */
 static void test_packed(int dbl)
 {
     static const int SHAPES[][3] = {{1, 1, 1}, {13, 37, 5}, {25, 70, 257},
@@ -398,9 +399,10 @@ int main(int argc, char **argv)
             test_step_forward(dbl);
         }
         printf("%-8s %s: %ld checks, %ld failed; largest error/bound f32 %.3f, f64 %.3f"
-               " (small kernels: %s)\n", FASTNN_ISA_NAMES[isa],
+               " (small kernels: %s, packed kernel: %s)\n", FASTNN_ISA_NAMES[isa],
                n_fails == fails0 ? "ok" : "FAILED", n_checks - checks0, n_fails - fails0,
-               worst_ratio[0], worst_ratio[1], fastnn_small_gemm_isa());
+               worst_ratio[0], worst_ratio[1], fastnn_small_gemm_isa(),
+               fastnn_pg_have_kernel() ? "own" : "none, the small kernels");
         ran++;
     }
     if (ran == 0) {
