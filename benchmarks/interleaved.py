@@ -15,6 +15,12 @@ medians and their ratio:
 ``--vs isa``
     fastnn on its default instruction-set path against fastnn on the path
     ``--isa`` names (``fastnn.use_isa``), same thread count.
+``--vs adaptive``
+    fastnn on ``--threads`` threads, taking fewer while other processes hold
+    the CPUs (the default), against the same fixed (``adaptive=False``):
+    what measuring the load costs on a quiet machine, and what it saves on a
+    busy one (``--load N``).  Epochs only: the large network's steps do not
+    go through ``fit``.
 
 ``--load N`` starts N CPU-bound processes (busy loops) first and stops them
 at the end: the comparison under contention, as on a busy laptop or CI
@@ -28,6 +34,7 @@ Examples::
     python benchmarks/interleaved.py large 256 --vs threads --rounds 8
     python benchmarks/interleaved.py nielsen 10 --vs isa --isa portable --threads 1
     python benchmarks/interleaved.py mlp 256 --vs threads --load 2
+    python benchmarks/interleaved.py 3b1b 32 --vs adaptive --rounds 9
 
 Network names are the keys of ``fastnn.bench.cases.NETWORKS`` (nielsen,
 3b1b, mlp, large).  Needs PyTorch for ``--vs torch``.
@@ -63,9 +70,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("network", choices=sorted(NETWORKS))
     parser.add_argument("batch", type=int)
-    parser.add_argument("--vs", choices=["torch", "threads", "isa"], required=True)
+    parser.add_argument("--vs", choices=["torch", "threads", "isa", "adaptive"], required=True)
     parser.add_argument("--threads", type=int, default=2,
-                        help="thread count for --vs torch and --vs isa (default 2)")
+                        help="thread count for --vs torch, isa and adaptive (default 2)")
     parser.add_argument("--isa", default="portable",
                         help="the other instruction-set path for --vs isa (default portable)")
     parser.add_argument("--rounds", type=int, default=6)
@@ -98,6 +105,14 @@ def _compare(args):
                    "1 thread": _timer(trainer, per_step, args.steps)}
         settings = {"2 threads": lambda: fastnn.set_num_threads(2),
                     "1 thread": lambda: fastnn.set_num_threads(1)}
+    elif args.vs == "adaptive":
+        if per_step:
+            raise SystemExit("--vs adaptive times epochs (fit); the large network runs steps")
+        trainer = training.make(case, "fastnn", "float32", samples)
+        runners = {"adaptive": _timer(trainer, per_step, args.steps),
+                   "fixed": _timer(trainer, per_step, args.steps)}
+        settings = {"adaptive": lambda: fastnn.set_num_threads(args.threads),
+                    "fixed": lambda: fastnn.set_num_threads(args.threads, adaptive=False)}
     else:
         fastnn.set_num_threads(args.threads)
         default = fastnn.get_isa()
@@ -118,7 +133,7 @@ def _compare(args):
                 settings[name]()
             times[name].append(run())
     medians = {name: float(np.median(v)) for name, v in times.items()}
-    (a, ma), (b, mb) = medians.items()   # the ratio: fastnn / torch, 2 / 1 threads, default / other path
+    (a, ma), (b, mb) = medians.items()   # fastnn/torch, 2/1 threads, default/other path, adaptive/fixed
     what = "steps" if per_step else "epochs"
     print("%s b%d, %d rounds of %s, float32, %ssamples/s medians: %s %s, %s %s, "
           "ratio %.2f" % (NETWORKS[args.network].name, args.batch, args.rounds, what,
