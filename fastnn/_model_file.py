@@ -5,7 +5,7 @@ of ``.npy`` arrays (``params``, the optimizer's ``optimizer.*`` arrays) and a
 JSON header (``config``).  ``fastnn.load`` may be given a truncated, corrupt
 or hostile file, so before anything is allocated or looped over:
 
-- every member must be a stored (uncompressed) ``.npy`` whose header declares
+- every member must be a stored (uncompressed, unencrypted) ``.npy`` whose header declares
   no more bytes than the member holds, a plain numeric or string dtype, and
   no more than :data:`MAX_BYTES` in all (so no array larger than the file
   on disk is ever allocated, and no decompression bomb is opened);
@@ -65,6 +65,8 @@ def check_members(path):
         for info in zf.infolist():
             if not info.filename.endswith(".npy"):
                 raise ValueError("member %r is not a .npy array" % info.filename)
+            if info.flag_bits & 0x1:
+                raise ValueError("member %r is encrypted" % info.filename)
             if info.compress_type != zipfile.ZIP_STORED:
                 raise ValueError("member %r is compressed; fastnn writes stored arrays"
                                  % info.filename)

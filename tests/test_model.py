@@ -1344,6 +1344,18 @@ def test_load_refuses_compressed_members(tmp_path, rng):
         fastnn.load(bad)
 
 
+def test_load_refuses_encrypted_members(tmp_path, rng):
+    """The zip's 'encrypted' flag (zipfile raised RuntimeError for it)."""
+    _, path = _saved(tmp_path, rng)
+    raw = bytearray(path.read_bytes())
+    at = raw.index(b"PK\x01\x02")          # the first central-directory entry
+    raw[at + 8] |= 0x1                       # its general-purpose flags: encrypted
+    bad = tmp_path / "encrypted.npz"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="encrypted.npz.*encrypted"):
+        fastnn.load(bad)
+
+
 def test_load_survives_bit_flips(tmp_path, rng):
     """Every single-byte corruption of a model file (sampled) is a clean
     ValueError or a model equal in shape to the saved one: never another
