@@ -17,11 +17,11 @@ later get it too.
 Training adapts to a busy machine: between its runs of batches (about 0.1 s
 each, fastnn/_interrupt.py) ``fit`` measures how many CPUs other processes
 kept busy over the last quarter second or more (the first decision: a
-twentieth; ``fastnn._cpus.OtherLoad``)
-and caps its threads at the CPUs they left free (``_cpus.threads_beside``),
-since a thread that shares its CPU stalls the whole team at every barrier.
-Results are the same bits for any thread count, so the cap changes speed
-only.  ``set_num_threads(n, adaptive=False)`` keeps ``n`` regardless.
+twentieth; ``fastnn._cpus.OtherLoad``) and caps its threads at the CPUs they
+left free (``_cpus.threads_beside``), since a thread that shares its CPU
+stalls the whole team at every barrier.  Results are the same bits for any
+thread count, so the cap changes speed only.
+``set_num_threads(n, adaptive=False)`` keeps ``n`` regardless.
 
 Fork: a child forked after fastnn's OpenMP threads started has an OpenMP
 runtime whose threads did not survive the fork, and whose next team would
@@ -195,8 +195,8 @@ class _LoadAdaptation:
     ``end`` when the loop stops (clears the limit, so other kernels are not
     capped).  The measuring window and the last decision carry over to the
     next loop unless the window is older than :data:`STALE_S`, so a series of
-    short fits adapts too.  Loops running in
-    several Python threads share the limit.
+    short fits adapts too.  Loops running in several Python threads share the
+    limit.
     """
 
     #: Shortest window (seconds) one decision is measured over; the first
@@ -314,6 +314,7 @@ def config():
         "openmp": _parallel.openmp_enabled(),
         "openmp_reason": BUILD_CONFIG.get("openmp_reason", "unknown"),
         "num_threads": get_num_threads(),
+        "adaptive_threads": _ADAPTATION.enabled,
         "cpu_count": os.cpu_count(),
         "available_cpus": available_cpus(),
         "blas": blas,
@@ -354,8 +355,10 @@ def show_config(file=None):
         "fastnn %s (Python %s, NumPy %s, SciPy %s)" % (
             c["fastnn"], c["python"], c["numpy"], c["scipy"]),
         "OpenMP:    %s (%s)" % ("yes" if c["openmp"] else "no", c["openmp_reason"]),
-        "threads:   %d in use (%s CPUs, %s available to this process)" % (
-            c["num_threads"], c["cpu_count"], c["available_cpus"]),
+        "threads:   %d in use (%s CPUs, %s available to this process)%s" % (
+            c["num_threads"], c["cpu_count"], c["available_cpus"],
+            "; fewer in fit while other processes hold CPUs" if c["adaptive_threads"]
+            else "; fixed (adaptive=False)"),
     ]
     for b in c["blas"] or [{}]:
         lines.append("BLAS:      %s %s, kernel %s, %s threading, %s threads" % (
