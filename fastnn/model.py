@@ -29,8 +29,7 @@ import zipfile
 
 import numpy as np
 
-from fastnn import kernels, reference
-from fastnn import _model_file
+from fastnn import _model_file, kernels, reference
 from fastnn._interrupt import Chunks, Interruptible
 from fastnn._sharing import UseGuard, Workspaces
 from fastnn._kernels import train as _train
