@@ -356,41 +356,27 @@ typedef struct {
     fastnn_pg_serial_d_fn serial_d;
 } fastnn_pg_params;
 
+/* Path ISA's parameters for one element type: its FASTNN_PG_<ISA>_* sizes and
+ * its serial routines fastnn_pg_serial_<isa>_s / _d; VL_S floats per vector
+ * (a tile is two vectors wide), BLOCKS B blocks per thread's piece at most. */
+#define FASTNN_PG_PARAMS(ISA, isa, VL_S, BLOCKS, is_double)                          \
+    ((fastnn_pg_params){                                                             \
+        FASTNN_PG_##ISA##_MR, (is_double) ? (VL_S) : 2 * (VL_S),                     \
+        (is_double) ? FASTNN_PG_##ISA##_KC_D : FASTNN_PG_##ISA##_KC_S,               \
+        (is_double) ? FASTNN_PG_##ISA##_NB_D : FASTNN_PG_##ISA##_NB_S,               \
+        (is_double) ? FASTNN_PG_##ISA##_MB_D : FASTNN_PG_##ISA##_MB_S, (BLOCKS),     \
+        fastnn_pg_serial_##isa##_s, fastnn_pg_serial_##isa##_d})
+
 /* The active path's parameters (the caller checked fastnn_pg_have_kernel). */
 static inline fastnn_pg_params fastnn_pg_path_params(int is_double)
 {
-    fastnn_pg_params p;
 #if FASTNN_SG_X86
-    if (fastnn_isa() == FASTNN_ISA_AVX2) {
-        p.mr = FASTNN_PG_AVX2_MR;
-        p.nr = is_double ? 8 : 16;
-        p.kc = is_double ? FASTNN_PG_AVX2_KC_D : FASTNN_PG_AVX2_KC_S;
-        p.nb = is_double ? FASTNN_PG_AVX2_NB_D : FASTNN_PG_AVX2_NB_S;
-        p.mb = is_double ? FASTNN_PG_AVX2_MB_D : FASTNN_PG_AVX2_MB_S;
-        p.piece_blocks = FASTNN_PG_AVX2_PIECE_BLOCKS;
-        p.serial_s = fastnn_pg_serial_avx2_s;
-        p.serial_d = fastnn_pg_serial_avx2_d;
-    } else {
-        p.mr = FASTNN_PG_AVX512_MR;
-        p.nr = is_double ? 16 : 32;
-        p.kc = is_double ? FASTNN_PG_AVX512_KC_D : FASTNN_PG_AVX512_KC_S;
-        p.nb = is_double ? FASTNN_PG_AVX512_NB_D : FASTNN_PG_AVX512_NB_S;
-        p.mb = is_double ? FASTNN_PG_AVX512_MB_D : FASTNN_PG_AVX512_MB_S;
-        p.piece_blocks = 1;
-        p.serial_s = fastnn_pg_serial_avx512_s;
-        p.serial_d = fastnn_pg_serial_avx512_d;
-    }
+    if (fastnn_isa() == FASTNN_ISA_AVX2)
+        return FASTNN_PG_PARAMS(AVX2, avx2, 8, FASTNN_PG_AVX2_PIECE_BLOCKS, is_double);
+    return FASTNN_PG_PARAMS(AVX512, avx512, 16, 1, is_double);
 #else
-    p.mr = FASTNN_PG_NEON_MR;
-    p.nr = is_double ? 4 : 8;
-    p.kc = is_double ? FASTNN_PG_NEON_KC_D : FASTNN_PG_NEON_KC_S;
-    p.nb = is_double ? FASTNN_PG_NEON_NB_D : FASTNN_PG_NEON_NB_S;
-    p.mb = is_double ? FASTNN_PG_NEON_MB_D : FASTNN_PG_NEON_MB_S;
-    p.piece_blocks = 1;
-    p.serial_s = fastnn_pg_serial_neon_s;
-    p.serial_d = fastnn_pg_serial_neon_d;
+    return FASTNN_PG_PARAMS(NEON, neon, 4, 1, is_double);
 #endif
-    return p;
 }
 
 /* Threads worth using: one per 2^21 multiply-adds (about 20 µs of work), at
@@ -546,10 +532,10 @@ static inline void fastnn_dgemm_packed(int trans_a, int trans_b, int m, int n, i
  * blocks, each block's partial sum is added to C in turn). */
 static inline int fastnn_packed_gemm_accumulates_exactly(int k, int is_double)
 {
-    if (fastnn_isa() == FASTNN_ISA_NEON)
-        return k <= (is_double ? FASTNN_PG_NEON_KC_D : FASTNN_PG_NEON_KC_S);
-    if (fastnn_isa() == FASTNN_ISA_AVX2)
-        return k <= (is_double ? FASTNN_PG_AVX2_KC_D : FASTNN_PG_AVX2_KC_S);
+#if FASTNN_PG_HAVE_DRIVER
+    if (fastnn_pg_have_kernel())
+        return k <= fastnn_pg_path_params(is_double).kc;
+#endif
     return k <= (is_double ? FASTNN_PG_AVX512_KC_D : FASTNN_PG_AVX512_KC_S);
 }
 

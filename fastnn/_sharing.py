@@ -117,11 +117,13 @@ class UseGuard:
     def __reduce__(self):
         return (type(self), (self.what,))
 
-    def _busy(self, action):
-        return RuntimeError(
-            "cannot %s: another thread is training %s; wait until its fit returns "
-            "(or work on a copy: fastnn.save and fastnn.load, or copy.deepcopy)"
-            % (action, self.what))
+    def _refuse_if_changed_elsewhere(self, me, action):
+        """Raise when a thread other than ``me`` is changing the model (under the lock)."""
+        if self._writer is not None and self._writer != me:
+            raise RuntimeError(
+                "cannot %s: another thread is training %s; wait until its fit returns "
+                "(or work on a copy: fastnn.save and fastnn.load, or copy.deepcopy)"
+                % (action, self.what))
 
     @contextlib.contextmanager
     def reading(self, action):
@@ -134,8 +136,7 @@ class UseGuard:
         """
         me = threading.get_ident()
         with self._cond:
-            if self._writer is not None and self._writer != me:
-                raise self._busy(action)
+            self._refuse_if_changed_elsewhere(me, action)
             self._readers[me] = self._readers.get(me, 0) + 1
         try:
             yield
@@ -158,8 +159,7 @@ class UseGuard:
         """
         me = threading.get_ident()
         with self._cond:
-            if self._writer is not None and self._writer != me:
-                raise self._busy(action)
+            self._refuse_if_changed_elsewhere(me, action)
             self._writer = me       # no new reads from other threads from here on
             self._depth += 1
             self._cond.wait_for(lambda: all(t == me for t in self._readers))
