@@ -9,6 +9,8 @@ built and what it runs on; ``python -m fastnn tune`` (or :func:`tune`) measures
 which implementation of each matrix product is fastest on this CPU.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from fastnn import datasets, kernels, reference
 from fastnn._isa import available_isas, get_isa, set_isa, use_isa
 from fastnn._config import (
@@ -23,6 +25,9 @@ from fastnn.optim import (
     SGD, Adam, BatchGD, Constant, ExponentialDecay, InverseScaling, MiniBatchGD,
     StepDecay, StochasticGD)
 
+if TYPE_CHECKING:   # for type checkers; at run time they load on first use (below)
+    from fastnn.sklearn import MLPClassifier, MLPRegressor
+
 __all__ = [
     "__version__", "config", "get_num_threads", "set_num_threads", "show_config",
     "flush_denormals", "available_isas", "get_isa", "set_isa", "use_isa", "tune",
@@ -36,7 +41,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     # The scikit-learn estimators load on first use, so that ``import fastnn``
     # needs no scikit-learn; without it this raises an ImportError naming the
     # extra to install.

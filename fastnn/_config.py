@@ -40,6 +40,8 @@ import platform
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
+from typing import IO, Any
 
 import numpy as np
 import scipy
@@ -106,7 +108,7 @@ _blas._set_blas_thread_functions(*_blas_thread_functions())
 _FORKED = False
 
 
-def default_num_threads():
+def default_num_threads() -> int:
     """The thread count fastnn starts with: ``OMP_NUM_THREADS`` when it is a
     positive integer, else the CPUs this process may use (affinity mask and
     cgroup CPU quota, ``fastnn._cpus.available_cpus``).
@@ -132,7 +134,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """Return the maximum number of threads fastnn's kernels may use.
 
     Returns
@@ -148,7 +150,7 @@ def get_num_threads():
     return max((c.num_threads for c in controllers), default=1)
 
 
-def set_num_threads(n, adaptive=True):
+def set_num_threads(n: int, adaptive: bool = True) -> None:
     """Limit every thread pool fastnn uses to ``n`` threads.
 
     Sets the OpenMP limit (for parallel regions started from the calling
@@ -257,7 +259,7 @@ def load_adapted_threads():
 
 
 @contextlib.contextmanager
-def flush_denormals():
+def flush_denormals() -> Iterator[None]:
     """Flush denormal floats to zero on the calling thread while the block runs.
 
     ``Sequential.fit`` and the kernels never flush on their own (their results
@@ -289,7 +291,7 @@ def flush_denormals():
         _cpu.set_flush_denormals(old)
 
 
-def config():
+def config() -> dict[str, Any]:
     """Return the facts ``show_config`` prints, as a dict (for benchmarks and bug reports).
 
     Returns
@@ -334,7 +336,7 @@ def config():
     }
 
 
-def show_config(file=None):
+def show_config(file: IO[str] | None = None) -> None:
     """Print how fastnn was built and what it runs on.
 
     Reports fastnn's version; whether OpenMP is compiled in and the thread

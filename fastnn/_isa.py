@@ -14,6 +14,7 @@ path (``csrc/isa.h``); this module sets them all together.
 
 import contextlib
 import os
+from collections.abc import Iterator
 
 from fastnn._kernels import _blas, _finite, optim
 
@@ -21,10 +22,10 @@ from fastnn._kernels import _blas, _finite, optim
 _ISA_MODULES = (_blas, _finite, optim)
 
 #: Every path's name, indexed by its code in csrc/isa.h.
-ISA_NAMES = _blas._isa_names()
+ISA_NAMES: tuple[str, ...] = _blas._isa_names()
 
 
-def available_isas():
+def available_isas() -> list[str]:
     """Return the paths this build holds and this CPU can run, fastest first.
 
     Returns
@@ -38,7 +39,7 @@ def available_isas():
     return [name for name in order if _blas._isa_supported(ISA_NAMES.index(name))]
 
 
-def get_isa():
+def get_isa() -> str:
     """Return the name of the active instruction-set path.
 
     Returns
@@ -49,7 +50,7 @@ def get_isa():
     return ISA_NAMES[_blas._get_isa()]
 
 
-def _check_isa(name, source):
+def _check_isa(name: str, source: str) -> int:
     if not isinstance(name, str) or name not in ISA_NAMES:
         raise ValueError("%s must be one of %s, got %r"
                          % (source, ", ".join(repr(n) for n in ISA_NAMES), name))
@@ -60,7 +61,7 @@ def _check_isa(name, source):
     return ISA_NAMES.index(name)
 
 
-def set_isa(name):
+def set_isa(name: str) -> str:
     """Make ``name`` the instruction-set path of every fastnn kernel.
 
     Call it between trainings, not while another thread runs fastnn kernels.
@@ -92,7 +93,7 @@ def set_isa(name):
 
 
 @contextlib.contextmanager
-def use_isa(name):
+def use_isa(name: str) -> Iterator[None]:
     """Run the block on the instruction-set path ``name``, then restore the old one.
 
     Parameters

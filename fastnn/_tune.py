@@ -12,8 +12,11 @@ best; installs the table and writes it to the cache file that
 import itertools
 import statistics
 import time
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from fastnn import _routes
 from fastnn._isa import ISA_NAMES, get_isa
@@ -143,8 +146,11 @@ def choose(rows, routes, margin):
     return cells
 
 
-def tune(quick=False, shapes=None, dtypes=("float32", "float64"), margin=0.05,
-         samples=7, target_ms=1.0, path=None, write=True):
+def tune(quick: bool = False,
+         shapes: Iterable[tuple[str, int, int, int, bool, bool]] | None = None,
+         dtypes: Sequence[npt.DTypeLike] = ("float32", "float64"), margin: float = 0.05,
+         samples: int = 7, target_ms: float = 1.0, path: str | None = None,
+         write: bool = True) -> dict[str, Any]:
     """Measure which implementation computes each matrix product fastest on
     this CPU, and route products accordingly from now on.
 

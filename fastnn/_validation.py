@@ -8,9 +8,11 @@ copied, so they must already be C-contiguous, writeable and of the right dtype.
 """
 
 import numbers
+from typing import Any
 
 import numpy as np
 
+from fastnn._typing import FloatArray
 from fastnn._kernels import _finite
 
 #: Activation name -> code used by the compiled kernels (fastnn/_kernels/activations.pxd).
@@ -94,7 +96,8 @@ def all_finite(arr):
     return bool(np.isfinite(arr).all())
 
 
-def check_array(x, name, ndim, dtype=None, check_finite=True):
+def check_array(x: Any, name: str, ndim: int, dtype: Any = None,
+                check_finite: bool = True) -> FloatArray:
     """Return ``x`` as a C-contiguous float32/float64 array with ``ndim`` dimensions.
 
     Parameters
@@ -150,7 +153,7 @@ def check_shape(arr, name, shape):
         raise ValueError("%s must have shape %s, got %s" % (name, expected, arr.shape))
 
 
-def check_out(out, name, shape, dtype):
+def check_out(out: Any, name: str, shape: tuple[int, ...], dtype: Any) -> FloatArray:
     """Return a C-contiguous, writeable array of ``shape`` and ``dtype`` to write into.
 
     ``out=None`` allocates one; an array passed by the caller is used as it is

@@ -22,9 +22,12 @@ import gzip
 import math
 import os
 import zlib
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
+from fastnn._typing import FloatArray
 from fastnn._validation import FLOAT_DTYPES, check_scalar
 
 __all__ = ["load_digits", "load_mnist", "read_idx"]
@@ -51,7 +54,11 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _DEMO_EXTRA = 'pip install "fastnn[demo]"'
 
 
-def _float_dtype(dtype):
+#: What the loaders return: X_train, y_train, X_test, y_test (labels int64).
+Split = tuple[FloatArray, npt.NDArray[np.int64], FloatArray, npt.NDArray[np.int64]]
+
+
+def _float_dtype(dtype: npt.DTypeLike) -> np.dtype[np.floating[Any]]:
     """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise TypeError."""
     try:
         dt = np.dtype(dtype)
@@ -67,7 +74,8 @@ def _float_dtype(dtype):
 # scikit-learn's 8×8 digits
 # ---------------------------------------------------------------------------
 
-def load_digits(dtype="float32", test_size=0.25, seed=0):
+def load_digits(dtype: npt.DTypeLike = "float32", test_size: float = 0.25,
+                seed: int | None = 0) -> Split:
     """Load scikit-learn's 8×8 handwritten digits, split into training and test sets.
 
     The 1,797 images (about 180 per digit, 8×8 pixels of 0–16) ship inside the
@@ -167,7 +175,7 @@ def _stratified_split(y, test_size, seed):
 # IDX files and MNIST
 # ---------------------------------------------------------------------------
 
-def read_idx(path):
+def read_idx(path: str | os.PathLike[str]) -> npt.NDArray[Any]:
     """Read an IDX file (the format of the MNIST files) into a NumPy array.
 
     Parameters
@@ -263,7 +271,7 @@ def _candidates(names):
     return [c for name in names for c in (name, name + ".gz")]
 
 
-def load_mnist(directory, dtype="float32"):
+def load_mnist(directory: str | os.PathLike[str], dtype: npt.DTypeLike = "float32") -> Split:
     """Load MNIST from the four original IDX files in ``directory``.
 
     Parameters

@@ -18,7 +18,10 @@ are copied once.  Thread counts are chosen per call from the work size,
 within the limit set by :func:`fastnn.set_num_threads`.
 """
 
+from typing import Literal, overload
+
 import numpy as np
+import numpy.typing as npt
 
 from fastnn._kernels import activations as _act
 from fastnn._kernels import dense as _dense
@@ -28,6 +31,7 @@ from fastnn._validation import (
     activation_code, all_finite, check_array, check_disjoint, check_inplace, check_out,
     check_scalar, check_shape,
     loss_code)
+from fastnn._typing import FloatArray
 
 __all__ = [
     "activation_forward", "activation_derivative", "activation_backward",
@@ -39,7 +43,8 @@ __all__ = [
 
 # --- activations -------------------------------------------------------------
 
-def activation_forward(Z, activation, *, out=None, check_finite=True):
+def activation_forward(Z: npt.ArrayLike, activation: str, *, out: FloatArray | None = None,
+                       check_finite: bool = True) -> FloatArray:
     """Apply an activation: A = f(Z).
 
     Parameters
@@ -67,7 +72,8 @@ def activation_forward(Z, activation, *, out=None, check_finite=True):
     return out
 
 
-def activation_derivative(A, activation, *, out=None, check_finite=True):
+def activation_derivative(A: npt.ArrayLike, activation: str, *, out: FloatArray | None = None,
+                          check_finite: bool = True) -> FloatArray:
     """Derivative f'(Z) of an elementwise activation, from its output A = f(Z).
 
     sigmoid' = A(1 − A), tanh' = 1 − A², relu' = [A > 0], identity' = 1.
@@ -95,7 +101,9 @@ def activation_derivative(A, activation, *, out=None, check_finite=True):
     return out
 
 
-def activation_backward(A, dA, activation, *, out=None, check_finite=True):
+def activation_backward(A: npt.ArrayLike, dA: npt.ArrayLike, activation: str, *,
+                        out: FloatArray | None = None,
+                        check_finite: bool = True) -> FloatArray:
     """Backpropagate through an activation: dZ = dA ⊙ f'(Z), from A = f(Z).
 
     For softmax, the Jacobian-vector product dZ = A ⊙ (dA − Σⱼ dAⱼAⱼ) per row.
@@ -129,7 +137,8 @@ def activation_backward(A, dA, activation, *, out=None, check_finite=True):
 
 # --- dense layer ---------------------------------------------------------------
 
-def _check_layer(X, W, check_finite):
+def _check_layer(X: npt.ArrayLike, W: npt.ArrayLike,
+                 check_finite: bool) -> tuple[FloatArray, FloatArray]:
     X = check_array(X, "X", 2, check_finite=check_finite)
     W = check_array(W, "W", 2, X.dtype, check_finite)
     if W.shape[0] != X.shape[1]:
@@ -139,7 +148,9 @@ def _check_layer(X, W, check_finite):
     return X, W
 
 
-def dense_forward(X, W, b, activation="identity", *, out=None, check_finite=True):
+def dense_forward(X: npt.ArrayLike, W: npt.ArrayLike, b: npt.ArrayLike,
+                  activation: str = "identity", *, out: FloatArray | None = None,
+                  check_finite: bool = True) -> FloatArray:
     """Forward pass of a dense layer: A = f(X·W + b), bias and activation fused.
 
     Parameters
@@ -170,8 +181,27 @@ def dense_forward(X, W, b, activation="identity", *, out=None, check_finite=True
     return out
 
 
-def dense_backward(X, W, A, dA, activation, need_dX=True, *, dW_out=None,
-                   db_out=None, dX_out=None, check_finite=True):
+@overload
+def dense_backward(X: npt.ArrayLike, W: npt.ArrayLike, A: npt.ArrayLike, dA: npt.ArrayLike,
+                   activation: str, need_dX: Literal[True] = ..., *,
+                   dW_out: FloatArray | None = ..., db_out: FloatArray | None = ...,
+                   dX_out: FloatArray | None = ...,
+                   check_finite: bool = ...) -> tuple[FloatArray, FloatArray, FloatArray]: ...
+
+
+@overload
+def dense_backward(X: npt.ArrayLike, W: npt.ArrayLike, A: npt.ArrayLike, dA: npt.ArrayLike,
+                   activation: str, need_dX: bool = ..., *,
+                   dW_out: FloatArray | None = ..., db_out: FloatArray | None = ...,
+                   dX_out: FloatArray | None = ...,
+                   check_finite: bool = ...
+                   ) -> tuple[FloatArray, FloatArray, FloatArray | None]: ...
+
+
+def dense_backward(X: npt.ArrayLike, W: npt.ArrayLike, A: npt.ArrayLike, dA: npt.ArrayLike,
+                   activation: str, need_dX: bool = True, *, dW_out: FloatArray | None = None,
+                   db_out: FloatArray | None = None, dX_out: FloatArray | None = None,
+                   check_finite: bool = True) -> tuple[FloatArray, FloatArray, FloatArray | None]:
     """Backward pass of a dense layer.
 
     Computes dZ = dA ⊙ f'(Z) from the stored activation A, then
@@ -238,7 +268,9 @@ def _check_targets(A, Y, sample_weight, check_finite):
     return A, Y, sample_weight
 
 
-def loss_gradient(A, Y, loss, *, sample_weight=None, out=None, check_finite=True):
+def loss_gradient(A: npt.ArrayLike, Y: npt.ArrayLike, loss: str, *,
+                  sample_weight: npt.ArrayLike | None = None, out: FloatArray | None = None,
+                  check_finite: bool = True) -> tuple[float, FloatArray]:
     """(Weighted) mean loss over the batch and its gradient with respect to the outputs.
 
     ``'mse'``: ½·Σⱼ(aⱼ−yⱼ)² per sample, the textbook quadratic cost;
@@ -277,7 +309,9 @@ def loss_gradient(A, Y, loss, *, sample_weight=None, out=None, check_finite=True
     return _losses.loss_gradient(code, A, Y, out, sample_weight), out
 
 
-def loss_delta(A, Y, loss, activation, *, sample_weight=None, out=None, check_finite=True):
+def loss_delta(A: npt.ArrayLike, Y: npt.ArrayLike, loss: str, activation: str, *,
+               sample_weight: npt.ArrayLike | None = None, out: FloatArray | None = None,
+               check_finite: bool = True) -> tuple[float, FloatArray]:
     """Mean loss and the output layer's delta dL/dZ, with the activation fused in.
 
     identity+'mse' and sigmoid+'bce' give delta = (A − Y)/n; softmax+'cce'
@@ -350,7 +384,8 @@ def _check_adam(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay,
     return grads, m, v, step, lr, beta1, beta2, eps, weight_decay
 
 
-def sgd_update(params, grads, lr, weight_decay=0.0, *, check_finite=True):
+def sgd_update(params: FloatArray, grads: npt.ArrayLike, lr: float, weight_decay: float = 0.0,
+               *, check_finite: bool = True) -> None:
     """Gradient descent step, in place: params −= lr·(grads + weight_decay·params).
 
     Parameters
@@ -371,8 +406,9 @@ def sgd_update(params, grads, lr, weight_decay=0.0, *, check_finite=True):
     _optim.sgd_update(params, grads, lr, weight_decay)
 
 
-def momentum_update(params, grads, velocity, lr, momentum, nesterov=False,
-                    weight_decay=0.0, *, check_finite=True):
+def momentum_update(params: FloatArray, grads: npt.ArrayLike, velocity: FloatArray, lr: float,
+                    momentum: float, nesterov: bool = False, weight_decay: float = 0.0, *,
+                    check_finite: bool = True) -> None:
     """Momentum step, in place (PyTorch's convention).
 
     v = μ·v + g; params −= lr·v, or with Nesterov params −= lr·(g + μ·v),
@@ -402,8 +438,10 @@ def momentum_update(params, grads, velocity, lr, momentum, nesterov=False,
                            weight_decay)
 
 
-def adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
-                weight_decay=0.0, *, check_finite=True):
+def adam_update(params: FloatArray, grads: npt.ArrayLike, m: FloatArray, v: FloatArray,
+                step: int, lr: float, beta1: float = 0.9, beta2: float = 0.999,
+                eps: float = 1e-8, weight_decay: float = 0.0, *,
+                check_finite: bool = True) -> None:
     """Adam step, in place (PyTorch's convention, L2 weight decay added to g).
 
     m = β₁m + (1−β₁)g; v = β₂v + (1−β₂)g²;
@@ -432,8 +470,10 @@ def adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
     _optim.adam_update(params, *args)
 
 
-def sklearn_momentum_update(params, grads, velocity, lr, momentum, nesterov=True,
-                            weight_decay=0.0, *, check_finite=True):
+def sklearn_momentum_update(params: FloatArray, grads: npt.ArrayLike, velocity: FloatArray,
+                            lr: float, momentum: float, nesterov: bool = True,
+                            weight_decay: float = 0.0, *,
+                            check_finite: bool = True) -> None:
     """Momentum step, in place, in scikit-learn's form (its MLP's SGDOptimizer).
 
     u = μ·v − lr·g; v = u; params += u, or with Nesterov params += μ·u − lr·g,
@@ -463,8 +503,10 @@ def sklearn_momentum_update(params, grads, velocity, lr, momentum, nesterov=True
                                    weight_decay)
 
 
-def sklearn_adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
-                        weight_decay=0.0, *, check_finite=True):
+def sklearn_adam_update(params: FloatArray, grads: npt.ArrayLike, m: FloatArray, v: FloatArray,
+                        step: int, lr: float, beta1: float = 0.9, beta2: float = 0.999,
+                        eps: float = 1e-8, weight_decay: float = 0.0, *,
+                        check_finite: bool = True) -> None:
     """Adam step, in place, in scikit-learn's form (its MLP's AdamOptimizer).
 
     m = β₁m + (1−β₁)g; v = β₂v + (1−β₂)g²; lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ);

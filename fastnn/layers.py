@@ -7,8 +7,12 @@ forward kernel.  Weights have shape (n_in, n_out): a batch X of shape
 (n_samples, n_in) maps to X·W + b of shape (n_samples, n_out).
 """
 
+from collections.abc import Callable
+from typing import Any, ClassVar
+
 import numpy as np
 
+from fastnn._typing import FloatArray
 from fastnn._validation import check_scalar
 
 __all__ = ["Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step", "INITIALIZERS"]
@@ -40,10 +44,13 @@ def _standard_normal(rng, n_in, n_out):
     return rng.standard_normal((n_in, n_out))
 
 
+#: An initialiser: ``f(rng, n_in, n_out)`` -> weights of shape (n_in, n_out), float64.
+Initializer = Callable[[np.random.Generator, int, int], FloatArray]
+
 #: Weight initialisers by name: Glorot/Xavier (sigmoid, tanh, softmax, linear),
 #: He (ReLU), LeCun, and Nielsen's network.py N(0, 1) ("standard_normal", which
 #: also draws the biases from N(0, 1); every other initialiser zeroes them).
-INITIALIZERS = {
+INITIALIZERS: dict[str, Initializer] = {
     "glorot_uniform": _glorot_uniform,
     "glorot_normal": _glorot_normal,
     "he_uniform": _he_uniform,
@@ -72,25 +79,27 @@ class Dense:
     views of it of shapes (n_in, n_out) and (n_out,) once the model is built.
     """
 
-    def __init__(self, n_in, n_out, init=None):
-        self.n_in = check_scalar(n_in, "n_in", low=1, integer=True)
-        self.n_out = check_scalar(n_out, "n_out", low=1, integer=True)
+    def __init__(self, n_in: int, n_out: int, init: str | None = None) -> None:
+        self.n_in: int = check_scalar(n_in, "n_in", low=1, integer=True)
+        self.n_out: int = check_scalar(n_out, "n_out", low=1, integer=True)
         if init is not None and init not in INITIALIZERS:
             raise ValueError("init must be one of %s, got %r" % (sorted(INITIALIZERS), init))
         self.init = init
-        self.W = None
-        self.b = None
+        self.W: FloatArray | None = None
+        self.b: FloatArray | None = None
 
-    def initialize(self, rng, activation):
+    def initialize(self, rng: np.random.Generator, activation: str | None) -> None:
         """Fill W and b (views into the model's buffer) using ``rng``."""
         name = self.init or ("he_normal" if activation == "relu" else "glorot_uniform")
-        self.W[...] = INITIALIZERS[name](rng, self.n_in, self.n_out)
-        self.b[...] = rng.standard_normal(self.n_out) if name == "standard_normal" else 0
+        # W and b are set (views of the model's buffer) before the model calls this
+        self.W[...] = INITIALIZERS[name](rng, self.n_in, self.n_out)  # type: ignore[index]
+        self.b[...] = (rng.standard_normal(self.n_out)  # type: ignore[index]
+                       if name == "standard_normal" else 0)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"type": "Dense", "n_in": self.n_in, "n_out": self.n_out, "init": self.init}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         init = "" if self.init is None else ", init=%r" % self.init
         return "Dense(%d, %d%s)" % (self.n_in, self.n_out, init)
 
@@ -98,12 +107,12 @@ class Dense:
 class Activation:
     """An activation layer; ``name`` is the kernel's name for it."""
 
-    name = None
+    name: ClassVar[str | None] = None
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"type": type(self).__name__}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "%s()" % type(self).__name__
 
 
@@ -141,10 +150,10 @@ class Step(Activation):
     name = "step"
 
 
-LAYER_TYPES = {cls.__name__: cls for cls in (Dense, Identity, Sigmoid, Tanh, ReLU, Softmax, Step)}
+LAYER_TYPES: dict[str, type[Dense] | type[Activation]] = {cls.__name__: cls for cls in (Dense, Identity, Sigmoid, Tanh, ReLU, Softmax, Step)}
 
 
-def layer_from_config(config):
+def layer_from_config(config: dict[str, Any]) -> Dense | Activation:
     """Rebuild a layer from ``get_config()`` output."""
     if not isinstance(config, dict):
         raise ValueError("a layer config must be a dict, got %r" % (config,))

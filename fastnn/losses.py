@@ -6,26 +6,28 @@ fuses the output activation with the loss, so that the output delta is
 (ŷ − y)/n for identity+MSE, sigmoid+BCE and softmax+cross-entropy.
 """
 
+from typing import ClassVar
+
 __all__ = ["Loss", "MSELoss", "BCELoss", "CrossEntropyLoss", "get_loss"]
 
 
 class Loss:
     """Base class; ``name`` is the kernel's name for the loss."""
 
-    name = None
+    name: ClassVar[str | None] = None
     #: Output activations the loss accepts (None: any).
-    output_activations = None
+    output_activations: ClassVar[tuple[str, ...] | None] = None
     #: Whether targets are classes (accuracy is reported, integer labels accepted).
-    classification = False
+    classification: ClassVar[bool] = False
 
-    def check_output(self, activation):
+    def check_output(self, activation: str | None) -> None:
         """Raise ValueError unless the model's output activation suits this loss."""
         if self.output_activations is not None and activation not in self.output_activations:
             raise ValueError(
                 "%s needs probabilities: the model's last layer must be %s, got %r"
                 % (type(self).__name__, " or ".join(self.output_activations), activation))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "%s()" % type(self).__name__
 
 
@@ -58,10 +60,10 @@ class CrossEntropyLoss(Loss):
     classification = True
 
 
-_BY_NAME = {"mse": MSELoss, "bce": BCELoss, "cce": CrossEntropyLoss}
+_BY_NAME: dict[str, type[Loss]] = {"mse": MSELoss, "bce": BCELoss, "cce": CrossEntropyLoss}
 
 
-def get_loss(loss):
+def get_loss(loss: Loss | type[Loss] | str) -> Loss:
     """Return a Loss instance from an instance, a class, or a name ('mse', 'bce', 'cce')."""
     if isinstance(loss, Loss) and loss.name in _BY_NAME:
         return loss

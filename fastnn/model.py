@@ -26,18 +26,22 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import IO, Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from fastnn import _model_file, kernels, reference
 from fastnn._interrupt import Chunks, Interruptible
 from fastnn._sharing import UseGuard, Workspaces
+from fastnn._typing import FloatArray
 from fastnn._kernels import train as _train
 from fastnn._progress import ProgressBar
 from fastnn._validation import (
     ACTIVATIONS, LOSSES, STEP_HAS_NO_GRADIENT, all_finite, check_scalar)
 from fastnn.layers import Activation, Dense, layer_from_config
-from fastnn.losses import get_loss
+from fastnn.losses import Loss, get_loss
 from fastnn.optim import Optimizer, optimizer_from_state_dict
 
 __all__ = ["Sequential", "History", "Callback", "load"]
@@ -61,12 +65,12 @@ class History:
         The epoch at which early stopping ended training, if it did.
     """
 
-    def __init__(self):
-        self.history = {}
-        self.epoch = []
-        self.stopped_epoch = None
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.stopped_epoch: int | None = None
 
-    def append(self, epoch, logs):
+    def append(self, epoch: int, logs: Mapping[str, float]) -> None:
         self.epoch.append(epoch)
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
@@ -83,25 +87,29 @@ class Callback:
     Returning True from ``on_epoch_end`` stops training after that epoch.
     """
 
-    def on_train_begin(self, model):
+    def on_train_begin(self, model: "Sequential") -> None:
         pass
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
         return False
 
-    def on_train_end(self, model, history):
+    def on_train_end(self, model: "Sequential", history: History) -> None:
         pass
 
 
 class _FunctionCallback(Callback):
-    def __init__(self, fn):
+    def __init__(self, fn: "EpochFunction") -> None:
         self.fn = fn
 
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
         return bool(self.fn(epoch, logs))
 
 
-def _as_callback(c):
+#: A function callback: ``f(epoch, logs)``; a true result stops training.
+EpochFunction = Callable[[int, dict[str, float]], object]
+
+
+def _as_callback(c: Callback | EpochFunction) -> Callback:
     if isinstance(c, Callback):
         return c
     if callable(c):
@@ -135,7 +143,25 @@ class Sequential:
     (23860,)
     """
 
-    def __init__(self, layers, dtype="float32", seed=None, backend="cython"):
+    layers: list[Dense | Activation]
+    dtype: np.dtype[np.floating[Any]]
+    backend: str
+    seed: int | None
+    #: The Dense layers, and the name of the activation that follows each.
+    dense: list[Dense]
+    activations: list[str]
+    #: n_in of the first layer, then n_out of each Dense layer.
+    sizes: list[int]
+    #: 'classification' or 'regression' (what ``predict`` returns).
+    task: str
+    #: The flat parameter buffer (every W, then its b) and its gradient.
+    params: FloatArray
+    grads: FloatArray
+    optimizer: Optimizer | None
+    loss: Loss | None
+
+    def __init__(self, layers: Sequence[Dense | Activation], dtype: npt.DTypeLike = "float32",
+                 seed: int | None = None, backend: str = "cython") -> None:
         self.layers = list(layers) if isinstance(layers, (list, tuple)) else None
         if not self.layers:
             raise ValueError("layers must be a non-empty list of fastnn layers")
@@ -312,9 +338,14 @@ class Sequential:
 
     # --- training ---------------------------------------------------------------------
 
-    def fit(self, X, y, loss, optimizer, epochs=1, batch_size="auto", shuffle=True,
-            validation_data=None, validation_split=0.0, patience=None, min_delta=0.0,
-            restore_best_weights=True, callbacks=(), verbose=1):
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike, loss: Loss | type[Loss] | str,
+            optimizer: Optimizer, epochs: int = 1,
+            batch_size: int | Literal["auto"] | None = "auto", shuffle: bool = True,
+            validation_data: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+            validation_split: float = 0.0, patience: int | None = None, min_delta: float = 0.0,
+            restore_best_weights: bool = True,
+            callbacks: Iterable[Callback | EpochFunction] | None = (),
+            verbose: int = 1) -> History:
         """Train by gradient descent with backpropagation.
 
         Batch, mini-batch and stochastic gradient descent are this one loop
@@ -578,7 +609,7 @@ class Sequential:
 
     # --- inference and inspection -------------------------------------------------------
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: npt.ArrayLike) -> FloatArray:
         """Network outputs (class probabilities for softmax/sigmoid outputs).
 
         Parameters
@@ -593,7 +624,7 @@ class Sequential:
         with self._guard.reading("predict"):
             return self._forward(X)
 
-    def predict(self, X):
+    def predict(self, X: npt.ArrayLike) -> npt.NDArray[Any]:
         """Predictions: class labels for classifiers, outputs for regressors.
 
         A model is a classifier when it was last trained with a cross-entropy
@@ -616,7 +647,8 @@ class Sequential:
             return (out[:, 0] > 0.5).astype(np.int64)
         return out.argmax(axis=1)
 
-    def evaluate(self, X, y, loss=None):
+    def evaluate(self, X: npt.ArrayLike, y: npt.ArrayLike,
+                 loss: Loss | type[Loss] | str | None = None) -> dict[str, float]:
         """Mean loss over (X, y), and accuracy for classification.
 
         Parameters
@@ -665,7 +697,8 @@ class Sequential:
             raise ValueError("no loss given and the model has not been trained: pass loss=")
         return self.loss
 
-    def gradients(self, X, y, loss):
+    def gradients(self, X: npt.ArrayLike, y: npt.ArrayLike,
+                  loss: Loss | type[Loss] | str) -> list[tuple[FloatArray, FloatArray]]:
         """Gradient of the mean loss over the batch (X, y) with respect to every layer.
 
         Parameters
@@ -695,11 +728,11 @@ class Sequential:
                                      lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"])
             return [(dW.copy(), db.copy()) for dW, db in self._grad_views]
 
-    def get_weights(self):
+    def get_weights(self) -> list[tuple[FloatArray, FloatArray]]:
         """Copies of the weights: a list of (W, b), one pair per Dense layer."""
         return [(layer.W.copy(), layer.b.copy()) for layer in self.dense]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Iterable[tuple[npt.ArrayLike, npt.ArrayLike]]) -> None:
         """Set the weights from a list of (W, b) pairs, as ``get_weights`` returns them."""
         weights = list(weights)
         if len(weights) != len(self.dense):
@@ -721,7 +754,7 @@ class Sequential:
                 layer.W[...] = W
                 layer.b[...] = b
 
-    def summary(self, file=None):
+    def summary(self, file: IO[str] | None = None) -> str:
         """Print (and return) a table of the layers, output shapes and parameter counts."""
         rows = [("layer", "output", "params")]
         for i, (layer, act) in enumerate(zip(self.dense, self.activations)):
@@ -738,14 +771,14 @@ class Sequential:
 
     # --- persistence ------------------------------------------------------------------
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"layers": [layer.get_config() for layer in self.layers],
                 "dtype": self.dtype.name, "backend": self.backend, "task": self.task,
                 "loss": None if self.loss is None else self.loss.name,
                 # the shuffling generator, so that training resumes exactly
                 "rng_state": self._rng.bit_generator.state}
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Save architecture, weights and optimizer state to one ``.npz`` file.
 
         Arrays plus a JSON header; no pickle.  Written to a temporary file in
@@ -789,7 +822,7 @@ def _count_correct(A, Y):
     return int(np.sum(A.argmax(axis=1) == Y.argmax(axis=1)))
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> Sequential:
     """Load a model saved by ``Sequential.save``.
 
     Parameters

@@ -52,10 +52,12 @@ per fit, and non-finite weights after training are caught by the model.
 """
 
 from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from fastnn import kernels
+from fastnn._typing import FloatArray
 from fastnn._validation import FLOAT_DTYPES, check_disjoint, check_inplace, check_scalar, check_shape
 
 __all__ = [
@@ -83,9 +85,10 @@ class Schedule:
     implement ``_value(epoch)``.
     """
 
-    _fields = ("lr",)
+    _fields: ClassVar[tuple[str, ...]] = ("lr",)
+    lr: float
 
-    def __call__(self, epoch):
+    def __call__(self, epoch: int) -> float:
         """Learning rate after ``epoch`` completed epochs.
 
         Parameters
@@ -109,7 +112,7 @@ class Schedule:
     def _value(self, epoch):
         raise NotImplementedError
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """The schedule as a JSON-serialisable dict.
 
         Returns
@@ -120,20 +123,20 @@ class Schedule:
         """
         return {"type": type(self).__name__, **{k: getattr(self, k) for k in self._fields}}
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "%s(%s)" % (type(self).__name__,
                            ", ".join("%s=%r" % (k, getattr(self, k)) for k in self._fields))
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, Schedule):
             return NotImplemented
         return self.to_dict() == other.to_dict()
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(tuple(self.to_dict().items()))
 
 
-def _check_lr(lr):
+def _check_lr(lr: float) -> float:
     return check_scalar(lr, "lr", low=0, low_open=True)
 
 
@@ -148,7 +151,7 @@ class Constant(Schedule):
 
     _fields = ("lr",)
 
-    def __init__(self, lr):
+    def __init__(self, lr: float) -> None:
         self.lr = _check_lr(lr)
 
     def _value(self, epoch):
@@ -173,10 +176,10 @@ class StepDecay(Schedule):
 
     _fields = ("lr", "factor", "every")
 
-    def __init__(self, lr, factor=0.5, every=10):
+    def __init__(self, lr: float, factor: float = 0.5, every: int = 10) -> None:
         self.lr = _check_lr(lr)
-        self.factor = check_scalar(factor, "factor", low=0, high=1, low_open=True)
-        self.every = check_scalar(every, "every", low=1, integer=True)
+        self.factor: float = check_scalar(factor, "factor", low=0, high=1, low_open=True)
+        self.every: int = check_scalar(every, "every", low=1, integer=True)
 
     def _value(self, epoch):
         return self.lr * self.factor ** (epoch // self.every)
@@ -197,9 +200,9 @@ class ExponentialDecay(Schedule):
 
     _fields = ("lr", "gamma")
 
-    def __init__(self, lr, gamma):
+    def __init__(self, lr: float, gamma: float) -> None:
         self.lr = _check_lr(lr)
-        self.gamma = check_scalar(gamma, "gamma", low=0, high=1, low_open=True)
+        self.gamma: float = check_scalar(gamma, "gamma", low=0, high=1, low_open=True)
 
     def _value(self, epoch):
         return self.lr * self.gamma ** epoch
@@ -228,15 +231,15 @@ class InverseScaling(Schedule):
 
     _fields = ("lr", "power_t")
 
-    def __init__(self, lr, power_t=0.5):
+    def __init__(self, lr: float, power_t: float = 0.5) -> None:
         self.lr = _check_lr(lr)
-        self.power_t = check_scalar(power_t, "power_t", low=0)
+        self.power_t: float = check_scalar(power_t, "power_t", low=0)
 
     def _value(self, epoch):
         return self.lr / (epoch + 1) ** self.power_t
 
 
-_SCHEDULES = {cls.__name__: cls for cls in (Constant, StepDecay, ExponentialDecay, InverseScaling)}
+_SCHEDULES: dict[str, type[Schedule]] = {cls.__name__: cls for cls in (Constant, StepDecay, ExponentialDecay, InverseScaling)}
 
 
 def _check_keys(d, name, expected):
@@ -250,7 +253,7 @@ def _check_keys(d, name, expected):
                          % (name, sorted(expected), missing, unexpected))
 
 
-def schedule_from_dict(d):
+def schedule_from_dict(d: Mapping[str, Any]) -> Schedule:
     """Rebuild a schedule from :meth:`Schedule.to_dict`.
 
     Parameters
@@ -274,7 +277,7 @@ def schedule_from_dict(d):
     return cls(**{k: d[k] for k in cls._fields})
 
 
-def _as_schedule(lr):
+def _as_schedule(lr: float | Schedule) -> Schedule:
     return lr if isinstance(lr, Schedule) else Constant(lr)
 
 
@@ -319,10 +322,15 @@ class Optimizer:
         training set (:class:`BatchGD`); an int, that many samples.
     """
 
-    batch_size = "auto"
-    _hyperparameters = ()
+    batch_size: int | Literal["auto"] | None = "auto"
+    _hyperparameters: ClassVar[tuple[str, ...]] = ()
+    schedule: Schedule
+    lr: float
+    t: int
+    epoch: int
+    state: dict[str, FloatArray]
 
-    def __init__(self, lr, **hyperparameters):
+    def __init__(self, lr: float | Schedule, **hyperparameters: Any) -> None:
         schedule = _as_schedule(lr)
         self._assign(self._validate(**hyperparameters))
         self.schedule = schedule
@@ -330,8 +338,8 @@ class Optimizer:
         self.epoch = 0
         self.lr = self.schedule(0)
         self.state = {}
-        self._params = None
-        self._grads = None
+        self._params: FloatArray | None = None
+        self._grads: FloatArray | None = None
 
     # -- subclass hooks
 
@@ -384,7 +392,7 @@ class Optimizer:
 
     # -- public API
 
-    def bind(self, params, grads):
+    def bind(self, params: FloatArray, grads: FloatArray) -> None:
         """Attach the flat parameter and gradient buffers.
 
         State arrays are allocated as zeros of params' shape and dtype the
@@ -427,7 +435,7 @@ class Optimizer:
         self._grads = grads
         self._sync_state()
 
-    def step(self):
+    def step(self) -> None:
         """Update the bound params from the bound grads, in place; t += 1.
 
         Uses the current learning rate ``self.lr``.
@@ -442,7 +450,7 @@ class Optimizer:
         self._update(params, grads, t)
         self.t = t
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Fill the bound grads of shape (n_params,) with zeros.
 
         Raises
@@ -453,7 +461,7 @@ class Optimizer:
         _, grads = self._bound("zero_grad")
         grads.fill(0)
 
-    def epoch_end(self):
+    def epoch_end(self) -> float:
         """Count a completed epoch and move the learning rate along the schedule.
 
         Returns
@@ -465,7 +473,7 @@ class Optimizer:
         self.lr = self.schedule(self.epoch)
         return self.lr
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget the training so far: t = epoch = 0, lr = schedule(0), state zeroed.
 
         Bound buffers stay bound (their state arrays are zeroed in place);
@@ -480,7 +488,8 @@ class Optimizer:
             for arr in self.state.values():
                 arr.fill(0)
 
-    def compiled_rule(self):
+    def compiled_rule(self) -> tuple[int, float, float, bool, float, float, float, float,
+                                      FloatArray | None, FloatArray | None, int]:
         """The update rule as plain values, for the compiled training loop.
 
         Returns
@@ -514,7 +523,7 @@ class Optimizer:
     def _compiled(self, hp, lr):
         raise NotImplementedError
 
-    def set_step_count(self, t):
+    def set_step_count(self, t: int) -> None:
         """Record the step count after a compiled epoch.
 
         Parameters
@@ -524,7 +533,7 @@ class Optimizer:
         """
         self.t = check_scalar(t, "t", low=0, integer=True)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume training, as a dict.
 
         Returns
@@ -549,7 +558,7 @@ class Optimizer:
             "state": {k: self.state[k].copy() for k in names if k in self.state},
         }
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore hyperparameters, schedule, counters and state from :meth:`state_dict`.
 
         Works before or after :meth:`bind`: arrays are copied into the
@@ -623,7 +632,7 @@ class Optimizer:
             out[name] = arr
         return out
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lr = self.schedule.lr if isinstance(self.schedule, Constant) else self.schedule
         args = ["lr=%r" % (lr,)] + ["%s=%r" % kv for kv in self._current_hyperparameters().items()]
         return "%s(%s)" % (type(self).__name__, ", ".join(args))
@@ -676,9 +685,13 @@ class SGD(Optimizer):
     array([0.95, 0.95, 0.95])
     """
 
-    _hyperparameters = ("momentum", "nesterov", "weight_decay")
+    _hyperparameters: ClassVar[tuple[str, ...]] = ("momentum", "nesterov", "weight_decay")
+    momentum: float
+    nesterov: bool
+    weight_decay: float
 
-    def __init__(self, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, lr: float | Schedule, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
 
     @classmethod
@@ -735,9 +748,13 @@ class Adam(Optimizer):
         ``{"m": ndarray of shape (n_params,), "v": ndarray of shape (n_params,)}``.
     """
 
-    _hyperparameters = ("betas", "eps", "weight_decay")
+    _hyperparameters: ClassVar[tuple[str, ...]] = ("betas", "eps", "weight_decay")
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, lr: float | Schedule = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     @classmethod
@@ -833,9 +850,11 @@ class MiniBatchGD(SGD):
     batch_size : int
     """
 
-    _hyperparameters = ("batch_size",) + SGD._hyperparameters
+    _hyperparameters: ClassVar[tuple[str, ...]] = ("batch_size",) + SGD._hyperparameters
+    batch_size: int
 
-    def __init__(self, lr, batch_size=32, momentum=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, lr: float | Schedule, batch_size: int = 32, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
         Optimizer.__init__(self, lr, batch_size=batch_size, momentum=momentum,
                            nesterov=nesterov, weight_decay=weight_decay)
 
@@ -846,10 +865,10 @@ class MiniBatchGD(SGD):
         return hp
 
 
-_OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Adam, BatchGD, StochasticGD, MiniBatchGD)}
+_OPTIMIZERS: dict[str, type[Optimizer]] = {cls.__name__: cls for cls in (SGD, Adam, BatchGD, StochasticGD, MiniBatchGD)}
 
 
-def optimizer_from_state_dict(state_dict):
+def optimizer_from_state_dict(state_dict: Mapping[str, Any]) -> Optimizer:
     """Rebuild an optimizer of the right class from :meth:`Optimizer.state_dict`.
 
     Parameters

@@ -16,9 +16,12 @@ and reductions to within rounding.  No argument checking happens here: see
 """
 
 import math
+from collections.abc import Callable
+from typing import Any, Literal, overload
 
 import numpy as np
 
+from fastnn._typing import FloatArray
 from fastnn._validation import FUSED_PAIRS, STEP_HAS_NO_GRADIENT
 
 __all__ = [
@@ -31,7 +34,7 @@ __all__ = [
 
 # --- activations -------------------------------------------------------------
 
-def sigmoid(Z):
+def sigmoid(Z: FloatArray) -> FloatArray:
     """Logistic sigmoid 1/(1+exp(−z)), computed without overflow.
 
     exp is only ever taken of −|z| ≤ 0, so it lies in (0, 1]: for z ≥ 0 the
@@ -41,18 +44,18 @@ def sigmoid(Z):
     return np.where(Z >= 0, 1 / (1 + e), e / (1 + e))
 
 
-def softmax(Z):
+def softmax(Z: FloatArray) -> FloatArray:
     """Row-wise softmax; the row maximum is subtracted first so exp cannot overflow."""
     e = np.exp(Z - Z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
 
-def step(Z):
+def step(Z: FloatArray) -> FloatArray:
     """The threshold unit of the perceptron: 1 where z > 0, else 0."""
     return (Z > 0).astype(Z.dtype)
 
 
-_FORWARD = {
+_FORWARD: dict[str, Callable[[FloatArray], FloatArray]] = {
     "identity": lambda Z: Z.copy(),
     "sigmoid": sigmoid,
     "tanh": np.tanh,
@@ -62,7 +65,7 @@ _FORWARD = {
 }
 
 # Derivatives written in terms of the stored activation A = f(Z).
-_DERIVATIVE = {
+_DERIVATIVE: dict[str, Callable[[FloatArray], FloatArray]] = {
     "identity": lambda A: np.ones_like(A),
     "sigmoid": lambda A: A * (1 - A),          # σ' = σ(1 − σ)
     "tanh": lambda A: 1 - A * A,               # tanh' = 1 − tanh²
@@ -70,19 +73,19 @@ _DERIVATIVE = {
 }
 
 
-def activation_forward(Z, activation):
+def activation_forward(Z: FloatArray, activation: str) -> FloatArray:
     """A = f(Z), elementwise (softmax: along each row).  Z: (n_samples, n)."""
     return _FORWARD[activation](Z)
 
 
-def activation_derivative(A, activation):
+def activation_derivative(A: FloatArray, activation: str) -> FloatArray:
     """f'(Z) from the stored activation A = f(Z); elementwise activations only."""
     if activation == "step":
         raise ValueError(STEP_HAS_NO_GRADIENT)
     return _DERIVATIVE[activation](A)
 
 
-def activation_backward(A, dA, activation):
+def activation_backward(A: FloatArray, dA: FloatArray, activation: str) -> FloatArray:
     """dZ = dL/dZ from dA = dL/dA and the stored activation A.
 
     Elementwise activations: dZ = dA ⊙ f'(Z).  Softmax couples a row's outputs
@@ -95,12 +98,24 @@ def activation_backward(A, dA, activation):
 
 # --- dense layer ---------------------------------------------------------------
 
-def dense_forward(X, W, b, activation="identity"):
+def dense_forward(X: FloatArray, W: FloatArray, b: FloatArray,
+                  activation: str = "identity") -> FloatArray:
     """A = f(X·W + b).  X: (n, n_in), W: (n_in, n_out), b: (n_out,) -> (n, n_out)."""
     return activation_forward(X @ W + b, activation)
 
 
-def dense_backward(X, W, A, dA, activation, need_dX=True):
+@overload
+def dense_backward(X: FloatArray, W: FloatArray, A: FloatArray, dA: FloatArray, activation: str,
+                   need_dX: Literal[True] = ...) -> tuple[FloatArray, FloatArray, FloatArray]: ...
+
+
+@overload
+def dense_backward(X: FloatArray, W: FloatArray, A: FloatArray, dA: FloatArray, activation: str,
+                   need_dX: bool = ...) -> tuple[FloatArray, FloatArray, FloatArray | None]: ...
+
+
+def dense_backward(X: FloatArray, W: FloatArray, A: FloatArray, dA: FloatArray, activation: str,
+                   need_dX: bool = True) -> tuple[FloatArray, FloatArray, FloatArray | None]:
     """Backpropagate through one dense layer.
 
     Returns ``(dW, db, dX)``: dW = Xᵀ·dZ (n_in, n_out), db = Σ rows of dZ
@@ -115,7 +130,8 @@ def dense_backward(X, W, A, dA, activation, need_dX=True):
 
 # --- losses ----------------------------------------------------------------------
 
-def _row_weights(A, sample_weight):
+def _row_weights(A: FloatArray,
+                 sample_weight: FloatArray | None) -> tuple[Any, Any]:
     """(w of shape (n, 1) or 1, Σw): 1 and n without weights.  Σw is summed
     in order in float64; from 2^64 up, w and Σw are scaled by the power of two
     that brings Σw below 2^64 (exact: wᵢ/Σw is unchanged), so float32 weights
@@ -128,7 +144,8 @@ def _row_weights(A, sample_weight):
             A.dtype.type(total * scale))
 
 
-def loss_gradient(A, Y, loss, sample_weight=None):
+def loss_gradient(A: FloatArray, Y: FloatArray, loss: str,
+                  sample_weight: FloatArray | None = None) -> tuple[float, FloatArray]:
     """(Weighted) mean loss over the batch and its gradient dA = dL/dA.
 
     ``mse``: ½·Σ(a−y)² per sample (the textbook quadratic cost);
@@ -163,7 +180,8 @@ def loss_gradient(A, Y, loss, sample_weight=None):
     raise ValueError("unknown loss %r" % (loss,))
 
 
-def loss_delta(A, Y, loss, activation, sample_weight=None):
+def loss_delta(A: FloatArray, Y: FloatArray, loss: str, activation: str,
+               sample_weight: FloatArray | None = None) -> tuple[float, FloatArray]:
     """(Weighted) mean loss and delta = dL/dZ of an output layer with activation A = f(Z).
 
     For identity+MSE and sigmoid+BCE the chain rule collapses to (A − Y)/n; for
@@ -182,21 +200,23 @@ def loss_delta(A, Y, loss, activation, sample_weight=None):
 
 # --- optimizer updates (in place, PyTorch's conventions) -------------------------
 
-def _decayed(grads, params, weight_decay):
+def _decayed(grads: FloatArray, params: FloatArray, weight_decay: float) -> FloatArray:
     """g = grads + weight_decay·params, the decay in the parameters' dtype (a
     decay that rounds to 0 there is none: an infinite parameter stays so)."""
     weight_decay = params.dtype.type(weight_decay)
     return grads + weight_decay * params if weight_decay else grads
 
 
-def sgd_update(params, grads, lr, weight_decay=0.0):
+def sgd_update(params: FloatArray, grads: FloatArray, lr: float,
+               weight_decay: float = 0.0) -> None:
     """Gradient descent: params −= lr·(grads + weight_decay·params)."""
     g = _decayed(grads, params, weight_decay)
     params -= lr * g
 
 
-def momentum_update(params, grads, velocity, lr, momentum, nesterov=False,
-                    weight_decay=0.0):
+def momentum_update(params: FloatArray, grads: FloatArray, velocity: FloatArray, lr: float,
+                    momentum: float, nesterov: bool = False,
+                    weight_decay: float = 0.0) -> None:
     """Momentum: v = μ·v + g; params −= lr·v (Nesterov: lr·(g + μ·v))."""
     g = _decayed(grads, params, weight_decay)
     velocity *= momentum
@@ -204,8 +224,9 @@ def momentum_update(params, grads, velocity, lr, momentum, nesterov=False,
     params -= lr * (g + momentum * velocity if nesterov else velocity)
 
 
-def adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
-                weight_decay=0.0):
+def adam_update(params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, step: int,
+                lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                weight_decay: float = 0.0) -> None:
     """Adam, step t ≥ 1: bias-corrected first and second moments of the gradient."""
     g = _decayed(grads, params, weight_decay)
     m *= beta1
@@ -219,16 +240,18 @@ def adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
 
 # --- scikit-learn's forms of momentum and Adam (its MLP's _stochastic_optimizers) --
 
-def sklearn_momentum_update(params, grads, velocity, lr, momentum, nesterov=True,
-                            weight_decay=0.0):
+def sklearn_momentum_update(params: FloatArray, grads: FloatArray, velocity: FloatArray,
+                            lr: float, momentum: float, nesterov: bool = True,
+                            weight_decay: float = 0.0) -> None:
     """u = μ·v − lr·g; v = u; params += u (Nesterov: params += μ·u − lr·g)."""
     g = _decayed(grads, params, weight_decay)
     velocity[...] = momentum * velocity - lr * g
     params += momentum * velocity - lr * g if nesterov else velocity
 
 
-def sklearn_adam_update(params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
-                        weight_decay=0.0):
+def sklearn_adam_update(params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray,
+                        step: int, lr: float, beta1: float = 0.9, beta2: float = 0.999,
+                        eps: float = 1e-8, weight_decay: float = 0.0) -> None:
     """Adam as scikit-learn writes it, step t ≥ 1: ε is added outside the bias correction.
 
     m = β₁m + (1−β₁)g; v = β₂v + (1−β₂)g²; lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ);
