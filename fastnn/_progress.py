@@ -1,6 +1,8 @@
-"""A minimal, dependency-free progress bar for ``fit(verbose=...)``.
+"""Minimal, dependency-free progress bars: ``fit(verbose=...)`` and ``fastnn bench``.
 
-One :class:`ProgressBar` per epoch::
+:class:`LineBar` draws done/total on one terminal line, redrawn in place and
+throttled; its subclasses say what else the line shows.  One
+:class:`ProgressBar` per training epoch::
 
     bar = ProgressBar(n_samples, epoch, epochs)
     for ...:
@@ -29,7 +31,15 @@ import time
 
 from fastnn._validation import check_scalar
 
-__all__ = ["ProgressBar"]
+__all__ = ["LineBar", "ProgressBar", "is_terminal"]
+
+
+def is_terminal(file):
+    """Whether ``file`` is a terminal (False for files without ``isatty`` or closed ones)."""
+    try:
+        return bool(file.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _format_value(value):
@@ -44,17 +54,16 @@ def _format_value(value):
     return "%.4f" % value
 
 
-class ProgressBar:
-    """Progress of one training epoch, drawn on one terminal line.
+class LineBar:
+    """Progress of a count of things, drawn on one terminal line.
+
+    The line is ``[=========>....................] 12/87``; subclasses add to
+    it by overriding :meth:`_line`.
 
     Parameters
     ----------
-    total_samples : int
-        Number of samples in the epoch (>= 1).
-    epoch : int
-        The epoch number as displayed, counted from 1.
-    epochs : int
-        The total number of epochs, as displayed.
+    total : int
+        Number of things to do (>= 1).
     file : file-like or None, default None
         Where to draw; ``None`` means ``sys.stderr``, looked up when the bar is
         created (so redirections made after import are honoured).
@@ -78,58 +87,45 @@ class ProgressBar:
     -----
     The bar can also be used as a context manager: leaving the ``with`` block
     calls :meth:`close` with no summary if it was not called, so an exception
-    during the epoch still ends the line.
+    still ends the line.
     """
 
     min_interval = 0.1
 
-    def __init__(self, total_samples, epoch, epochs, file=None, enabled=None, width=30):
-        self.total_samples = check_scalar(total_samples, "total_samples", low=1, integer=True)
-        self.epoch = check_scalar(epoch, "epoch", low=0, integer=True)
-        self.epochs = check_scalar(epochs, "epochs", low=0, integer=True)
+    def __init__(self, total, file=None, enabled=None, width=30):
+        self.total = check_scalar(total, "total", low=1, integer=True)
         self.width = check_scalar(width, "width", low=1, integer=True)
         self.file = sys.stderr if file is None else file
         if enabled is None:
-            enabled = self._isatty(self.file)
+            enabled = is_terminal(self.file)
         self.enabled = bool(enabled)
         self.n_draws = 0
         self._n_done = 0
-        self._loss = None
         self._last_len = 0
         self._last_draw = -math.inf
         self._final_drawn = False
         self._closed = False
         self._start = time.perf_counter()
 
-    @staticmethod
-    def _isatty(file):
-        try:
-            return bool(file.isatty())
-        except (AttributeError, ValueError, OSError):  # no isatty, or a closed file
-            return False
-
-    def update(self, n_samples_done, loss=None):
+    def update(self, n_done):
         """Record progress and redraw the line if enough time has passed.
 
         Parameters
         ----------
-        n_samples_done : int
-            Samples processed so far in this epoch (cumulative, not per batch).
-        loss : float or None
-            The running training loss to display (``None``: not shown).
+        n_done : int
+            Things done so far (cumulative).
 
         Notes
         -----
         The line is redrawn at most once per :attr:`min_interval` seconds; the
-        first update and the one that reaches ``total_samples`` are always
-        drawn.  With ``enabled=False`` this returns at once.
+        first update and the one that reaches ``total`` are always drawn.
+        With ``enabled=False`` this returns at once.
         """
         if not self.enabled or self._closed:
             return
-        self._n_done = int(n_samples_done)
-        self._loss = loss
+        self._n_done = int(n_done)
         now = time.perf_counter()
-        final = self._n_done >= self.total_samples
+        final = self._n_done >= self.total
         if final:
             if self._final_drawn:
                 return
@@ -176,7 +172,7 @@ class ProgressBar:
 
     def _line(self, now):
         """The progress line for the current state (no carriage return)."""
-        total, n = self.total_samples, self._n_done
+        total, n = self.total, self._n_done
         fraction = min(max(n / total, 0.0), 1.0)
         filled = int(self.width * fraction)
         if filled >= self.width:
@@ -185,14 +181,7 @@ class ProgressBar:
             bar = "." * self.width if n <= 0 else ">" + "." * (self.width - 1)
         else:
             bar = "=" * (filled - 1) + ">" + "." * (self.width - filled)
-        digits = len(str(total))
-        parts = ["Epoch %d/%d [%s] %*d/%d" % (self.epoch, self.epochs, bar, digits, n, total)]
-        if self._loss is not None:
-            parts.append("loss %s" % _format_value(float(self._loss)))
-        elapsed = now - self._start
-        if elapsed > 0 and n > 0:
-            parts.append("{:,.0f} samples/s".format(n / elapsed))
-        return "  ".join(parts)
+        return "[%s] %*d/%d" % (bar, len(str(total)), n, total)
 
     def _draw(self, line, end=""):
         """Overwrite the current terminal line with ``line``."""
@@ -201,3 +190,58 @@ class ProgressBar:
         self.file.flush()
         self._last_len = 0 if end else len(line)
         self.n_draws += 1
+
+
+class ProgressBar(LineBar):
+    """Progress of one training epoch, drawn on one terminal line.
+
+    Parameters
+    ----------
+    total_samples : int
+        Number of samples in the epoch (>= 1).
+    epoch : int
+        The epoch number as displayed, counted from 1.
+    epochs : int
+        The total number of epochs, as displayed.
+    file, enabled, width
+        See :class:`LineBar`.
+
+    Attributes
+    ----------
+    enabled, n_draws, min_interval
+        See :class:`LineBar`.
+    """
+
+    def __init__(self, total_samples, epoch, epochs, file=None, enabled=None, width=30):
+        total_samples = check_scalar(total_samples, "total_samples", low=1, integer=True)
+        self.epoch = check_scalar(epoch, "epoch", low=0, integer=True)
+        self.epochs = check_scalar(epochs, "epochs", low=0, integer=True)
+        super().__init__(total_samples, file, enabled, width)
+        self._loss = None
+
+    def update(self, n_samples_done, loss=None):
+        """Record progress and redraw the line if enough time has passed.
+
+        Parameters
+        ----------
+        n_samples_done : int
+            Samples processed so far in this epoch (cumulative, not per batch).
+        loss : float or None
+            The running training loss to display (``None``: not shown).
+
+        Notes
+        -----
+        Throttled as :meth:`LineBar.update`.
+        """
+        if not self._closed:
+            self._loss = loss
+        super().update(n_samples_done)
+
+    def _line(self, now):
+        parts = ["Epoch %d/%d %s" % (self.epoch, self.epochs, super()._line(now))]
+        if self._loss is not None:
+            parts.append("loss %s" % _format_value(float(self._loss)))
+        elapsed = now - self._start
+        if elapsed > 0 and self._n_done > 0:
+            parts.append("{:,.0f} samples/s".format(self._n_done / elapsed))
+        return "  ".join(parts)

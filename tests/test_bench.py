@@ -12,6 +12,7 @@ peer's tests skip without JAX; everything else runs without it.
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -34,13 +35,47 @@ def _fastnn(*args, cwd, env=None):
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    """``python -m fastnn bench --quick --tiny`` on one thread: the JSON it wrote."""
+def tiny_bench(tmp_path_factory):
+    """``python -m fastnn bench --quick --tiny`` on one thread: the finished process."""
     cwd = tmp_path_factory.mktemp("bench")
     done = _fastnn("bench", "--quick", "--tiny", "--threads", "1", "--out", "run.json", cwd=cwd)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "fastnn bench: tiny plan" in done.stdout
-    return cwd / "run.json"
+    done.json = cwd / "run.json"
+    return done
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_bench):
+    """The JSON that :func:`tiny_bench` wrote."""
+    return tiny_bench.json
+
+
+def test_bench_reports_progress_per_benchmark(tiny_bench):
+    # Standard error is a pipe here: one plain line per finished benchmark,
+    # "[done/total] m:ss key outcome", in place of pytest's dots.
+    n = len(json.loads(tiny_bench.json.read_text())["benchmarks"])
+    lines = [line for line in tiny_bench.stderr.splitlines() if line.startswith("[")]
+    total = len(lines)
+    assert total >= n > 0
+    for done, line in enumerate(lines, 1):
+        match = re.fullmatch(r"\[ *(\d+)/(\d+)\] \d+:\d\d (\S+) (passed|skipped)", line)
+        assert match, line
+        assert (int(match[1]), int(match[2])) == (done, total)
+        assert match[3].count("/") >= 5
+    assert sum(line.endswith(" passed") for line in lines) == n
+    assert "..." not in tiny_bench.stdout
+
+
+def test_results_record_the_load_they_were_taken_under(tiny_run):
+    data = json.loads(tiny_run.read_text())
+    cores = data["machine_info"]["fastnn"]["cpu_count"]
+    run = results.load(tiny_run)
+    for b in data["benchmarks"]:
+        before, after = b["extra_info"]["load_average"]
+        assert before >= 0 and after >= 0
+        marked = run.results[b["extra_info"]["key"]]["under_load"]
+        assert marked == (max(before, after) > cores)
 
 
 def test_bench_writes_pytest_benchmark_json(tiny_run):
@@ -126,7 +161,7 @@ def test_compare_lines_up_two_machines(tiny_run, tmp_path):
 def test_compare_rejects_other_files(tmp_path):
     (tmp_path / "x.json").write_text('{"not": "benchmarks"}')
     done = _fastnn("compare", "x.json", "--no-charts", cwd=tmp_path)
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "not a pytest-benchmark JSON file" in done.stderr
 
 

@@ -1,4 +1,4 @@
-"""fastnn's benchmark suite: ``python -m fastnn bench`` and ``python -m fastnn compare``.
+"""fastnn's benchmark suite: ``fastnn bench`` and ``fastnn compare``.
 
 Every benchmark compares fastnn with the NumPy reference and, when installed,
 PyTorch eager (and, for training, jitted JAX), on the same operands and thread count, after checking each
@@ -17,10 +17,12 @@ result once against the reference.  One module per concern:
 ``machine``
     thread limits, optional PyTorch, machine facts (ISA path, GEMM routes, BLAS
     core type, peak) and labels
+``options``
+    thread counts and dtypes given as text, parsed and checked
 ``plugin``, ``suite``
     the pytest-benchmark plugin and tests (also imported by ``benchmarks/``)
-``runner``
-    ``python -m fastnn bench``: runs the suite under pytest-benchmark
+``runner``, ``progress``
+    ``fastnn bench``: runs the suite under pytest-benchmark; its progress line
 ``results``, ``compare``, ``charts``
     reading result files; the side-by-side tables; the PNG charts
 """

@@ -1,4 +1,4 @@
-"""PNG charts of ``python -m fastnn compare`` (needs matplotlib).
+"""PNG charts of ``fastnn compare`` (needs matplotlib).
 
 Per table section (:data:`fastnn.bench.compare.SECTIONS`), for one dtype:
 
@@ -54,7 +54,7 @@ def draw(runs, directory, dtype="float32"):
     ----------
     runs : list of Run
     directory : str
-        Created if missing.
+        Created if missing, when there is a chart to draw.
     dtype : str
         Only this dtype's benchmarks are drawn.
 
@@ -67,7 +67,6 @@ def draw(runs, directory, dtype="float32"):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    os.makedirs(directory, exist_ok=True)
     names = ["%s: %s" % (chr(ord("A") + i), os.path.basename(r.path)) for i, r in enumerate(runs)]
     written = []
     for title, select, metric in SECTIONS:
@@ -75,6 +74,7 @@ def draw(runs, directory, dtype="float32"):
                  if "/%s/" % dtype in row + "/"]
         if not table:
             continue
+        os.makedirs(directory, exist_ok=True)
         labels = [_label(row, dtype) for row, _ in table]
         size = (9, 1.5 + 0.22 * len(labels) * max(1, len(runs) / 2))
         fig, ax = plt.subplots(figsize=size)

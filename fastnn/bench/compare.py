@@ -1,4 +1,4 @@
-"""``python -m fastnn compare A.json B.json ...``: results of several runs side by side.
+"""``fastnn compare A.json B.json ...``: results of several runs side by side.
 
 Each input file (one CPU, thread setting or build) is a column group, labelled
 A, B, ... with its machine in the legend.  Rows are benchmarks, lined up by
@@ -17,7 +17,11 @@ matrices, what fastnn ran differently from the first run: another
 instruction-set path, or a product ``gemm`` routed elsewhere (own small
 kernel, own packed kernel, BLAS).  A table of the machines (CPU,
 family/model/stepping, ISA path, BLAS kernel, ``OPENBLAS_CORETYPE``, peak)
-marks with ≠ what differs from the first run.  The output is Markdown.
+marks with ≠ what differs from the first run.  A ``!`` after fastnn's figure
+marks a row whose results (fastnn's or a peer's) were taken under load: the
+1-minute load average was above the machine's core count
+(:func:`fastnn.bench.results.under_load`; not marked under contention, whose
+load is the point).  The output is Markdown.
 """
 
 import argparse
@@ -27,7 +31,14 @@ import re
 import sys
 
 from fastnn.bench import machine as _machine
+from fastnn.bench import options
 from fastnn.bench import results as _results
+
+#: Every implementation a row can hold.
+IMPLS = ("fastnn", "numpy", "numpy_plain", "torch", "jax")
+
+#: The mark of a figure taken under load.
+LOAD_MARK = "!"
 
 #: Table sections: title, the benchmarks in it, and the figure shown.
 SECTIONS = (
@@ -83,7 +94,8 @@ def rows(runs, select, metric):
     list of (row key, list of dict per run)
         Per run: ``value`` (fastnn's figure or None), ``speedup`` (a dict
         impl → fastnn's speedup over it), ``fraction`` (of peak, or None),
-        ``info`` (fastnn's result, empty when absent).
+        ``info`` (fastnn's result, empty when absent), ``under_load``
+        (whether any implementation's result of the row was taken under load).
     """
     keys = []
     for run in runs:
@@ -100,9 +112,11 @@ def rows(runs, select, metric):
                 other = run.results.get(row + "/" + impl)
                 if fast and other:
                     speedup[impl] = _speedup(fast, other)
+            under_load = any(run.results.get(row + "/" + impl, {}).get("under_load")
+                             for impl in IMPLS)
             cells.append({"value": fast.get(metric) if fast else None, "speedup": speedup,
                           "fraction": fast.get("fraction_of_peak") if fast else None,
-                          "info": fast or {}})
+                          "info": fast or {}, "under_load": under_load})
         table.append((row, cells))
     return table
 
@@ -212,6 +226,7 @@ def markdown(runs):
     """
     names = [chr(ord("A") + i) if i < 26 else "R%d" % i for i in range(len(runs))]
     lines = []
+    marked = False
     for name, run in zip(names, runs):
         load = run.machine.get("load_average") or [None, None]
         lines.append("- **%s** `%s`: %s, plan %s, fastnn %s, torch %s, load average %s" % (
@@ -265,7 +280,9 @@ def markdown(runs):
         for row, cells in table:
             out = [row.split("/", 1)[1]]
             for c, run in zip(cells, runs):
-                out.append(_fmt(c["value"]))
+                mark = c["under_load"] and not contention
+                marked = marked or mark
+                out.append(_fmt(c["value"]) + (LOAD_MARK if mark else ""))
                 out += [_ratio(c["speedup"].get(i)) for i in impls]
                 if contention:
                     one = run.results.get(row.rsplit("/", 1)[0] + "/1t/fastnn", {})
@@ -282,45 +299,61 @@ def markdown(runs):
                     "%s: %s" % (name, ", ".join(d)) for name, run in zip(names[1:], runs[1:])
                     for d in [differences(runs[0], run, info)] if d) or "–")
             lines.append("| " + " | ".join(out) + " |")
+    if marked:
+        lines += ["", load_legend(names, runs)]
     return "\n".join(lines)
 
 
-def main(argv=None, file=None):
-    """Entry point of ``python -m fastnn compare``.
+def load_legend(names, runs):
+    """The legend of :data:`LOAD_MARK`: what it means, with each run's core count.
 
     Parameters
     ----------
-    argv : list of str, optional
-        ``FILE.json ... [--charts DIR] [--no-charts] [--dtype DTYPE]``.
-    file : file-like, optional
-        Where to print the tables (default: standard output).
+    names : list of str
+    runs : list of Run
 
     Returns
     -------
-    int
-        0, or 1 when a file cannot be read.
+    str
+        e.g. ``! taken under load: the 1-minute load average before or
+        after the timing was above the 2 cores`` (one run, or runs with one
+        core count), or ``... above each machine's cores (A: 2, B: 8)``.
     """
-    parser = argparse.ArgumentParser(prog="python -m fastnn compare", description=__doc__)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    return run(args.files, None if args.no_charts else args.charts, args.dtype, file,
-               args.select)
+    cores = [run.machine.get("cpu_count") or "?" for run in runs]
+    if len(set(cores)) == 1:
+        where = "the %s cores" % cores[0]
+    else:
+        where = "each machine's cores (%s)" % ", ".join(
+            "%s: %s" % nc for nc in zip(names, cores))
+    return ("%s taken under load: the 1-minute load average before or after the timing "
+            "was above %s" % (LOAD_MARK, where))
 
 
 def add_arguments(parser):
     """Add ``compare``'s arguments to an argparse parser."""
     parser.add_argument("files", nargs="+", metavar="FILE.json",
-                        help="pytest-benchmark JSON files (python -m fastnn bench --out, "
+                        help="pytest-benchmark JSON files (fastnn bench --out, "
                              "or pytest benchmarks/ --benchmark-json)")
     parser.add_argument("--charts", metavar="DIR", default="fastnn-charts",
                         help="directory of the PNG charts, drawn when matplotlib is "
                              "installed (default: fastnn-charts)")
     parser.add_argument("--no-charts", action="store_true", help="draw no charts")
-    parser.add_argument("--dtype", default="float32",
+    parser.add_argument("--dtype", default="float32", choices=options.DTYPES,
                         help="dtype of the benchmarks charted (default float32)")
-    parser.add_argument("--select", metavar="REGEX",
+    parser.add_argument("--select", metavar="REGEX", type=_regex,
                         help="only the benchmarks whose key matches this regular expression, "
                              "e.g. 'float32/1t'")
+
+
+def _regex(text):
+    """``--select``'s type: ``text`` once it compiles as a regular expression."""
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(
+            "expected a Python regular expression such as 'float32/1t', got %r (%s)"
+            % (text, exc)) from None
+    return text
 
 
 def run(files, charts=None, dtype="float32", file=None, select=None):
@@ -330,7 +363,8 @@ def run(files, charts=None, dtype="float32", file=None, select=None):
     ----------
     files : list of str
     charts : str, optional
-        Directory for the PNG charts; none drawn when None.
+        Directory for the PNG charts; none drawn when None, and not created
+        when there is nothing to draw.
     dtype : str
         The charts show this dtype's benchmarks.
     file : file-like, optional
@@ -340,25 +374,33 @@ def run(files, charts=None, dtype="float32", file=None, select=None):
     Returns
     -------
     int
-        0 on success, 1 when a file cannot be read.  Without matplotlib the
+        0 on success; 2, after one line on standard error, when a file cannot
+        be read or is not pytest-benchmark JSON.  Without matplotlib the
         charts are skipped with a note.
     """
     file = file or sys.stdout
-    try:
-        runs = [_results.load(f) for f in files]
-        if select:
-            pattern = re.compile(select)
-            for r in runs:
-                r.results = {k: v for k, v in r.results.items() if pattern.search(k)}
-    except (OSError, ValueError, re.error) as exc:
-        print("fastnn compare: %s" % exc, file=sys.stderr)
-        return 1
+    runs = []
+    for path in files:
+        try:
+            runs.append(_results.load(path))
+        except OSError as exc:
+            print("fastnn compare: error: cannot read %r: %s (expected a pytest-benchmark "
+                  "JSON file)" % (path, exc.strerror or exc), file=sys.stderr)
+            return 2
+        except ValueError as exc:
+            print("fastnn compare: error: %s" % exc, file=sys.stderr)
+            return 2
+    if select:
+        pattern = re.compile(select)
+        for r in runs:
+            r.results = {k: v for k, v in r.results.items() if pattern.search(k)}
     print(markdown(runs), file=file)
     if charts:
         from fastnn.bench import charts as _charts
-        if _charts.available():
-            written = _charts.draw(runs, charts, dtype)
-            print("\ncharts: " + ", ".join(written), file=file)
-        else:
+        if not _charts.available():
             print("\n(no charts: matplotlib is not installed)", file=file)
+        else:
+            written = _charts.draw(runs, charts, dtype)
+            print("\n" + ("charts: " + ", ".join(written) if written else
+                          "(no charts: no %s benchmarks)" % dtype), file=file)
     return 0

@@ -1,4 +1,4 @@
-"""The machine a benchmark runs on: thread limits, optional PyTorch, machine facts, labels.
+"""The machine a benchmark runs on: thread limits, load, optional PyTorch, machine facts, labels.
 
 :func:`machine_info` is what goes into pytest-benchmark's ``machine_info``
 under ``"fastnn"`` (and what ``python -m fastnn info`` adds to
@@ -11,6 +11,7 @@ benchmarked networks.
 import functools
 import importlib.metadata
 import itertools
+import os
 
 from threadpoolctl import threadpool_limits
 
@@ -28,6 +29,21 @@ def torch_module():
     except ImportError:
         return None
     return torch
+
+
+def load_average():
+    """The 1-minute load average (None where the OS has none): other work skews timings.
+
+    Returns
+    -------
+    float or None
+        The average number of runnable processes over the last minute (this
+        one's threads included); above the core count, processes waited for a CPU.
+    """
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def set_threads(n):

@@ -21,12 +21,11 @@ run.  The per-round timings are left
 out of the JSON (the statistics stay).
 """
 
-import os
 from dataclasses import dataclass
 
 import pytest
 
-from fastnn.bench import cases, jax_peer, machine, peak
+from fastnn.bench import cases, jax_peer, machine, options, peak
 
 
 @dataclass(frozen=True)
@@ -51,20 +50,21 @@ def pytest_addoption(parser):
                     help="which cases to run (default: full)")
     group.addoption("--fastnn-threads", metavar="N,N",
                     help="thread counts (default: 1 and all cores)")
-    group.addoption("--fastnn-dtypes", metavar="DTYPES", default="float32,float64",
-                    help="dtypes (default: float32,float64)")
+    group.addoption("--fastnn-dtypes", metavar="DTYPES", default=",".join(options.DTYPES),
+                    help="dtypes (default: %s)" % ",".join(options.DTYPES))
 
 
 def _settings(config):
     plan = config.getoption("fastnn_plan")
     threads = config.getoption("fastnn_threads")
-    threads = ([int(t) for t in threads.split(",")] if threads else cases.default_threads())
-    dtypes = config.getoption("fastnn_dtypes").split(",")
-    for d in dtypes:
-        if d not in ("float32", "float64"):
-            raise pytest.UsageError("--fastnn-dtypes: unknown dtype %r" % d)
-    if any(t < 1 for t in threads):
-        raise pytest.UsageError("--fastnn-threads: counts must be >= 1")
+    try:
+        threads = options.parse_threads(threads) if threads else cases.default_threads()
+    except ValueError as exc:
+        raise pytest.UsageError("--fastnn-threads: %s" % exc) from None
+    try:
+        dtypes = options.parse_dtypes(config.getoption("fastnn_dtypes"))
+    except ValueError as exc:
+        raise pytest.UsageError("--fastnn-dtypes: %s" % exc) from None
     return cases.PLANS[plan], threads, dtypes
 
 
@@ -93,7 +93,7 @@ class Session:
     """Per-run state: the thread count in force, the peak and GEMM rates measured so far."""
 
     def __init__(self, config):
-        self.load_at_start = _load_average()
+        self.load_at_start = machine.load_average()
         self.plan = config.getoption("fastnn_plan")
         self.peak_size = cases.PLANS[self.plan].peak_size
         self.peaks = {}
@@ -142,14 +142,6 @@ class Session:
 _SESSION = pytest.StashKey()
 
 
-def _load_average():
-    """The 1-minute load average (None where the OS has none): other work skews timings."""
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
-
-
 def pytest_configure(config):
     config.stash[_SESSION] = Session(config)
 
@@ -166,7 +158,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["fastnn"] = {**machine.machine_info(), "plan": session.plan,
                               "threads": threads, "dtypes": dtypes,
                               "peak_gflops": session.peaks, "gemm_gflops": session.gemm,
-                              "load_average": [session.load_at_start, _load_average()]}
+                              "load_average": [session.load_at_start, machine.load_average()]}
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):

@@ -4,15 +4,16 @@
 its tests so that ``pytest benchmarks/`` runs the same thing.  Every test
 checks its implementation once against the NumPy reference, then times it,
 then records in ``extra_info``: the key and what it names, the check's error,
-GFLOP/s (operations counted) or GB/s (bytes counted), samples/s, and the
-fraction of this machine's peak rate (:mod:`fastnn.bench.peak`).
+GFLOP/s (operations counted) or GB/s (bytes counted), samples/s, the
+fraction of this machine's peak rate (:mod:`fastnn.bench.peak`), and the
+1-minute load average before and after the timing (``load_average``).
 """
 
 import time
 
 import pytest
 
-from fastnn.bench import kernels, load, training
+from fastnn.bench import kernels, load, machine, training
 from fastnn.bench.cases import NETWORKS, threads_label
 
 #: A benchmark whose single call takes longer than this many times
@@ -26,22 +27,24 @@ def _time(benchmark, bench, run, config, rounds=None):
 
     One untimed call first warms up and measures the call; calls faster than
     ``--benchmark-max-time`` are left to pytest-benchmark's calibration.
-    ``rounds``: exactly this many timed calls instead.
+    ``rounds``: exactly this many timed calls instead.  Returns the 1-minute
+    load average before and after (:func:`fastnn.bench.machine.load_average`).
     """
     benchmark.group = bench.key.rsplit("/", 1)[0]   # the implementations side by side
+    before = machine.load_average()
     started = time.perf_counter()
     run()
     once = time.perf_counter() - started
+    max_time = float(config.getoption("benchmark_max_time"))
     if rounds:
         benchmark.pedantic(run, rounds=rounds, iterations=1)
-        return
-    max_time = float(config.getoption("benchmark_max_time"))
-    if once <= max_time:
+    elif once <= max_time:
         benchmark(run)
-        return
-    min_rounds = int(config.getoption("benchmark_min_rounds"))
-    rounds = max(1, min(min_rounds, int(SLOW_FACTOR * max_time / once)))
-    benchmark.pedantic(run, rounds=rounds, iterations=1)
+    else:
+        min_rounds = int(config.getoption("benchmark_min_rounds"))
+        rounds = max(1, min(min_rounds, int(SLOW_FACTOR * max_time / once)))
+        benchmark.pedantic(run, rounds=rounds, iterations=1)
+    return [before, machine.load_average()]
 
 
 def _record(benchmark, bench, session, error, flops=None, nbytes=None, samples=None, **info):
@@ -69,11 +72,12 @@ def test_kernel(benchmark, kernel_bench, fastnn_session, request):
     fastnn_session.prepare(b)
     error = kernels.check(b.case, b.impl, b.dtype)
     run, _ = kernels.make(b.case, b.impl, b.dtype)
-    _time(benchmark, b, run, request.config)
+    load_average = _time(benchmark, b, run, request.config)
     flops, nbytes = kernels.work(b.case, b.dtype)
     rows = None if b.case.kernel.endswith("update") else b.case.shape[0]
     _record(benchmark, b, fastnn_session, error, flops, nbytes, rows,
-            kernel=b.case.kernel, variant=b.case.variant, shape=list(b.case.shape))
+            kernel=b.case.kernel, variant=b.case.variant, shape=list(b.case.shape),
+            load_average=load_average)
 
 
 def _training(benchmark, bench, session, config, per, rounds=None, **info):
@@ -91,13 +95,13 @@ def _training(benchmark, bench, session, config, per, rounds=None, **info):
     if per == "step" and bench.impl == "jax":
         trainer.calibrate()
     run = trainer.step if per == "step" else trainer.epoch
-    _time(benchmark, bench, run, config, rounds)
+    load_average = _time(benchmark, bench, run, config, rounds)
     trained = (case.batch * trainer.steps_per_call if per == "step"
                else case.samples - case.samples % case.batch)
     _record(benchmark, bench, session, error,
             flops=trained * training.flops_per_sample(network), samples=trained,
             network=network.name, description=network.describe(), batch=case.batch,
-            **trainer.info(), **info)
+            load_average=load_average, **trainer.info(), **info)
 
 
 def test_training_step(benchmark, step_bench, fastnn_session, request):
