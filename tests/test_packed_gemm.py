@@ -22,7 +22,6 @@ from fastnn._kernels import _blas
 
 from conftest import assert_parity
 from test_small_gemm import SCALARS, TRANS, TRANS_IDS, _expected, _operands, _pad_nan
-from test_small_gemm import isa  # noqa: F401  (fixture: every path this CPU runs)
 
 SHAPES = [
     (1, 1, 1), (1, 33, 5), (13, 1, 7), (11, 17, 3),          # less than one tile

@@ -45,12 +45,6 @@ TRANS = [(False, False), (True, False), (False, True), (True, True)]
 LANES = {"avx512": (16, 8), "avx2": (8, 4)}
 
 
-@pytest.fixture(params=fastnn.available_isas())
-def isa(request):
-    """Runs the test on one instruction-set path (every one this CPU supports)."""
-    with fastnn.use_isa(request.param):
-        yield request.param
-
 TRANS_IDS = ["NN", "TN", "NT", "TT"]
 #: (alpha, beta, fill C with NaN): beta = 0 must not read C
 SCALARS = [(1.0, 0.0, True), (-0.75, 0.0, True), (0.5, 2.0, False), (1.0, 1.0, False),
@@ -136,7 +130,6 @@ def test_results_are_deterministic(isa, rng, dtype):
 def test_the_routing_rule_depends_on_the_shape_only():
     # Thread settings must not move a product between the two implementations
     # (their roundings differ); the rule has no other input than these.
-    import fastnn
     before = fastnn.get_num_threads()
     try:
         decisions = []
