@@ -96,8 +96,9 @@ def build_parser():
                      "that import fastnn loads")
     tune.add_argument("--quick", action="store_true",
                       help="three tiny products only (checks that tuning runs)")
-    tune.add_argument("--out", metavar="FILE.json", type=_checked(_output_file),
-                      help="where to write the table (default: the per-user cache file)")
+    tune.add_argument("--out", metavar="FILE.json",
+                      help="where to write the table, its folder created if needed "
+                           "(default: the per-user cache file)")
     tune.add_argument("--margin", type=_checked(_margin), default=0.05,
                       help="how much slower the default route must be before a "
                            "measured one replaces it, >= 0 (default 0.05)")
