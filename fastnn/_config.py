@@ -17,10 +17,10 @@ later get it too.
 Training adapts to a busy machine: between its runs of batches (about 0.1 s
 each, fastnn/_interrupt.py) ``fit`` measures how many CPUs other processes
 kept busy over the last quarter second or more (the first decision: a
-twentieth; ``fastnn._cpus.OtherLoad``) and caps its threads at the CPUs they
-left free (``_cpus.threads_beside``), since a thread that shares its CPU
-stalls the whole team at every barrier.  Results are the same bits for any
-thread count, so the cap changes speed only.
+twentieth; ``fastnn._cpus.OtherLoad``); when they hold some, it times runs
+with the threads they left free (``_cpus.threads_beside``) and with all, and
+keeps the faster for a few seconds (:class:`_LoadAdaptation`).  Results are
+the same bits for any thread count, so the choice changes speed only.
 ``set_num_threads(n, adaptive=False)`` keeps ``n`` regardless.
 
 Fork: a child forked after fastnn's OpenMP threads started has an OpenMP
@@ -37,8 +37,10 @@ import ctypes
 import itertools
 import os
 import platform
+import statistics
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from typing import IO, Any
@@ -192,35 +194,53 @@ class _LoadAdaptation:
     """The thread count of training's runs of batches on a busy machine.
 
     One per process: ``begin`` at the start of a training loop, ``next_run``
-    before each run of batches (sets ``_parallel``'s load limit from the
-    other processes' load of the last :data:`WINDOW_S` seconds or more),
-    ``end`` when the loop stops (clears the limit, so other kernels are not
-    capped).  The measuring window and the last decision carry over to the
-    next loop unless the window is older than :data:`STALE_S`, so a series of
-    short fits adapts too.  Loops running in several Python threads share the
-    limit.
+    before each run of batches (sets ``_parallel``'s load limit), ``after_run``
+    after it (its samples and seconds), ``end`` when the loop stops (clears the
+    limit, so other kernels are not capped).
+
+    On a quiet machine every run gets all the threads fastnn may use.  When
+    other processes kept CPUs busy over the last :data:`WINDOW_S` seconds or
+    more, a thread of fastnn's would share a CPU and stall its team at every
+    barrier, but the team may still beat one thread (a large product gains
+    more from a second core's share than it loses waiting): the next runs
+    alternate between the threads the load leaves free
+    (``_cpus.threads_beside``) and all of them, :data:`TRIAL_RUNS` each, and
+    the count with the higher median rate (samples per second) is kept for
+    :data:`HOLD_S` seconds, after which the load is measured again.  The
+    measuring window, the last decision and its hold carry over to the next
+    loop unless the window is older than :data:`STALE_S`, so a series of short
+    fits adapts too; a trial does not (its rates belong to one loop's
+    network).  Loops running in several Python threads share the limit.
     """
 
-    #: Shortest window (seconds) one decision is measured over; the first
+    #: Shortest window (seconds) one load measurement covers; the first
     #: decision of a loop (none carried over) after FIRST_WINDOW_S (five
     #: ticks of /proc/stat per CPU: coarse, but LOAD_SLACK covers it).
     WINDOW_S = 0.25
     FIRST_WINDOW_S = 0.05
     #: A decision older than this (seconds) is measured anew.
     STALE_S = 2.0
+    #: Runs of each candidate thread count in a trial under load.
+    TRIAL_RUNS = 2
+    #: How long (seconds) a trial's choice is kept before the load is measured again.
+    HOLD_S = 3.0
 
     def __init__(self):
         self.enabled = True
         self._lock = threading.Lock()
         self._load = None          # OtherLoad, made on first use
         self._threads = 0          # the last decision (0: none)
+        self._hold_until = 0.0     # time.monotonic() until which it stands
+        self._trial = None         # under way: [thread counts in run order, rates]
 
     def begin(self):
         with self._lock:
+            self._trial = None
             if self._load is None:
                 self._load = OtherLoad()
             elif self._load.elapsed() > self.STALE_S:   # idle since: measure anew
                 self._threads = 0
+                self._hold_until = 0.0
                 self._load.restart()
             _parallel.set_load_limit(self._threads if self.enabled else 0)
 
@@ -230,14 +250,43 @@ class _LoadAdaptation:
                 _parallel.set_load_limit(0)
                 return
             wanted = _parallel.get_max_threads(loaded=False)
+            if wanted < 2:
+                return
+            if self._trial is not None:
+                order, rates = self._trial
+                _parallel.set_load_limit(order[len(rates)])
+                return
+            if time.monotonic() < self._hold_until:
+                return
             window = self.WINDOW_S if self._threads else self.FIRST_WINDOW_S
-            if wanted < 2 or self._load.elapsed() < window:
+            if self._load.elapsed() < window:
                 return
             others = self._load.measure()
             if others is None:
                 return
-            self._threads = threads_beside(others, available_cpus(), wanted)
+            beside = threads_beside(others, available_cpus(), wanted)
+            if beside >= wanted:
+                self._threads = wanted
+            else:
+                self._trial = ([beside, wanted] * self.TRIAL_RUNS, [])
+                self._threads = beside
             _parallel.set_load_limit(self._threads)
+
+    def after_run(self, samples, seconds):
+        with self._lock:
+            if self._trial is None or seconds <= 0:
+                return
+            order, rates = self._trial
+            rates.append(samples / seconds)
+            if len(rates) < len(order):
+                return
+            median = {t: statistics.median(r for c, r in zip(order, rates) if c == t)
+                      for t in set(order)}
+            self._threads = max(sorted(median), key=median.get)   # a tie: fewer threads
+            _parallel.set_load_limit(self._threads)
+            self._trial = None
+            self._hold_until = time.monotonic() + self.HOLD_S
+            self._load.restart()
 
     def end(self):
         _parallel.set_load_limit(0)
@@ -248,12 +297,12 @@ _ADAPTATION = _LoadAdaptation()
 
 @contextlib.contextmanager
 def load_adapted_threads():
-    """Context manager for a training loop: yields a function to call before
-    each run of batches, which caps fastnn's threads at the CPUs other
-    processes leave free (see :class:`_LoadAdaptation`)."""
+    """Context manager for a training loop: yields the process's
+    :class:`_LoadAdaptation`, whose ``next_run()`` the loop calls before each
+    run of batches and ``after_run(samples, seconds)`` after it."""
     _ADAPTATION.begin()
     try:
-        yield _ADAPTATION.next_run
+        yield _ADAPTATION
     finally:
         _ADAPTATION.end()
 

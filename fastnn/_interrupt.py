@@ -9,8 +9,8 @@ seconds (never less than one batch), so the loop returns to Python several
 times a second.  The cut is at batch boundaries only: every batch, hence
 every bit of the result, is the same as in one call (the loop's state between
 batches is the weights and the optimizer's state, both in the caller's
-buffers).  Before each run, :class:`Chunks` also lets fastnn cap the run's
-threads at the CPUs other processes leave free
+buffers).  Around each run, :class:`Chunks` also lets fastnn choose the
+run's threads on a busy machine, and tells it how fast the run went
 (``fastnn._config.load_adapted_threads``); the bits do not depend on it.
 
 :class:`Interruptible` makes the interrupt land at a safe point: while it is
@@ -56,13 +56,15 @@ class Chunks:
         """Yield (run_start, run_stop) pairs covering [start, stop) in order;
         time each run between one ``next`` and the next."""
         pos = start
-        with load_adapted_threads() as before_run:
+        with load_adapted_threads() as threads:
             while pos < stop:
-                before_run()
+                threads.next_run()
                 run_stop = min(pos + self.batches * self.batch_size, stop)
                 started = time.perf_counter()
                 yield pos, run_stop
-                self._resize(time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                threads.after_run(run_stop - pos, elapsed)
+                self._resize(elapsed)
                 pos = run_stop
 
     def _resize(self, elapsed):

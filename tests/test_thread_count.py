@@ -285,6 +285,45 @@ def _fit_recording_threads(monkeypatch, loads):
 
 
 @needs_openmp
+@pytest.mark.parametrize("rate_1, rate_2, kept", [(100.0, 300.0, 2), (300.0, 100.0, 1),
+                                                  (200.0, 200.0, 1)])
+def test_under_load_the_faster_thread_count_is_timed_and_kept(monkeypatch, rate_1, rate_2,
+                                                               kept):
+    clock = {"now": 50.0}
+    monkeypatch.setattr(_config.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(_config, "available_cpus", lambda: 2)
+    before = fastnn.get_num_threads()
+    adaptation = _config._LoadAdaptation()
+    adaptation._load = _ScriptedLoad([2.0])           # both CPUs held by others
+    try:
+        fastnn.set_num_threads(2)
+        adaptation.begin()
+        seen = []
+        for _ in range(2 * adaptation.TRIAL_RUNS):   # the trial: 1, 2, 1, 2 threads
+            adaptation.next_run()
+            threads = _parallel.get_max_threads()
+            seen.append(threads)
+            adaptation.after_run({1: rate_1, 2: rate_2}[threads], 1.0)
+        assert seen == [1, 2] * adaptation.TRIAL_RUNS
+        assert _parallel.get_max_threads() == kept
+        clock["now"] += adaptation.HOLD_S / 2           # held: no measurement, no trial
+        adaptation.next_run()
+        adaptation.after_run(1.0, 1.0)
+        assert _parallel.get_max_threads() == kept
+        clock["now"] += adaptation.HOLD_S              # then measured again: a new trial
+        adaptation.next_run()
+        assert _parallel.get_max_threads() == 1
+        adaptation._load = _ScriptedLoad([0.0])        # the others stopped: all threads
+        adaptation.begin()
+        adaptation.next_run()
+        assert _parallel.get_max_threads() == 2
+    finally:
+        adaptation.end()
+        fastnn.set_num_threads(before)
+    assert _parallel.get_max_threads() == before
+
+
+@needs_openmp
 def test_training_takes_fewer_threads_under_load_with_the_same_bits(monkeypatch):
     before = fastnn.get_num_threads()
     try:
