@@ -11,7 +11,7 @@ which implementation of each matrix product is fastest on this CPU.
 
 from typing import TYPE_CHECKING, Any
 
-from fastnn import datasets, kernels, reference
+from fastnn import datasets, distributed, kernels, reference
 from fastnn._isa import available_isas, get_isa, set_isa, use_isa
 from fastnn._config import (
     config, flush_denormals, get_num_threads, set_num_threads, show_config)
@@ -31,7 +31,7 @@ if TYPE_CHECKING:   # for type checkers; at run time they load on first use (bel
 __all__ = [
     "__version__", "config", "get_num_threads", "set_num_threads", "show_config",
     "flush_denormals", "available_isas", "get_isa", "set_isa", "use_isa", "tune",
-    "datasets", "kernels", "reference",
+    "datasets", "distributed", "kernels", "reference",
     "Sequential", "Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
     "MSELoss", "BCELoss", "CrossEntropyLoss",
     "SGD", "Adam", "BatchGD", "StochasticGD", "MiniBatchGD",

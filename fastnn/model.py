@@ -266,9 +266,11 @@ class Sequential:
             self._require_finite(X, name)
         return X
 
-    def _require_finite(self, X, name):
+    def _require_finite(self, X, name, first_row=0):
+        """Raise naming the first row of X (numbered from ``first_row``) with NaN or inf."""
         if not all_finite(X):
-            raise self._non_finite(name)
+            bad = np.flatnonzero(~np.isfinite(X.reshape(X.shape[0], -1)).all(axis=1))
+            raise self._non_finite(name, first_row + int(bad[0]))
 
     def _non_finite(self, name, row=None):
         return ValueError("%s contains NaN or infinity (after conversion to %s)%s"
@@ -345,7 +347,7 @@ class Sequential:
             validation_split: float = 0.0, patience: int | None = None, min_delta: float = 0.0,
             restore_best_weights: bool = True,
             callbacks: Iterable[Callback | EpochFunction] | None = (),
-            verbose: int = 1) -> History:
+            verbose: int = 1, comm: Any = None) -> History:
         """Train by gradient descent with backpropagation.
 
         Batch, mini-batch and stochastic gradient descent are this one loop
@@ -386,6 +388,14 @@ class Sequential:
         verbose : {0, 1, 2}
             0 silent; 1 a progress bar per epoch (only on a terminal); 2 one
             line per epoch.
+        comm : mpi4py.MPI.Intracomm, optional
+            Data-parallel training on the ranks of ``comm`` (needs mpi4py; see
+            :mod:`fastnn.distributed`): X and y are this rank's shard of the
+            training set (the shards in rank order make up the whole), every
+            rank calls ``fit`` with the same other arguments, and every rank
+            ends with the same weights, those of one process training on the
+            whole set with this seed, to rounding.  The history's loss and
+            accuracy are over the whole set.
 
         Returns
         -------
@@ -410,10 +420,11 @@ class Sequential:
         with self._guard.writing("fit"):
             return self._fit(X, y, loss, optimizer, epochs, batch_size, shuffle,
                              validation_data, validation_split, patience, min_delta,
-                             restore_best_weights, callbacks, verbose)
+                             restore_best_weights, callbacks, verbose, comm)
 
     def _fit(self, X, y, loss, optimizer, epochs, batch_size, shuffle, validation_data,
-             validation_split, patience, min_delta, restore_best_weights, callbacks, verbose):
+             validation_split, patience, min_delta, restore_best_weights, callbacks, verbose,
+             comm=None):
         self._check_trainable()
         loss = get_loss(loss)
         loss.check_output(self.activations[-1])
@@ -421,13 +432,30 @@ class Sequential:
             raise TypeError("optimizer must be a fastnn optimizer (fastnn.SGD, fastnn.Adam, "
                             "...), got %r" % (optimizer,))
         epochs = check_scalar(epochs, "epochs", low=1, integer=True)
-        X = self._check_X(X, finite=False)    # finite: below, or in the first epoch
-        Y, labels = self._check_y(y, X.shape[0], loss)
-        X, Y, X_val, Y_val = self._validation(X, Y, loss, validation_data, validation_split)
-        check_in_training = self._finite_check_in_training(X, optimizer)
-        if not check_in_training:
-            self._require_finite(X, "X")
+        dp = None
+        if comm is not None:
+            from fastnn.distributed import DataParallel
+            if (self.backend != "cython" or validation_data is not None or validation_split
+                    or patience is not None):
+                raise ValueError("fit with comm: validation data, early stopping and "
+                                 "backend='numpy' are not supported yet")
+            dp = DataParallel(comm)
+        try:
+            X = self._check_X(X, finite=False)    # finite: below, or in the first epoch
+            Y, labels = self._check_y(y, X.shape[0], loss)
+            X, Y, X_val, Y_val = self._validation(X, Y, loss, validation_data,
+                                                  validation_split)
+            check_in_training = dp is None and self._finite_check_in_training(X, optimizer)
+            if not check_in_training:
+                self._require_finite(X, "X")
+        except (ValueError, TypeError) as exc:
+            if dp is None:
+                raise
+            dp.agree_on_errors(exc)   # raises on every rank, naming this one
         n = X.shape[0]
+        if dp is not None:
+            dp.agree_on_errors(None)
+            n = dp.begin(self, n, optimizer)
         batch_size = self._batch_size(batch_size, optimizer, n)
         if patience is not None:
             patience = check_scalar(patience, "patience", low=1, integer=True)
@@ -451,51 +479,61 @@ class Sequential:
         for c in callbacks:
             c.on_train_begin(self)
 
-        for epoch in range(epochs):
-            started = time.perf_counter()
-            order = self._rng.permutation(n) if shuffle else np.arange(n)
-            bar = ProgressBar(n, epoch + 1, epochs, enabled=None if verbose == 1 else False)
-            try:
-                with Interruptible() as interrupt:
-                    total, correct = self._run_epoch(X, Y, order, batch_size, loss, optimizer,
-                                                     bar, chunks, interrupt,
-                                                     check_in_training and epoch == 0)
-            except _train.NonFiniteBatch as bad:
-                self.params[...] = snapshot[0]
-                optimizer.load_state_dict(snapshot[1])
-                self._rng.bit_generator.state = snapshot[2]
-                self.loss, self.task, self.optimizer = before
-                raise self._non_finite("X", bad.row) from None
-            if not all_finite(self.params):
-                raise FloatingPointError(
-                    "training diverged: the weights became NaN or infinite in epoch %d; "
-                    "lower the learning rate" % (epoch + 1))
-            logs = {"loss": total / n}
-            if self.task == "classification":
-                logs["accuracy"] = correct / n
-            if X_val is not None:
-                logs.update({"val_" + k: v for k, v in self._evaluate(X_val, Y_val, loss).items()})
-            logs["lr"] = optimizer.lr
-            logs["time"] = time.perf_counter() - started
-            optimizer.epoch_end()
-            bar.close({k: v for k, v in logs.items() if k not in ("loss", "lr")})
-            if verbose == 2:
-                print("Epoch %d/%d  %s" % (epoch + 1, epochs, "  ".join(
-                    "%s %.4g" % kv for kv in logs.items())), file=sys.stderr)
-            history.append(epoch, logs)
-            stop = False
-            for c in callbacks:
-                stop = bool(c.on_epoch_end(epoch, logs)) or stop
-            if patience is not None:
-                if logs[monitor] < best - min_delta:
-                    best, waited = logs[monitor], 0
-                    best_params = self.params.copy() if restore_best_weights else None
-                else:
-                    waited += 1
-                    stop = stop or waited >= patience
-            if stop:
-                history.stopped_epoch = epoch
-                break
+        # data-parallel: the rank's share of the node's CPUs; an exception on
+        # one rank from here on ends the MPI job
+        with contextlib.nullcontext() if dp is None else dp.training():
+            for epoch in range(epochs):
+                started = time.perf_counter()
+                order = self._rng.permutation(n) if shuffle else np.arange(n)
+                bar = ProgressBar(X.shape[0], epoch + 1, epochs,
+                                  enabled=None if verbose == 1 else False)
+                try:
+                    with Interruptible() as interrupt:
+                        if dp is None:
+                            total, correct = self._run_epoch(X, Y, order, batch_size, loss,
+                                                             optimizer, bar, chunks, interrupt,
+                                                             check_in_training and epoch == 0)
+                        else:
+                            total, correct = self._run_epoch_distributed(
+                                X, Y, dp, dp.epoch(order, batch_size), batch_size, loss,
+                                optimizer, bar, chunks, interrupt)
+                except _train.NonFiniteBatch as bad:
+                    self.params[...] = snapshot[0]
+                    optimizer.load_state_dict(snapshot[1])
+                    self._rng.bit_generator.state = snapshot[2]
+                    self.loss, self.task, self.optimizer = before
+                    raise self._non_finite("X", bad.row) from None
+                if not all_finite(self.params):
+                    raise FloatingPointError(
+                        "training diverged: the weights became NaN or infinite in epoch %d; "
+                        "lower the learning rate" % (epoch + 1))
+                logs = {"loss": total / n}
+                if self.task == "classification":
+                    logs["accuracy"] = correct / n
+                if X_val is not None:
+                    logs.update({"val_" + k: v
+                                 for k, v in self._evaluate(X_val, Y_val, loss).items()})
+                logs["lr"] = optimizer.lr
+                logs["time"] = time.perf_counter() - started
+                optimizer.epoch_end()
+                bar.close({k: v for k, v in logs.items() if k not in ("loss", "lr")})
+                if verbose == 2:
+                    print("Epoch %d/%d  %s" % (epoch + 1, epochs, "  ".join(
+                        "%s %.4g" % kv for kv in logs.items())), file=sys.stderr)
+                history.append(epoch, logs)
+                stop = False
+                for c in callbacks:
+                    stop = bool(c.on_epoch_end(epoch, logs)) or stop
+                if patience is not None:
+                    if logs[monitor] < best - min_delta:
+                        best, waited = logs[monitor], 0
+                        best_params = self.params.copy() if restore_best_weights else None
+                    else:
+                        waited += 1
+                        stop = stop or waited >= patience
+                if stop:
+                    history.stopped_epoch = epoch
+                    break
         if best_params is not None:
             self.params[...] = best_params
         for c in callbacks:
@@ -517,7 +555,7 @@ class Sequential:
         if n_val < 1 or n_val >= X.shape[0]:
             raise ValueError("validation_split=%g leaves no samples for training or for "
                              "validation out of %d" % (split, X.shape[0]))
-        self._require_finite(X[-n_val:], "X")   # held out; the training part: see fit
+        self._require_finite(X[-n_val:], "X", X.shape[0] - n_val)   # held out; the rest: fit
         return X[:-n_val], Y[:-n_val], X[-n_val:], Y[-n_val:]
 
     @staticmethod
@@ -560,8 +598,28 @@ class Sequential:
                 interrupt.check()
         return total, correct
 
+    def _run_epoch_distributed(self, X, Y, dp, plan, batch_size, loss, optimizer, bar,
+                               chunks, interrupt):
+        """``_run_epoch`` on this rank's share of each global batch (``plan``:
+        fastnn.distributed.DataParallel.epoch), the gradients summed over the
+        ranks inside the compiled loop; returns the sums over all ranks."""
+        local_order, counts, totals = plan
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        total, correct = 0.0, 0
+        with contextlib.closing(chunks.runs(0, len(counts) * batch_size)) as runs:
+            for start, stop in runs:
+                s0, s1 = start // batch_size, -(-stop // batch_size)
+                t, c, steps = self._train_compiled(
+                    X, Y, local_order, offsets[s0], offsets[s1], batch_size, loss,
+                    optimizer, steps=(counts[s0:s1], totals[s0:s1], dp.reducer))
+                optimizer.set_step_count(steps)
+                total, correct = total + t, correct + c
+                bar.update(offsets[s1], total / max(offsets[s1], 1))
+                interrupt.check()
+        return dp.reduce(total, correct)
+
     def _train_compiled(self, X, Y, order, start, stop, batch_size, loss, optimizer,
-                        check_finite=False):
+                        check_finite=False, steps=(None, None, None)):
         lay = self._layout
         rule, lr, mom, nest, b1, b2, eps, wd, s1, s2, t = optimizer.compiled_rule()
         empty = np.empty(0, self.dtype)
@@ -572,7 +630,8 @@ class Sequential:
                 ws["y_batch"], lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
                 rule, lr, mom, bool(nest), b1, b2, eps, wd,
                 empty if s1 is None else s1, empty if s2 is None else s2, t,
-                spare=ws["spare"], check_finite=check_finite)
+                spare=ws["spare"], check_finite=check_finite, step_counts=steps[0],
+                step_totals=steps[1], reducer=steps[2])
         return total, correct, t
 
     def _train_numpy(self, X, Y, order, start, stop, batch_size, loss, optimizer):

@@ -939,7 +939,7 @@ def test_fit_checks_x_first_when_a_snapshot_would_cost_more_than_the_check():
     X_small[4, 0] = np.nan
     assert not model._finite_check_in_training(X_small, SGD(0.1))
     with pytest.raises(ValueError, match=r"X contains NaN or infinity \(after conversion to "
-                                         r"float32\)$"):
+                                         r"float32\), in row 4$"):
         model.fit(X_small, y[:5], CrossEntropyLoss(), SGD(0.1), verbose=0)
     assert model.optimizer is None
 
@@ -952,14 +952,14 @@ def test_fit_checks_the_held_out_rows_and_the_numpy_backend_first(backend):
     X_bad = X.copy()
     X_bad[-1, 0] = np.inf                            # in the validation split
     with pytest.raises(ValueError, match=r"X contains NaN or infinity \(after conversion "
-                                         r"to float32\)$"):
+                                         r"to float32\), in row %d$" % (len(X) - 1)):
         model.fit(X_bad, y, CrossEntropyLoss(), SGD(0.1), validation_split=0.1, verbose=0)
     if backend == "numpy":
         X_bad = X.copy()
         X_bad[3, 0] = np.nan
         assert not model._finite_check_in_training(X_bad, SGD(0.1))
         with pytest.raises(ValueError, match=r"X contains NaN or infinity \(after "
-                                             r"conversion to float32\)$"):
+                                             r"conversion to float32\), in row 3$"):
             model.fit(X_bad, y, CrossEntropyLoss(), SGD(0.1), verbose=0)
     np.testing.assert_array_equal(model.params, before)
     assert model.optimizer is None

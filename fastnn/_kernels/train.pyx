@@ -75,7 +75,8 @@ Nothing is allocated per batch.
 from cython cimport floating
 from cython.parallel cimport parallel, threadid
 import numpy as np
-from libc.string cimport memcpy
+from libc.stdint cimport intptr_t
+from libc.string cimport memcpy, memset
 
 from fastnn._kernels._blas cimport (
     gemm, gemm_on_calling_thread, step_forward, step_forward_exact)
@@ -107,6 +108,25 @@ cdef enum:
     RULE_ADAM = 2
     RULE_SKLEARN_MOMENTUM = 3   # scikit-learn's momentum/Nesterov form (optim.pyx)
     RULE_SKLEARN_ADAM = 4       # scikit-learn's Adam form (optim.pyx)
+
+
+cdef extern from "allreduce.h" nogil:
+    ctypedef struct fastnn_allreduce:
+        void* function
+        int handles_are_pointers
+        intptr_t comm, float_type, double_type, sum
+        void* in_place
+    int fastnn_allreduce_sum(const fastnn_allreduce* r, void* buf, Py_ssize_t count,
+                             int is_double)
+
+
+cdef struct Distributed:
+    # data-parallel training (fastnn.distributed): this rank's share of each
+    # step of the call, and the gradient sum over ranks before each update
+    Py_ssize_t n_steps
+    const Py_ssize_t* counts      # this rank's rows of each step (0 allowed)
+    const double* totals          # each step's rows, or weight sum, over all ranks
+    fastnn_allreduce reducer
 
 
 cdef extern from "handoff.h" nogil:
@@ -282,7 +302,8 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                               const Py_ssize_t* w_off, const Py_ssize_t* b_off,
                               const Py_ssize_t* a_off, const Py_ssize_t* d_off,
                               Py_ssize_t* correct, double fused_lr,
-                              const floating* x_prev, bint defer_first) noexcept nogil:
+                              const floating* x_prev, bint defer_first,
+                              double delta_scale=1.0) noexcept nogil:
     """Forward and backward for one batch of n rows, the inputs at A0.
 
     It fills grads.  With ``fused_lr`` > 0 it also takes a plain
@@ -292,8 +313,12 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
     step is left pending; with ``x_prev`` (the previous sample's input) the
     pending step, from x_prev and the layer-1 dL/dZ still in ``deltas``, is
     taken in the same pass over W as this sample's first product.
+    ``delta_scale`` multiplies the output layer's dL/dZ (data-parallel
+    training: this rank's weight sum over the step's, so that the ranks'
+    gradients add up to the step's mean).
     """
-    cdef Py_ssize_t l, s_in, s_out
+    cdef Py_ssize_t l, s_in, s_out, i
+    cdef floating* out_delta
     cdef const floating* A_in
     cdef floating* A_out
     cdef double value
@@ -311,9 +336,12 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                                act_codes[l - 1], A_out, n, s_in, s_out, ELEMENTWISE_THREADS)
     A_out = acts + batch_size * a_off[n_layers]
     s_out = sizes[n_layers]
+    out_delta = deltas + batch_size * d_off[n_layers]
     value = loss_delta_impl(loss, act_codes[n_layers - 1], A_out, y_batch, w_batch,
-                            deltas + batch_size * d_off[n_layers], n, s_out,
-                            ELEMENTWISE_THREADS)
+                            out_delta, n, s_out, ELEMENTWISE_THREADS)
+    if delta_scale != 1.0:
+        for i in range(n * s_out):
+            out_delta[i] = <floating>(out_delta[i] * delta_scale)
     if correct != NULL:
         correct[0] += _count_correct(A_out, y_batch, n, s_out)
     for l in range(n_layers, 0, -1):
@@ -345,6 +373,7 @@ cdef struct Progress:
     double total, penalty
     Py_ssize_t correct, bad_pos
     long long t
+    int mpi_error
 
 
 cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floating* grads,
@@ -355,20 +384,26 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
                       const Py_ssize_t* d_off, int rule, double lr, double momentum,
                       bint nesterov, double beta1, double beta2, double eps,
                       double weight_decay, double l2, double fused_lr,
-                      Progress* out) noexcept nogil:
+                      Distributed* dist, Progress* out) noexcept nogil:
     """The batches of train_samples, in order: gathered here, or (``ahead``) in
     set b % 2 by the gatherer thread and this one together, the set handed
-    back when batch b is done."""
+    back when batch b is done.  With ``dist``: this rank's part of each step
+    (possibly no rows), then the allreduce of grads, then the update."""
     cdef Py_ssize_t pos = g.start, n, l, n_in = sizes[0], batch_size = g.batch_size
-    cdef double sw, wd_l2
+    cdef double sw, wd_l2, scale = 1.0
     cdef int b = 0, cur = 0
     cdef bint ok
     cdef floating* A0
     cdef floating* wb
     cdef const floating* x_prev = NULL
-    while pos < g.stop:
-        n = batch_size if g.stop - pos > batch_size else g.stop - pos
-        if ahead:
+    while (b < dist.n_steps) if dist != NULL else (pos < g.stop):
+        if dist != NULL:
+            n = dist.counts[b]
+        else:
+            n = batch_size if g.stop - pos > batch_size else g.stop - pos
+        if n == 0:
+            ok = True
+        elif ahead:
             # the rows the gatherer has not claimed yet are copied here
             cur = b & 1
             _gather_claimed(g, b, pos, n, params)
@@ -382,10 +417,20 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
             break
         A0 = <floating*>g.x[cur]
         wb = <floating*>g.w[cur] if g.sw != NULL else NULL
-        out.total += n * _forward_backward(
-            params, grads, acts, A0, deltas, <floating*>g.y[cur], wb, n, batch_size,
-            n_layers, sizes, act_codes, loss, w_off, b_off, a_off, d_off, &out.correct,
-            fused_lr, x_prev, defer)
+        if dist != NULL:
+            scale = (weight_sum(wb, n) if n > 0 else 0.0) / dist.totals[b]
+        if n > 0:
+            out.total += n * _forward_backward(
+                params, grads, acts, A0, deltas, <floating*>g.y[cur], wb, n, batch_size,
+                n_layers, sizes, act_codes, loss, w_off, b_off, a_off, d_off, &out.correct,
+                fused_lr, x_prev, defer, scale)
+        else:
+            memset(grads, 0, n_params * sizeof(floating))
+        if dist != NULL:
+            out.mpi_error = fastnn_allreduce_sum(&dist.reducer, grads, n_params,
+                                                 floating is double)
+            if out.mpi_error != 0:
+                break
         if defer:
             x_prev = A0
             cur = 1 - cur
@@ -397,8 +442,9 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
                           beta1, beta2, eps, weight_decay, out.t)
         else:
             # The penalty of the weights this batch was computed with, then
-            # the step: weight decay l2/Σw on each W, none on each b.
-            sw = weight_sum(wb, n)
+            # the step: weight decay l2/Σw on each W, none on each b (Σw: the
+            # step's, over all ranks, in data-parallel training).
+            sw = dist.totals[b] if dist != NULL else weight_sum(wb, n)
             out.penalty += n * ((0.5 * l2) * _weights_squared(params, n_layers, w_off,
                                                               b_off) / sw)
             wd_l2 = l2 / sw
@@ -433,7 +479,9 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   double beta2, double eps, double weight_decay,
                   floating[::1] state1, floating[::1] state2, long long t,
                   const floating[::1] sample_weight=None, double l2=0.0,
-                  floating[::1] spare=None, bint check_finite=False):
+                  floating[::1] spare=None, bint check_finite=False,
+                  const Py_ssize_t[::1] step_counts=None,
+                  const double[::1] step_totals=None, const long long[::1] reducer=None):
     """Train on samples order[start:stop] in batches.
 
     Returns (loss sum, correct, t, penalty sum).  The loss sum is Σ over
@@ -451,9 +499,21 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     NaN or infinity the run stops and ``NonFiniteBatch`` is raised (after the
     compiled loop has returned).  A first epoch visits every row, so this replaces the
     boundary's separate pass over X (fastnn.model decides when, and undoes
-    the partial run).  The caller (fastnn.model) validates every argument and
-    owns every buffer; this function checks only what keeps memory accesses
-    in bounds.
+    the partial run).
+
+    Data-parallel training (fastnn.distributed): ``reducer`` (7 integers:
+    the address of MPI_Allreduce, whether the MPI's handles are pointers, the
+    handles of the communicator, MPI_FLOAT, MPI_DOUBLE and MPI_SUM, the value
+    of MPI_IN_PLACE; csrc/allreduce.h), ``step_counts`` (this rank's rows of
+    each step of the call, in order, summing to stop - start; 0 allowed) and
+    ``step_totals`` (each step's rows over all ranks, or their weight sum
+    with ``sample_weight``): each step trains on this rank's rows with its
+    output delta scaled by its share of the step, the gradients are summed
+    over the ranks, and every rank takes the same update.  No fused update,
+    batch-1 fusion or gather-ahead then.  ``batch_size`` bounds every count.
+
+    The caller (fastnn.model) validates every argument and owns every buffer;
+    this function checks only what keeps memory accesses in bounds.
     """
     cdef Py_ssize_t n_layers = sizes.shape[0] - 1
     cdef Py_ssize_t n_in = X.shape[1], n_out = Y.shape[1], n_params = params.shape[0]
@@ -464,8 +524,11 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     cdef bint adam, defer, ahead, has_spare
     cdef Batches g
     cdef Progress out
+    cdef Distributed dist
+    cdef Distributed* dist_ptr = NULL
     # Plain gradient descent is fused into the backward pass (see _forward_backward).
-    cdef double fused_lr = lr if rule == RULE_GD and weight_decay == 0 and l2 == 0 else 0
+    cdef double fused_lr = (lr if rule == RULE_GD and weight_decay == 0 and l2 == 0
+                            and reducer is None else 0)
     if not RULE_GD <= rule <= RULE_SKLEARN_ADAM:
         raise ValueError("train_samples: unknown optimizer rule %d" % rule)
     if l2 < 0:
@@ -482,6 +545,22 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     if rule != RULE_GD and (state1.shape[0] != n_params
                             or adam and state2.shape[0] != n_params):
         raise ValueError("train_samples: optimizer state differs in size from params")
+    if reducer is not None:
+        _check_distributed(reducer, step_counts, step_totals, start, stop, batch_size)
+        dist.n_steps = step_counts.shape[0]
+        dist.counts = &step_counts[0] if dist.n_steps > 0 else NULL
+        dist.totals = &step_totals[0] if dist.n_steps > 0 else NULL
+        dist.reducer.function = <void*><intptr_t>reducer[0]
+        dist.reducer.handles_are_pointers = <int>reducer[1]
+        dist.reducer.comm = <intptr_t>reducer[2]
+        dist.reducer.float_type = <intptr_t>reducer[3]
+        dist.reducer.double_type = <intptr_t>reducer[4]
+        dist.reducer.sum = <intptr_t>reducer[5]
+        dist.reducer.in_place = <void*><intptr_t>reducer[6]
+        dist_ptr = &dist
+        spare = None               # no batch-1 fusion, no gather-ahead
+    elif step_counts is not None or step_totals is not None:
+        raise ValueError("train_samples: step_counts and step_totals need a reducer")
     has_spare = spare is not None and spare.shape[0] >= spare_size(batch_size, n_in, n_out)
     defer = (has_spare and fused_lr > 0 and batch_size == 1
              and step_forward_exact(<int>n_in, <int>sizes[1], floating is double))
@@ -516,6 +595,7 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     out.correct = 0
     out.bad_pos = -1
     out.t = t
+    out.mpi_error = 0
     if ahead:
         with nogil, parallel(num_threads=2):
             if threadid() == 1:
@@ -525,18 +605,44 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                             &acts[0], &deltas[0], s1, s2, n_params, n_layers, &sizes[0],
                             &act_codes[0], loss, &w_off[0], &b_off[0], &a_off[0], &d_off[0],
                             rule, lr, momentum, nesterov, beta1, beta2, eps, weight_decay, l2,
-                            fused_lr, &out)
+                            fused_lr, NULL, &out)
     else:
         with nogil:
             _train_loop(&g, False, defer, &params[0], &grads[0], &acts[0], &deltas[0],
                         s1, s2, n_params, n_layers, &sizes[0], &act_codes[0], loss,
                         &w_off[0], &b_off[0], &a_off[0], &d_off[0], rule, lr, momentum,
-                        nesterov, beta1, beta2, eps, weight_decay, l2, fused_lr, &out)
+                        nesterov, beta1, beta2, eps, weight_decay, l2, fused_lr, dist_ptr,
+                        &out)
+    if out.mpi_error != 0:
+        raise RuntimeError("train_samples: MPI_Allreduce failed with MPI error code %d"
+                           % out.mpi_error)
     if out.bad_pos >= 0:
         for r in range(out.bad_pos, min(out.bad_pos + batch_size, stop)):
             if not np.isfinite(X[order[r]]).all():
                 raise NonFiniteBatch(order[r])
     return out.total, out.correct, out.t, out.penalty
+
+
+cdef _check_distributed(const long long[::1] reducer, const Py_ssize_t[::1] counts,
+                        const double[::1] totals, Py_ssize_t start, Py_ssize_t stop,
+                        Py_ssize_t batch_size):
+    cdef Py_ssize_t i, rows = 0
+    if reducer.shape[0] != 7 or reducer[0] == 0:
+        raise ValueError("train_samples: reducer must hold 7 integers, the first an address")
+    if counts is None or totals is None or counts.shape[0] != totals.shape[0]:
+        raise ValueError("train_samples: a reducer needs step_counts and step_totals of "
+                         "one length")
+    for i in range(counts.shape[0]):
+        if not 0 <= counts[i] <= batch_size:
+            raise ValueError("train_samples: step %d has %d rows, not in [0, %d]"
+                             % (i, counts[i], batch_size))
+        if not totals[i] > 0:
+            raise ValueError("train_samples: step %d's total %r is not positive"
+                             % (i, totals[i]))
+        rows += counts[i]
+    if rows != stop - start:
+        raise ValueError("train_samples: step_counts sum to %d rows, the call has %d"
+                         % (rows, stop - start))
 
 
 def gathers_ahead(Py_ssize_t batch_size, sizes, dtype):

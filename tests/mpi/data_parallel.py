@@ -1,0 +1,165 @@
+"""Data-parallel training checks, run on several MPI ranks by tests/test_distributed.py.
+
+    mpiexec -n 2 python tests/mpi/data_parallel.py CHECK DIR
+
+CHECK is one of:
+
+* ``same-as-one-process``: on uneven shards (rank r holds a share growing
+  with r, rank 0 a handful of rows, so that many steps have none of its rows)
+  with a short last batch, Sequential.fit with ``comm`` gives on every rank
+  the bits of every other rank and, within 1e-12 (float64) or 1e-5 (float32)
+  of the largest weight, the weights and loss history of one process
+  training on the whole set with the same seed; for SGD, momentum
+  (Nesterov) and Adam.
+* ``digest``: rank 0 writes a digest of the weights after a fixed training
+  to DIR/digest (the test compares two runs).
+* ``bad-input``: rank 1's shard has a NaN; every rank must raise ValueError
+  before any step, rank 1 naming the row, the others naming rank 1.
+* ``raise-mid-training``: rank 1 raises in a callback after its first epoch;
+  the job must end (MPI_Abort) instead of hanging.
+* ``threads``: during fit each rank's threads are its share of the machine's
+  CPUs (all ranks run on this machine), and the count is restored after.
+* ``killed-mid-training``: rank 1 is killed (SIGKILL) after its first epoch;
+  the job must end (the launcher's doing) instead of hanging.
+
+Each rank writes the file DIR/ok-<rank> when the check passed on it (files,
+not output: the ranks' output lines interleave).
+"""
+
+import hashlib
+import os
+import signal
+import sys
+
+import numpy as np
+from mpi4py import MPI
+
+import fastnn
+import fastnn.distributed
+
+COMM = MPI.COMM_WORLD
+RANK, SIZE = COMM.Get_rank(), COMM.Get_size()
+
+
+def _data(n=1003, n_in=12, classes=4):
+    rng = np.random.default_rng(7)
+    return rng.random((n, n_in)), rng.integers(0, classes, n)
+
+
+def _uneven_rows(n):
+    """Rank r's slice: shares 1, 2, ..., P (rank 0 capped at 9 rows when not alone)."""
+    weights = np.arange(1, SIZE + 1, dtype=float)
+    bounds = np.concatenate([[0], np.cumsum(weights)]) / weights.sum() * n
+    bounds = np.round(bounds).astype(int)
+    if SIZE > 1:
+        bounds[1] = min(bounds[1], 9)
+    return slice(bounds[RANK], bounds[RANK + 1])
+
+
+def _model(dtype):
+    return fastnn.Sequential([fastnn.Dense(12, 10), fastnn.Tanh(), fastnn.Dense(10, 4),
+                              fastnn.Softmax()], dtype=dtype, seed=3)
+
+
+OPTIMIZERS = {
+    "sgd": lambda: fastnn.SGD(0.2),
+    "nesterov": lambda: fastnn.SGD(0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "adam": lambda: fastnn.Adam(3e-3),
+}
+
+
+def same_as_one_process(folder):
+    X, y = _data()
+    rows = _uneven_rows(len(X))
+    for dtype, tolerance in (("float64", 1e-12), ("float32", 1e-5)):
+        for name, make in OPTIMIZERS.items():
+            alone = _model(dtype)
+            expected = alone.fit(X, y, "cce", make(), epochs=3, batch_size=16, verbose=0)
+            shared = _model(dtype)
+            got = shared.fit(X[rows], y[rows], "cce", make(), epochs=3, batch_size=16,
+                             verbose=0, comm=COMM)
+            assert fastnn.distributed.replicas_agree(shared.params, COMM), (dtype, name)
+            scale = np.abs(alone.params).max()
+            error = np.abs(shared.params.astype(float) - alone.params).max() / scale
+            assert error <= tolerance, (dtype, name, error)
+            for key in ("loss", "accuracy"):
+                np.testing.assert_allclose(got.history[key], expected.history[key],
+                                           rtol=100 * tolerance, err_msg=key)
+
+
+def digest(folder):
+    X, y = _data()
+    model = _model("float64")
+    rows = fastnn.distributed.shard_range(len(X), COMM)
+    model.fit(X[rows], y[rows], "cce", fastnn.Adam(3e-3), epochs=2, batch_size=32,
+              verbose=0, comm=COMM)
+    if RANK == 0:
+        with open(os.path.join(folder, "digest"), "w") as f:
+            f.write(hashlib.sha256(model.params.tobytes()).hexdigest())
+
+
+def bad_input(folder):
+    X, y = _data()
+    rows = fastnn.distributed.shard_range(len(X), COMM)
+    X_mine = X[rows].copy()
+    if RANK == 1:
+        X_mine[5, 3] = np.nan
+    model = _model("float64")
+    before = model.params.copy()
+    try:
+        model.fit(X_mine, y[rows], "cce", fastnn.SGD(0.1), epochs=1, verbose=0, comm=COMM)
+    except ValueError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("fit trained on a NaN")
+    expected = "in row 5" if RANK == 1 else "rank 1 of %d" % SIZE
+    assert expected in message, message
+    np.testing.assert_array_equal(model.params, before)
+
+
+def raise_mid_training(folder):
+    X, y = _data()
+    rows = fastnn.distributed.shard_range(len(X), COMM)
+
+    def fail_on_rank_1(epoch, logs):
+        if RANK == 1 and epoch == 0:
+            raise RuntimeError("a callback failed on rank 1")
+
+    _model("float64").fit(X[rows], y[rows], "cce", fastnn.SGD(0.1), epochs=50,
+                          batch_size=8, verbose=0, callbacks=[fail_on_rank_1], comm=COMM)
+    raise AssertionError("fit went on after rank 1 failed")
+
+
+def threads(folder):
+    from fastnn._cpus import available_cpus
+    X, y = _data()
+    rows = fastnn.distributed.shard_range(len(X), COMM)
+    fastnn.set_num_threads(available_cpus())
+    seen = []
+    _model("float64").fit(X[rows], y[rows], "cce", fastnn.SGD(0.1), epochs=2, verbose=0,
+                          callbacks=[lambda epoch, logs: seen.append(fastnn.get_num_threads())],
+                          comm=COMM)
+    share = max(1, min(available_cpus(), available_cpus() // SIZE))
+    assert seen == [share, share], (seen, share)
+    assert fastnn.get_num_threads() == available_cpus()
+
+
+def killed_mid_training(folder):
+    X, y = _data()
+    rows = fastnn.distributed.shard_range(len(X), COMM)
+
+    def die_on_rank_1(epoch, logs):
+        if RANK == 1 and epoch == 0:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    _model("float64").fit(X[rows], y[rows], "cce", fastnn.SGD(0.1), epochs=50,
+                          batch_size=8, verbose=0, callbacks=[die_on_rank_1], comm=COMM)
+    raise AssertionError("fit went on after rank 1 died")
+
+
+if __name__ == "__main__":
+    check, folder = sys.argv[1:3]
+    {"same-as-one-process": same_as_one_process, "digest": digest, "bad-input": bad_input,
+     "raise-mid-training": raise_mid_training, "threads": threads,
+     "killed-mid-training": killed_mid_training}[check](folder)
+    open(os.path.join(folder, "ok-%d" % RANK), "w").close()

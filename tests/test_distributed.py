@@ -1,0 +1,121 @@
+"""Data-parallel training on MPI (fastnn.distributed, ``fit(comm=...)``).
+
+The MPI checks run in child processes, on 1, 2 and 3 ranks under ``mpiexec``
+(tests/mpi/data_parallel.py), so that this process never initialises MPI (a
+forked child of an MPI process is not safe); they need mpi4py and an MPI
+whose ``mpiexec`` sits next to this Python (``pip install mpi4py mpich``,
+which the test extra installs).  The step plan is tested here directly.
+"""
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastnn.distributed import DataParallel
+
+SCRIPT = pathlib.Path(__file__).resolve().parent / "mpi" / "data_parallel.py"
+
+
+def _mpiexec():
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return None
+    beside = pathlib.Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else shutil.which("mpiexec")
+
+
+MPIEXEC = _mpiexec()
+needs_mpi = pytest.mark.skipif(MPIEXEC is None, reason="needs mpi4py and mpiexec "
+                                                       "(pip install mpi4py mpich)")
+
+
+def _run(ranks, check, folder, timeout=240):
+    """Run ``check`` on ``ranks`` ranks; the ranks it passed on (their marker files)."""
+    folder.mkdir()
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, str(SCRIPT), check,
+                          str(folder)], capture_output=True, text=True, timeout=timeout,
+                         env=env)
+    run.passed = sorted(p.name for p in folder.glob("ok-*"))
+    return run
+
+
+def _plan_on(rank, sizes):
+    dp = object.__new__(DataParallel)
+    dp.rank, dp.size = rank, len(sizes)
+    dp.offset, dp.n_local, dp.n_total = sum(sizes[:rank]), sizes[rank], sum(sizes)
+    return dp
+
+
+@pytest.mark.parametrize("sizes, batch_size", [([5, 6], 4), ([0, 7, 3], 3), ([1, 30], 64),
+                                               ([9, 400, 594], 16)])
+def test_each_global_batch_is_split_over_the_ranks_that_hold_its_rows(sizes, batch_size):
+    n = sum(sizes)
+    perm = np.random.default_rng(1).permutation(n)
+    plans = [_plan_on(r, sizes).epoch(perm, batch_size) for r in range(len(sizes))]
+    n_steps = -(-n // batch_size)
+    for r, (local_order, counts, totals) in enumerate(plans):
+        assert len(counts) == len(totals) == n_steps
+        assert counts.sum() == len(local_order) == sizes[r]
+        np.testing.assert_array_equal(totals, [min(batch_size, n - s * batch_size)
+                                               for s in range(n_steps)])
+    for s in range(n_steps):
+        batch = []
+        for r, (local_order, counts, _) in enumerate(plans):
+            start = counts[:s].sum()
+            batch += list(local_order[start:start + counts[s]] + sum(sizes[:r]))
+        # the ranks' rows of step s, in rank order, are the global batch's rows
+        assert sorted(batch) == sorted(perm[s * batch_size:(s + 1) * batch_size])
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+def test_ranks_train_as_one_process_on_the_whole_set(ranks, tmp_path):
+    run = _run(ranks, "same-as-one-process", tmp_path / "run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.passed == ["ok-%d" % r for r in range(ranks)]
+
+
+@needs_mpi
+def test_a_run_with_fixed_ranks_repeats_bit_for_bit(tmp_path):
+    digests = []
+    for i in range(2):
+        run = _run(2, "digest", tmp_path / str(i))
+        assert run.returncode == 0, run.stdout + run.stderr
+        digests.append((tmp_path / str(i) / "digest").read_text())
+    assert len(digests[0]) == 64 and digests[0] == digests[1]
+
+
+@needs_mpi
+def test_bad_input_on_one_rank_is_reported_on_every_rank_before_training(tmp_path):
+    run = _run(2, "bad-input", tmp_path / "run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.passed == ["ok-0", "ok-1"]
+
+
+@needs_mpi
+def test_an_exception_on_one_rank_ends_the_job_instead_of_hanging(tmp_path):
+    run = _run(2, "raise-mid-training", tmp_path / "run", timeout=120)
+    assert run.returncode != 0
+    assert "rank 1 of 2 failed during fit: RuntimeError: a callback failed" in run.stderr
+    assert run.passed == []
+
+
+@needs_mpi
+def test_a_rank_that_dies_ends_the_job_instead_of_hanging(tmp_path):
+    run = _run(2, "killed-mid-training", tmp_path / "run", timeout=120)
+    assert run.returncode != 0
+    assert run.passed == []
+
+
+@needs_mpi
+def test_ranks_on_one_machine_share_its_cpus_during_fit(tmp_path):
+    run = _run(2, "threads", tmp_path / "run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.passed == ["ok-0", "ok-1"]
