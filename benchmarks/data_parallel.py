@@ -1,0 +1,71 @@
+"""Data-parallel training on MPI: 2 ranks × 1 thread against 1 rank × 1 and × 2 threads.
+
+Starts ``fastnn.bench.data_parallel`` under ``mpiexec`` for each layout in turn,
+round after round (so that the machine's drift enters every layout), and
+prints the median samples/s of each, their ratios to one rank on one thread,
+and the allreduce time and bytes per step::
+
+    python benchmarks/data_parallel.py                       # mlp and large, 3 rounds
+    python benchmarks/data_parallel.py --cases large --rounds 5
+
+Cases: 784-128-64-10 ReLU softmax-CE, one epoch of 60,000 samples, and
+1024-4096-4096-1024 ReLU MSE over 4,096 samples (16 steps), both at global
+batch 256, float32.  Needs mpi4py and an MPI (``pip install mpi4py mpich``).
+Not part of the test suite.
+"""
+
+import argparse
+import json
+import pathlib
+import shutil
+import statistics
+import subprocess
+import sys
+
+CASES = {"mlp": 60_000, "large": 4_096}
+LAYOUTS = [(1, 1), (1, 2), (2, 1)]   # (ranks, threads per rank)
+
+
+def _mpiexec():
+    beside = pathlib.Path(sys.executable).parent / "mpiexec"
+    return str(beside) if beside.exists() else shutil.which("mpiexec")
+
+
+def _run(case, ranks, threads, rounds):
+    cmd = [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "fastnn.bench.data_parallel",
+           case, "--samples", str(CASES[case]), "--threads", str(threads),
+           "--rounds", str(rounds)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=3600)
+    return json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default="mlp,large")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternations of the layouts (each times --per-run epochs)")
+    parser.add_argument("--per-run", type=int, default=2, help="timed epochs per launch")
+    args = parser.parse_args()
+    print("| network, global batch 256, float32 | 1 rank × 1 thread | 1 rank × 2 threads "
+          "| 2 ranks × 1 thread | 2r/1r1t | 1r2t/1r1t | allreduce per step | bytes per step |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for case in args.cases.split(","):
+        rates = {layout: [] for layout in LAYOUTS}
+        allreduce = []
+        for _ in range(args.rounds):
+            for ranks, threads in LAYOUTS:
+                result = _run(case, ranks, threads, args.per_run)
+                rates[(ranks, threads)] += result["samples_per_s"]
+                if ranks == 2:
+                    allreduce.append(result["allreduce_us"])
+                    info = result
+        med = {layout: statistics.median(r) for layout, r in rates.items()}
+        base = med[(1, 1)]
+        print("| %s | %s | %s | %s | %.2f× | %.2f× | %.0f µs | %.1f MB |" % (
+            info["network"], *("{:,.0f}".format(med[layout]) for layout in LAYOUTS),
+            med[(2, 1)] / base, med[(1, 2)] / base, statistics.median(allreduce),
+            info["bytes_per_step"] / 1e6), flush=True)
+
+
+if __name__ == "__main__":
+    main()
