@@ -89,6 +89,9 @@ def build_parser():
                       help="epochs, >= 1 (default: 40 digits, 30 MNIST)")
     demo.add_argument("--seed", type=int, default=0, help="seed of weights and shuffles")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument("--distributed", action="store_true",
+                      help="train data-parallel on the ranks of an MPI job: start with "
+                           "mpiexec -n P fastnn demo --distributed (needs mpi4py)")
     commands.add_parser("info", help="print how fastnn was built and what it runs on")
     tune = commands.add_parser(
         "tune", help="measure fastnn's own matrix kernels against BLAS on this CPU (one "
@@ -184,10 +187,15 @@ def _demo(args):
     from fastnn import demo as demos
     verbose = 0 if args.quiet else 1
     try:
+        comm = None
+        if args.distributed:
+            from fastnn.distributed import _mpi
+            comm = _mpi().COMM_WORLD
         if args.mnist:
-            demos.mnist(args.mnist, epochs=args.epochs or 30, seed=args.seed, verbose=verbose)
+            demos.mnist(args.mnist, epochs=args.epochs or 30, seed=args.seed, verbose=verbose,
+                        comm=comm)
         else:
-            demos.digits(epochs=args.epochs or 40, seed=args.seed, verbose=verbose)
+            demos.digits(epochs=args.epochs or 40, seed=args.seed, verbose=verbose, comm=comm)
     except (FileNotFoundError, ValueError, ImportError) as exc:
         print("fastnn demo: %s" % exc, file=sys.stderr)
         return 1

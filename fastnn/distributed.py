@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["shard_range", "replicas_agree"]
+__all__ = ["shard_range", "replicas_agree", "threads_per_rank"]
 
 
 def _mpi():
@@ -90,6 +90,27 @@ def shard_range(n_samples: int, comm: Any) -> slice:
     comm = _check_comm(comm)
     n, p, r = int(n_samples), comm.Get_size(), comm.Get_rank()
     return slice(r * n // p, (r + 1) * n // p)
+
+
+def threads_per_rank(comm: Any) -> int:
+    """This rank's share of its machine's CPUs: the CPUs it may use over the
+    ranks of ``comm`` on the same machine (at least 1).  ``fit`` with ``comm``
+    caps fastnn's threads at it while it trains.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Intracomm
+
+    Returns
+    -------
+    int
+    """
+    from fastnn._cpus import available_cpus
+    MPI = _mpi()
+    node = _check_comm(comm).Split_type(MPI.COMM_TYPE_SHARED)
+    ranks_here = node.Get_size()
+    node.Free()
+    return max(1, available_cpus() // ranks_here)
 
 
 def _int_handle(handle: int) -> int:
@@ -209,11 +230,7 @@ class DataParallel:
         (One rank alone: the exception is raised.)
         """
         from fastnn import _config
-        MPI = _mpi()
-        node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
-        ranks_here = node.Get_size()
-        node.Free()
-        share = max(1, _config.available_cpus() // ranks_here)
+        share = threads_per_rank(self.comm)
         before, adaptive = _config.get_num_threads(), _config._ADAPTATION.enabled
         if share < before:
             _config.set_num_threads(share, adaptive)

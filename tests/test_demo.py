@@ -31,16 +31,21 @@ def _write_idx(path, array, gz):
         f.write(data)
 
 
-def test_mnist_demo_runs_on_idx_files(tmp_path):
+def write_mnist_files(folder):
+    """A tiny MNIST in IDX files (200 training, 50 test images; training .gz)."""
     rng = np.random.default_rng(0)
     for prefix, n, gz in (("train", 200, True), ("t10k", 50, False)):
         labels = rng.integers(0, 10, n)
         images = np.zeros((n, 28, 28), np.uint8)
         images[np.arange(n), labels, :] = 255          # a learnable pattern: one bright row
         name = "%s-images-idx3-ubyte" % prefix + (".gz" if gz else "")
-        _write_idx(tmp_path / name, images, gz)
+        _write_idx(folder / name, images, gz)
         name = "%s-labels-idx1-ubyte" % prefix + (".gz" if gz else "")
-        _write_idx(tmp_path / name, labels, gz)
+        _write_idx(folder / name, labels, gz)
+
+
+def test_mnist_demo_runs_on_idx_files(tmp_path):
+    write_mnist_files(tmp_path)
     out = io.StringIO()
     accuracy = demo.mnist(tmp_path, epochs=3, verbose=0, file=out)
     assert accuracy > 0.5

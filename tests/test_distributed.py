@@ -119,3 +119,20 @@ def test_ranks_on_one_machine_share_its_cpus_during_fit(tmp_path):
     run = _run(2, "threads", tmp_path / "run")
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.passed == ["ok-0", "ok-1"]
+
+
+@needs_mpi
+@pytest.mark.parametrize("mnist", [False, True], ids=["digits", "mnist"])
+def test_the_demo_trains_on_two_ranks(tmp_path, mnist):
+    from test_demo import write_mnist_files
+    args = ["--epochs", "3"]
+    if mnist:
+        write_mnist_files(tmp_path)
+        args += ["--mnist", str(tmp_path)]
+    run = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "fastnn", "demo",
+                          "--distributed", "--quiet", *args], capture_output=True, text=True,
+                         timeout=240, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert run.returncode == 0, run.stdout + run.stderr
+    for rank in range(2):
+        assert "rank %d of 2: training rows" % rank in run.stdout
+    assert run.stdout.count("test accuracy:") == 1 and "samples/s" in run.stdout
