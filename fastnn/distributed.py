@@ -141,6 +141,33 @@ def _reducer(comm) -> np.ndarray:
                     dtype=np.int64)
 
 
+def agree_on_errors(comm: Any, error: BaseException | None) -> None:
+    """Raise on every rank of ``comm`` when any rank's input was refused:
+    ``error`` itself on the ranks that had one, a ValueError naming the first
+    such rank on the others.  A collective call: every rank must make it."""
+    errors = comm.allgather(None if error is None else (type(error).__name__, str(error)))
+    bad = [(r, e) for r, e in enumerate(errors) if e is not None]
+    if not bad:
+        return
+    if error is not None:
+        raise error
+    r, (kind, message) = bad[0]
+    raise ValueError("rank %d of %d refused its data (%s: %s)"
+                     % (r, comm.Get_size(), kind, message))
+
+
+def checked_everywhere(comm: Any, check, *args):
+    """``check(*args)`` on every rank of ``comm``; if it raises ValueError or
+    TypeError on any rank, every rank raises (:func:`agree_on_errors`)."""
+    _check_comm(comm)
+    try:
+        result = check(*args)
+    except (ValueError, TypeError) as exc:
+        agree_on_errors(comm, exc)
+    agree_on_errors(comm, None)
+    return result
+
+
 def replicas_agree(params: np.ndarray, comm: Any) -> bool:
     """Whether ``params`` holds the same bits on every rank of ``comm``.
 
@@ -178,16 +205,7 @@ class DataParallel:
 
     def agree_on_errors(self, error: BaseException | None) -> None:
         """Raise on every rank if any rank's input was refused (naming the rank)."""
-        errors = self.comm.allgather(None if error is None
-                                     else (type(error).__name__, str(error)))
-        bad = [(r, e) for r, e in enumerate(errors) if e is not None]
-        if not bad:
-            return
-        if error is not None:
-            raise error
-        r, (kind, message) = bad[0]
-        raise ValueError("rank %d of %d refused its training data (%s: %s)"
-                         % (r, self.size, kind, message))
+        agree_on_errors(self.comm, error)
 
     def begin(self, model, n_local: int, optimizer) -> int:
         """Shard sizes and broadcast; returns the global row count."""

@@ -668,22 +668,33 @@ class Sequential:
 
     # --- inference and inspection -------------------------------------------------------
 
-    def predict_proba(self, X: npt.ArrayLike) -> FloatArray:
+    def predict_proba(self, X: npt.ArrayLike, comm: Any = None) -> FloatArray:
         """Network outputs (class probabilities for softmax/sigmoid outputs).
 
         Parameters
         ----------
         X : array_like of shape (n_samples, n_features)
+        comm : mpi4py.MPI.Intracomm, optional
+            Sharded: X is this rank's shard, and every rank gets the outputs
+            of all the shards, in rank order (see :mod:`fastnn.distributed`).
 
         Returns
         -------
         ndarray of shape (n_samples, n_outputs), of the model's dtype
+            With ``comm``: n_samples is the sum of the shards' rows.
         """
-        X = self._check_X(X)
+        if comm is None:
+            X = self._check_X(X)
+        else:
+            from fastnn import distributed
+            X = distributed.checked_everywhere(comm, self._check_X, X)
         with self._guard.reading("predict"):
-            return self._forward(X)
+            out = self._forward(X)
+        if comm is not None:
+            out = np.concatenate(comm.allgather(out))
+        return out
 
-    def predict(self, X: npt.ArrayLike) -> npt.NDArray[Any]:
+    def predict(self, X: npt.ArrayLike, comm: Any = None) -> npt.NDArray[Any]:
         """Predictions: class labels for classifiers, outputs for regressors.
 
         A model is a classifier when it was last trained with a cross-entropy
@@ -694,12 +705,14 @@ class Sequential:
         Parameters
         ----------
         X : array_like of shape (n_samples, n_features)
+        comm : mpi4py.MPI.Intracomm, optional
+            Sharded, as in :meth:`predict_proba`.
 
         Returns
         -------
         ndarray of shape (n_samples,) (int64 labels) or (n_samples, n_outputs)
         """
-        out = self.predict_proba(X)
+        out = self.predict_proba(X, comm)
         if self.task != "classification":
             return out
         if out.shape[1] == 1:
@@ -707,7 +720,8 @@ class Sequential:
         return out.argmax(axis=1)
 
     def evaluate(self, X: npt.ArrayLike, y: npt.ArrayLike,
-                 loss: Loss | type[Loss] | str | None = None) -> dict[str, float]:
+                 loss: Loss | type[Loss] | str | None = None,
+                 comm: Any = None) -> dict[str, float]:
         """Mean loss over (X, y), and accuracy for classification.
 
         Parameters
@@ -716,6 +730,9 @@ class Sequential:
         y : array_like of shape (n_samples, n_outputs) or (n_samples,)
         loss : loss, optional
             Defaults to the loss of the last ``fit``.
+        comm : mpi4py.MPI.Intracomm, optional
+            Sharded: (X, y) is this rank's shard, and every rank gets the
+            figures of all the shards together.
 
         Returns
         -------
@@ -723,19 +740,44 @@ class Sequential:
             ``{'loss': float}``, plus ``'accuracy'`` for classifiers.
         """
         loss = get_loss(loss if loss is not None else self._require_loss())
-        X = self._check_X(X)
-        Y, labels = self._check_y(y, X.shape[0], loss)
+
+        def checked(X, y):
+            X = self._check_X(X)
+            return X, self._check_y(y, X.shape[0], loss)
+
+        if comm is None:
+            X, (Y, labels) = checked(X, y)
+        else:
+            from fastnn import distributed
+            X, (Y, labels) = distributed.checked_everywhere(comm, checked, X, y)
         with self._guard.reading("evaluate"):
-            return self._evaluate(X, Y, loss, labels)
+            total, correct = self._evaluate_sums(X, Y, loss, labels)
+        n = X.shape[0]
+        if comm is not None:
+            sums = comm.allreduce(np.array([total, n, -1 if correct is None else correct],
+                                           np.float64))
+            total, n, correct = sums[0], sums[1], None if correct is None else sums[2]
+        result = {"loss": total / n}
+        if correct is not None:
+            result["accuracy"] = correct / n
+        return result
 
     def _evaluate(self, X, Y, loss, labels=False):
+        total, correct = self._evaluate_sums(X, Y, loss, labels)
+        result = {"loss": total / X.shape[0]}
+        if correct is not None:
+            result["accuracy"] = correct / X.shape[0]
+        return result
+
+    def _evaluate_sums(self, X, Y, loss, labels=False):
+        """(mean loss × rows, correct predictions or None when not a classifier)."""
         A = self._forward(X)
         value = reference.loss_gradient(A, Y, loss.name)[0] if self.backend == "numpy" else \
             _kernel_loss(A, Y, loss.name)
-        result = {"loss": value}
+        correct = None
         if self.task == "classification" or labels or loss.classification:
-            result["accuracy"] = _count_correct(A, Y) / X.shape[0]
-        return result
+            correct = _count_correct(A, Y)
+        return value * X.shape[0], correct
 
     def _forward(self, X):
         if self.backend == "numpy":

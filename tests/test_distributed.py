@@ -83,6 +83,14 @@ def test_ranks_train_as_one_process_on_the_whole_set(ranks, tmp_path):
 
 
 @needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_sharded_predict_and_evaluate_gather_the_whole_set(ranks, tmp_path):
+    run = _run(ranks, "sharded-predict", tmp_path / "run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.passed == ["ok-%d" % r for r in range(ranks)]
+
+
+@needs_mpi
 def test_a_run_with_fixed_ranks_repeats_bit_for_bit(tmp_path):
     digests = []
     for i in range(2):

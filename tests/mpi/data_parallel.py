@@ -11,6 +11,9 @@ CHECK is one of:
   of the largest weight, the weights and loss history of one process
   training on the whole set with the same seed; for SGD, momentum
   (Nesterov) and Adam.
+* ``sharded-predict``: predict, predict_proba and evaluate on uneven shards
+  give every rank the whole set's outputs (rank order) and figures, as one
+  process computes them.
 * ``digest``: rank 0 writes a digest of the weights after a fixed training
   to DIR/digest (the test compares two runs).
 * ``bad-input``: rank 1's shard has a NaN; every rank must raise ValueError
@@ -87,6 +90,19 @@ def same_as_one_process(folder):
                                            rtol=100 * tolerance, err_msg=key)
 
 
+def sharded_predict(folder):
+    X, y = _data()
+    rows = _uneven_rows(len(X))
+    model = _model("float64")
+    model.fit(X, y, "cce", fastnn.SGD(0.2), epochs=2, verbose=0)
+    np.testing.assert_allclose(model.predict_proba(X[rows], comm=COMM), model.predict_proba(X),
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(model.predict(X[rows], comm=COMM), model.predict(X))
+    got, expected = model.evaluate(X[rows], y[rows], comm=COMM), model.evaluate(X, y)
+    assert got["accuracy"] == expected["accuracy"], (got, expected)
+    np.testing.assert_allclose(got["loss"], expected["loss"], rtol=1e-12)
+
+
 def digest(folder):
     X, y = _data()
     model = _model("float64")
@@ -161,5 +177,6 @@ if __name__ == "__main__":
     check, folder = sys.argv[1:3]
     {"same-as-one-process": same_as_one_process, "digest": digest, "bad-input": bad_input,
      "raise-mid-training": raise_mid_training, "threads": threads,
+     "sharded-predict": sharded_predict,
      "killed-mid-training": killed_mid_training}[check](folder)
     open(os.path.join(folder, "ok-%d" % RANK), "w").close()
