@@ -195,13 +195,22 @@ class DataParallel:
     ``begin`` checks the shards on every rank and broadcasts rank 0's model,
     optimizer state and generator; ``epoch`` turns an epoch's global
     permutation into this rank's rows and per-step counts; ``reduce`` sums
-    the epoch's loss and correct counts over the ranks.
+    the epoch's loss and correct counts over the ranks.  Local SGD
+    (``local_steps`` k > 1): ``epoch_local`` cuts this rank's own permutation
+    of its rows into as many local batches as the epoch has global steps, the
+    compiled loop steps on them alone (``no_reducer``), and ``average``
+    replaces the weights by their mean over the ranks every k steps.
     """
 
-    def __init__(self, comm):
+    def __init__(self, comm, local_steps=1):
         self.comm = _check_comm(comm)
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        if isinstance(local_steps, bool) or not isinstance(local_steps, (int, np.integer)) \
+                or local_steps < 1:
+            raise ValueError("local_steps must be an integer >= 1, got %r" % (local_steps,))
+        self.local_steps = int(local_steps)
         self.reducer = _reducer(comm)
+        self.no_reducer = np.zeros(7, np.int64)   # csrc/allreduce.h: no sum
 
     def agree_on_errors(self, error: BaseException | None) -> None:
         """Raise on every rank if any rank's input was refused (naming the rank)."""
@@ -216,7 +225,39 @@ class DataParallel:
         optimizer.load_state_dict(state)
         model._rng.bit_generator.state = self.comm.bcast(
             model._rng.bit_generator.state if self.rank == 0 else None, root=0)
+        if self.local_steps > 1:   # each rank's own order, from the shared generator
+            entropy = int(model._rng.integers(1 << 63))
+            self.local_rng = np.random.default_rng(
+                np.random.SeedSequence(entropy, spawn_key=(self.rank,)))
         return self.n_total
+
+    def check_batches(self, batch_size: int) -> None:
+        """Local SGD: every rank needs a row for each of the epoch's steps
+        (raises on every rank otherwise)."""
+        n_steps = -(-self.n_total // batch_size)
+        error = None
+        if self.local_steps > 1 and self.n_local < n_steps:
+            error = ValueError("local SGD needs at least one row per step on every rank: "
+                               "%d rows for %d steps of batch_size %d; give this rank more "
+                               "rows or raise batch_size" % (self.n_local, n_steps, batch_size))
+        agree_on_errors(self.comm, error)
+
+    def epoch_local(self, batch_size: int, shuffle: bool):
+        """Local SGD: this rank's order of its rows, cut into one local batch per
+        global step of the epoch (sizes differ by at most one):
+        (local_order, step_counts, step_totals), the totals being the counts
+        (each rank's mean gradient)."""
+        n_steps = -(-self.n_total // batch_size)
+        order = (self.local_rng.permutation(self.n_local) if shuffle
+                 else np.arange(self.n_local)).astype(np.intp)
+        counts = np.diff(np.arange(n_steps + 1) * self.n_local // n_steps).astype(np.intp)
+        return order, counts, counts.astype(np.float64)
+
+    def average(self, params: np.ndarray) -> None:
+        """Replace ``params`` by its mean over the ranks (sum, then ÷ P: the same
+        bits on every rank)."""
+        self.comm.Allreduce(_mpi().IN_PLACE, params, op=_mpi().SUM)
+        params /= params.dtype.type(self.size)
 
     def epoch(self, perm: np.ndarray, batch_size: int):
         """This rank's rows of the epoch's global order ``perm`` (N,), in order,

@@ -347,7 +347,7 @@ class Sequential:
             validation_split: float = 0.0, patience: int | None = None, min_delta: float = 0.0,
             restore_best_weights: bool = True,
             callbacks: Iterable[Callback | EpochFunction] | None = (),
-            verbose: int = 1, comm: Any = None) -> History:
+            verbose: int = 1, comm: Any = None, local_steps: int = 1) -> History:
         """Train by gradient descent with backpropagation.
 
         Batch, mini-batch and stochastic gradient descent are this one loop
@@ -396,6 +396,15 @@ class Sequential:
             ends with the same weights, those of one process training on the
             whole set with this seed, to rounding.  The history's loss and
             accuracy are over the whole set.
+        local_steps : int, default 1
+            With ``comm``: 1 sums the gradients of every step over the ranks
+            (the synchronous mode above); k > 1 is local SGD, for small
+            networks on slow links: each rank steps on its own batches (its
+            share of each global batch's size, from its own order of its
+            rows) and the ranks' weights are averaged every k steps and at
+            the end of each epoch, one allreduce of the weights per k steps.
+            The optimizer's state stays each rank's own.  The trajectory
+            differs from one process's.
 
         Returns
         -------
@@ -420,11 +429,11 @@ class Sequential:
         with self._guard.writing("fit"):
             return self._fit(X, y, loss, optimizer, epochs, batch_size, shuffle,
                              validation_data, validation_split, patience, min_delta,
-                             restore_best_weights, callbacks, verbose, comm)
+                             restore_best_weights, callbacks, verbose, comm, local_steps)
 
     def _fit(self, X, y, loss, optimizer, epochs, batch_size, shuffle, validation_data,
              validation_split, patience, min_delta, restore_best_weights, callbacks, verbose,
-             comm=None):
+             comm=None, local_steps=1):
         self._check_trainable()
         loss = get_loss(loss)
         loss.check_output(self.activations[-1])
@@ -439,7 +448,10 @@ class Sequential:
                     or patience is not None):
                 raise ValueError("fit with comm: validation data, early stopping and "
                                  "backend='numpy' are not supported yet")
-            dp = DataParallel(comm)
+            dp = DataParallel(comm, local_steps)
+        elif local_steps != 1:
+            raise ValueError("local_steps (local SGD) needs comm, got local_steps=%r"
+                             % (local_steps,))
         try:
             X = self._check_X(X, finite=False)    # finite: below, or in the first epoch
             Y, labels = self._check_y(y, X.shape[0], loss)
@@ -457,6 +469,8 @@ class Sequential:
             dp.agree_on_errors(None)
             n = dp.begin(self, n, optimizer)
         batch_size = self._batch_size(batch_size, optimizer, n)
+        if dp is not None:
+            dp.check_batches(batch_size)
         if patience is not None:
             patience = check_scalar(patience, "patience", low=1, integer=True)
         min_delta = check_scalar(min_delta, "min_delta", low=0)
@@ -493,10 +507,14 @@ class Sequential:
                             total, correct = self._run_epoch(X, Y, order, batch_size, loss,
                                                              optimizer, bar, chunks, interrupt,
                                                              check_in_training and epoch == 0)
-                        else:
+                        elif dp.local_steps == 1:
                             total, correct = self._run_epoch_distributed(
                                 X, Y, dp, dp.epoch(order, batch_size), batch_size, loss,
                                 optimizer, bar, chunks, interrupt)
+                        else:
+                            total, correct = self._run_epoch_local_sgd(
+                                X, Y, dp, dp.epoch_local(batch_size, shuffle), batch_size,
+                                loss, optimizer, bar, interrupt)
                 except _train.NonFiniteBatch as bad:
                     self.params[...] = snapshot[0]
                     optimizer.load_state_dict(snapshot[1])
@@ -616,6 +634,27 @@ class Sequential:
                 total, correct = total + t, correct + c
                 bar.update(offsets[s1], total / max(offsets[s1], 1))
                 interrupt.check()
+        return dp.reduce(total, correct)
+
+    def _run_epoch_local_sgd(self, X, Y, dp, plan, batch_size, loss, optimizer, bar,
+                             interrupt):
+        """Local SGD (``fit(local_steps=k)``): this rank's batches (``plan``:
+        fastnn.distributed.DataParallel.epoch_local) k steps at a time in the
+        compiled loop without a gradient sum, then the weights averaged over
+        the ranks; returns the epoch's sums over all ranks."""
+        local_order, counts, totals = plan
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        total, correct = 0.0, 0
+        for s0 in range(0, len(counts), dp.local_steps):
+            s1 = min(len(counts), s0 + dp.local_steps)
+            t, c, steps = self._train_compiled(
+                X, Y, local_order, offsets[s0], offsets[s1], batch_size, loss, optimizer,
+                steps=(counts[s0:s1], totals[s0:s1], dp.no_reducer))
+            optimizer.set_step_count(steps)
+            dp.average(self.params)
+            total, correct = total + t, correct + c
+            bar.update(offsets[s1], total / offsets[s1])
+            interrupt.check()
         return dp.reduce(total, correct)
 
     def _train_compiled(self, X, Y, order, start, stop, batch_size, loss, optimizer,

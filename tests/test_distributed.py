@@ -84,6 +84,22 @@ def test_ranks_train_as_one_process_on_the_whole_set(ranks, tmp_path):
 
 @needs_mpi
 @pytest.mark.parametrize("ranks", [2, 3])
+def test_local_sgd_averages_the_ranks_weights_every_k_steps(ranks, tmp_path):
+    run = _run(ranks, "local-sgd", tmp_path / "run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.passed == ["ok-%d" % r for r in range(ranks)]
+
+
+def test_local_steps_need_a_communicator():
+    import fastnn
+    model = fastnn.Sequential([fastnn.Dense(3, 2), fastnn.Sigmoid()])
+    with pytest.raises(ValueError, match="local_steps"):
+        model.fit(np.zeros((4, 3)), np.zeros((4, 2)), "mse", fastnn.SGD(0.1), verbose=0,
+                  local_steps=2)
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
 def test_sharded_predict_and_evaluate_gather_the_whole_set(ranks, tmp_path):
     run = _run(ranks, "sharded-predict", tmp_path / "run")
     assert run.returncode == 0, run.stdout + run.stderr

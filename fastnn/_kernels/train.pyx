@@ -426,7 +426,7 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
                 fused_lr, x_prev, defer, scale)
         else:
             memset(grads, 0, n_params * sizeof(floating))
-        if dist != NULL:
+        if dist != NULL and dist.reducer.function != NULL:
             out.mpi_error = fastnn_allreduce_sum(&dist.reducer, grads, n_params,
                                                  floating is double)
             if out.mpi_error != 0:
@@ -504,7 +504,8 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     Data-parallel training (fastnn.distributed): ``reducer`` (7 integers:
     the address of MPI_Allreduce, whether the MPI's handles are pointers, the
     handles of the communicator, MPI_FLOAT, MPI_DOUBLE and MPI_SUM, the value
-    of MPI_IN_PLACE; csrc/allreduce.h), ``step_counts`` (this rank's rows of
+    of MPI_IN_PLACE; csrc/allreduce.h; an address of 0: no sum, each rank
+    steps alone, as local SGD does), ``step_counts`` (this rank's rows of
     each step of the call, in order, summing to stop - start; 0 allowed) and
     ``step_totals`` (each step's rows over all ranks, or their weight sum
     with ``sample_weight``): each step trains on this rank's rows with its
@@ -627,8 +628,8 @@ cdef _check_distributed(const long long[::1] reducer, const Py_ssize_t[::1] coun
                         const double[::1] totals, Py_ssize_t start, Py_ssize_t stop,
                         Py_ssize_t batch_size):
     cdef Py_ssize_t i, rows = 0
-    if reducer.shape[0] != 7 or reducer[0] == 0:
-        raise ValueError("train_samples: reducer must hold 7 integers, the first an address")
+    if reducer.shape[0] != 7:
+        raise ValueError("train_samples: reducer must hold 7 integers")
     if counts is None or totals is None or counts.shape[0] != totals.shape[0]:
         raise ValueError("train_samples: a reducer needs step_counts and step_totals of "
                          "one length")

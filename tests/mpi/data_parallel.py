@@ -11,6 +11,10 @@ CHECK is one of:
   of the largest weight, the weights and loss history of one process
   training on the whole set with the same seed; for SGD, momentum
   (Nesterov) and Adam.
+* ``local-sgd``: fit with ``local_steps=4`` (SGD) equals, within 1e-12,
+  plain gradient-descent steps on each rank's own batches (the plan of
+  DataParallel.epoch_local) with the weights averaged over the ranks every
+  4 steps and at each epoch's end; replicas agree.
 * ``sharded-predict``: predict, predict_proba and evaluate on uneven shards
   give every rank the whole set's outputs (rank order) and figures, as one
   process computes them.
@@ -88,6 +92,36 @@ def same_as_one_process(folder):
             for key in ("loss", "accuracy"):
                 np.testing.assert_allclose(got.history[key], expected.history[key],
                                            rtol=100 * tolerance, err_msg=key)
+
+
+def local_sgd(folder):
+    from fastnn.distributed import DataParallel
+    X, y = _data()
+    rows = fastnn.distributed.shard_range(len(X), COMM)
+    X_mine, y_mine = X[rows], y[rows]
+    k, lr, epochs, batch = 4, 0.2, 2, 64
+    model = _model("float64")
+    model.fit(X_mine, y_mine, "cce", fastnn.SGD(lr), epochs=epochs, batch_size=batch,
+              verbose=0, comm=COMM, local_steps=k)
+    assert fastnn.distributed.replicas_agree(model.params, COMM)
+
+    ref = _model("float64")           # the same steps, by hand
+    plan = DataParallel(COMM, k)
+    plan.begin(ref, len(X_mine), fastnn.SGD(lr))
+    for _ in range(epochs):
+        ref._rng.permutation(len(X))   # fit draws the global order each epoch
+        order, counts, _ = plan.epoch_local(batch, True)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        for s0 in range(0, len(counts), k):
+            for s in range(s0, min(len(counts), s0 + k)):
+                idx = order[offsets[s]:offsets[s + 1]]
+                for layer, (dW, db) in zip(ref.dense, ref.gradients(X_mine[idx], y_mine[idx],
+                                                                    "cce")):
+                    layer.W -= lr * dW
+                    layer.b -= lr * db
+            plan.average(ref.params)
+    error = np.abs(model.params - ref.params).max() / np.abs(ref.params).max()
+    assert error <= 1e-12, error
 
 
 def sharded_predict(folder):
@@ -177,6 +211,6 @@ if __name__ == "__main__":
     check, folder = sys.argv[1:3]
     {"same-as-one-process": same_as_one_process, "digest": digest, "bad-input": bad_input,
      "raise-mid-training": raise_mid_training, "threads": threads,
-     "sharded-predict": sharded_predict,
+     "sharded-predict": sharded_predict, "local-sgd": local_sgd,
      "killed-mid-training": killed_mid_training}[check](folder)
     open(os.path.join(folder, "ok-%d" % RANK), "w").close()
