@@ -51,7 +51,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["shard_range", "replicas_agree", "threads_per_rank"]
+from fastnn.model import Callback
+
+__all__ = ["Checkpoint", "replicas_agree", "save", "shard_range", "threads_per_rank"]
 
 
 def _mpi():
@@ -166,6 +168,57 @@ def checked_everywhere(comm: Any, check, *args):
         agree_on_errors(comm, exc)
     agree_on_errors(comm, None)
     return result
+
+
+def save(model: Any, path: str | os.PathLike[str], comm: Any) -> None:
+    """Save a data-parallel model once: rank 0 writes ``path`` (atomically, as
+    ``Sequential.save`` does: weights, optimizer state, generator), then every
+    rank waits for it, so that any rank may ``fastnn.load(path)`` afterwards
+    (a file system all ranks see).  A collective call.
+
+    Parameters
+    ----------
+    model : fastnn.Sequential
+        The replica (the same on every rank after ``fit`` with ``comm``).
+    path : str or os.PathLike
+    comm : mpi4py.MPI.Intracomm
+    """
+    comm = _check_comm(comm)
+    error = None
+    if comm.Get_rank() == 0:
+        try:
+            model.save(path)
+        except OSError as exc:
+            error = exc
+    agree_on_errors(comm, error)
+
+
+class Checkpoint(Callback):
+    """``fit`` callback: :func:`save` the model every ``every`` epochs.
+
+    Loading the file on every rank (``fastnn.load``) and calling ``fit`` with
+    its optimizer (``model.optimizer``) for the remaining epochs continues the
+    same trajectory, bit for bit, as training without the stop.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    comm : mpi4py.MPI.Intracomm
+    every : int, default 1
+    """
+
+    def __init__(self, path: str | os.PathLike[str], comm: Any, every: int = 1) -> None:
+        self.path, self.comm, self.every = path, _check_comm(comm), int(every)
+        self.model: Any = None
+
+    def on_train_begin(self, model: Any) -> None:
+        self.model = model
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
+        if (epoch + 1) % self.every == 0:
+            save(self.model, self.path, self.comm)
+        return False
+
 
 
 def replicas_agree(params: np.ndarray, comm: Any) -> bool:

@@ -15,6 +15,8 @@ CHECK is one of:
   plain gradient-descent steps on each rank's own batches (the plan of
   DataParallel.epoch_local) with the weights averaged over the ranks every
   4 steps and at each epoch's end; replicas agree.
+* ``checkpoint``: 2 epochs with a Checkpoint callback, then every rank loads
+  the file and trains 2 more: the same bits as 4 epochs without the stop.
 * ``sharded-predict``: predict, predict_proba and evaluate on uneven shards
   give every rank the whole set's outputs (rank order) and figures, as one
   process computes them.
@@ -124,6 +126,22 @@ def local_sgd(folder):
     assert error <= 1e-12, error
 
 
+def checkpoint(folder):
+    X, y = _data()
+    rows = fastnn.distributed.shard_range(len(X), COMM)
+    straight = _model("float64")
+    straight.fit(X[rows], y[rows], "cce", fastnn.Adam(3e-3), epochs=4, batch_size=32,
+                 verbose=0, comm=COMM)
+    path = os.path.join(folder, "checkpoint.npz")
+    first = _model("float64")
+    first.fit(X[rows], y[rows], "cce", fastnn.Adam(3e-3), epochs=2, batch_size=32,
+              verbose=0, comm=COMM, callbacks=[fastnn.distributed.Checkpoint(path, COMM)])
+    resumed = fastnn.load(path)
+    resumed.fit(X[rows], y[rows], "cce", resumed.optimizer, epochs=2, batch_size=32,
+                verbose=0, comm=COMM)
+    np.testing.assert_array_equal(resumed.params, straight.params)
+
+
 def sharded_predict(folder):
     X, y = _data()
     rows = _uneven_rows(len(X))
@@ -211,6 +229,6 @@ if __name__ == "__main__":
     check, folder = sys.argv[1:3]
     {"same-as-one-process": same_as_one_process, "digest": digest, "bad-input": bad_input,
      "raise-mid-training": raise_mid_training, "threads": threads,
-     "sharded-predict": sharded_predict, "local-sgd": local_sgd,
+     "sharded-predict": sharded_predict, "local-sgd": local_sgd, "checkpoint": checkpoint,
      "killed-mid-training": killed_mid_training}[check](folder)
     open(os.path.join(folder, "ok-%d" % RANK), "w").close()
