@@ -292,7 +292,10 @@ class CachingParallelBuildExt(build_ext):
         if os.path.exists(cached):
             print("fastnn: %s unchanged, copied from %s" % (ext.name, cached))
             os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-            shutil.copy2(cached, target)
+            # a new file renamed over the old: a process that has the old one
+            # loaded keeps its pages
+            shutil.copy2(cached, target + ".tmp")
+            os.replace(target + ".tmp", target)
             return
         super().build_extension(ext)
         # one cached copy per module: drop the ones other digests left

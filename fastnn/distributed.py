@@ -284,6 +284,27 @@ class DataParallel:
                 np.random.SeedSequence(entropy, spawn_key=(self.rank,)))
         return self.n_total
 
+    def checked_here(self, check, *args):
+        """``check(*args)`` on every rank, refusals raised on all (:func:`checked_everywhere`)."""
+        return checked_everywhere(self.comm, check, *args)
+
+    def begin_estimator(self, params: np.ndarray, n_local: int, dtype) -> int:
+        """A scikit-learn estimator's ``begin``: shard sizes, rank 0's initial
+        weights broadcast; returns the global row count."""
+        sizes = self.comm.allgather(int(n_local))
+        self.offset, self.n_local, self.n_total = sum(sizes[:self.rank]), n_local, sum(sizes)
+        self.comm.Bcast(params, root=0)
+        return self.n_total
+
+    def step_weights(self, sample_weight: np.ndarray, local_order: np.ndarray,
+                     counts: np.ndarray) -> np.ndarray:
+        """Each step's sum of sample weights over all ranks (one allreduce of a
+        float64 per step, once per epoch)."""
+        step = np.repeat(np.arange(len(counts)), counts)
+        local = np.bincount(step, weights=sample_weight[local_order].astype(np.float64),
+                            minlength=len(counts))
+        return self.comm.allreduce(local)
+
     def check_batches(self, batch_size: int) -> None:
         """Local SGD: every rank needs a row for each of the epoch's steps
         (raises on every rank otherwise)."""

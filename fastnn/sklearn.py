@@ -70,6 +70,7 @@ try:
     from sklearn.base import is_classifier
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer
     from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
     from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
     from sklearn.utils import check_random_state, shuffle
@@ -168,6 +169,54 @@ def _dense(X, dtype):
 class _FastnnMLP:
     """The numerical core shared by both estimators; see the module docstring."""
 
+    def fit(self, X, y, sample_weight=None, comm=None):
+        """Fit the model to data matrix X and targets y (scikit-learn's ``fit``).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), optional
+        comm : mpi4py.MPI.Intracomm, optional
+            Data-parallel training with the 'sgd' and 'adam' solvers (see
+            :mod:`fastnn.distributed`): X, y and sample_weight are this
+            rank's shard (the shards in rank order make up the training
+            set), every rank calls ``fit`` with the same parameters (an
+            integer ``random_state``), and every rank ends with the model one
+            process fits on the whole set, to rounding.  Not with
+            ``early_stopping``, ``warm_start`` or 'lbfgs'.
+
+        Returns
+        -------
+        self
+        """
+        if comm is None:
+            return super().fit(X, y, sample_weight=sample_weight)
+        from fastnn.distributed import DataParallel
+        if self.solver not in _STOCHASTIC_SOLVERS or self.early_stopping or self.warm_start:
+            raise ValueError("fit with comm needs solver 'sgd' or 'adam', without "
+                             "early_stopping and warm_start")
+        self._fastnn_dp = DataParallel(comm)
+        try:
+            return super().fit(X, y, sample_weight=sample_weight)
+        finally:
+            del self._fastnn_dp
+
+    def _validate_input(self, X, y, incremental, reset):
+        """scikit-learn's, with the classes of every rank's shard in data-parallel fit."""
+        X_checked, Y = super()._validate_input(X, y, incremental, reset)
+        dp = self.__dict__.get("_fastnn_dp")
+        if dp is not None and is_classifier(self):
+            labels = np.asarray(y)
+            if labels.ndim == 2 and labels.shape[1] != 1:
+                raise ValueError("fit with comm: multilabel targets are not supported")
+            classes = np.unique(np.concatenate(dp.comm.allgather(np.unique(labels))))
+            if not np.array_equal(classes, self.classes_):
+                self._label_binarizer = LabelBinarizer().fit(classes)
+                self.classes_ = self._label_binarizer.classes_
+                Y = self._label_binarizer.transform(labels.reshape(-1)).astype(bool)
+        return X_checked, Y
+
     # --- the network behind coefs_ and intercepts_ ----------------------------
 
     def _fastnn_activations(self):
@@ -230,9 +279,18 @@ class _FastnnMLP:
                 "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
 
-        X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
+        dp = self.__dict__.get("_fastnn_dp")
+        if dp is None:
+            X, y = self._validate_input(X, y, incremental, reset=first_pass)
+            if sample_weight is not None:
+                sample_weight = _check_sample_weight(sample_weight, X)
+        else:   # a refused shard raises on every rank
+            def checked(X, y, sample_weight):
+                X, y = self._validate_input(X, y, incremental, reset=first_pass)
+                if sample_weight is not None:
+                    sample_weight = _check_sample_weight(sample_weight, X)
+                return X, y, sample_weight
+            X, y, sample_weight = dp.checked_here(checked, X, y, sample_weight)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
@@ -342,6 +400,10 @@ class _FastnnMLP:
         X_train = np.ascontiguousarray(X_train)
         Y_train = np.ascontiguousarray(y_train, dtype=net.dtype)
         n_samples = X_train.shape[0]
+        dp = self.__dict__.get("_fastnn_dp")
+        if dp is not None:   # rank 0's initial weights; the whole set's row count
+            n_local = n_samples
+            n_samples = dp.begin_estimator(net.params, n_local, X_train.dtype)
         sample_idx = np.arange(n_samples, dtype=np.intp)
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -362,21 +424,27 @@ class _FastnnMLP:
                 if self.shuffle:
                     sample_idx = shuffle(sample_idx, random_state=self._random_state)
                 data_sum = penalty_sum = 0.0
-                with Interruptible() as interrupt, \
-                        contextlib.closing(chunks.runs(0, n_samples)) as runs:
-                    for start, stop in runs:   # Ctrl-C between runs of ~0.1 s
-                        with net._workspaces.borrow(batch_size) as ws:
-                            data, _, opt.t, penalty = _train.train_samples(
-                                X_train, Y_train, sample_idx, start, stop, batch_size,
-                                lay["sizes"], lay["act_codes"], loss_code, net.params,
-                                net.grads, ws["acts"], ws["deltas"], ws["y_batch"],
-                                lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
-                                opt.rule, opt.learning_rate, opt.momentum, opt.nesterov,
-                                opt.beta_1, opt.beta_2, opt.epsilon, 0.0, opt.state1,
-                                opt.state2, opt.t, sample_weight_train, self.alpha,
-                                spare=ws["spare"])
-                        data_sum, penalty_sum = data_sum + data, penalty_sum + penalty
-                        interrupt.check()
+                if dp is not None:
+                    with dp.training(), Interruptible() as interrupt:
+                        data_sum, penalty_sum = self._epoch_distributed(
+                            dp, X_train, Y_train, sample_weight_train, sample_idx,
+                            batch_size, net, opt, chunks, interrupt)
+                else:
+                    with Interruptible() as interrupt, \
+                            contextlib.closing(chunks.runs(0, n_samples)) as runs:
+                        for start, stop in runs:   # Ctrl-C between runs of ~0.1 s
+                            with net._workspaces.borrow(batch_size) as ws:
+                                data, _, opt.t, penalty = _train.train_samples(
+                                    X_train, Y_train, sample_idx, start, stop, batch_size,
+                                    lay["sizes"], lay["act_codes"], loss_code, net.params,
+                                    net.grads, ws["acts"], ws["deltas"], ws["y_batch"],
+                                    lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
+                                    opt.rule, opt.learning_rate, opt.momentum, opt.nesterov,
+                                    opt.beta_1, opt.beta_2, opt.epsilon, 0.0, opt.state1,
+                                    opt.state2, opt.t, sample_weight_train, self.alpha,
+                                    spare=ws["spare"])
+                            data_sum, penalty_sum = data_sum + data, penalty_sum + penalty
+                            interrupt.check()
                 self.n_iter_ += 1
                 self.loss_ = (data_sum / scale + penalty_sum) / n_samples
                 self.t_ += n_samples
@@ -419,6 +487,37 @@ class _FastnnMLP:
                 b[...] = best_b
 
     # --- prediction ------------------------------------------------------------
+
+    def _epoch_distributed(self, dp, X, Y, sample_weight, sample_idx, batch_size, net, opt,
+                           chunks, interrupt):
+        """One epoch of data-parallel fit: this rank's rows of each global batch
+        of rank 0's order ``sample_idx`` (N,), the gradients summed over the
+        ranks in the compiled loop; returns the (data, penalty) loss sums over
+        all ranks."""
+        sample_idx[...] = dp.comm.bcast(sample_idx, root=0)
+        local_order, counts, rows = dp.epoch(sample_idx, batch_size)
+        totals = rows if sample_weight is None else dp.step_weights(
+            sample_weight, local_order, counts)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        lay = net._layout
+        loss_code = LOSSES[_OUTPUTS[self.out_activation_][1]]
+        data_sum = penalty_sum = 0.0
+        with contextlib.closing(chunks.runs(0, len(counts) * batch_size)) as runs:
+            for start, stop in runs:
+                s0, s1 = start // batch_size, -(-stop // batch_size)
+                with net._workspaces.borrow(batch_size) as ws:
+                    data, _, opt.t, penalty = _train.train_samples(
+                        X, Y, local_order, offsets[s0], offsets[s1], batch_size,
+                        lay["sizes"], lay["act_codes"], loss_code, net.params, net.grads,
+                        ws["acts"], ws["deltas"], ws["y_batch"], lay["w_off"], lay["b_off"],
+                        lay["a_off"], lay["d_off"], opt.rule, opt.learning_rate, opt.momentum,
+                        opt.nesterov, opt.beta_1, opt.beta_2, opt.epsilon, 0.0, opt.state1,
+                        opt.state2, opt.t, sample_weight, self.alpha, spare=ws["spare"],
+                        step_counts=counts[s0:s1], step_totals=totals[s0:s1],
+                        reducer=dp.reducer, step_rows=rows[s0:s1])
+                data_sum, penalty_sum = data_sum + data, penalty_sum + penalty
+                interrupt.check()
+        return dp.reduce(data_sum, penalty_sum)
 
     def _forward_pass_fast(self, X, check_input=True):
         """Network outputs for X, by the compiled forward pass.

@@ -90,6 +90,23 @@ def test_local_sgd_averages_the_ranks_weights_every_k_steps(ranks, tmp_path):
     assert run.passed == ["ok-%d" % r for r in range(ranks)]
 
 
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_the_scikit_learn_estimators_fit_as_one_process(ranks, tmp_path):
+    run = _run(ranks, "sklearn", tmp_path / "run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.passed == ["ok-%d" % r for r in range(ranks)]
+
+
+def test_the_estimators_refuse_comm_with_lbfgs_or_early_stopping():
+    pytest.importorskip("sklearn")
+    from fastnn import MLPClassifier
+    comm = object()    # refused before the communicator is looked at
+    for params in (dict(solver="lbfgs"), dict(early_stopping=True), dict(warm_start=True)):
+        with pytest.raises(ValueError, match="fit with comm needs solver"):
+            MLPClassifier(**params).fit(np.zeros((4, 2)), [0, 1, 0, 1], comm=comm)
+
+
 def test_local_steps_need_a_communicator():
     import fastnn
     model = fastnn.Sequential([fastnn.Dense(3, 2), fastnn.Sigmoid()])

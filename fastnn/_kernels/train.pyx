@@ -126,6 +126,7 @@ cdef struct Distributed:
     Py_ssize_t n_steps
     const Py_ssize_t* counts      # this rank's rows of each step (0 allowed)
     const double* totals          # each step's rows, or weight sum, over all ranks
+    const double* rows            # each step's rows over all ranks
     fastnn_allreduce reducer
 
 
@@ -390,7 +391,7 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
     back when batch b is done.  With ``dist``: this rank's part of each step
     (possibly no rows), then the allreduce of grads, then the update."""
     cdef Py_ssize_t pos = g.start, n, l, n_in = sizes[0], batch_size = g.batch_size
-    cdef double sw, wd_l2, scale = 1.0
+    cdef double sw, wd_l2, value, scale = 1.0
     cdef int b = 0, cur = 0
     cdef bint ok
     cdef floating* A0
@@ -420,10 +421,13 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
         if dist != NULL:
             scale = (weight_sum(wb, n) if n > 0 else 0.0) / dist.totals[b]
         if n > 0:
-            out.total += n * _forward_backward(
+            value = _forward_backward(
                 params, grads, acts, A0, deltas, <floating*>g.y[cur], wb, n, batch_size,
                 n_layers, sizes, act_codes, loss, w_off, b_off, a_off, d_off, &out.correct,
                 fused_lr, x_prev, defer, scale)
+            # this rank's part of (the step's mean loss × its rows); weighted:
+            # Σ wᵢ·lossᵢ over these rows ÷ the step's Σw, × the step's rows
+            out.total += value * (n if dist == NULL else scale * dist.rows[b])
         else:
             memset(grads, 0, n_params * sizeof(floating))
         if dist != NULL and dist.reducer.function != NULL:
@@ -481,7 +485,8 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   const floating[::1] sample_weight=None, double l2=0.0,
                   floating[::1] spare=None, bint check_finite=False,
                   const Py_ssize_t[::1] step_counts=None,
-                  const double[::1] step_totals=None, const long long[::1] reducer=None):
+                  const double[::1] step_totals=None, const long long[::1] reducer=None,
+                  const double[::1] step_rows=None):
     """Train on samples order[start:stop] in batches.
 
     Returns (loss sum, correct, t, penalty sum).  The loss sum is Σ over
@@ -506,9 +511,10 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     handles of the communicator, MPI_FLOAT, MPI_DOUBLE and MPI_SUM, the value
     of MPI_IN_PLACE; csrc/allreduce.h; an address of 0: no sum, each rank
     steps alone, as local SGD does), ``step_counts`` (this rank's rows of
-    each step of the call, in order, summing to stop - start; 0 allowed) and
+    each step of the call, in order, summing to stop - start; 0 allowed),
     ``step_totals`` (each step's rows over all ranks, or their weight sum
-    with ``sample_weight``): each step trains on this rank's rows with its
+    with ``sample_weight``) and ``step_rows`` (each step's rows over all
+    ranks; default: ``step_totals``): each step trains on this rank's rows with its
     output delta scaled by its share of the step, the gradients are summed
     over the ranks, and every rank takes the same update.  No fused update,
     batch-1 fusion or gather-ahead then.  ``batch_size`` bounds every count.
@@ -547,10 +553,14 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                             or adam and state2.shape[0] != n_params):
         raise ValueError("train_samples: optimizer state differs in size from params")
     if reducer is not None:
-        _check_distributed(reducer, step_counts, step_totals, start, stop, batch_size)
+        if step_rows is None:
+            step_rows = step_totals
+        _check_distributed(reducer, step_counts, step_totals, step_rows, start, stop,
+                           batch_size)
         dist.n_steps = step_counts.shape[0]
         dist.counts = &step_counts[0] if dist.n_steps > 0 else NULL
         dist.totals = &step_totals[0] if dist.n_steps > 0 else NULL
+        dist.rows = &step_rows[0] if dist.n_steps > 0 else NULL
         dist.reducer.function = <void*><intptr_t>reducer[0]
         dist.reducer.handles_are_pointers = <int>reducer[1]
         dist.reducer.comm = <intptr_t>reducer[2]
@@ -560,7 +570,7 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
         dist.reducer.in_place = <void*><intptr_t>reducer[6]
         dist_ptr = &dist
         spare = None               # no batch-1 fusion, no gather-ahead
-    elif step_counts is not None or step_totals is not None:
+    elif step_counts is not None or step_totals is not None or step_rows is not None:
         raise ValueError("train_samples: step_counts and step_totals need a reducer")
     has_spare = spare is not None and spare.shape[0] >= spare_size(batch_size, n_in, n_out)
     defer = (has_spare and fused_lr > 0 and batch_size == 1
@@ -625,14 +635,15 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
 
 
 cdef _check_distributed(const long long[::1] reducer, const Py_ssize_t[::1] counts,
-                        const double[::1] totals, Py_ssize_t start, Py_ssize_t stop,
-                        Py_ssize_t batch_size):
+                        const double[::1] totals, const double[::1] rows_total,
+                        Py_ssize_t start, Py_ssize_t stop, Py_ssize_t batch_size):
     cdef Py_ssize_t i, rows = 0
     if reducer.shape[0] != 7:
         raise ValueError("train_samples: reducer must hold 7 integers")
-    if counts is None or totals is None or counts.shape[0] != totals.shape[0]:
-        raise ValueError("train_samples: a reducer needs step_counts and step_totals of "
-                         "one length")
+    if (counts is None or totals is None or counts.shape[0] != totals.shape[0]
+            or rows_total.shape[0] != counts.shape[0]):
+        raise ValueError("train_samples: a reducer needs step_counts, step_totals (and "
+                         "step_rows) of one length")
     for i in range(counts.shape[0]):
         if not 0 <= counts[i] <= batch_size:
             raise ValueError("train_samples: step %d has %d rows, not in [0, %d]"

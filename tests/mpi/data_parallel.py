@@ -17,6 +17,10 @@ CHECK is one of:
   4 steps and at each epoch's end; replicas agree.
 * ``checkpoint``: 2 epochs with a Checkpoint callback, then every rank loads
   the file and trains 2 more: the same bits as 4 epochs without the stop.
+* ``sklearn``: MLPClassifier ('sgd' with momentum, 'adam'; with sample
+  weights; rank 0's shard missing a class) and MLPRegressor ('adam') fitted
+  with ``comm`` on uneven shards match one process's fit on the whole set
+  (classes, iterations, loss curve, weights within 1e-10 of the largest).
 * ``sharded-predict``: predict, predict_proba and evaluate on uneven shards
   give every rank the whole set's outputs (rank order) and figures, as one
   process computes them.
@@ -142,6 +146,40 @@ def checkpoint(folder):
     np.testing.assert_array_equal(resumed.params, straight.params)
 
 
+def sklearn(folder):
+    import warnings
+
+    from fastnn import MLPClassifier, MLPRegressor
+    X, y = _data()
+    y[:9] = 0                       # rank 0's few rows hold one class only
+    rows = _uneven_rows(len(X))
+    weights = np.random.default_rng(5).uniform(0.5, 2.0, len(X))
+    cases = [
+        (MLPClassifier, dict(solver="sgd", momentum=0.9, learning_rate_init=0.05), None),
+        (MLPClassifier, dict(solver="adam"), weights),
+        (MLPRegressor, dict(solver="adam"), None),
+    ]
+    for estimator, params, sw in cases:
+        target = y if estimator is MLPClassifier else X[:, :2].sum(axis=1)
+        kwargs = dict(hidden_layer_sizes=(10,), batch_size=16, max_iter=6, random_state=0,
+                      **params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")      # ConvergenceWarning: few iterations
+            alone = estimator(**kwargs).fit(X, target, sample_weight=sw)
+            shared = estimator(**kwargs).fit(
+                X[rows], target[rows], sample_weight=None if sw is None else sw[rows],
+                comm=COMM)
+        if estimator is MLPClassifier:
+            np.testing.assert_array_equal(shared.classes_, alone.classes_)
+        assert shared.n_iter_ == alone.n_iter_
+        np.testing.assert_allclose(shared.loss_curve_, alone.loss_curve_, rtol=1e-10)
+        got = np.concatenate([W.ravel() for W in shared.coefs_ + shared.intercepts_])
+        want = np.concatenate([W.ravel() for W in alone.coefs_ + alone.intercepts_])
+        assert fastnn.distributed.replicas_agree(got, COMM)
+        error = np.abs(got - want).max() / np.abs(want).max()
+        assert error <= 1e-10, (estimator.__name__, params, error)
+
+
 def sharded_predict(folder):
     X, y = _data()
     rows = _uneven_rows(len(X))
@@ -230,5 +268,6 @@ if __name__ == "__main__":
     {"same-as-one-process": same_as_one_process, "digest": digest, "bad-input": bad_input,
      "raise-mid-training": raise_mid_training, "threads": threads,
      "sharded-predict": sharded_predict, "local-sgd": local_sgd, "checkpoint": checkpoint,
+     "sklearn": sklearn,
      "killed-mid-training": killed_mid_training}[check](folder)
     open(os.path.join(folder, "ok-%d" % RANK), "w").close()
