@@ -54,8 +54,10 @@ import contextlib
 import math
 import warnings
 from itertools import pairwise
+from typing import Any, Self
 
 import numpy as np
+import numpy.typing as npt
 import scipy.optimize
 import scipy.sparse
 
@@ -169,7 +171,8 @@ def _dense(X, dtype):
 class _FastnnMLP:
     """The numerical core shared by both estimators; see the module docstring."""
 
-    def fit(self, X, y, sample_weight=None, comm=None):
+    def fit(self, X: Any, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None,
+            comm: Any = None) -> Self:
         """Fit the model to data matrix X and targets y (scikit-learn's ``fit``).
 
         Parameters
