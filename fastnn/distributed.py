@@ -345,6 +345,15 @@ class DataParallel:
         totals = np.bincount(step, minlength=n_steps).astype(np.float64)
         return local_order, counts, totals
 
+    def evaluate(self, model, X, Y, loss) -> dict[str, float]:
+        """Loss (and accuracy) over every rank's validation shard together."""
+        total, correct = model._evaluate_sums(X, Y, loss)
+        total, n, correct = self.reduce(total, X.shape[0], -1 if correct is None else correct)
+        scores = {"loss": total / n}
+        if correct >= 0:
+            scores["accuracy"] = correct / n
+        return scores
+
     def reduce(self, *values: float) -> list[float]:
         """Sums over the ranks of a few numbers (the epoch's loss sum, correct)."""
         return [float(v) for v in self.comm.allreduce(np.array(values, np.float64))]

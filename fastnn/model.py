@@ -395,7 +395,10 @@ class Sequential:
             rank calls ``fit`` with the same other arguments, and every rank
             ends with the same weights, those of one process training on the
             whole set with this seed, to rounding.  The history's loss and
-            accuracy are over the whole set.
+            accuracy are over the whole set; validation data (given, or
+            ``validation_split`` of each rank's shard) is each rank's shard of
+            it, and ``val_loss``, ``val_accuracy`` and early stopping use the
+            whole validation set's.
         local_steps : int, default 1
             With ``comm``: 1 sums the gradients of every step over the ranks
             (the synchronous mode above); k > 1 is local SGD, for small
@@ -444,10 +447,8 @@ class Sequential:
         dp = None
         if comm is not None:
             from fastnn.distributed import DataParallel
-            if (self.backend != "cython" or validation_data is not None or validation_split
-                    or patience is not None):
-                raise ValueError("fit with comm: validation data, early stopping and "
-                                 "backend='numpy' are not supported yet")
+            if self.backend != "cython":
+                raise ValueError("fit with comm needs backend='cython'")
             dp = DataParallel(comm, local_steps)
         elif local_steps != 1:
             raise ValueError("local_steps (local SGD) needs comm, got local_steps=%r"
@@ -529,8 +530,9 @@ class Sequential:
                 if self.task == "classification":
                     logs["accuracy"] = correct / n
                 if X_val is not None:
-                    logs.update({"val_" + k: v
-                                 for k, v in self._evaluate(X_val, Y_val, loss).items()})
+                    scores = (self._evaluate(X_val, Y_val, loss) if dp is None
+                              else dp.evaluate(self, X_val, Y_val, loss))
+                    logs.update({"val_" + k: v for k, v in scores.items()})
                 logs["lr"] = optimizer.lr
                 logs["time"] = time.perf_counter() - started
                 optimizer.epoch_end()

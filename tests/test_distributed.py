@@ -124,6 +124,13 @@ def test_sharded_predict_and_evaluate_gather_the_whole_set(ranks, tmp_path):
 
 
 @needs_mpi
+def test_validation_shards_and_early_stopping_agree_with_one_process(tmp_path):
+    run = _run(2, "validation", tmp_path / "run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.passed == ["ok-0", "ok-1"]
+
+
+@needs_mpi
 def test_resuming_from_a_checkpoint_continues_the_same_trajectory(tmp_path):
     run = _run(2, "checkpoint", tmp_path / "run")
     assert run.returncode == 0, run.stdout + run.stderr

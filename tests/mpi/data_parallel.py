@@ -21,6 +21,9 @@ CHECK is one of:
   weights; rank 0's shard missing a class) and MLPRegressor ('adam') fitted
   with ``comm`` on uneven shards match one process's fit on the whole set
   (classes, iterations, loss curve, weights within 1e-10 of the largest).
+* ``validation``: fit with each rank's shard of the validation data and
+  early stopping stops at the epoch one process stops at, with its val_loss
+  history and weights; with validation_split, the replicas agree.
 * ``sharded-predict``: predict, predict_proba and evaluate on uneven shards
   give every rank the whole set's outputs (rank order) and figures, as one
   process computes them.
@@ -180,6 +183,31 @@ def sklearn(folder):
         assert error <= 1e-10, (estimator.__name__, params, error)
 
 
+def validation(folder):
+    X, y = _data()
+    X_val, y_val = X[800:], y[800:]
+    X, y = X[:800], y[:800]
+    rows = _uneven_rows(len(X))
+    val_rows = fastnn.distributed.shard_range(len(X_val), COMM)
+    kwargs = dict(epochs=30, batch_size=16, verbose=0, patience=2, min_delta=1e-3)
+    alone = _model("float64")
+    expected = alone.fit(X, y, "cce", fastnn.SGD(0.5), validation_data=(X_val, y_val),
+                         **kwargs)
+    shared = _model("float64")
+    got = shared.fit(X[rows], y[rows], "cce", fastnn.SGD(0.5), comm=COMM,
+                     validation_data=(X_val[val_rows], y_val[val_rows]), **kwargs)
+    assert got.stopped_epoch == expected.stopped_epoch, (got.stopped_epoch,
+                                                         expected.stopped_epoch)
+    np.testing.assert_allclose(got.history["val_loss"], expected.history["val_loss"],
+                               rtol=1e-10)
+    error = np.abs(shared.params - alone.params).max() / np.abs(alone.params).max()
+    assert error <= 1e-12, error
+    split = _model("float64")
+    split.fit(X[rows], y[rows], "cce", fastnn.SGD(0.5), comm=COMM, validation_split=0.2,
+              **kwargs)
+    assert fastnn.distributed.replicas_agree(split.params, COMM)
+
+
 def sharded_predict(folder):
     X, y = _data()
     rows = _uneven_rows(len(X))
@@ -268,6 +296,6 @@ if __name__ == "__main__":
     {"same-as-one-process": same_as_one_process, "digest": digest, "bad-input": bad_input,
      "raise-mid-training": raise_mid_training, "threads": threads,
      "sharded-predict": sharded_predict, "local-sgd": local_sgd, "checkpoint": checkpoint,
-     "sklearn": sklearn,
+     "sklearn": sklearn, "validation": validation,
      "killed-mid-training": killed_mid_training}[check](folder)
     open(os.path.join(folder, "ok-%d" % RANK), "w").close()
