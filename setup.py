@@ -218,20 +218,31 @@ def _write_build_config(config):
 MODULE_CACHE = os.path.join(HERE, "build", "module-cache")
 
 
-def _module_digest(name, config):
-    """Digest of everything module ``name`` is built from (see the docstring)."""
+def _file_digest(h, paths):
+    for path in paths:
+        h.update(os.path.relpath(path, HERE).encode())
+        with open(path, "rb") as f:
+            h.update(f.read())
+
+
+def _shared_digest(config):
+    """What every module is built from (see the docstring): the configuration,
+    the versions, every .pxd/.pxi and C header; a hash to extend per module."""
     h = hashlib.sha256()
     h.update(json.dumps(config, sort_keys=True).encode())
     h.update(repr((sys.version, sysconfig.get_config_var("EXT_SUFFIX"),
                    __import__("scipy").__version__)).encode())
     kernels = os.path.join(HERE, "fastnn", "_kernels")
-    inputs = [os.path.join(kernels, name + ".pyx")] + sorted(
+    _file_digest(h, sorted(
         glob.glob(os.path.join(kernels, "*.pxd")) + glob.glob(os.path.join(kernels, "*.pxi"))
-        + glob.glob(os.path.join(HERE, "csrc", "*.h")))
-    for path in inputs:
-        h.update(os.path.relpath(path, HERE).encode())
-        with open(path, "rb") as f:
-            h.update(f.read())
+        + glob.glob(os.path.join(HERE, "csrc", "*.h"))))
+    return h
+
+
+def _module_digest(name, shared):
+    """Digest of everything module ``name`` is built from: ``shared``, its .pyx."""
+    h = shared.copy()
+    _file_digest(h, [os.path.join(HERE, "fastnn", "_kernels", name + ".pyx")])
     return h.hexdigest()[:20]
 
 
@@ -245,6 +256,7 @@ def _extensions(config):
     include_dirs = [numpy.get_include(), os.path.join(HERE, "csrc")]
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
     exts = []
+    shared = _shared_digest(config)
     for name in KERNEL_MODULES:
         ext = Extension(
             "fastnn._kernels." + name,
@@ -254,7 +266,7 @@ def _extensions(config):
             extra_compile_args=config["compile_args"],
             extra_link_args=config["link_args"],
         )
-        ext.fastnn_digest = _module_digest(name, config)
+        ext.fastnn_digest = _module_digest(name, shared)
         exts.append(ext)
     directives = {
         "language_level": 3,

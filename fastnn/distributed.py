@@ -164,6 +164,11 @@ def agree_on_errors(comm: Any, error: BaseException | None) -> None:
                      % (r, comm.Get_size(), kind, message))
 
 
+def summed(comm: Any, *values: float) -> list[float]:
+    """The sums over the ranks of ``comm`` of a few numbers (one allreduce). Collective."""
+    return [float(v) for v in comm.allreduce(np.array(values, np.float64))]
+
+
 def checked_everywhere(comm: Any, check, *args):
     """``check(*args)`` on every rank of ``comm``; if it raises ValueError or
     TypeError on any rank, every rank raises (:func:`agree_on_errors`)."""
@@ -271,15 +276,18 @@ class DataParallel:
         self.reducer = _reducer(comm)
         self.no_reducer = np.zeros(7, np.int64)   # csrc/allreduce.h: no sum
 
-    def agree_on_errors(self, error: BaseException | None) -> None:
-        """Raise on every rank if any rank's input was refused (naming the rank)."""
-        agree_on_errors(self.comm, error)
-
-    def begin(self, model, n_local: int, optimizer) -> int:
-        """Shard sizes and broadcast; returns the global row count."""
+    def begin_estimator(self, params: np.ndarray, n_local: int) -> int:
+        """The ranks' shard sizes (this rank's offset, the global row count,
+        returned) and rank 0's ``params`` broadcast."""
         sizes = self.comm.allgather(int(n_local))
         self.offset, self.n_local, self.n_total = sum(sizes[:self.rank]), n_local, sum(sizes)
-        self.comm.Bcast(model.params, root=0)
+        self.comm.Bcast(params, root=0)
+        return self.n_total
+
+    def begin(self, model, n_local: int, optimizer) -> int:
+        """:meth:`begin_estimator` for a Sequential, with rank 0's optimizer
+        state and generator; returns the global row count."""
+        self.begin_estimator(model.params, n_local)
         state = self.comm.bcast(optimizer.state_dict() if self.rank == 0 else None, root=0)
         optimizer.load_state_dict(state)
         model._rng.bit_generator.state = self.comm.bcast(
@@ -288,18 +296,6 @@ class DataParallel:
             entropy = int(model._rng.integers(1 << 63))
             self.local_rng = np.random.default_rng(
                 np.random.SeedSequence(entropy, spawn_key=(self.rank,)))
-        return self.n_total
-
-    def checked_here(self, check, *args):
-        """``check(*args)`` on every rank, refusals raised on all (:func:`checked_everywhere`)."""
-        return checked_everywhere(self.comm, check, *args)
-
-    def begin_estimator(self, params: np.ndarray, n_local: int, dtype) -> int:
-        """A scikit-learn estimator's ``begin``: shard sizes, rank 0's initial
-        weights broadcast; returns the global row count."""
-        sizes = self.comm.allgather(int(n_local))
-        self.offset, self.n_local, self.n_total = sum(sizes[:self.rank]), n_local, sum(sizes)
-        self.comm.Bcast(params, root=0)
         return self.n_total
 
     def step_weights(self, sample_weight: np.ndarray, local_order: np.ndarray,
@@ -351,18 +347,25 @@ class DataParallel:
         totals = np.bincount(step, minlength=n_steps).astype(np.float64)
         return local_order, counts, totals
 
-    def evaluate(self, model, X, Y, loss) -> dict[str, float]:
-        """Loss (and accuracy) over every rank's validation shard together."""
-        total, correct = model._evaluate_sums(X, Y, loss)
-        total, n, correct = self.reduce(total, X.shape[0], -1 if correct is None else correct)
-        scores = {"loss": total / n}
-        if correct >= 0:
-            scores["accuracy"] = correct / n
-        return scores
-
     def reduce(self, *values: float) -> list[float]:
         """Sums over the ranks of a few numbers (the epoch's loss sum, correct)."""
-        return [float(v) for v in self.comm.allreduce(np.array(values, np.float64))]
+        return summed(self.comm, *values)
+
+    def runs(self, counts: np.ndarray, batch_size: int, chunks=None):
+        """This epoch's steps in runs: (first row, end row) of this rank's order
+        and (first step, end step).  ``chunks`` (fastnn/_interrupt.py): runs of
+        about 0.1 s, whole steps; None: :attr:`local_steps` steps a run (local
+        SGD).  Close it when stopping early (``contextlib.closing``)."""
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        if chunks is None:
+            for s0 in range(0, len(counts), self.local_steps):
+                s1 = min(len(counts), s0 + self.local_steps)
+                yield offsets[s0], offsets[s1], s0, s1
+            return
+        with contextlib.closing(chunks.runs(0, len(counts) * batch_size)) as runs:
+            for start, stop in runs:
+                s0, s1 = start // batch_size, -(-stop // batch_size)
+                yield offsets[s0], offsets[s1], s0, s1
 
     @contextlib.contextmanager
     def training(self):

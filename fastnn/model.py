@@ -446,10 +446,10 @@ class Sequential:
         epochs = check_scalar(epochs, "epochs", low=1, integer=True)
         dp = None
         if comm is not None:
-            from fastnn.distributed import DataParallel
+            from fastnn import distributed
             if self.backend != "cython":
                 raise ValueError("fit with comm needs backend='cython'")
-            dp = DataParallel(comm, local_steps)
+            dp = distributed.DataParallel(comm, local_steps)
         elif local_steps != 1:
             raise ValueError("local_steps (local SGD) needs comm, got local_steps=%r"
                              % (local_steps,))
@@ -464,10 +464,10 @@ class Sequential:
         except (ValueError, TypeError) as exc:
             if dp is None:
                 raise
-            dp.agree_on_errors(exc)   # raises on every rank, naming this one
+            distributed.agree_on_errors(comm, exc)   # raises on every rank, naming this one
         n = X.shape[0]
         if dp is not None:
-            dp.agree_on_errors(None)
+            distributed.agree_on_errors(comm, None)
             n = dp.begin(self, n, optimizer)
         batch_size = self._batch_size(batch_size, optimizer, n)
         if dp is not None:
@@ -530,9 +530,9 @@ class Sequential:
                 if self.task == "classification":
                     logs["accuracy"] = correct / n
                 if X_val is not None:
-                    scores = (self._evaluate(X_val, Y_val, loss) if dp is None
-                              else dp.evaluate(self, X_val, Y_val, loss))
-                    logs.update({"val_" + k: v for k, v in scores.items()})
+                    logs.update({"val_" + k: v
+                                 for k, v in self._evaluate(X_val, Y_val, loss,
+                                                            comm=comm).items()})
                 logs["lr"] = optimizer.lr
                 logs["time"] = time.perf_counter() - started
                 optimizer.epoch_end()
@@ -624,17 +624,15 @@ class Sequential:
         fastnn.distributed.DataParallel.epoch), the gradients summed over the
         ranks inside the compiled loop; returns the sums over all ranks."""
         local_order, counts, totals = plan
-        offsets = np.concatenate([[0], np.cumsum(counts)])
         total, correct = 0.0, 0
-        with contextlib.closing(chunks.runs(0, len(counts) * batch_size)) as runs:
-            for start, stop in runs:
-                s0, s1 = start // batch_size, -(-stop // batch_size)
+        with contextlib.closing(dp.runs(counts, batch_size, chunks)) as runs:
+            for start, stop, s0, s1 in runs:
                 t, c, steps = self._train_compiled(
-                    X, Y, local_order, offsets[s0], offsets[s1], batch_size, loss,
-                    optimizer, steps=(counts[s0:s1], totals[s0:s1], dp.reducer))
+                    X, Y, local_order, start, stop, batch_size, loss, optimizer,
+                    steps=(counts[s0:s1], totals[s0:s1], dp.reducer))
                 optimizer.set_step_count(steps)
                 total, correct = total + t, correct + c
-                bar.update(offsets[s1], total / max(offsets[s1], 1))
+                bar.update(stop, total / max(stop, 1))
                 interrupt.check()
         return dp.reduce(total, correct)
 
@@ -645,18 +643,17 @@ class Sequential:
         compiled loop without a gradient sum, then the weights averaged over
         the ranks; returns the epoch's sums over all ranks."""
         local_order, counts, totals = plan
-        offsets = np.concatenate([[0], np.cumsum(counts)])
         total, correct = 0.0, 0
-        for s0 in range(0, len(counts), dp.local_steps):
-            s1 = min(len(counts), s0 + dp.local_steps)
-            t, c, steps = self._train_compiled(
-                X, Y, local_order, offsets[s0], offsets[s1], batch_size, loss, optimizer,
-                steps=(counts[s0:s1], totals[s0:s1], dp.no_reducer))
-            optimizer.set_step_count(steps)
-            dp.average(self.params)
-            total, correct = total + t, correct + c
-            bar.update(offsets[s1], total / offsets[s1])
-            interrupt.check()
+        with contextlib.closing(dp.runs(counts, batch_size)) as runs:
+            for start, stop, s0, s1 in runs:
+                t, c, steps = self._train_compiled(
+                    X, Y, local_order, start, stop, batch_size, loss, optimizer,
+                    steps=(counts[s0:s1], totals[s0:s1], dp.no_reducer))
+                optimizer.set_step_count(steps)
+                dp.average(self.params)
+                total, correct = total + t, correct + c
+                bar.update(stop, total / stop)
+                interrupt.check()
         return dp.reduce(total, correct)
 
     def _train_compiled(self, X, Y, order, start, stop, batch_size, loss, optimizer,
@@ -792,33 +789,24 @@ class Sequential:
             from fastnn import distributed
             X, (Y, labels) = distributed.checked_everywhere(comm, checked, X, y)
         with self._guard.reading("evaluate"):
-            total, correct = self._evaluate_sums(X, Y, loss, labels)
-        n = X.shape[0]
-        if comm is not None:
-            sums = comm.allreduce(np.array([total, n, -1 if correct is None else correct],
-                                           np.float64))
-            total, n, correct = sums[0], sums[1], None if correct is None else sums[2]
-        result = {"loss": total / n}
-        if correct is not None:
-            result["accuracy"] = correct / n
-        return result
+            return self._evaluate(X, Y, loss, labels, comm)
 
-    def _evaluate(self, X, Y, loss, labels=False):
-        total, correct = self._evaluate_sums(X, Y, loss, labels)
-        result = {"loss": total / X.shape[0]}
-        if correct is not None:
-            result["accuracy"] = correct / X.shape[0]
-        return result
-
-    def _evaluate_sums(self, X, Y, loss, labels=False):
-        """(mean loss × rows, correct predictions or None when not a classifier)."""
+    def _evaluate(self, X, Y, loss, labels=False, comm=None):
+        """{'loss': ..., 'accuracy': ...} of (X, Y); with ``comm``, of every
+        rank's (X, Y) together (the sums reduced over the ranks)."""
         A = self._forward(X)
         value = reference.loss_gradient(A, Y, loss.name)[0] if self.backend == "numpy" else \
             _kernel_loss(A, Y, loss.name)
-        correct = None
-        if self.task == "classification" or labels or loss.classification:
-            correct = _count_correct(A, Y)
-        return value * X.shape[0], correct
+        classifier = self.task == "classification" or labels or loss.classification
+        n, correct = X.shape[0], _count_correct(A, Y) if classifier else 0
+        if comm is not None:
+            from fastnn import distributed
+            total, n, correct = distributed.summed(comm, value * n, n, correct)
+            value = total / n
+        result = {"loss": value}
+        if classifier:
+            result["accuracy"] = correct / n
+        return result
 
     def _forward(self, X):
         if self.backend == "numpy":

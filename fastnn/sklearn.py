@@ -282,18 +282,18 @@ class _FastnnMLP:
                 "hidden_layer_sizes must be > 0, got %s." % hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
 
-        dp = self.__dict__.get("_fastnn_dp")
-        if dp is None:
+        def checked(X, y, sample_weight):
             X, y = self._validate_input(X, y, incremental, reset=first_pass)
             if sample_weight is not None:
                 sample_weight = _check_sample_weight(sample_weight, X)
+            return X, y, sample_weight
+
+        dp = self.__dict__.get("_fastnn_dp")
+        if dp is None:
+            X, y, sample_weight = checked(X, y, sample_weight)
         else:   # a refused shard raises on every rank
-            def checked(X, y, sample_weight):
-                X, y = self._validate_input(X, y, incremental, reset=first_pass)
-                if sample_weight is not None:
-                    sample_weight = _check_sample_weight(sample_weight, X)
-                return X, y, sample_weight
-            X, y, sample_weight = dp.checked_here(checked, X, y, sample_weight)
+            from fastnn.distributed import checked_everywhere
+            X, y, sample_weight = checked_everywhere(dp.comm, checked, X, y, sample_weight)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
@@ -406,7 +406,7 @@ class _FastnnMLP:
         dp = self.__dict__.get("_fastnn_dp")
         if dp is not None:   # rank 0's initial weights; the whole set's row count
             n_local = n_samples
-            n_samples = dp.begin_estimator(net.params, n_local, X_train.dtype)
+            n_samples = dp.begin_estimator(net.params, n_local)
         sample_idx = np.arange(n_samples, dtype=np.intp)
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -423,62 +423,65 @@ class _FastnnMLP:
         chunks = Chunks(batch_size)
         try:
             self.n_iter_ = 0
-            for _ in range(self.max_iter):
-                if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
-                data_sum = penalty_sum = 0.0
-                if dp is not None:
-                    with dp.training(), Interruptible() as interrupt:
-                        data_sum, penalty_sum = self._epoch_distributed(
-                            dp, X_train, Y_train, sample_weight_train, sample_idx,
-                            batch_size, net, opt, chunks, interrupt)
-                else:
-                    with Interruptible() as interrupt, \
-                            contextlib.closing(chunks.runs(0, n_samples)) as runs:
-                        for start, stop in runs:   # Ctrl-C between runs of ~0.1 s
-                            with net._workspaces.borrow(batch_size) as ws:
-                                data, _, opt.t, penalty = _train.train_samples(
-                                    X_train, Y_train, sample_idx, start, stop, batch_size,
-                                    lay["sizes"], lay["act_codes"], loss_code, net.params,
-                                    net.grads, ws["acts"], ws["deltas"], ws["y_batch"],
-                                    lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
-                                    opt.rule, opt.learning_rate, opt.momentum, opt.nesterov,
-                                    opt.beta_1, opt.beta_2, opt.epsilon, 0.0, opt.state1,
-                                    opt.state2, opt.t, sample_weight_train, self.alpha,
-                                    spare=ws["spare"])
-                            data_sum, penalty_sum = data_sum + data, penalty_sum + penalty
-                            interrupt.check()
-                self.n_iter_ += 1
-                self.loss_ = (data_sum / scale + penalty_sum) / n_samples
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-
-                self._update_no_improvement_count(
-                    early_stopping, X_val, y_val, sample_weight_val)
-                opt.iteration_ends(self.t_)
-
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = ("Validation score did not improve more than "
-                               "tol=%f for %d consecutive epochs."
-                               % (self.tol, self.n_iter_no_change))
+            # data-parallel: the rank's share of its node's CPUs; an exception
+            # (Ctrl-C included) ends the MPI job
+            with contextlib.nullcontext() if dp is None else dp.training():
+                for _ in range(self.max_iter):
+                    if self.shuffle:
+                        sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                    data_sum = penalty_sum = 0.0
+                    if dp is not None:
+                        with Interruptible() as interrupt:
+                            data_sum, penalty_sum = self._epoch_distributed(
+                                dp, X_train, Y_train, sample_weight_train, sample_idx,
+                                batch_size, net, opt, chunks, interrupt)
                     else:
-                        msg = ("Training loss did not improve more than tol=%f"
-                               " for %d consecutive epochs."
-                               % (self.tol, self.n_iter_no_change))
-                    if opt.trigger_stopping(msg, self.verbose):
-                        break
-                    self._no_improvement_count = 0
+                        with Interruptible() as interrupt, \
+                                contextlib.closing(chunks.runs(0, n_samples)) as runs:
+                            for start, stop in runs:   # Ctrl-C between runs of ~0.1 s
+                                with net._workspaces.borrow(batch_size) as ws:
+                                    data, _, opt.t, penalty = _train.train_samples(
+                                        X_train, Y_train, sample_idx, start, stop, batch_size,
+                                        lay["sizes"], lay["act_codes"], loss_code, net.params,
+                                        net.grads, ws["acts"], ws["deltas"], ws["y_batch"],
+                                        lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
+                                        opt.rule, opt.learning_rate, opt.momentum, opt.nesterov,
+                                        opt.beta_1, opt.beta_2, opt.epsilon, 0.0, opt.state1,
+                                        opt.state2, opt.t, sample_weight_train, self.alpha,
+                                        spare=ws["spare"])
+                                data_sum, penalty_sum = data_sum + data, penalty_sum + penalty
+                                interrupt.check()
+                    self.n_iter_ += 1
+                    self.loss_ = (data_sum / scale + penalty_sum) / n_samples
+                    self.t_ += n_samples
+                    self.loss_curve_.append(self.loss_)
+                    if self.verbose:
+                        print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet."
-                        % self.max_iter, ConvergenceWarning)
+                    self._update_no_improvement_count(
+                        early_stopping, X_val, y_val, sample_weight_val)
+                    opt.iteration_ends(self.t_)
+
+                    if self._no_improvement_count > self.n_iter_no_change:
+                        if early_stopping:
+                            msg = ("Validation score did not improve more than "
+                                   "tol=%f for %d consecutive epochs."
+                                   % (self.tol, self.n_iter_no_change))
+                        else:
+                            msg = ("Training loss did not improve more than tol=%f"
+                                   " for %d consecutive epochs."
+                                   % (self.tol, self.n_iter_no_change))
+                        if opt.trigger_stopping(msg, self.verbose):
+                            break
+                        self._no_improvement_count = 0
+
+                    if incremental:
+                        break
+                    if self.n_iter_ == self.max_iter:
+                        warnings.warn(
+                            "Stochastic Optimizer: Maximum iterations (%d) "
+                            "reached and the optimization hasn't converged yet."
+                            % self.max_iter, ConvergenceWarning)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
 
@@ -501,16 +504,14 @@ class _FastnnMLP:
         local_order, counts, rows = dp.epoch(sample_idx, batch_size)
         totals = rows if sample_weight is None else dp.step_weights(
             sample_weight, local_order, counts)
-        offsets = np.concatenate([[0], np.cumsum(counts)])
         lay = net._layout
         loss_code = LOSSES[_OUTPUTS[self.out_activation_][1]]
         data_sum = penalty_sum = 0.0
-        with contextlib.closing(chunks.runs(0, len(counts) * batch_size)) as runs:
-            for start, stop in runs:
-                s0, s1 = start // batch_size, -(-stop // batch_size)
+        with contextlib.closing(dp.runs(counts, batch_size, chunks)) as runs:
+            for start, stop, s0, s1 in runs:
                 with net._workspaces.borrow(batch_size) as ws:
                     data, _, opt.t, penalty = _train.train_samples(
-                        X, Y, local_order, offsets[s0], offsets[s1], batch_size,
+                        X, Y, local_order, start, stop, batch_size,
                         lay["sizes"], lay["act_codes"], loss_code, net.params, net.grads,
                         ws["acts"], ws["deltas"], ws["y_batch"], lay["w_off"], lay["b_off"],
                         lay["a_off"], lay["d_off"], opt.rule, opt.learning_rate, opt.momentum,

@@ -46,6 +46,13 @@ def _run(ranks, check, folder, timeout=240):
     return run
 
 
+def _passes(ranks, check, folder):
+    """Run ``check`` on ``ranks`` ranks and assert it passed on every one."""
+    run = _run(ranks, check, folder)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.passed == ["ok-%d" % r for r in range(ranks)]
+
+
 def _plan_on(rank, sizes):
     dp = object.__new__(DataParallel)
     dp.rank, dp.size = rank, len(sizes)
@@ -77,25 +84,19 @@ def test_each_global_batch_is_split_over_the_ranks_that_hold_its_rows(sizes, bat
 @needs_mpi
 @pytest.mark.parametrize("ranks", [1, 2, 3])
 def test_ranks_train_as_one_process_on_the_whole_set(ranks, tmp_path):
-    run = _run(ranks, "same-as-one-process", tmp_path / "run")
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.passed == ["ok-%d" % r for r in range(ranks)]
+    _passes(ranks, "same-as-one-process", tmp_path / "run")
 
 
 @needs_mpi
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_local_sgd_averages_the_ranks_weights_every_k_steps(ranks, tmp_path):
-    run = _run(ranks, "local-sgd", tmp_path / "run")
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.passed == ["ok-%d" % r for r in range(ranks)]
+    _passes(ranks, "local-sgd", tmp_path / "run")
 
 
 @needs_mpi
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_the_scikit_learn_estimators_fit_as_one_process(ranks, tmp_path):
-    run = _run(ranks, "sklearn", tmp_path / "run")
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.passed == ["ok-%d" % r for r in range(ranks)]
+    _passes(ranks, "sklearn", tmp_path / "run")
 
 
 def test_the_estimators_refuse_comm_with_lbfgs_or_early_stopping():
@@ -118,23 +119,17 @@ def test_local_steps_need_a_communicator():
 @needs_mpi
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_sharded_predict_and_evaluate_gather_the_whole_set(ranks, tmp_path):
-    run = _run(ranks, "sharded-predict", tmp_path / "run")
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.passed == ["ok-%d" % r for r in range(ranks)]
+    _passes(ranks, "sharded-predict", tmp_path / "run")
 
 
 @needs_mpi
 def test_validation_shards_and_early_stopping_agree_with_one_process(tmp_path):
-    run = _run(2, "validation", tmp_path / "run")
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.passed == ["ok-0", "ok-1"]
+    _passes(2, "validation", tmp_path / "run")
 
 
 @needs_mpi
 def test_resuming_from_a_checkpoint_continues_the_same_trajectory(tmp_path):
-    run = _run(2, "checkpoint", tmp_path / "run")
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.passed == ["ok-0", "ok-1"]
+    _passes(2, "checkpoint", tmp_path / "run")
 
 
 @needs_mpi
@@ -149,9 +144,7 @@ def test_a_run_with_fixed_ranks_repeats_bit_for_bit(tmp_path):
 
 @needs_mpi
 def test_bad_input_on_one_rank_is_reported_on_every_rank_before_training(tmp_path):
-    run = _run(2, "bad-input", tmp_path / "run")
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.passed == ["ok-0", "ok-1"]
+    _passes(2, "bad-input", tmp_path / "run")
 
 
 @needs_mpi
@@ -171,9 +164,7 @@ def test_a_rank_that_dies_ends_the_job_instead_of_hanging(tmp_path):
 
 @needs_mpi
 def test_ranks_on_one_machine_share_its_cpus_during_fit(tmp_path):
-    run = _run(2, "threads", tmp_path / "run")
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert run.passed == ["ok-0", "ok-1"]
+    _passes(2, "threads", tmp_path / "run")
 
 
 @needs_mpi
