@@ -128,25 +128,103 @@ def _int_handle(handle: int) -> int:
     return handle - (1 << 32) if handle >= 1 << 31 else handle
 
 
-def _reducer(comm) -> np.ndarray:
-    """The 7 integers of csrc/allreduce.h's ``fastnn_allreduce`` for ``comm``.
+def _mpi_functions() -> tuple[int, int]:
+    """The addresses of MPI_Allreduce and MPI_Barrier in the MPI library that
+    mpi4py's extension module is linked to (dlopen of the loaded module with
+    RTLD_NOLOAD, then dlsym, which searches its dependencies)."""
+    library = ctypes.CDLL(_mpi().__file__, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    return (ctypes.cast(library.MPI_Allreduce, ctypes.c_void_p).value,
+            ctypes.cast(library.MPI_Barrier, ctypes.c_void_p).value)
 
-    MPI_Allreduce is looked up in the MPI library mpi4py's extension module
-    is linked to (dlopen of the loaded module with RTLD_NOLOAD, then dlsym,
-    which searches its dependencies); the handle width is the size mpi4py
-    reports for MPI_Comm in the running ABI (4: int handles, MPICH's; 8:
-    pointers, Open MPI's and the MPI 5 standard ABI's)."""
+
+def _handle_of(width: int):
+    return _int_handle if width == 4 else int
+
+
+def _reducer(comm, node=None) -> np.ndarray:
+    """The integers of csrc/allreduce.h's ``fastnn_allreduce``
+    (``_train.REDUCER_FIELDS``; the order is ``_train._unpack_reducer``'s).
+
+    ``comm``: the communicator of MPI_Allreduce (the ranks that sum; with a
+    node-shared reduction over several machines, this local rank's peers).
+    ``node``: a :class:`_NodeGradients` (its communicator, place, buffer
+    addresses), or None for a plain MPI_Allreduce.  The handle width is the
+    size mpi4py reports for MPI_Comm in the running ABI (4: int handles,
+    MPICH's; 8: pointers, Open MPI's and the MPI 5 standard ABI's)."""
     MPI = _mpi()
     width = MPI._sizeof(comm)
     if width not in (4, 8) or MPI._sizeof(MPI.FLOAT) != width or MPI._sizeof(MPI.SUM) != width:
         raise RuntimeError("fastnn.distributed: unsupported MPI handle ABI (MPI_Comm of %d "
                            "bytes)" % width)
-    library = ctypes.CDLL(MPI.__file__, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
-    function = ctypes.cast(library.MPI_Allreduce, ctypes.c_void_p).value
-    handle = _int_handle if width == 4 else int
-    return np.array([function, width == 8, handle(comm.handle), handle(MPI.FLOAT.handle),
-                     handle(MPI.DOUBLE.handle), handle(MPI.SUM.handle), int(MPI.IN_PLACE)],
-                    dtype=np.int64)
+    allreduce, barrier = _mpi_functions()
+    handle = _handle_of(width)
+    fields = [allreduce, width == 8, handle(comm.handle), handle(MPI.FLOAT.handle),
+              handle(MPI.DOUBLE.handle), handle(MPI.SUM.handle), int(MPI.IN_PLACE), barrier]
+    if node is None:
+        fields += [0, 0, 0, 0, 0]
+    else:
+        fields += [handle(node.comm.handle), node.rank, node.size,
+                   node.addresses.ctypes.data, node.cross is not None]
+    return np.array(fields, dtype=np.int64)
+
+
+#: Environment variable: "0" makes data-parallel training sum gradients with
+#: one MPI_Allreduce, even between ranks that share a machine.
+SHARED_REDUCE_ENV = "FASTNN_MPI_SHARED_REDUCE"
+
+
+def _node_comm(comm: Any) -> Any:
+    """The ranks of ``comm`` on this rank's machine (tests replace it to
+    pretend that one machine is several)."""
+    return comm.Split_type(_mpi().COMM_TYPE_SHARED, key=comm.Get_rank())
+
+
+class _NodeGradients:
+    """The gradient buffers of the ranks on one machine, in one MPI
+    shared-memory window, for csrc/allreduce.h's node-shared reduction.
+
+    Every rank maps every local rank's buffer (``addresses``, local-rank
+    order); :attr:`grads` is this rank's, the buffer the training loop
+    writes.  With several machines (the same rank count on each),
+    :attr:`cross` joins this local rank's peers on the other machines.
+    :meth:`close` frees the window (a collective call of the node).
+    """
+
+    def __init__(self, comm, node, n: int, dtype) -> None:
+        MPI = _mpi()
+        self.comm, self.rank, self.size = node, node.Get_rank(), node.Get_size()
+        itemsize = np.dtype(dtype).itemsize
+        padded = -(-n // 16) * 16        # every buffer starts on a cache line
+        self.window = MPI.Win.Allocate_shared(padded * itemsize, itemsize, comm=node)
+        buffers = []
+        for q in range(self.size):
+            memory, _ = self.window.Shared_query(q)
+            buffers.append(np.frombuffer(memory, dtype=dtype, count=n))
+        self.grads = buffers[self.rank]
+        self.grads[...] = 0
+        self.addresses = np.array([b.ctypes.data for b in buffers], dtype=np.int64)
+        machines = comm.Get_size() // self.size
+        self.cross = (comm.Split(self.rank, key=comm.Get_rank()) if machines > 1 else None)
+        self.reducer = _reducer(self.cross if self.cross is not None else comm, self)
+
+    def close(self) -> None:
+        self.window.Free()
+        for c in (self.cross, self.comm):
+            if c is not None:
+                c.Free()
+
+
+def _node_gradients(comm, n: int, dtype) -> _NodeGradients | None:
+    """Node-shared gradient buffers when ranks share a machine and every
+    machine has as many ranks (a collective call); None: plain MPI_Allreduce
+    (one rank per machine, uneven machines, or ``FASTNN_MPI_SHARED_REDUCE=0``)."""
+    node = _node_comm(comm)
+    sizes = comm.allgather(node.Get_size())
+    wanted = os.environ.get(SHARED_REDUCE_ENV, "1") != "0"
+    if wanted and len(set(sizes)) == 1 and sizes[0] > 1:
+        return _NodeGradients(comm, node, n, dtype)
+    node.Free()
+    return None
 
 
 def agree_on_errors(comm: Any, error: BaseException | None) -> None:
@@ -274,7 +352,8 @@ class DataParallel:
             raise ValueError("local_steps must be an integer >= 1, got %r" % (local_steps,))
         self.local_steps = int(local_steps)
         self.reducer = _reducer(comm)
-        self.no_reducer = np.zeros(7, np.int64)   # csrc/allreduce.h: no sum
+        self.no_reducer = np.zeros_like(self.reducer)   # csrc/allreduce.h: no sum
+        self.grads: np.ndarray | None = None     # the buffer to sum, during training()
 
     def begin_estimator(self, params: np.ndarray, n_local: int) -> int:
         """The ranks' shard sizes (this rank's offset, the global row count,
@@ -368,8 +447,15 @@ class DataParallel:
                 yield offsets[s0], offsets[s1], s0, s1
 
     @contextlib.contextmanager
-    def training(self):
+    def training(self, grads: np.ndarray):
         """Context of the training epochs.
+
+        Gradients: inside, :attr:`grads` is the buffer the compiled loop must
+        write and :attr:`reducer` sums: when ranks share this machine, this
+        rank's buffer of a shared-memory window of the node's ranks
+        (csrc/allreduce.h's node-shared reduction), else the model's
+        ``grads``.  On leaving, the last step's summed gradient is copied into
+        ``grads`` and the window freed.
 
         Threads: when several ranks share this machine, fastnn's threads are
         capped at this rank's share of its CPUs (one each on a machine with
@@ -385,8 +471,16 @@ class DataParallel:
         before, adaptive = _config.get_num_threads(), _config._ADAPTATION.enabled
         if share < before:
             _config.set_num_threads(share, adaptive)
+        shared = _node_gradients(self.comm, grads.size, grads.dtype)
+        plain = self.reducer
+        if shared is not None:
+            self.reducer = shared.reducer
+        self.grads = grads if shared is None else shared.grads
         try:
             yield
+            if shared is not None:
+                grads[...] = shared.grads
+                shared.close()
         except BaseException as exc:
             if self.size == 1:
                 raise
@@ -396,5 +490,6 @@ class DataParallel:
             self.comm.Abort(1)
             raise
         finally:
+            self.reducer, self.grads = plain, None
             if share < before:
                 _config.set_num_threads(before, adaptive)

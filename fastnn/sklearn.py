@@ -425,7 +425,7 @@ class _FastnnMLP:
             self.n_iter_ = 0
             # data-parallel: the rank's share of its node's CPUs; an exception
             # (Ctrl-C included) ends the MPI job
-            with contextlib.nullcontext() if dp is None else dp.training():
+            with contextlib.nullcontext() if dp is None else dp.training(net.grads):
                 for _ in range(self.max_iter):
                     if self.shuffle:
                         sample_idx = shuffle(sample_idx, random_state=self._random_state)
@@ -512,7 +512,7 @@ class _FastnnMLP:
                 with net._workspaces.borrow(batch_size) as ws:
                     data, _, opt.t, penalty = _train.train_samples(
                         X, Y, local_order, start, stop, batch_size,
-                        lay["sizes"], lay["act_codes"], loss_code, net.params, net.grads,
+                        lay["sizes"], lay["act_codes"], loss_code, net.params, dp.grads,
                         ws["acts"], ws["deltas"], ws["y_batch"], lay["w_off"], lay["b_off"],
                         lay["a_off"], lay["d_off"], opt.rule, opt.learning_rate, opt.momentum,
                         opt.nesterov, opt.beta_1, opt.beta_2, opt.epsilon, 0.0, opt.state1,

@@ -35,10 +35,11 @@ needs_mpi = pytest.mark.skipif(MPIEXEC is None, reason="needs mpi4py and mpiexec
                                                        "(pip install mpi4py mpich)")
 
 
-def _run(ranks, check, folder, timeout=240):
-    """Run ``check`` on ``ranks`` ranks; the ranks it passed on (their marker files)."""
+def _run(ranks, check, folder, timeout=240, **env):
+    """Run ``check`` on ``ranks`` ranks, with ``env`` added to the environment;
+    the ranks it passed on (their marker files)."""
     folder.mkdir()
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", **env)
     run = subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, str(SCRIPT), check,
                           str(folder)], capture_output=True, text=True, timeout=timeout,
                          env=env)
@@ -46,9 +47,9 @@ def _run(ranks, check, folder, timeout=240):
     return run
 
 
-def _passes(ranks, check, folder):
+def _passes(ranks, check, folder, **env):
     """Run ``check`` on ``ranks`` ranks and assert it passed on every one."""
-    run = _run(ranks, check, folder)
+    run = _run(ranks, check, folder, **env)
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.passed == ["ok-%d" % r for r in range(ranks)]
 
@@ -85,6 +86,23 @@ def test_each_global_batch_is_split_over_the_ranks_that_hold_its_rows(sizes, bat
 @pytest.mark.parametrize("ranks", [1, 2, 3])
 def test_ranks_train_as_one_process_on_the_whole_set(ranks, tmp_path):
     _passes(ranks, "same-as-one-process", tmp_path / "run")
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+@pytest.mark.parametrize("shared", ["1", "0"], ids=["node-shared", "mpi-allreduce"])
+def test_the_gradient_sum_gives_every_rank_the_sum(ranks, shared, tmp_path):
+    _passes(ranks, "gradient-sum", tmp_path / "run", FASTNN_MPI_SHARED_REDUCE=shared)
+
+
+@needs_mpi
+def test_plain_mpi_allreduce_trains_as_one_process(tmp_path):
+    _passes(2, "same-as-one-process", tmp_path / "run", FASTNN_MPI_SHARED_REDUCE="0")
+
+
+@needs_mpi
+def test_the_sum_is_hierarchical_over_several_machines(tmp_path):
+    _passes(4, "two-machines", tmp_path / "run")
 
 
 @needs_mpi

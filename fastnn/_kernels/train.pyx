@@ -116,6 +116,11 @@ cdef extern from "allreduce.h" nogil:
         int handles_are_pointers
         intptr_t comm, float_type, double_type, sum
         void* in_place
+        void* barrier
+        intptr_t node_comm
+        int node_rank, node_size
+        void* const* buffers
+        int cross_node
     int fastnn_allreduce_sum(const fastnn_allreduce* r, void* buf, Py_ssize_t count,
                              int is_double)
 
@@ -506,11 +511,11 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     boundary's separate pass over X (fastnn.model decides when, and undoes
     the partial run).
 
-    Data-parallel training (fastnn.distributed): ``reducer`` (7 integers:
-    the address of MPI_Allreduce, whether the MPI's handles are pointers, the
-    handles of the communicator, MPI_FLOAT, MPI_DOUBLE and MPI_SUM, the value
-    of MPI_IN_PLACE; csrc/allreduce.h; an address of 0: no sum, each rank
-    steps alone, as local SGD does), ``step_counts`` (this rank's rows of
+    Data-parallel training (fastnn.distributed): ``reducer``
+    (``REDUCER_FIELDS`` integers, see ``_unpack_reducer``; an MPI_Allreduce
+    address of 0: no sum, each rank steps alone, as local SGD does; with a
+    node-shared reduction, ``grads`` must be this rank's buffer of the
+    window), ``step_counts`` (this rank's rows of
     each step of the call, in order, summing to stop - start; 0 allowed),
     ``step_totals`` (each step's rows over all ranks, or their weight sum
     with ``sample_weight``) and ``step_rows`` (each step's rows over all
@@ -561,13 +566,7 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
         dist.counts = &step_counts[0] if dist.n_steps > 0 else NULL
         dist.totals = &step_totals[0] if dist.n_steps > 0 else NULL
         dist.rows = &step_rows[0] if dist.n_steps > 0 else NULL
-        dist.reducer.function = <void*><intptr_t>reducer[0]
-        dist.reducer.handles_are_pointers = <int>reducer[1]
-        dist.reducer.comm = <intptr_t>reducer[2]
-        dist.reducer.float_type = <intptr_t>reducer[3]
-        dist.reducer.double_type = <intptr_t>reducer[4]
-        dist.reducer.sum = <intptr_t>reducer[5]
-        dist.reducer.in_place = <void*><intptr_t>reducer[6]
+        _unpack_reducer(reducer, &grads[0], &dist.reducer)
         dist_ptr = &dist
         spare = None               # no batch-1 fusion, no gather-ahead
     elif step_counts is not None or step_totals is not None or step_rows is not None:
@@ -634,12 +633,61 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     return out.total, out.correct, out.t, out.penalty
 
 
+#: Length of a reducer array (fastnn/distributed.py builds it).
+REDUCER_FIELDS = 13
+
+
+cdef _unpack_reducer(const long long[::1] reducer, const void* grads, fastnn_allreduce* r):
+    """Fill csrc/allreduce.h's struct from the integers fastnn/distributed.py
+    builds: the address of MPI_Allreduce, whether the MPI's handles are
+    pointers, the handles of the communicator, MPI_FLOAT, MPI_DOUBLE and
+    MPI_SUM, the value of MPI_IN_PLACE, the address of MPI_Barrier, the
+    node's communicator, this rank's place on the node and the node's rank
+    count (0: plain MPI_Allreduce), the address of the node's buffer
+    addresses, and whether the reduction spans several machines.  Raises
+    ValueError unless ``grads`` is this rank's node buffer."""
+    if reducer.shape[0] != REDUCER_FIELDS:
+        raise ValueError("reducer must hold %d integers, got %d"
+                         % (REDUCER_FIELDS, reducer.shape[0]))
+    r.function = <void*><intptr_t>reducer[0]
+    r.handles_are_pointers = <int>reducer[1]
+    r.comm = <intptr_t>reducer[2]
+    r.float_type = <intptr_t>reducer[3]
+    r.double_type = <intptr_t>reducer[4]
+    r.sum = <intptr_t>reducer[5]
+    r.in_place = <void*><intptr_t>reducer[6]
+    r.barrier = <void*><intptr_t>reducer[7]
+    r.node_comm = <intptr_t>reducer[8]
+    r.node_rank = <int>reducer[9]
+    r.node_size = <int>reducer[10]
+    r.buffers = <void* const*><intptr_t>reducer[11]
+    r.cross_node = <int>reducer[12]
+    if r.node_size != 0 and (r.buffers == NULL or not 0 <= r.node_rank < r.node_size
+                             or r.buffers[r.node_rank] != grads):
+        raise ValueError("reducer: the gradient buffer is not this rank's buffer of the "
+                         "node's shared window")
+
+
+def reduce_gradients(floating[::1] grads, const long long[::1] reducer):
+    """Sum ``grads`` (n,) over the ranks in place, as the training loop does
+    after each step (fastnn.distributed's reducer; benchmarks and tests).
+    Returns MPI's error code (0)."""
+    cdef fastnn_allreduce r
+    cdef int err
+    if grads.shape[0] == 0:
+        raise ValueError("grads must not be empty")
+    _unpack_reducer(reducer, &grads[0], &r)
+    if r.function == NULL:
+        raise ValueError("reducer: no MPI_Allreduce address")
+    with nogil:
+        err = fastnn_allreduce_sum(&r, &grads[0], grads.shape[0], floating is double)
+    return err
+
+
 cdef _check_distributed(const long long[::1] reducer, const Py_ssize_t[::1] counts,
                         const double[::1] totals, const double[::1] rows_total,
                         Py_ssize_t start, Py_ssize_t stop, Py_ssize_t batch_size):
     cdef Py_ssize_t i, rows = 0
-    if reducer.shape[0] != 7:
-        raise ValueError("train_samples: reducer must hold 7 integers")
     if (counts is None or totals is None or counts.shape[0] != totals.shape[0]
             or rows_total.shape[0] != counts.shape[0]):
         raise ValueError("train_samples: a reducer needs step_counts, step_totals (and "

@@ -9,8 +9,9 @@ Each rank builds the same synthetic data set (``training.make_data``), keeps
 its shard (``fastnn.distributed.shard_range``) and times ``fit`` with
 ``comm`` over ``--samples`` rows (one epoch; global batch ``--batch``), after
 one untimed warm-up epoch; the wall time of a round is the slowest rank's
-(each round starts after a barrier).  Then it times ``MPI_Allreduce`` of a
-buffer of the network's size alone (what one step's gradient sum costs)
+(each round starts after a barrier).  Then it times the gradient sum alone
+(what one step's costs: ``fit``'s reduction of a buffer of the network's
+size, node-shared or ``MPI_Allreduce``, see fastnn.distributed)
 and prints one JSON line from rank 0: the layout, the samples/s of each
 round, the allreduce µs and the bytes per step.
 """
@@ -23,8 +24,29 @@ import numpy as np
 
 import fastnn
 import fastnn.distributed
+from fastnn._kernels import train as _train
 from fastnn.bench.cases import NETWORKS
 from fastnn.bench.training import fastnn_model, make_data
+
+
+def _time_gradient_sum(comm, model):
+    """µs per gradient sum over the ranks, as fit makes it after each step
+    (the node-shared reduction or MPI_Allreduce, fastnn.distributed), and
+    the bytes summed."""
+    from mpi4py import MPI
+    dp = fastnn.distributed.DataParallel(comm)
+    with dp.training(np.ones_like(model.params)):
+        started = time.perf_counter()
+        for _ in range(3):
+            _train.reduce_gradients(dp.grads, dp.reducer)
+        # every rank must make the same number of calls: rank 0's choice, ~0.5 s
+        calls = comm.bcast(max(5, int(0.5 / ((time.perf_counter() - started) / 3))), root=0)
+        comm.Barrier()
+        started = time.perf_counter()
+        for _ in range(calls):
+            _train.reduce_gradients(dp.grads, dp.reducer)
+        seconds = comm.allreduce((time.perf_counter() - started) / calls, op=MPI.MAX)
+        return seconds * 1e6, dp.grads.nbytes
 
 
 def main(argv=None):
@@ -59,23 +81,12 @@ def main(argv=None):
         seconds = comm.allreduce(time.perf_counter() - started, op=MPI.MAX)
         rates.append(args.samples / seconds)
 
-    grads = np.ones(model.params.size, args.dtype)
-    comm.Barrier()
-    started = time.perf_counter()
-    for _ in range(3):
-        comm.Allreduce(MPI.IN_PLACE, grads, op=MPI.SUM)
-    # every rank must make the same number of calls: rank 0's choice, ~0.5 s
-    calls = comm.bcast(max(5, int(0.5 / ((time.perf_counter() - started) / 3))), root=0)
-    comm.Barrier()
-    started = time.perf_counter()
-    for _ in range(calls):
-        comm.Allreduce(MPI.IN_PLACE, grads, op=MPI.SUM)
-    allreduce_us = comm.allreduce((time.perf_counter() - started) / calls, op=MPI.MAX) * 1e6
+    allreduce_us, nbytes = _time_gradient_sum(comm, model)
     if comm.Get_rank() == 0:
         print(json.dumps({"network": net.name, "batch": args.batch, "dtype": args.dtype,
                           "ranks": comm.Get_size(), "threads": args.threads,
                           "samples_per_s": rates, "allreduce_us": allreduce_us,
-                          "bytes_per_step": grads.nbytes,
+                          "bytes_per_step": nbytes,
                           "steps_per_epoch": -(-args.samples // args.batch)}), flush=True)
 
 

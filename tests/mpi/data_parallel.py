@@ -27,6 +27,15 @@ CHECK is one of:
 * ``sharded-predict``: predict, predict_proba and evaluate on uneven shards
   give every rank the whole set's outputs (rank order) and figures, as one
   process computes them.
+* ``gradient-sum``: the gradient sum that fit makes after each step
+  (fastnn.distributed's reducer, csrc/allreduce.h) gives every rank the sum
+  over the ranks, for float32 and float64 buffers of lengths around the
+  slices' 16-element bounds; between ranks on one machine, through the
+  node-shared window unless FASTNN_MPI_SHARED_REDUCE=0 is set.
+* ``two-machines`` (4 ranks): the ranks pretend to be 2 machines of 2 ranks
+  (``fastnn.distributed._node_comm`` replaced), so the node-shared sum is
+  hierarchical (MPI_Allreduce between the machines); then ``gradient-sum``
+  and ``same-as-one-process``.
 * ``digest``: rank 0 writes a digest of the weights after a fixed training
   to DIR/digest (the test compares two runs).
 * ``bad-input``: rank 1's shard has a NaN; every rank must raise ValueError
@@ -131,6 +140,34 @@ def local_sgd(folder):
             plan.average(ref.params)
     error = np.abs(model.params - ref.params).max() / np.abs(ref.params).max()
     assert error <= 1e-12, error
+
+
+def gradient_sum(folder):
+    from fastnn._kernels import train
+    from fastnn.distributed import SHARED_REDUCE_ENV, DataParallel
+    node_ranks = COMM.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
+    shared = os.environ.get(SHARED_REDUCE_ENV) != "0" and node_ranks > 1
+    rng = np.random.default_rng(RANK)
+    for dtype in ("float32", "float64"):
+        for n in (1, 15, 16, 17, 47, 1000, 4099):
+            mine = rng.integers(-1000, 1000, n).astype(dtype)   # sums exact in any order
+            expected = np.sum(COMM.allgather(mine), axis=0)
+            grads = np.zeros(n, dtype)
+            dp = DataParallel(COMM)
+            with dp.training(grads):
+                assert (dp.grads is not grads) == shared, (dp.grads is grads, shared)
+                dp.grads[...] = mine
+                assert train.reduce_gradients(dp.grads, dp.reducer) == 0
+                np.testing.assert_array_equal(dp.grads, expected, err_msg=(dtype, n))
+            np.testing.assert_array_equal(grads, expected)   # copied out at the end
+
+
+def two_machines(folder):
+    assert SIZE == 4
+    fastnn.distributed._node_comm = lambda comm: comm.Split(comm.Get_rank() // 2,
+                                                            key=comm.Get_rank())
+    gradient_sum(folder)
+    same_as_one_process(folder)
 
 
 def checkpoint(folder):
@@ -297,5 +334,6 @@ if __name__ == "__main__":
      "raise-mid-training": raise_mid_training, "threads": threads,
      "sharded-predict": sharded_predict, "local-sgd": local_sgd, "checkpoint": checkpoint,
      "sklearn": sklearn, "validation": validation,
-     "killed-mid-training": killed_mid_training}[check](folder)
+     "killed-mid-training": killed_mid_training, "gradient-sum": gradient_sum,
+     "two-machines": two_machines}[check](folder)
     open(os.path.join(folder, "ok-%d" % RANK), "w").close()
