@@ -344,6 +344,10 @@ class DataParallel:
     replaces the weights by their mean over the ranks every k steps.
     """
 
+    #: Global row → this rank's row (-1: another rank's), when this rank's
+    #: rows are not a contiguous block (begin_estimator's ``positions``).
+    _local_row: np.ndarray | None = None
+
     def __init__(self, comm, local_steps=1):
         self.comm = _check_comm(comm)
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
@@ -355,11 +359,19 @@ class DataParallel:
         self.no_reducer = np.zeros_like(self.reducer)   # csrc/allreduce.h: no sum
         self.grads: np.ndarray | None = None     # the buffer to sum, during training()
 
-    def begin_estimator(self, params: np.ndarray, n_local: int) -> int:
+    def begin_estimator(self, params: np.ndarray, n_local: int,
+                        positions: np.ndarray | None = None) -> int:
         """The ranks' shard sizes (this rank's offset, the global row count,
-        returned) and rank 0's ``params`` broadcast."""
+        returned) and rank 0's ``params`` broadcast.  ``positions``: the
+        global rows this rank holds, ascending (its rows in that order),
+        when they are not the contiguous block after the lower ranks' rows
+        (e.g. the training rows left after a validation split)."""
         sizes = self.comm.allgather(int(n_local))
         self.offset, self.n_local, self.n_total = sum(sizes[:self.rank]), n_local, sum(sizes)
+        self._local_row = None
+        if positions is not None:
+            self._local_row = np.full(self.n_total, -1, np.intp)
+            self._local_row[positions] = np.arange(len(positions))
         self.comm.Bcast(params, root=0)
         return self.n_total
 
@@ -419,9 +431,14 @@ class DataParallel:
         with the rows it holds of each step and each step's global row count:
         (local_order, step_counts, step_totals)."""
         n_steps = -(-self.n_total // batch_size)
-        mine = (perm >= self.offset) & (perm < self.offset + self.n_local)
+        if self._local_row is None:
+            mine = (perm >= self.offset) & (perm < self.offset + self.n_local)
+            local_order = (perm[mine] - self.offset).astype(np.intp)
+        else:
+            local = self._local_row[perm]
+            mine = local >= 0
+            local_order = local[mine]
         step = np.arange(self.n_total) // batch_size
-        local_order = (perm[mine] - self.offset).astype(np.intp)
         counts = np.bincount(step[mine], minlength=n_steps).astype(np.intp)
         totals = np.bincount(step, minlength=n_steps).astype(np.float64)
         return local_order, counts, totals

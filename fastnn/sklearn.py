@@ -186,8 +186,10 @@ class _FastnnMLP:
             rank's shard (the shards in rank order make up the training
             set), every rank calls ``fit`` with the same parameters (an
             integer ``random_state``), and every rank ends with the model one
-            process fits on the whole set, to rounding.  Not with
-            ``early_stopping``, ``warm_start`` or 'lbfgs'.
+            process fits on the whole set, to rounding.  With
+            ``early_stopping``, the validation split is one process's and the
+            validation rows are gathered on every rank.  Not with
+            ``warm_start`` or 'lbfgs'.
 
         Returns
         -------
@@ -196,9 +198,9 @@ class _FastnnMLP:
         if comm is None:
             return super().fit(X, y, sample_weight=sample_weight)
         from fastnn.distributed import DataParallel
-        if self.solver not in _STOCHASTIC_SOLVERS or self.early_stopping or self.warm_start:
+        if self.solver not in _STOCHASTIC_SOLVERS or self.warm_start:
             raise ValueError("fit with comm needs solver 'sgd' or 'adam', without "
-                             "early_stopping and warm_start")
+                             "warm_start")
         self._fastnn_dp = DataParallel(comm)
         try:
             return super().fit(X, y, sample_weight=sample_weight)
@@ -376,7 +378,12 @@ class _FastnnMLP:
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
-        if early_stopping:
+        dp = self.__dict__.get("_fastnn_dp")
+        train_positions = None
+        if early_stopping and dp is not None:
+            (X_train, X_val, y_train, y_val, sample_weight_train, sample_weight_val,
+             train_positions) = self._split_shards(dp, X, y, sample_weight)
+        elif early_stopping:
             # don't stratify in multilabel classification
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
             stratify = y if should_stratify else None
@@ -390,6 +397,7 @@ class _FastnnMLP:
                  sample_weight_val) = train_test_split(
                     X, y, sample_weight, random_state=self._random_state,
                     test_size=self.validation_fraction, stratify=stratify)
+        if early_stopping:
             if X_val.shape[0] < 2:
                 raise ValueError(
                     "The validation set is too small. Increase 'validation_fraction' "
@@ -403,10 +411,8 @@ class _FastnnMLP:
         X_train = np.ascontiguousarray(X_train)
         Y_train = np.ascontiguousarray(y_train, dtype=net.dtype)
         n_samples = X_train.shape[0]
-        dp = self.__dict__.get("_fastnn_dp")
         if dp is not None:   # rank 0's initial weights; the whole set's row count
-            n_local = n_samples
-            n_samples = dp.begin_estimator(net.params, n_local)
+            n_samples = dp.begin_estimator(net.params, n_samples, train_positions)
         sample_idx = np.arange(n_samples, dtype=np.intp)
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -491,6 +497,46 @@ class _FastnnMLP:
                                             self._best_coefs, self._best_intercepts):
                 W[...] = best_W
                 b[...] = best_b
+
+    def _split_shards(self, dp, X, y, sample_weight):
+        """``early_stopping``'s split in data-parallel fit, as one process
+        splits the whole set.
+
+        The split is drawn over the global row numbers (the shards in rank
+        order), with the targets of every rank for stratification, so it
+        consumes ``random_state`` as one process's ``train_test_split`` does
+        and picks the same rows.  Each rank keeps its own training rows
+        (``train_positions``: their places in the global training order,
+        which each epoch's global batches follow) and receives the whole
+        validation set, in the global order, so that every rank computes one
+        process's validation score and stops at its epoch.
+
+        Returns
+        -------
+        X_train, X_val, y_train, y_val, sample_weight_train, sample_weight_val,
+        train_positions
+        """
+        n_local = X.shape[0]
+        offset = sum(dp.comm.allgather(n_local)[:dp.rank])
+        y_all = np.concatenate(dp.comm.allgather(y))
+        stratify = y_all if is_classifier(self) and self.n_outputs_ == 1 else None
+        train_idx, val_idx = train_test_split(
+            np.arange(len(y_all)), random_state=self._random_state,
+            test_size=self.validation_fraction, stratify=stratify)
+        mine = (train_idx >= offset) & (train_idx < offset + n_local)
+        train_positions = np.flatnonzero(mine)
+        rows = train_idx[mine] - offset
+        val_mine = (val_idx >= offset) & (val_idx < offset + n_local)
+        X_val = np.concatenate(dp.comm.allgather(X[val_idx[val_mine] - offset]))
+        where = np.concatenate(dp.comm.allgather(np.flatnonzero(val_mine)))
+        X_val = X_val[np.argsort(where)]
+        sample_weight_train = sample_weight_val = None
+        if sample_weight is not None:
+            sample_weight_train = sample_weight[rows]
+            sample_weight_val = np.concatenate(dp.comm.allgather(
+                sample_weight[val_idx[val_mine] - offset]))[np.argsort(where)]
+        return (X[rows], X_val, y[rows], y_all[val_idx], sample_weight_train,
+                sample_weight_val, train_positions)
 
     # --- prediction ------------------------------------------------------------
 

@@ -117,11 +117,11 @@ def test_the_scikit_learn_estimators_fit_as_one_process(ranks, tmp_path):
     _passes(ranks, "sklearn", tmp_path / "run")
 
 
-def test_the_estimators_refuse_comm_with_lbfgs_or_early_stopping():
+def test_the_estimators_refuse_comm_with_lbfgs_or_warm_start():
     pytest.importorskip("sklearn")
     from fastnn import MLPClassifier
     comm = object()    # refused before the communicator is looked at
-    for params in (dict(solver="lbfgs"), dict(early_stopping=True), dict(warm_start=True)):
+    for params in (dict(solver="lbfgs"), dict(warm_start=True)):
         with pytest.raises(ValueError, match="fit with comm needs solver"):
             MLPClassifier(**params).fit(np.zeros((4, 2)), [0, 1, 0, 1], comm=comm)
 

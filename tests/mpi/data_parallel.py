@@ -18,9 +18,11 @@ CHECK is one of:
 * ``checkpoint``: 2 epochs with a Checkpoint callback, then every rank loads
   the file and trains 2 more: the same bits as 4 epochs without the stop.
 * ``sklearn``: MLPClassifier ('sgd' with momentum, 'adam'; with sample
-  weights; rank 0's shard missing a class) and MLPRegressor ('adam') fitted
-  with ``comm`` on uneven shards match one process's fit on the whole set
-  (classes, iterations, loss curve, weights within 1e-10 of the largest).
+  weights; rank 0's shard missing a class; 'adam' with early stopping) and
+  MLPRegressor ('adam'; 'sgd' with early stopping) fitted with ``comm`` on
+  uneven shards match one process's fit on the whole set (classes,
+  iterations, loss curve, validation scores, weights within 1e-10 of the
+  largest).
 * ``validation``: fit with each rank's shard of the validation data and
   early stopping stops at the epoch one process stops at, with its val_loss
   history and weights; with validation_split, the replicas agree.
@@ -198,11 +200,15 @@ def sklearn(folder):
         (MLPClassifier, dict(solver="sgd", momentum=0.9, learning_rate_init=0.05), None),
         (MLPClassifier, dict(solver="adam"), weights),
         (MLPRegressor, dict(solver="adam"), None),
+        (MLPClassifier, dict(solver="adam", early_stopping=True, max_iter=60,
+                             n_iter_no_change=2, learning_rate_init=0.05), weights),
+        (MLPRegressor, dict(solver="sgd", early_stopping=True, max_iter=60,
+                            n_iter_no_change=2, validation_fraction=0.2, tol=1e-2), None),
     ]
     for estimator, params, sw in cases:
         target = y if estimator is MLPClassifier else X[:, :2].sum(axis=1)
-        kwargs = dict(hidden_layer_sizes=(10,), batch_size=16, max_iter=6, random_state=0,
-                      **params)
+        kwargs = dict(hidden_layer_sizes=(10,), batch_size=16, random_state=0,
+                      **{"max_iter": 6, **params})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")      # ConvergenceWarning: few iterations
             alone = estimator(**kwargs).fit(X, target, sample_weight=sw)
@@ -213,6 +219,10 @@ def sklearn(folder):
             np.testing.assert_array_equal(shared.classes_, alone.classes_)
         assert shared.n_iter_ == alone.n_iter_
         np.testing.assert_allclose(shared.loss_curve_, alone.loss_curve_, rtol=1e-10)
+        if params.get("early_stopping"):   # stopped early, on one process's scores
+            assert alone.n_iter_ < params["max_iter"], alone.n_iter_
+            np.testing.assert_allclose(shared.validation_scores_, alone.validation_scores_,
+                                       rtol=1e-10)
         got = np.concatenate([W.ravel() for W in shared.coefs_ + shared.intercepts_])
         want = np.concatenate([W.ravel() for W in alone.coefs_ + alone.intercepts_])
         assert fastnn.distributed.replicas_agree(got, COMM)
