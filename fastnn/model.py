@@ -496,7 +496,9 @@ class Sequential:
 
         # data-parallel: the rank's share of the node's CPUs; an exception on
         # one rank from here on ends the MPI job
-        with contextlib.nullcontext() if dp is None else dp.training(self.grads):
+        # (the optimizer's state arrays: compiled_rule's 9th and 10th values)
+        with (contextlib.nullcontext() if dp is None else
+              dp.training(self.params, self.grads, optimizer.compiled_rule()[8:10])):
             for epoch in range(epochs):
                 started = time.perf_counter()
                 order = self._rng.permutation(n) if shuffle else np.arange(n)
@@ -629,7 +631,7 @@ class Sequential:
             for start, stop, s0, s1 in runs:
                 t, c, steps = self._train_compiled(
                     X, Y, local_order, start, stop, batch_size, loss, optimizer,
-                    steps=(counts[s0:s1], totals[s0:s1], dp.reducer), grads=dp.grads)
+                    steps=(counts[s0:s1], totals[s0:s1], dp.reducer), buffers=dp.buffers)
                 optimizer.set_step_count(steps)
                 total, correct = total + t, correct + c
                 bar.update(stop, total / max(stop, 1))
@@ -657,15 +659,19 @@ class Sequential:
         return dp.reduce(total, correct)
 
     def _train_compiled(self, X, Y, order, start, stop, batch_size, loss, optimizer,
-                        check_finite=False, steps=(None, None, None), grads=None):
+                        check_finite=False, steps=(None, None, None), buffers=None):
+        """One compiled run; ``buffers``: (params, grads, state1, state2) to use
+        instead of the model's and the optimizer's (a node-shared model)."""
         lay = self._layout
         rule, lr, mom, nest, b1, b2, eps, wd, s1, s2, t = optimizer.compiled_rule()
+        params, grads = self.params, self.grads
+        if buffers is not None:
+            params, grads, s1, s2 = buffers
         empty = np.empty(0, self.dtype)
         with self._workspaces.borrow(batch_size) as ws:
             total, correct, t, _ = _train.train_samples(
                 X, Y, order, start, stop, batch_size, lay["sizes"], lay["act_codes"],
-                LOSSES[loss.name], self.params, self.grads if grads is None else grads,
-                ws["acts"], ws["deltas"], ws["y_batch"], lay["w_off"], lay["b_off"],
+                LOSSES[loss.name], params, grads, ws["acts"], ws["deltas"], ws["y_batch"], lay["w_off"], lay["b_off"],
                 lay["a_off"], lay["d_off"], rule, lr, mom, bool(nest), b1, b2, eps, wd,
                 empty if s1 is None else s1, empty if s2 is None else s2, t,
                 spare=ws["spare"], check_finite=check_finite, step_counts=steps[0],

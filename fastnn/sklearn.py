@@ -431,7 +431,8 @@ class _FastnnMLP:
             self.n_iter_ = 0
             # data-parallel: the rank's share of its node's CPUs; an exception
             # (Ctrl-C included) ends the MPI job
-            with contextlib.nullcontext() if dp is None else dp.training(net.grads):
+            with (contextlib.nullcontext() if dp is None else
+                  dp.training(net.params, net.grads, (opt.state1, opt.state2))):
                 for _ in range(self.max_iter):
                     if self.shuffle:
                         sample_idx = shuffle(sample_idx, random_state=self._random_state)
@@ -552,17 +553,18 @@ class _FastnnMLP:
             sample_weight, local_order, counts)
         lay = net._layout
         loss_code = LOSSES[_OUTPUTS[self.out_activation_][1]]
+        params, grads, state1, state2 = dp.buffers
         data_sum = penalty_sum = 0.0
         with contextlib.closing(dp.runs(counts, batch_size, chunks)) as runs:
             for start, stop, s0, s1 in runs:
                 with net._workspaces.borrow(batch_size) as ws:
                     data, _, opt.t, penalty = _train.train_samples(
                         X, Y, local_order, start, stop, batch_size,
-                        lay["sizes"], lay["act_codes"], loss_code, net.params, dp.grads,
+                        lay["sizes"], lay["act_codes"], loss_code, params, grads,
                         ws["acts"], ws["deltas"], ws["y_batch"], lay["w_off"], lay["b_off"],
                         lay["a_off"], lay["d_off"], opt.rule, opt.learning_rate, opt.momentum,
-                        opt.nesterov, opt.beta_1, opt.beta_2, opt.epsilon, 0.0, opt.state1,
-                        opt.state2, opt.t, sample_weight, self.alpha, spare=ws["spare"],
+                        opt.nesterov, opt.beta_1, opt.beta_2, opt.epsilon, 0.0, state1,
+                        state2, opt.t, sample_weight, self.alpha, spare=ws["spare"],
                         step_counts=counts[s0:s1], step_totals=totals[s0:s1],
                         reducer=dp.reducer, step_rows=rows[s0:s1])
                 data_sum, penalty_sum = data_sum + data, penalty_sum + penalty

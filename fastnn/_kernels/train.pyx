@@ -121,8 +121,10 @@ cdef extern from "allreduce.h" nogil:
         int node_rank, node_size
         void* const* buffers
         int cross_node
-    int fastnn_allreduce_sum(const fastnn_allreduce* r, void* buf, Py_ssize_t count,
-                             int is_double)
+    int fastnn_allreduce_slice(const fastnn_allreduce* r, void* buf, Py_ssize_t count,
+                               int is_double, Py_ssize_t* lo, Py_ssize_t* hi)
+    int fastnn_allreduce_end(const fastnn_allreduce* r)
+    Py_ssize_t fastnn_slice_bound(Py_ssize_t count, int i, int L)
 
 
 cdef struct Distributed:
@@ -279,8 +281,11 @@ cdef void _update_range(int rule, floating* params, const floating* grads, float
                         floating* s2, Py_ssize_t start, Py_ssize_t stop, double lr,
                         double momentum, bint nesterov, double beta1, double beta2,
                         double eps, double weight_decay, long long t) noexcept nogil:
-    """One optimizer step over params[start:stop] (and the same range of the state)."""
+    """One optimizer step over params[start:stop] (and the same range of the state;
+    nothing when the range is empty)."""
     cdef Py_ssize_t n = stop - start
+    if n <= 0:
+        return
     cdef floating* m1 = s1 + start if s1 != NULL else NULL
     cdef floating* m2 = s2 + start if s2 != NULL else NULL
     if rule == RULE_GD:
@@ -396,6 +401,7 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
     back when batch b is done.  With ``dist``: this rank's part of each step
     (possibly no rows), then the allreduce of grads, then the update."""
     cdef Py_ssize_t pos = g.start, n, l, n_in = sizes[0], batch_size = g.batch_size
+    cdef Py_ssize_t lo, hi
     cdef double sw, wd_l2, value, scale = 1.0
     cdef int b = 0, cur = 0
     cdef bint ok
@@ -435,9 +441,18 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
             out.total += value * (n if dist == NULL else scale * dist.rows[b])
         else:
             memset(grads, 0, n_params * sizeof(floating))
+        if l2 != 0:
+            # The penalty of the weights this batch was computed with (Σw: the
+            # step's, over all ranks, in data-parallel training).
+            sw = dist.totals[b] if dist != NULL else weight_sum(wb, n)
+            out.penalty += n * ((0.5 * l2) * _weights_squared(params, n_layers, w_off,
+                                                              b_off) / sw)
+        lo, hi = 0, n_params
         if dist != NULL and dist.reducer.function != NULL:
-            out.mpi_error = fastnn_allreduce_sum(&dist.reducer, grads, n_params,
-                                                 floating is double)
+            # grads[lo:hi] becomes the sum over the ranks; this rank updates
+            # that slice (all of it, unless the node's ranks share the model)
+            out.mpi_error = fastnn_allreduce_slice(&dist.reducer, grads, n_params,
+                                                   floating is double, &lo, &hi)
             if out.mpi_error != 0:
                 break
         if defer:
@@ -447,22 +462,22 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
         if fused_lr > 0:
             pass                   # the step was taken during the backward pass
         elif l2 == 0:
-            _update_range(rule, params, grads, s1, s2, 0, n_params, lr, momentum, nesterov,
+            _update_range(rule, params, grads, s1, s2, lo, hi, lr, momentum, nesterov,
                           beta1, beta2, eps, weight_decay, out.t)
         else:
-            # The penalty of the weights this batch was computed with, then
-            # the step: weight decay l2/Σw on each W, none on each b (Σw: the
-            # step's, over all ranks, in data-parallel training).
-            sw = dist.totals[b] if dist != NULL else weight_sum(wb, n)
-            out.penalty += n * ((0.5 * l2) * _weights_squared(params, n_layers, w_off,
-                                                              b_off) / sw)
+            # weight decay l2/Σw on each W, none on each b
             wd_l2 = l2 / sw
             for l in range(n_layers):
-                _update_range(rule, params, grads, s1, s2, w_off[l], b_off[l], lr, momentum,
-                              nesterov, beta1, beta2, eps, weight_decay + wd_l2, out.t)
-                _update_range(rule, params, grads, s1, s2, b_off[l], b_off[l] + sizes[l + 1],
-                              lr, momentum, nesterov, beta1, beta2, eps, weight_decay,
-                              out.t)
+                _update_range(rule, params, grads, s1, s2, max(lo, w_off[l]),
+                              min(hi, b_off[l]), lr, momentum, nesterov, beta1, beta2, eps,
+                              weight_decay + wd_l2, out.t)
+                _update_range(rule, params, grads, s1, s2, max(lo, b_off[l]),
+                              min(hi, b_off[l] + sizes[l + 1]), lr, momentum, nesterov,
+                              beta1, beta2, eps, weight_decay, out.t)
+        if dist != NULL and dist.reducer.function != NULL:
+            out.mpi_error = fastnn_allreduce_end(&dist.reducer)
+            if out.mpi_error != 0:
+                break
         if ahead:
             # batch b is done with its set (the weights too: weight_sum above)
             fastnn_rows_reset(&g.rows[cur], b + 2)
@@ -669,19 +684,36 @@ cdef _unpack_reducer(const long long[::1] reducer, const void* grads, fastnn_all
 
 
 def reduce_gradients(floating[::1] grads, const long long[::1] reducer):
-    """Sum ``grads`` (n,) over the ranks in place, as the training loop does
-    after each step (fastnn.distributed's reducer; benchmarks and tests).
-    Returns MPI's error code (0)."""
+    """The gradient sum that the training loop makes after each step
+    (fastnn.distributed's reducer; benchmarks and tests), without the update.
+
+    Returns ``(lo, hi)``: ``grads[lo:hi]`` (the slice this rank would update;
+    all of it unless the ranks of a machine share the model) now holds the
+    sum over the ranks.  Raises RuntimeError on an MPI error code.
+    """
     cdef fastnn_allreduce r
     cdef int err
+    cdef Py_ssize_t lo = 0, hi = 0
     if grads.shape[0] == 0:
         raise ValueError("grads must not be empty")
     _unpack_reducer(reducer, &grads[0], &r)
     if r.function == NULL:
         raise ValueError("reducer: no MPI_Allreduce address")
     with nogil:
-        err = fastnn_allreduce_sum(&r, &grads[0], grads.shape[0], floating is double)
-    return err
+        err = fastnn_allreduce_slice(&r, &grads[0], grads.shape[0], floating is double,
+                                     &lo, &hi)
+        if err == 0:
+            err = fastnn_allreduce_end(&r)
+    if err != 0:
+        raise RuntimeError("the gradient sum failed with MPI error code %d" % err)
+    return lo, hi
+
+
+def slice_bounds(Py_ssize_t count, int ranks):
+    """The bounds of the ranks' slices of ``count`` gradient elements in the
+    node-shared sum (csrc/allreduce.h): ``ranks + 1`` integers, slice i being
+    ``[bounds[i], bounds[i + 1])``."""
+    return [fastnn_slice_bound(count, i, ranks) for i in range(ranks + 1)]
 
 
 cdef _check_distributed(const long long[::1] reducer, const Py_ssize_t[::1] counts,

@@ -31,9 +31,11 @@ CHECK is one of:
   process computes them.
 * ``gradient-sum``: the gradient sum that fit makes after each step
   (fastnn.distributed's reducer, csrc/allreduce.h) gives every rank the sum
-  over the ranks, for float32 and float64 buffers of lengths around the
-  slices' 16-element bounds; between ranks on one machine, through the
-  node-shared window unless FASTNN_MPI_SHARED_REDUCE=0 is set.
+  over the ranks of the slice it updates (all of it, or its slice of the
+  node-shared model), and the model's grads the whole sum at the end, for
+  float32 and float64 buffers of lengths around the slices' 16-element
+  bounds; between ranks on one machine, through the node-shared windows
+  unless FASTNN_MPI_SHARED_REDUCE=0 is set.
 * ``two-machines`` (4 ranks): the ranks pretend to be 2 machines of 2 ranks
   (``fastnn.distributed._node_comm`` replaced), so the node-shared sum is
   hierarchical (MPI_Allreduce between the machines); then ``gradient-sum``
@@ -147,21 +149,27 @@ def local_sgd(folder):
 def gradient_sum(folder):
     from fastnn._kernels import train
     from fastnn.distributed import SHARED_REDUCE_ENV, DataParallel
-    node_ranks = COMM.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
+    node = fastnn.distributed._node_comm(COMM)      # this machine's ranks (or pretend)
+    node_ranks, node_rank = node.Get_size(), node.Get_rank()
+    node.Free()
     shared = os.environ.get(SHARED_REDUCE_ENV) != "0" and node_ranks > 1
     rng = np.random.default_rng(RANK)
     for dtype in ("float32", "float64"):
         for n in (1, 15, 16, 17, 47, 1000, 4099):
             mine = rng.integers(-1000, 1000, n).astype(dtype)   # sums exact in any order
             expected = np.sum(COMM.allgather(mine), axis=0)
-            grads = np.zeros(n, dtype)
+            params, grads = np.zeros(n, dtype), np.zeros(n, dtype)
             dp = DataParallel(COMM)
-            with dp.training(grads):
-                assert (dp.grads is not grads) == shared, (dp.grads is grads, shared)
-                dp.grads[...] = mine
-                assert train.reduce_gradients(dp.grads, dp.reducer) == 0
-                np.testing.assert_array_equal(dp.grads, expected, err_msg=(dtype, n))
-            np.testing.assert_array_equal(grads, expected)   # copied out at the end
+            with dp.training(params, grads):
+                assert (dp.buffers[1] is not grads) == shared
+                dp.buffers[1][...] = mine
+                lo, hi = train.reduce_gradients(dp.buffers[1], dp.reducer)
+                assert (lo, hi) == ((0, n) if not shared else
+                                    tuple(train.slice_bounds(n, node_ranks)[
+                                        node_rank:node_rank + 2]))
+                np.testing.assert_array_equal(dp.buffers[1][lo:hi], expected[lo:hi],
+                                              err_msg=(dtype, n))
+            np.testing.assert_array_equal(grads, expected)   # gathered at the end
 
 
 def two_machines(folder):
