@@ -133,3 +133,25 @@ def check_architecture(layers, n_params):
         raise ValueError("the layers declare %s parameters but params holds %d"
                          % ("more than %d" % n_params if declared > n_params else declared,
                             n_params))
+
+
+def check_classes(classes, n_outputs):
+    """A model file's class labels (a JSON list, or None) as the array of
+    ``Sequential.classes_``: sorted, distinct strings or numbers, no more than
+    the outputs tell apart.
+
+    Raises
+    ------
+    ValueError
+    """
+    if classes is None:
+        return None
+    if not isinstance(classes, list) or not 2 <= len(classes) <= max(n_outputs, 2):
+        raise ValueError("classes must be a list of 2 to %d labels" % max(n_outputs, 2))
+    kinds = {type(c) for c in classes}
+    if not (kinds == {str} or kinds <= {int, float}):
+        raise ValueError("classes must be all strings or all numbers")
+    out = np.asarray(classes)
+    if len(np.unique(out)) != len(out) or not np.array_equal(np.sort(out), out):
+        raise ValueError("classes must be sorted and distinct")
+    return out

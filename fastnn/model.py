@@ -154,6 +154,11 @@ class Sequential:
     sizes: list[int]
     #: 'classification' or 'regression' (what ``predict`` returns).
     task: str
+    #: The class labels when a ``fit`` took labels other than integers
+    #: (strings, floats, objects): sorted; output j is the probability of
+    #: ``classes_[j]`` and ``predict`` returns them.  None: integer labels,
+    #: output j being class j.
+    classes_: npt.NDArray[Any] | None
     #: The flat parameter buffer (every W, then its b) and its gradient.
     params: FloatArray
     grads: FloatArray
@@ -182,6 +187,7 @@ class Sequential:
         for layer, act in zip(self.dense, self.activations):
             layer.initialize(self._rng, act)
         self.task = "classification" if self.activations[-1] == "softmax" else "regression"
+        self.classes_ = None
         self.optimizer = None
         self.loss = None
         self._workspaces = Workspaces(self.sizes, self.dtype)   # per call (_sharing.py)
@@ -300,13 +306,12 @@ class Sequential:
         if y.shape[:1] != (n,):
             raise ValueError("%s has %s rows but X has %d samples" % (
                 name, y.shape[0] if y.ndim else "no", n))
-        if y.dtype.kind in "OUSV":
-            raise TypeError(
-                "%s holds %s; a Sequential model takes class labels as integers 0 .. "
-                "n_outputs-1 (or bools), or one-hot rows: encode them first (e.g. "
-                "sklearn.preprocessing.LabelEncoder), or use fastnn.sklearn.MLPClassifier, "
-                "which takes labels of any type" % (name, "strings" if y.dtype.kind in "US"
-                                                     else "objects of dtype %s" % y.dtype))
+        if y.ndim == 1 and self._takes_labels(y, loss):
+            y = self._label_indices(y, name)
+        elif y.dtype.kind in "OUSV":
+            raise TypeError("%s holds %s: class labels must be 1-D (one per sample)"
+                            % (name, "strings" if y.dtype.kind in "US"
+                               else "objects of dtype %s" % y.dtype))
         # Integer (and bool) 1-D targets are class labels for a classification
         # loss or a network with several outputs; for one output and MSE they
         # are values.
@@ -334,6 +339,154 @@ class Sequential:
             raise ValueError("%s contains NaN or infinity" % name)
         return Y, False
 
+    def _takes_labels(self, y, loss):
+        """Whether 1-D ``y`` holds class labels to look up in :attr:`classes_`:
+        strings and objects always; floats for a classification loss with
+        several outputs (one output with BCE takes 0/1 targets as values)."""
+        return (y.dtype.kind in "OUS"
+                or y.dtype.kind == "f" and loss.classification and self.sizes[-1] > 1)
+
+    def _checked_X_and_classes(self, X, y, loss):
+        """fit's X checked (finiteness later), and the distinct labels of ``y``
+        when they are labels that :attr:`classes_` must hold (None otherwise,
+        or when the model has its classes already)."""
+        X = self._check_X(X, finite=False)    # finite: _checked_data, or the first epoch
+        try:
+            y = np.asarray(y)
+        except (ValueError, TypeError) as exc:
+            raise ValueError("y could not be read as an array (%s)" % exc) from None
+        if y.ndim != 1 or not self._takes_labels(y, loss) or self.classes_ is not None:
+            return X, None
+        try:
+            classes = np.unique(y)
+        except TypeError as exc:
+            raise TypeError("y holds labels that cannot be sorted (%s); use labels of one "
+                            "type" % exc) from None
+        if classes.dtype.kind == "f" and not np.isfinite(classes).all():
+            raise ValueError("y holds NaN or infinity as a class label")
+        return X, classes
+
+    def _checked_data(self, X, y, loss, optimizer, validation_data, validation_split,
+                      sample_weight, may_check_in_training):
+        """fit's targets, sample weights and validation data, checked; the
+        training rows' (X, Y, weights), (X_val, Y_val), whether y held labels,
+        and whether the first epoch checks X's finiteness as it goes."""
+        Y, labels = self._check_y(y, X.shape[0], loss)
+        weights = self._sample_weights(sample_weight, X.shape[0])
+        X, Y, weights, X_val, Y_val = self._validation(X, Y, weights, loss, validation_data,
+                                                       validation_split)
+        check_in_training = (may_check_in_training
+                             and self._finite_check_in_training(X, optimizer))
+        if not check_in_training:
+            self._require_finite(X, "X")
+        return X, Y, weights, X_val, Y_val, labels, check_in_training
+
+    def _learn_classes(self, classes, comm=None):
+        """Set :attr:`classes_` from the distinct labels of fit's ``y`` (with
+        ``comm``, the union of every rank's; a collective call), sorted.
+        Raises ValueError when there are more classes than the outputs can
+        tell apart."""
+        if comm is not None:
+            shards = comm.allgather(classes)
+            if shards[0] is None:
+                return
+            classes = np.unique(np.concatenate(shards))
+        if classes is None:
+            return
+        n_out = self.sizes[-1]
+        if len(classes) > max(n_out, 2) or n_out == 1 and len(classes) != 2:
+            raise ValueError(
+                "y holds %d classes (%s); this network has %d output%s, which tell apart %s"
+                % (len(classes), _some(classes), n_out, "s" if n_out > 1 else "",
+                   "2 classes" if n_out == 1 else "up to %d" % n_out))
+        self.classes_ = classes
+
+    def _label_indices(self, y, name):
+        """Labels → their places in :attr:`classes_` (ValueError for unknown ones)."""
+        if self.classes_ is None:
+            raise ValueError("%s holds labels of dtype %s, but this model has no classes_ "
+                             "(fit it with such labels first)" % (name, y.dtype))
+        try:
+            where = np.searchsorted(self.classes_, y)
+        except TypeError:
+            where = np.full(len(y), len(self.classes_))
+        where = np.minimum(where, len(self.classes_) - 1)
+        unknown = self.classes_[where] != y
+        if np.any(unknown):
+            raise ValueError("%s holds labels the model was not trained on: %s (classes_: %s)"
+                             % (name, _some(np.unique(y[unknown].astype(object))),
+                                _some(self.classes_)))
+        return where.astype(np.intp)
+
+    def _sample_weights(self, sample_weight, n):
+        """fit's ``sample_weight`` checked, as a float64 array (n,), or None."""
+        if sample_weight is None:
+            return None
+        try:
+            weights = np.asarray(sample_weight)
+        except (ValueError, TypeError) as exc:
+            raise ValueError("sample_weight could not be read as an array (%s)"
+                             % exc) from None
+        if weights.dtype.kind not in "fiub":
+            raise TypeError("sample_weight must hold numbers, got dtype %s" % weights.dtype)
+        if weights.shape != (n,):
+            raise ValueError("sample_weight must have shape (%d,), got %s"
+                             % (n, weights.shape))
+        weights = weights.astype(np.float64)
+        if not np.isfinite(weights).all() or (weights < 0).any():
+            raise ValueError("sample_weight must be finite and >= 0")
+        return weights
+
+    def _weighted_by_class(self, weights, class_weight, Y, labels, comm=None):
+        """The training rows' weights (or None: 1) times their class's weight
+        (a collective call with ``comm`` for 'balanced')."""
+        if not labels:
+            raise ValueError("class_weight needs class labels in y (integers or other "
+                             "labels, with a classification loss)")
+        index = (Y[:, 0] > 0.5).astype(np.intp) if Y.shape[1] == 1 else Y.argmax(axis=1)
+        per_class = self._class_weights(class_weight, index, max(Y.shape[1], 2), comm)
+        return per_class[index] * (1.0 if weights is None else weights)
+
+    def _class_weights(self, class_weight, index, n_classes, comm):
+        """The weight of each class (n_classes,): 'balanced' gives class c the
+        weight n / (k · n_c) over the k classes present (scikit-learn's
+        ``compute_class_weight``; counts over all ranks with ``comm``); a dict
+        maps labels (of :attr:`classes_`, or class numbers) to weights, 1 for
+        the others."""
+        if isinstance(class_weight, str):
+            if class_weight != "balanced":
+                raise ValueError("class_weight must be 'balanced' or a dict of label: "
+                                 "weight, got %r" % (class_weight,))
+            counts = np.bincount(index, minlength=n_classes).astype(np.float64)
+            if comm is not None:
+                counts = comm.allreduce(counts)
+            present = counts > 0
+            out = np.ones(n_classes)
+            out[present] = counts.sum() / (present.sum() * counts[present])
+            return out
+        if not isinstance(class_weight, dict):
+            raise TypeError("class_weight must be 'balanced' or a dict of label: weight, "
+                            "got %r" % (class_weight,))
+        out = np.ones(n_classes)
+        for label, weight in class_weight.items():
+            if self.classes_ is not None:
+                where = np.flatnonzero(self.classes_ == np.asarray(label))
+                place = int(where[0]) if len(where) else -1
+            else:
+                place = (int(label) if isinstance(label, (int, np.integer, bool, np.bool_))
+                         else -1)
+            if not 0 <= place < n_classes:
+                raise ValueError("class_weight has a weight for %r, which is not a class "
+                                 "of this model (%s)" % (label, _some(
+                                     self.classes_ if self.classes_ is not None
+                                     else np.arange(n_classes))))
+            weight = float(weight)
+            if not (math.isfinite(weight) and weight >= 0):
+                raise ValueError("class_weight[%r] must be finite and >= 0, got %r"
+                                 % (label, weight))
+            out[place] = weight
+        return out
+
     def _check_trainable(self):
         if "step" in self.activations:
             raise ValueError(STEP_HAS_NO_GRADIENT)
@@ -347,7 +500,9 @@ class Sequential:
             validation_split: float = 0.0, patience: int | None = None, min_delta: float = 0.0,
             restore_best_weights: bool = True,
             callbacks: Iterable[Callback | EpochFunction] | None = (),
-            verbose: int = 1, comm: Any = None, local_steps: int = 1) -> History:
+            verbose: int = 1, comm: Any = None, local_steps: int = 1,
+            sample_weight: npt.ArrayLike | None = None,
+            class_weight: dict[Any, float] | str | None = None) -> History:
         """Train by gradient descent with backpropagation.
 
         Batch, mini-batch and stochastic gradient descent are this one loop
@@ -361,8 +516,11 @@ class Sequential:
             Targets.  Integer (or bool) class labels (1-D) are one-hot encoded
             for the model's n_outputs classes, or taken as 0/1 for a single
             output unit with a cross-entropy loss; with MSE and one output
-            unit, integer targets are plain values.  Strings and objects are
-            refused (encode them, or use ``fastnn.sklearn.MLPClassifier``).
+            unit, integer targets are plain values.  Other labels (strings,
+            objects; floats with a classification loss and several outputs)
+            are kept, sorted, as :attr:`classes_` by the first fit that takes
+            them (output j is ``classes_[j]``, which ``predict`` returns);
+            later fits and ``evaluate`` must use those labels.
         loss : MSELoss, BCELoss, CrossEntropyLoss, or 'mse' / 'bce' / 'cce'
         optimizer : fastnn.SGD, fastnn.Adam, or a preset (fastnn.StochasticGD, ...)
             Bound to this model's parameters on the first call.
@@ -408,6 +566,17 @@ class Sequential:
             the end of each epoch, one allreduce of the weights per k steps.
             The optimizer's state stays each rank's own.  The trajectory
             differs from one process's.
+        sample_weight : array_like of shape (n_samples,), optional
+            Per-sample weights (finite, >= 0): each step's loss is the
+            weighted mean over its batch, Σ wᵢ·ℓᵢ / Σ wᵢ (a batch of zero
+            weights takes a zero gradient).  ``validation_split`` holds out
+            the weights with the samples; validation figures are unweighted.
+        class_weight : dict or 'balanced', optional
+            Weights of the classes (classification), multiplying
+            ``sample_weight``: a dict of label (of :attr:`classes_`, or class
+            number) to weight, 1 for classes not in it, or 'balanced':
+            n_samples / (n_classes · samples of the class), over the classes
+            present (scikit-learn's rule; with ``comm``, over the whole set).
 
         Returns
         -------
@@ -432,11 +601,12 @@ class Sequential:
         with self._guard.writing("fit"):
             return self._fit(X, y, loss, optimizer, epochs, batch_size, shuffle,
                              validation_data, validation_split, patience, min_delta,
-                             restore_best_weights, callbacks, verbose, comm, local_steps)
+                             restore_best_weights, callbacks, verbose, comm, local_steps,
+                             sample_weight, class_weight)
 
     def _fit(self, X, y, loss, optimizer, epochs, batch_size, shuffle, validation_data,
              validation_split, patience, min_delta, restore_best_weights, callbacks, verbose,
-             comm=None, local_steps=1):
+             comm=None, local_steps=1, sample_weight=None, class_weight=None):
         self._check_trainable()
         loss = get_loss(loss)
         loss.check_output(self.activations[-1])
@@ -453,31 +623,34 @@ class Sequential:
         elif local_steps != 1:
             raise ValueError("local_steps (local SGD) needs comm, got local_steps=%r"
                              % (local_steps,))
+        classes_before = self.classes_
         try:
-            X = self._check_X(X, finite=False)    # finite: below, or in the first epoch
-            Y, labels = self._check_y(y, X.shape[0], loss)
-            X, Y, X_val, Y_val = self._validation(X, Y, loss, validation_data,
-                                                  validation_split)
-            check_in_training = dp is None and self._finite_check_in_training(X, optimizer)
-            if not check_in_training:
-                self._require_finite(X, "X")
-        except (ValueError, TypeError) as exc:
-            if dp is None:
-                raise
-            distributed.agree_on_errors(comm, exc)   # raises on every rank, naming this one
-        n = X.shape[0]
-        if dp is not None:
-            distributed.agree_on_errors(comm, None)
-            n = dp.begin(self, n, optimizer)
-        batch_size = self._batch_size(batch_size, optimizer, n)
-        if dp is not None:
-            dp.check_batches(batch_size)
-        if patience is not None:
-            patience = check_scalar(patience, "patience", low=1, integer=True)
-        min_delta = check_scalar(min_delta, "min_delta", low=0)
-        if verbose not in (0, 1, 2):
-            raise ValueError("verbose must be 0, 1 or 2, got %r" % (verbose,))
-        callbacks = [_as_callback(c) for c in (callbacks or ())]
+            # Checks of this rank's data, then what the ranks must agree on;
+            # with comm a refused shard raises on every rank, naming this one.
+            X, classes = _everywhere(comm, self._checked_X_and_classes, X, y, loss)
+            self._learn_classes(classes, comm)
+            X, Y, weights, X_val, Y_val, labels, check_in_training = _everywhere(
+                comm, self._checked_data, X, y, loss, optimizer, validation_data,
+                validation_split, sample_weight, dp is None)
+            if class_weight is not None:
+                weights = self._weighted_by_class(weights, class_weight, Y, labels, comm)
+            n = X.shape[0]
+            if dp is not None:
+                n = dp.begin(self, n, optimizer)
+            batch_size = self._batch_size(batch_size, optimizer, n)
+            if dp is not None:
+                dp.check_batches(batch_size)
+            if patience is not None:
+                patience = check_scalar(patience, "patience", low=1, integer=True)
+            min_delta = check_scalar(min_delta, "min_delta", low=0)
+            if verbose not in (0, 1, 2):
+                raise ValueError("verbose must be 0, 1 or 2, got %r" % (verbose,))
+            callbacks = [_as_callback(c) for c in (callbacks or ())]
+            if weights is not None:
+                weights = np.ascontiguousarray(weights, dtype=self.dtype)
+        except BaseException:
+            self.classes_ = classes_before    # a refused fit leaves the model as it was
+            raise
 
         before = (self.loss, self.task, self.optimizer)
         self.loss = loss
@@ -507,22 +680,24 @@ class Sequential:
                 try:
                     with Interruptible() as interrupt:
                         if dp is None:
-                            total, correct = self._run_epoch(X, Y, order, batch_size, loss,
-                                                             optimizer, bar, chunks, interrupt,
+                            total, correct = self._run_epoch(X, Y, weights, order, batch_size,
+                                                             loss, optimizer, bar, chunks,
+                                                             interrupt,
                                                              check_in_training and epoch == 0)
                         elif dp.local_steps == 1:
                             total, correct = self._run_epoch_distributed(
-                                X, Y, dp, dp.epoch(order, batch_size), batch_size, loss,
-                                optimizer, bar, chunks, interrupt)
+                                X, Y, weights, dp, dp.epoch(order, batch_size), batch_size,
+                                loss, optimizer, bar, chunks, interrupt)
                         else:
                             total, correct = self._run_epoch_local_sgd(
-                                X, Y, dp, dp.epoch_local(batch_size, shuffle), batch_size,
-                                loss, optimizer, bar, interrupt)
+                                X, Y, weights, dp, dp.epoch_local(batch_size, shuffle),
+                                batch_size, loss, optimizer, bar, interrupt)
                 except _train.NonFiniteBatch as bad:
                     self.params[...] = snapshot[0]
                     optimizer.load_state_dict(snapshot[1])
                     self._rng.bit_generator.state = snapshot[2]
                     self.loss, self.task, self.optimizer = before
+                    self.classes_ = classes_before
                     raise self._non_finite("X", bad.row) from None
                 if not all_finite(self.params):
                     raise FloatingPointError(
@@ -562,23 +737,25 @@ class Sequential:
             c.on_train_end(self, history)
         return history
 
-    def _validation(self, X, Y, loss, validation_data, validation_split):
+    def _validation(self, X, Y, weights, loss, validation_data, validation_split):
+        """(X, Y, weights) of the training rows and (X_val, Y_val), or None, None."""
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise ValueError("validation_data must be a tuple (X_val, y_val)")
             X_val = self._check_X(validation_data[0], "X_val")
             Y_val, _ = self._check_y(validation_data[1], X_val.shape[0], loss, "y_val")
-            return X, Y, X_val, Y_val
+            return X, Y, weights, X_val, Y_val
         split = check_scalar(validation_split, "validation_split", low=0, high=1,
                              high_open=True)
         if split == 0:
-            return X, Y, None, None
+            return X, Y, weights, None, None
         n_val = int(round(X.shape[0] * split))
         if n_val < 1 or n_val >= X.shape[0]:
             raise ValueError("validation_split=%g leaves no samples for training or for "
                              "validation out of %d" % (split, X.shape[0]))
         self._require_finite(X[-n_val:], "X", X.shape[0] - n_val)   # held out; the rest: fit
-        return X[:-n_val], Y[:-n_val], X[-n_val:], Y[-n_val:]
+        return (X[:-n_val], Y[:-n_val], None if weights is None else weights[:-n_val],
+                X[-n_val:], Y[-n_val:])
 
     @staticmethod
     def _batch_size(batch_size, optimizer, n):
@@ -592,9 +769,10 @@ class Sequential:
         batch_size = check_scalar(batch_size, "batch_size", low=1, integer=True)
         return min(batch_size, n)
 
-    def _run_epoch(self, X, Y, order, batch_size, loss, optimizer, bar, chunks, interrupt,
-                   check_finite=False):
+    def _run_epoch(self, X, Y, weights, order, batch_size, loss, optimizer, bar, chunks,
+                   interrupt, check_finite=False):
         """One pass over ``order``; returns (Σ batch loss × rows, correct predictions).
+        ``weights``: per-sample weights (n,) or None.
 
         The batches run in runs of about 0.1 s (``chunks``, fastnn/_interrupt.py),
         re-entering Python at batch boundaries between them, so the batches are
@@ -609,48 +787,56 @@ class Sequential:
         with contextlib.closing(chunks.runs(0, n)) as runs:
             for start, stop in runs:
                 if self.backend == "cython":
-                    t, c, steps = self._train_compiled(X, Y, order, start, stop, batch_size,
-                                                       loss, optimizer, check_finite)
+                    t, c, steps = self._train_compiled(X, Y, weights, order, start, stop,
+                                                       batch_size, loss, optimizer,
+                                                       check_finite)
                 else:
-                    t, c, steps = self._train_numpy(X, Y, order, start, stop, batch_size,
-                                                    loss, optimizer)
+                    t, c, steps = self._train_numpy(X, Y, weights, order, start, stop,
+                                                    batch_size, loss, optimizer)
                 optimizer.set_step_count(steps)
                 total, correct = total + t, correct + c
                 bar.update(stop, total / stop)
                 interrupt.check()
         return total, correct
 
-    def _run_epoch_distributed(self, X, Y, dp, plan, batch_size, loss, optimizer, bar,
-                               chunks, interrupt):
+    def _run_epoch_distributed(self, X, Y, weights, dp, plan, batch_size, loss, optimizer,
+                               bar, chunks, interrupt):
         """``_run_epoch`` on this rank's share of each global batch (``plan``:
         fastnn.distributed.DataParallel.epoch), the gradients summed over the
         ranks inside the compiled loop; returns the sums over all ranks."""
-        local_order, counts, totals = plan
+        local_order, counts, rows = plan
+        totals = rows if weights is None else dp.step_weights(weights, local_order, counts)
         total, correct = 0.0, 0
         with contextlib.closing(dp.runs(counts, batch_size, chunks)) as runs:
             for start, stop, s0, s1 in runs:
                 t, c, steps = self._train_compiled(
-                    X, Y, local_order, start, stop, batch_size, loss, optimizer,
-                    steps=(counts[s0:s1], totals[s0:s1], dp.reducer), buffers=dp.buffers)
+                    X, Y, weights, local_order, start, stop, batch_size, loss, optimizer,
+                    steps=(counts[s0:s1], totals[s0:s1], rows[s0:s1], dp.reducer),
+                    buffers=dp.buffers)
                 optimizer.set_step_count(steps)
                 total, correct = total + t, correct + c
                 bar.update(stop, total / max(stop, 1))
                 interrupt.check()
         return dp.reduce(total, correct)
 
-    def _run_epoch_local_sgd(self, X, Y, dp, plan, batch_size, loss, optimizer, bar,
+    def _run_epoch_local_sgd(self, X, Y, weights, dp, plan, batch_size, loss, optimizer, bar,
                              interrupt):
         """Local SGD (``fit(local_steps=k)``): this rank's batches (``plan``:
         fastnn.distributed.DataParallel.epoch_local) k steps at a time in the
         compiled loop without a gradient sum, then the weights averaged over
         the ranks; returns the epoch's sums over all ranks."""
-        local_order, counts, totals = plan
+        local_order, counts, rows = plan
+        totals = rows
+        if weights is not None:     # each local batch's own weight sum
+            step = np.repeat(np.arange(len(counts)), counts)
+            totals = np.bincount(step, weights=weights[local_order].astype(np.float64),
+                                 minlength=len(counts))
         total, correct = 0.0, 0
         with contextlib.closing(dp.runs(counts, batch_size)) as runs:
             for start, stop, s0, s1 in runs:
                 t, c, steps = self._train_compiled(
-                    X, Y, local_order, start, stop, batch_size, loss, optimizer,
-                    steps=(counts[s0:s1], totals[s0:s1], dp.no_reducer))
+                    X, Y, weights, local_order, start, stop, batch_size, loss, optimizer,
+                    steps=(counts[s0:s1], totals[s0:s1], rows[s0:s1], dp.no_reducer))
                 optimizer.set_step_count(steps)
                 dp.average(self.params)
                 total, correct = total + t, correct + c
@@ -658,10 +844,12 @@ class Sequential:
                 interrupt.check()
         return dp.reduce(total, correct)
 
-    def _train_compiled(self, X, Y, order, start, stop, batch_size, loss, optimizer,
-                        check_finite=False, steps=(None, None, None), buffers=None):
-        """One compiled run; ``buffers``: (params, grads, state1, state2) to use
-        instead of the model's and the optimizer's (a node-shared model)."""
+    def _train_compiled(self, X, Y, weights, order, start, stop, batch_size, loss, optimizer,
+                        check_finite=False, steps=(None, None, None, None), buffers=None):
+        """One compiled run.  ``steps``: data-parallel (counts, totals, rows,
+        reducer), see ``_train.train_samples``; ``buffers``: (params, grads,
+        state1, state2) to use instead of the model's and the optimizer's (a
+        node-shared model)."""
         lay = self._layout
         rule, lr, mom, nest, b1, b2, eps, wd, s1, s2, t = optimizer.compiled_rule()
         params, grads = self.params, self.grads
@@ -671,19 +859,21 @@ class Sequential:
         with self._workspaces.borrow(batch_size) as ws:
             total, correct, t, _ = _train.train_samples(
                 X, Y, order, start, stop, batch_size, lay["sizes"], lay["act_codes"],
-                LOSSES[loss.name], params, grads, ws["acts"], ws["deltas"], ws["y_batch"], lay["w_off"], lay["b_off"],
-                lay["a_off"], lay["d_off"], rule, lr, mom, bool(nest), b1, b2, eps, wd,
-                empty if s1 is None else s1, empty if s2 is None else s2, t,
-                spare=ws["spare"], check_finite=check_finite, step_counts=steps[0],
-                step_totals=steps[1], reducer=steps[2])
+                LOSSES[loss.name], params, grads, ws["acts"], ws["deltas"], ws["y_batch"],
+                lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"], rule, lr, mom,
+                bool(nest), b1, b2, eps, wd, empty if s1 is None else s1,
+                empty if s2 is None else s2, t, sample_weight=weights, spare=ws["spare"],
+                check_finite=check_finite, step_counts=steps[0], step_totals=steps[1],
+                step_rows=steps[2], reducer=steps[3])
         return total, correct, t
 
-    def _train_numpy(self, X, Y, order, start, stop, batch_size, loss, optimizer):
+    def _train_numpy(self, X, Y, weights, order, start, stop, batch_size, loss, optimizer):
         rule, lr, mom, nest, b1, b2, eps, wd, s1, s2, t = optimizer.compiled_rule()
         total, correct = 0.0, 0
         for pos in range(start, stop, batch_size):
             idx = order[pos:min(pos + batch_size, stop)]
-            value, A_out = self._reference_gradients(X[idx], Y[idx], loss)
+            value, A_out = self._reference_gradients(X[idx], Y[idx], loss,
+                                                     None if weights is None else weights[idx])
             total += value * len(idx)
             correct += _count_correct(A_out, Y[idx])
             t += 1
@@ -695,12 +885,13 @@ class Sequential:
                 reference.adam_update(self.params, self.grads, s1, s2, t, lr, b1, b2, eps, wd)
         return total, correct, t
 
-    def _reference_gradients(self, X, Y, loss):
+    def _reference_gradients(self, X, Y, loss, sample_weight=None):
         """Textbook backpropagation on fastnn.reference; fills self.grads."""
         outputs = [X]
         for layer, act in zip(self.dense, self.activations):
             outputs.append(reference.dense_forward(outputs[-1], layer.W, layer.b, act))
-        value, dA = reference.loss_delta(outputs[-1], Y, loss.name, self.activations[-1])
+        value, dA = reference.loss_delta(outputs[-1], Y, loss.name, self.activations[-1],
+                                         sample_weight)
         act = "identity"                      # the output delta is already dL/dZ
         for i in reversed(range(len(self.dense))):
             dW, db, dX = reference.dense_backward(outputs[i], self.dense[i].W, outputs[i + 1],
@@ -759,9 +950,8 @@ class Sequential:
         out = self.predict_proba(X, comm)
         if self.task != "classification":
             return out
-        if out.shape[1] == 1:
-            return (out[:, 0] > 0.5).astype(np.int64)
-        return out.argmax(axis=1)
+        index = (out[:, 0] > 0.5).astype(np.int64) if out.shape[1] == 1 else out.argmax(axis=1)
+        return index if self.classes_ is None else self.classes_[index]
 
     def evaluate(self, X: npt.ArrayLike, y: npt.ArrayLike,
                  loss: Loss | type[Loss] | str | None = None,
@@ -910,9 +1100,23 @@ class Sequential:
     def get_config(self) -> dict[str, Any]:
         return {"layers": [layer.get_config() for layer in self.layers],
                 "dtype": self.dtype.name, "backend": self.backend, "task": self.task,
+                "classes": self._classes_for_file(),
                 "loss": None if self.loss is None else self.loss.name,
                 # the shuffling generator, so that training resumes exactly
                 "rng_state": self._rng.bit_generator.state}
+
+    def _classes_for_file(self):
+        """:attr:`classes_` as a JSON list (None without); TypeError for labels
+        a model file cannot hold (bytes, objects other than str)."""
+        if self.classes_ is None:
+            return None
+        classes = self.classes_.tolist()
+        if not (all(isinstance(c, str) for c in classes)
+                or all(isinstance(c, (int, float)) for c in classes)):
+            raise TypeError("classes_ of dtype %s cannot be saved: a model file holds class "
+                            "labels that are all strings or all numbers"
+                            % self.classes_.dtype)
+        return classes
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save architecture, weights and optimizer state to one ``.npz`` file.
@@ -950,6 +1154,23 @@ class Sequential:
 
 def _kernel_loss(A, Y, loss):
     return kernels.loss_gradient(A, Y, loss, check_finite=False)[0]
+
+
+def _everywhere(comm, check, *args):
+    """``check(*args)``; with ``comm``, on every rank, raising on every rank
+    when it raised ValueError or TypeError on any (a collective call)."""
+    if comm is None:
+        return check(*args)
+    from fastnn import distributed
+    return distributed.checked_everywhere(comm, check, *args)
+
+
+def _some(values, limit=5):
+    """A few of ``values`` for a message: ``'a', 'b', 'c', ... (12 in all)``."""
+    values = list(values)
+    shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v)
+                      for v in values[:limit])
+    return shown + (", ... (%d in all)" % len(values) if len(values) > limit else "")
 
 
 def _count_correct(A, Y):
@@ -1010,6 +1231,7 @@ def load(path: str | os.PathLike[str]) -> Sequential:
             raise ValueError("params contains NaN or infinity")
         model.params[...] = params
         model.task = spec["task"]
+        model.classes_ = _model_file.check_classes(spec.get("classes"), model.sizes[-1])
         model._rng.bit_generator.state = spec["rng_state"]
         model.loss = None if spec["loss"] is None else get_loss(spec["loss"])
         if "optimizer" in config:

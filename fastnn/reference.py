@@ -135,13 +135,14 @@ def _row_weights(A: FloatArray,
     """(w of shape (n, 1) or 1, Σw): 1 and n without weights.  Σw is summed
     in order in float64; from 2^64 up, w and Σw are scaled by the power of two
     that brings Σw below 2^64 (exact: wᵢ/Σw is unchanged), so float32 weights
-    whose sum overflows float32 still give the weighted mean."""
+    whose sum overflows float32 still give the weighted mean.  Σw = 0 (every
+    weight 0) gives the denominator 1: loss and gradient 0, not 0/0."""
     if sample_weight is None:
         return A.dtype.type(1), A.dtype.type(A.shape[0])
     total = np.cumsum(sample_weight, dtype=np.float64)[-1]
     scale = 2.0 ** min(0, 64 - int(np.frexp(total)[1]))
     return ((sample_weight * scale).astype(A.dtype).reshape(-1, 1),
-            A.dtype.type(total * scale))
+            A.dtype.type(total * scale if total > 0 else 1))
 
 
 def loss_gradient(A: FloatArray, Y: FloatArray, loss: str,

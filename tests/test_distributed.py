@@ -96,6 +96,12 @@ def test_the_gradient_sum_gives_every_rank_the_sum(ranks, shared, tmp_path):
 
 
 @needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_sample_weights_and_string_labels_train_as_one_process(ranks, tmp_path):
+    _passes(ranks, "weights-and-labels", tmp_path / "run")
+
+
+@needs_mpi
 def test_plain_mpi_allreduce_trains_as_one_process(tmp_path):
     _passes(2, "same-as-one-process", tmp_path / "run", FASTNN_MPI_SHARED_REDUCE="0")
 

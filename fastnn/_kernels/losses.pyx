@@ -93,6 +93,12 @@ cdef double weight_sum(const floating* weights, Py_ssize_t n_samples) noexcept n
     return total
 
 
+cdef inline double _denominator(double total, double scale) noexcept nogil:
+    """The weighted mean's denominator Σw·scale; 1 when Σw is 0 (a batch of
+    zero weights then has loss and gradient 0, not 0/0)."""
+    return total * scale if total > 0 else 1.0
+
+
 cdef inline double _weight_scale(double total) noexcept nogil:
     """1 when Σw < 2^64, else the power of two that brings Σw below 2^64."""
     cdef int exponent
@@ -114,7 +120,7 @@ cdef floating _poisson_rows(const floating* A, const floating* Y, const floating
     cdef floating zero = 0, one = 1, w, row, total = 0, y
     cdef double weights_total = weight_sum(weights, n_samples)
     cdef double scale = _weight_scale(weights_total)
-    cdef floating denom = <floating>(weights_total * scale)
+    cdef floating denom = <floating>_denominator(weights_total, scale)
     cdef Py_ssize_t i, j, start, m
     for i in range(n_samples):
         w = _weight(weights, i, scale)
@@ -146,7 +152,7 @@ cdef floating loss_gradient_impl(int loss, const floating* A, const floating* Y,
     cdef floating one = 1, half = 0.5, zero = 0
     cdef double weights_total = weight_sum(weights, n_samples)
     cdef double scale = _weight_scale(weights_total)
-    cdef floating denom = <floating>(weights_total * scale)
+    cdef floating denom = <floating>_denominator(weights_total, scale)
     cdef floating eps = _eps(one), hi = one - eps
     cdef floating d, a, y, w, row, total = 0
     if loss == POISSON:
@@ -187,7 +193,7 @@ cdef floating loss_delta_impl(int loss, int act, const floating* A, const floati
     cdef floating one = 1, y_sum, value, w
     cdef double weights_total = weight_sum(weights, n_samples)
     cdef double scale = _weight_scale(weights_total)
-    cdef floating denom = <floating>(weights_total * scale)
+    cdef floating denom = <floating>_denominator(weights_total, scale)
     if not is_fused_pair(loss, act):
         value = loss_gradient_impl(loss, A, Y, weights, delta, n_samples, n_out)
         activation_backward_impl(act, A, delta, delta, n_samples, n_out, n_threads)

@@ -430,7 +430,9 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
         A0 = <floating*>g.x[cur]
         wb = <floating*>g.w[cur] if g.sw != NULL else NULL
         if dist != NULL:
-            scale = (weight_sum(wb, n) if n > 0 else 0.0) / dist.totals[b]
+            # this rank's share of the step's Σw (0 for a step whose weights are all 0)
+            scale = (weight_sum(wb, n) / dist.totals[b] if n > 0 and dist.totals[b] > 0
+                     else 0.0)
         if n > 0:
             value = _forward_backward(
                 params, grads, acts, A0, deltas, <floating*>g.y[cur], wb, n, batch_size,
@@ -728,8 +730,8 @@ cdef _check_distributed(const long long[::1] reducer, const Py_ssize_t[::1] coun
         if not 0 <= counts[i] <= batch_size:
             raise ValueError("train_samples: step %d has %d rows, not in [0, %d]"
                              % (i, counts[i], batch_size))
-        if not totals[i] > 0:
-            raise ValueError("train_samples: step %d's total %r is not positive"
+        if not totals[i] >= 0:
+            raise ValueError("train_samples: step %d's total %r is negative or NaN"
                              % (i, totals[i]))
         rows += counts[i]
     if rows != stop - start:

@@ -11,6 +11,9 @@ CHECK is one of:
   of the largest weight, the weights and loss history of one process
   training on the whole set with the same seed; for SGD, momentum
   (Nesterov) and Adam.
+* ``weights-and-labels``: string labels (rank 0's shard missing a class),
+  sample weights and ``class_weight='balanced'`` on uneven shards: the
+  weights and classes_ of one process on the whole set (1e-12), with Adam.
 * ``local-sgd``: fit with ``local_steps=4`` (SGD) equals, within 1e-12,
   plain gradient-descent steps on each rank's own batches (the plan of
   DataParallel.epoch_local) with the weights averaged over the ranks every
@@ -114,6 +117,24 @@ def same_as_one_process(folder):
             for key in ("loss", "accuracy"):
                 np.testing.assert_allclose(got.history[key], expected.history[key],
                                            rtol=100 * tolerance, err_msg=key)
+
+
+def weights_and_labels(folder):
+    X, y = _data()
+    y[:9] = 0
+    names = np.array(["ant", "bee", "cat", "dog"])[y]
+    weights = np.random.default_rng(5).uniform(0.0, 2.0, len(X))
+    rows = _uneven_rows(len(X))
+    kwargs = dict(epochs=3, batch_size=16, verbose=0, class_weight="balanced")
+    alone = _model("float64")
+    alone.fit(X, names, "cce", fastnn.Adam(3e-3), sample_weight=weights, **kwargs)
+    shared = _model("float64")
+    shared.fit(X[rows], names[rows], "cce", fastnn.Adam(3e-3), sample_weight=weights[rows],
+               comm=COMM, **kwargs)
+    np.testing.assert_array_equal(shared.classes_, alone.classes_)
+    assert fastnn.distributed.replicas_agree(shared.params, COMM)
+    error = np.abs(shared.params - alone.params).max() / np.abs(alone.params).max()
+    assert error <= 1e-12, error
 
 
 def local_sgd(folder):
@@ -353,5 +374,5 @@ if __name__ == "__main__":
      "sharded-predict": sharded_predict, "local-sgd": local_sgd, "checkpoint": checkpoint,
      "sklearn": sklearn, "validation": validation,
      "killed-mid-training": killed_mid_training, "gradient-sum": gradient_sum,
-     "two-machines": two_machines}[check](folder)
+     "two-machines": two_machines, "weights-and-labels": weights_and_labels}[check](folder)
     open(os.path.join(folder, "ok-%d" % RANK), "w").close()
