@@ -21,6 +21,7 @@ from fastnn._tune import tune
 from fastnn.layers import Dense, Identity, ReLU, Sigmoid, Softmax, Step, Tanh
 from fastnn.losses import BCELoss, CrossEntropyLoss, MSELoss
 from fastnn.model import Callback, History, Sequential, load
+from fastnn.callbacks import CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint
 from fastnn.export import export_onnx
 from fastnn.optim import (
     SGD, Adam, BatchGD, Constant, ExponentialDecay, InverseScaling, MiniBatchGD,
@@ -38,6 +39,7 @@ __all__ = [
     "SGD", "Adam", "BatchGD", "StochasticGD", "MiniBatchGD",
     "Constant", "StepDecay", "ExponentialDecay", "InverseScaling",
     "History", "Callback", "load", "export_onnx",
+    "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "CSVLogger",
     "MLPClassifier", "MLPRegressor",
 ]
 

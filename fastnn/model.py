@@ -85,9 +85,13 @@ class Callback:
 
     A plain function ``f(epoch, logs)`` is accepted too, as ``on_epoch_end``.
     Returning True from ``on_epoch_end`` stops training after that epoch.
+    Ready-made ones: :mod:`fastnn.callbacks`.
     """
 
     def on_train_begin(self, model: "Sequential") -> None:
+        pass
+
+    def on_epoch_begin(self, epoch: int) -> None:
         pass
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool | None:
@@ -673,6 +677,8 @@ class Sequential:
         with (contextlib.nullcontext() if dp is None else
               dp.training(self.params, self.grads, optimizer.compiled_rule()[8:10])):
             for epoch in range(epochs):
+                for c in callbacks:
+                    c.on_epoch_begin(epoch)
                 started = time.perf_counter()
                 order = self._rng.permutation(n) if shuffle else np.arange(n)
                 bar = ProgressBar(X.shape[0], epoch + 1, epochs,
