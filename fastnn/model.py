@@ -448,48 +448,9 @@ class Sequential:
             raise ValueError("class_weight needs class labels in y (integers or other "
                              "labels, with a classification loss)")
         index = (Y[:, 0] > 0.5).astype(np.intp) if Y.shape[1] == 1 else Y.argmax(axis=1)
-        per_class = self._class_weights(class_weight, index, max(Y.shape[1], 2), comm)
+        per_class = class_weights(class_weight, index, max(Y.shape[1], 2), self.classes_,
+                                  comm)
         return per_class[index] * (1.0 if weights is None else weights)
-
-    def _class_weights(self, class_weight, index, n_classes, comm):
-        """The weight of each class (n_classes,): 'balanced' gives class c the
-        weight n / (k · n_c) over the k classes present (scikit-learn's
-        ``compute_class_weight``; counts over all ranks with ``comm``); a dict
-        maps labels (of :attr:`classes_`, or class numbers) to weights, 1 for
-        the others."""
-        if isinstance(class_weight, str):
-            if class_weight != "balanced":
-                raise ValueError("class_weight must be 'balanced' or a dict of label: "
-                                 "weight, got %r" % (class_weight,))
-            counts = np.bincount(index, minlength=n_classes).astype(np.float64)
-            if comm is not None:
-                counts = comm.allreduce(counts)
-            present = counts > 0
-            out = np.ones(n_classes)
-            out[present] = counts.sum() / (present.sum() * counts[present])
-            return out
-        if not isinstance(class_weight, dict):
-            raise TypeError("class_weight must be 'balanced' or a dict of label: weight, "
-                            "got %r" % (class_weight,))
-        out = np.ones(n_classes)
-        for label, weight in class_weight.items():
-            if self.classes_ is not None:
-                where = np.flatnonzero(self.classes_ == np.asarray(label))
-                place = int(where[0]) if len(where) else -1
-            else:
-                place = (int(label) if isinstance(label, (int, np.integer, bool, np.bool_))
-                         else -1)
-            if not 0 <= place < n_classes:
-                raise ValueError("class_weight has a weight for %r, which is not a class "
-                                 "of this model (%s)" % (label, _some(
-                                     self.classes_ if self.classes_ is not None
-                                     else np.arange(n_classes))))
-            weight = float(weight)
-            if not (math.isfinite(weight) and weight >= 0):
-                raise ValueError("class_weight[%r] must be finite and >= 0, got %r"
-                                 % (label, weight))
-            out[place] = weight
-        return out
 
     def _check_trainable(self):
         if "step" in self.activations:
@@ -1160,6 +1121,66 @@ class Sequential:
 
 def _kernel_loss(A, Y, loss):
     return kernels.loss_gradient(A, Y, loss, check_finite=False)[0]
+
+
+def class_weights(class_weight: Any, index: npt.NDArray[np.intp], n_classes: int,
+                  classes: npt.NDArray[Any] | None = None, comm: Any = None) -> FloatArray:
+    """The weight of each class, from a ``class_weight`` argument.
+
+    Parameters
+    ----------
+    class_weight : dict or 'balanced'
+        'balanced' gives class c the weight n / (k · n_c) over the k classes
+        present (scikit-learn's ``compute_class_weight``; the counts over all
+        ranks of ``comm``); a dict maps labels to weights (finite, >= 0), 1
+        for the classes not in it.
+    index : ndarray of shape (n_samples,)
+        Each sample's class number.
+    n_classes : int
+    classes : ndarray of shape (n_classes,), optional
+        The labels of the class numbers (dict keys are looked up in it);
+        None: the keys are class numbers.
+    comm : mpi4py.MPI.Intracomm, optional
+
+    Returns
+    -------
+    ndarray of shape (n_classes,), float64
+    """
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError("class_weight must be 'balanced' or a dict of label: "
+                             "weight, got %r" % (class_weight,))
+        counts = np.bincount(index, minlength=n_classes).astype(np.float64)
+        if comm is not None:
+            counts = comm.allreduce(counts)
+        present = counts > 0
+        out = np.ones(n_classes)
+        out[present] = counts.sum() / (present.sum() * counts[present])
+        return out
+    if not isinstance(class_weight, dict):
+        raise TypeError("class_weight must be 'balanced' or a dict of label: weight, "
+                        "got %r" % (class_weight,))
+    out = np.ones(n_classes)
+    for label, weight in class_weight.items():
+        if classes is not None:
+            where = np.flatnonzero(classes == np.asarray(label))
+            place = int(where[0]) if len(where) else -1
+        else:
+            place = (int(label) if isinstance(label, (int, np.integer, bool, np.bool_))
+                     else -1)
+        if not 0 <= place < n_classes:
+            raise ValueError("class_weight has a weight for %r, which is not a class "
+                             "of this model (%s)" % (label, _some(
+                                 classes if classes is not None else np.arange(n_classes))))
+        try:
+            weight = float(weight)
+        except (TypeError, ValueError):
+            weight = math.nan
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ValueError("class_weight[%r] must be finite and >= 0, got %r"
+                             % (label, weight))
+        out[place] = weight
+    return out
 
 
 def _everywhere(comm, check, *args):

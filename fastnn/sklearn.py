@@ -77,6 +77,7 @@ try:
     from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
     from sklearn.utils import check_random_state, shuffle
     from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+    from sklearn.utils._param_validation import StrOptions
     from sklearn.utils.optimize import _check_optimize_result
     from sklearn.utils.validation import _check_sample_weight, validate_data
 except ImportError as exc:   # pragma: no cover - exercised in a subprocess test
@@ -207,6 +208,22 @@ class _FastnnMLP:
         finally:
             del self._fastnn_dp
 
+    def _class_weighted(self, Y, sample_weight, incremental, dp):
+        """``sample_weight`` (or 1) times each sample's ``class_weight``
+        (fastnn's extension of MLPClassifier; ``Y`` binarised)."""
+        from fastnn.model import class_weights
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            raise ValueError("class_weight is not supported for multilabel targets")
+        if incremental and self.class_weight == "balanced":
+            raise ValueError("class_weight 'balanced' is not supported for partial_fit: the "
+                             "class frequencies of one batch are not the data's; pass a "
+                             "dict, e.g. computed with sklearn.utils.compute_class_weight")
+        index = (Y[:, 0] if Y.shape[1] == 1 else Y.argmax(axis=1)).astype(np.intp)
+        per_class = class_weights(self.class_weight, index, len(self.classes_),
+                                  self.classes_, None if dp is None else dp.comm)
+        weights = per_class[index]
+        return weights if sample_weight is None else weights * sample_weight
+
     def _validate_input(self, X, y, incremental, reset):
         """scikit-learn's, with the classes of every rank's shard in data-parallel fit."""
         X_checked, Y = super()._validate_input(X, y, incremental, reset)
@@ -296,6 +313,8 @@ class _FastnnMLP:
         else:   # a refused shard raises on every rank
             from fastnn.distributed import checked_everywhere
             X, y, sample_weight = checked_everywhere(dp.comm, checked, X, y, sample_weight)
+        if getattr(self, "class_weight", None) is not None:
+            sample_weight = self._class_weighted(y, sample_weight, incremental, dp)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
@@ -625,13 +644,47 @@ class MLPClassifier(_FastnnMLP, _SkMLPClassifier):
     algorithm (log-loss with an L2 penalty, minimised by L-BFGS, SGD or
     Adam), with the training loop and prediction running in fastnn's
     compiled kernels.  See :mod:`fastnn.sklearn` for the design and the few
-    deviations.""", """    >>> from fastnn import MLPClassifier
+    deviations.
+
+    fastnn's extension (after scikit-learn's parameters below):
+
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplying ``sample_weight`` in the loss:
+        a dict of class label to weight (1 for the classes not in it), or
+        'balanced': n_samples / (n_classes · samples of the class), as
+        scikit-learn's other classifiers.  None: every class 1, which is
+        scikit-learn's MLPClassifier exactly.  'balanced' is refused by
+        ``partial_fit`` (one batch's frequencies are not the data's), and
+        multilabel targets take no class weights.""", """    >>> from fastnn import MLPClassifier
     >>> from sklearn.datasets import load_digits
     >>> X, y = load_digits(return_X_y=True)
     >>> clf = MLPClassifier(hidden_layer_sizes=(30,), random_state=0).fit(X / 16, y)
     >>> clf.predict_proba(X[:1] / 16).shape
     (1, 10)
     """)
+
+    _parameter_constraints = {
+        **_SkMLPClassifier._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 class_weight=None):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
+            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun)
+        self.class_weight = class_weight
 
 
 class MLPRegressor(_FastnnMLP, _SkMLPRegressor):

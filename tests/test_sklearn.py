@@ -233,10 +233,12 @@ def test_scikit_learn_conformance(estimator, check):
 # --- the estimator API -----------------------------------------------------------------
 
 def test_is_a_scikit_learn_mlp_with_the_same_parameters():
+    # and fastnn's extensions, whose defaults are scikit-learn's behaviour
+    extensions = {MLPClassifier: {"class_weight": None}, MLPRegressor: {}}
     for ours, theirs in ((MLPClassifier, sk_nn.MLPClassifier),
                          (MLPRegressor, sk_nn.MLPRegressor)):
         assert issubclass(ours, theirs)
-        assert ours().get_params() == theirs().get_params()
+        assert ours().get_params() == {**theirs().get_params(), **extensions[ours]}
         assert "Parameters\n    ----------" in ours.__doc__
         assert "fastnn" in ours.__doc__
 
@@ -488,3 +490,47 @@ def test_labels_of_any_dtype_are_classes(labels):
     np.testing.assert_array_equal(fits[1].classes_, labels)
     np.testing.assert_array_equal(fits[1].predict(X), labels[fits[0].predict(X)])
     np.testing.assert_array_equal(fits[1].predict_proba(X), fits[0].predict_proba(X))
+
+
+# --- fastnn's extension: class_weight ------------------------------------------------
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_class_weight_is_a_per_class_sample_weight(solver):
+    from sklearn.utils.class_weight import compute_class_weight
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 5))
+    y = np.array(["a", "b", "c"])[np.minimum(rng.integers(0, 4, 120), 2)]   # unbalanced
+    sw = rng.uniform(0.5, 2, 120)
+    kwargs = dict(hidden_layer_sizes=(7,), solver=solver, max_iter=20, random_state=0)
+    by_class = fastnn.MLPClassifier(class_weight={"a": 2.0, "c": 0.5}, **kwargs)
+    by_sample = fastnn.MLPClassifier(**kwargs)
+    balanced = fastnn.MLPClassifier(class_weight="balanced", **kwargs)
+    balanced_by_sample = fastnn.MLPClassifier(**kwargs)
+    cw = compute_class_weight("balanced", classes=np.unique(y), y=y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        by_class.fit(X, y, sample_weight=sw)
+        by_sample.fit(X, y, sample_weight=sw * np.select([y == "a", y == "c"], [2.0, 0.5], 1.0))
+        balanced.fit(X, y)
+        balanced_by_sample.fit(X, y, sample_weight=cw[np.searchsorted(np.unique(y), y)])
+    for a, b in ((by_class, by_sample), (balanced, balanced_by_sample)):
+        for Wa, Wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+            np.testing.assert_array_equal(Wa, Wb)
+
+
+def test_class_weight_is_a_parameter_and_refused_where_it_cannot_apply():
+    from sklearn.base import clone
+    from sklearn.utils._param_validation import InvalidParameterError
+    clf = fastnn.MLPClassifier(class_weight="balanced")
+    assert clone(clf).get_params()["class_weight"] == "balanced"
+    assert fastnn.MLPClassifier().get_params()["class_weight"] is None
+    X, y = np.random.default_rng(0).standard_normal((20, 3)), np.arange(20) % 2
+    with pytest.raises(InvalidParameterError, match="class_weight"):
+        fastnn.MLPClassifier(class_weight="even").fit(X, y)
+    with pytest.raises(ValueError, match="not supported for partial_fit"):
+        fastnn.MLPClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="multilabel"):
+        fastnn.MLPClassifier(class_weight={0: 2.0}).fit(X, np.stack([y, 1 - y], axis=1))
+    with pytest.raises(ValueError, match="weight for 7, which is not a class"):
+        fastnn.MLPClassifier(class_weight={7: 2.0}).fit(X, y)

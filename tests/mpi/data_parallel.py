@@ -228,6 +228,7 @@ def sklearn(folder):
     cases = [
         (MLPClassifier, dict(solver="sgd", momentum=0.9, learning_rate_init=0.05), None),
         (MLPClassifier, dict(solver="adam"), weights),
+        (MLPClassifier, dict(solver="sgd", class_weight="balanced"), weights),
         (MLPRegressor, dict(solver="adam"), None),
         (MLPClassifier, dict(solver="adam", early_stopping=True, max_iter=60,
                              n_iter_no_change=2, learning_rate_init=0.05), weights),
