@@ -11,30 +11,26 @@ and the allreduce time and bytes per step::
 Cases: 784-128-64-10 ReLU softmax-CE, one epoch of 60,000 samples, and
 1024-4096-4096-1024 ReLU MSE over 4,096 samples (16 steps), both at global
 batch 256, float32.  Needs mpi4py and an MPI (``pip install mpi4py mpich``).
-Not part of the test suite.
+Not part of the test suite.  The benchmark suite measures the same layouts
+(``python -m fastnn bench --quick --dtypes float32 -k data_parallel``,
+``TestDataParallel`` in fastnn/bench/suite.py) one after the other; this
+script alternates them, round after round.
 """
 
 import argparse
 import json
-import pathlib
-import shutil
 import statistics
 import subprocess
-import sys
+
+from fastnn.bench.data_parallel import command, missing
 
 CASES = {"mlp": 60_000, "large": 4_096}
 LAYOUTS = [(1, 1), (1, 2), (2, 1)]   # (ranks, threads per rank)
 
 
-def _mpiexec():
-    beside = pathlib.Path(sys.executable).parent / "mpiexec"
-    return str(beside) if beside.exists() else shutil.which("mpiexec")
-
-
 def _run(case, ranks, threads, rounds):
-    cmd = [_mpiexec(), "-n", str(ranks), sys.executable, "-m", "fastnn.bench.data_parallel",
-           case, "--samples", str(CASES[case]), "--threads", str(threads),
-           "--rounds", str(rounds)]
+    cmd = command(case, ranks, "--samples", str(CASES[case]), "--threads", str(threads),
+                  "--rounds", str(rounds))
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=3600)
     return json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
 
@@ -46,6 +42,8 @@ def main():
                         help="alternations of the layouts (each times --per-run epochs)")
     parser.add_argument("--per-run", type=int, default=2, help="timed epochs per launch")
     args = parser.parse_args()
+    if missing():
+        parser.exit(2, "data_parallel.py: %s\n" % missing())
     print("| network, global batch 256, float32 | 1 rank × 1 thread | 1 rank × 2 threads "
           "| 2 ranks × 1 thread | 2r/1r1t | 1r2t/1r1t | allreduce per step | bytes per step |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")

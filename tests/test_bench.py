@@ -6,7 +6,8 @@ comparable: every implementation is checked against the reference before it
 is timed, keys do not depend on the machine, and runs line up by key; the
 machine facts a run records (CPU, ISA path, GEMM routes, BLAS core type, the
 measured peak) and how ``compare`` marks runs that differ in them.  The JAX
-peer's tests skip without JAX; everything else runs without it.
+peer's tests skip without JAX, the data-parallel benchmark's (``mpiexec``
+jobs) without mpi4py or mpiexec; everything else runs without them.
 """
 
 import importlib.util
@@ -21,11 +22,13 @@ import pytest
 
 import fastnn
 from fastnn._kernels import _blas
-from fastnn.bench import cases, compare, jax_peer, kernels, machine, peak, results, runner
-from fastnn.bench import training
+from fastnn.bench import cases, compare, data_parallel, jax_peer, kernels, machine, peak
+from fastnn.bench import results, runner, training
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 needs_jax = pytest.mark.skipif(not jax_peer.available(), reason="JAX is not installed")
+needs_mpi = pytest.mark.skipif(data_parallel.missing() is not None,
+                               reason=str(data_parallel.missing()))
 
 
 def _fastnn(*args, cwd, env=None):
@@ -91,10 +94,18 @@ def test_bench_writes_pytest_benchmark_json(tiny_run):
     assert (info["cpu_family"], info["cpu_model"], info["cpu_stepping"]) == \
         fastnn._kernels._cpu.cpu_signature()
     assert info["routes"] == machine.gemm_routes()
-    assert set(info["peak_gflops"]) == set(info["gemm_gflops"]) == {"float32/1", "float64/1"}
+    # one thread; and P ranks x 1 thread on the data-parallel benchmarks' P cores
+    cores = {1} | {c.ranks for shape in cases.PLANS["tiny"].data_parallel
+                   for c, _ in cases.data_parallel_layouts(shape, [1])
+                   if data_parallel.missing() is None}
+    assert set(info["peak_gflops"]) == set(info["gemm_gflops"]) == {
+        "%s/%d" % (dtype, n) for dtype in ("float32", "float64") for n in cores}
     for name, p in info["peak_gflops"].items():
-        assert p["method"] == "fma_loop" and p["isa"] == info["isa"] and p["threads"] == 1
-        assert p["gflops"] == p["per_core"] == info["core_peak_gflops"][name.split("/")[0]]
+        dtype, threads = name.split("/")
+        assert p["method"] == "fma_loop" and p["isa"] == info["isa"]
+        assert p["threads"] == int(threads)
+        assert p["gflops"] == int(threads) * p["per_core"]
+        assert p["per_core"] == info["core_peak_gflops"][dtype]
     assert all("data" not in b["stats"] for b in data["benchmarks"])
     keys = {b["extra_info"]["key"] for b in data["benchmarks"]}
     expected = [cases.key(group, case, dtype, 1, impl)
@@ -108,6 +119,8 @@ def test_bench_writes_pytest_benchmark_json(tiny_run):
                              "contention": cases.CONTENTION_IMPLS}.get(group, cases.TRAINING_IMPLS)
                 if (impl != "torch" or training.torch_module() is not None)
                 and (impl != "jax" or jax_peer.available())]
+    if data_parallel.missing() is None:
+        expected += _data_parallel_keys()
     assert keys == set(expected)
     for b in data["benchmarks"]:
         extra = b["extra_info"]
@@ -125,6 +138,99 @@ def test_bench_writes_pytest_benchmark_json(tiny_run):
             assert extra["competing_processes"] == fastnn._cpus.available_cpus() >= 1
         if extra["group"] != "kernel" or not extra["kernel"].endswith("update"):
             assert extra["samples_per_s"] > 0, extra["key"]
+
+
+def _data_parallel_keys():
+    """The data-parallel keys of the tiny plan on one thread per rank."""
+    return [cases.key("data_parallel", case, dtype, n, "fastnn")
+            for shape in cases.PLANS["tiny"].data_parallel for dtype in ("float32", "float64")
+            for case, n in cases.data_parallel_layouts(shape, [1])]
+
+
+@needs_mpi
+def test_data_parallel_runs_in_mpiexec_jobs(tiny_run):
+    # Every layout, one rank included, ran as an mpiexec job training with comm.
+    data = json.loads(tiny_run.read_text())
+    found = {b["extra_info"]["key"]: b["extra_info"] for b in data["benchmarks"]
+             if b["extra_info"]["group"] == "data_parallel"}
+    assert set(found) == set(_data_parallel_keys())
+    assert "data_parallel/20-8-4/b4/1r/float32/1t/fastnn" in found
+    tiny = cases.NETWORKS["tiny"]
+    for key, info in found.items():
+        ranks = int(key.split("/")[3].rstrip("r"))
+        assert info["ranks"] == ranks and info["threads_per_rank"] == info["threads"] == 1
+        assert (info["network"], info["batch"], info["steps_per_epoch"]) == ("20-8-4", 4, 16)
+        assert info["samples"] == 64 and info["samples_per_s"] > 0
+        assert 0 <= info["check_error"] <= kernels.RTOL[info["dtype"]], key
+        assert len(info["load_average"]) == 2
+        if ranks > 1:
+            assert info["allreduce_us"] > 0
+            assert info["bytes_per_step"] == tiny.n_params() * np.dtype(info["dtype"]).itemsize
+        else:
+            assert "allreduce_us" not in info and "bytes_per_step" not in info
+    out = compare.markdown([results.load(tiny_run)]).splitlines()
+    at = out.index("### " + compare.DATA_PARALLEL)
+    assert out[at + 2] == ("| benchmark | A fastnn | A ×1r1t | A %peak | A allreduce µs | "
+                           "A MB/step |")
+    rows = {}
+    for line in out[at + 4:]:
+        if not line.startswith("| "):
+            break
+        name, *cells = [c.strip() for c in line.strip("| ").split("|")]
+        rows[name] = cells
+    assert set(rows) == {key.split("/", 1)[1].rsplit("/", 1)[0] for key in found}
+    assert rows["20-8-4/b4/1r/float32/1t"][1:] == ["1.00×", "0.0%", "–", "–"]
+    for name, (_, over_one, _, allreduce, mb) in rows.items():
+        if "/1r/" not in name:
+            assert over_one.endswith("×") and float(allreduce) > 0 and float(mb) > 0
+
+
+def test_compare_shows_the_data_parallel_section():
+    # Without MPI too: the section from results as the suite records them.
+    def result(ranks, threads, samples_per_s, **info):
+        key = "data_parallel/784-128-64-10/b256/%dr/float32/%s/fastnn" % (
+            ranks, cases.threads_label(threads))
+        return {"key": key, "group": "data_parallel", "dtype": "float32", "impl": "fastnn",
+                "network": "784-128-64-10", "batch": 256, "ranks": ranks, "threads": threads,
+                "samples_per_s": samples_per_s, "fraction_of_peak": 0.25, "median_s": 1.0,
+                **info}
+    layouts = [result(1, 1, 100_000.0), result(1, 2, 150_000.0),
+               result(2, 1, 180_000.0, allreduce_us=35.0, bytes_per_step=437_544)]
+    run = results.Run("dp.json", {"cpu_count": 2}, {r["key"]: r for r in layouts})
+    table = compare.markdown([run])
+    assert "### " + compare.DATA_PARALLEL in table
+    assert "| 784-128-64-10/b256/2r/float32/1t | 180,000 | 1.80× | 25.0% | 35 | 0.438 |" in table
+    assert "| 784-128-64-10/b256/1r/float32/1t | 100,000 | 1.00× | 25.0% | – | – |" in table
+    # the products of each rank's share of the batch
+    assert compare.products(layouts[2])[0] == (128, 128, 784, False, False)
+    assert compare.products(layouts[0])[0] == (256, 128, 784, False, False)
+
+
+def test_data_parallel_names_what_is_missing(monkeypatch):
+    real = data_parallel.importlib.util.find_spec
+    monkeypatch.setattr(data_parallel.importlib.util, "find_spec",
+                        lambda name: None if name == "mpi4py" else real(name))
+    assert "mpi4py is not installed" in data_parallel.missing()
+    monkeypatch.setattr(data_parallel.importlib.util, "find_spec", real)
+    monkeypatch.setattr(data_parallel.shutil, "which", lambda name: None)
+    monkeypatch.setattr(data_parallel.sys, "executable", "/nowhere/python")
+    assert data_parallel.missing() == "no mpiexec beside /nowhere/python or on PATH " \
+        "(pip install mpich)"
+
+
+def test_data_parallel_layouts(monkeypatch):
+    monkeypatch.setattr(cases.os, "cpu_count", lambda: 4)
+    layouts = cases.data_parallel_layouts(("mlp", 256, 60_000), [1, 4])
+    assert [(c.ranks, n) for c, n in layouts] == [(1, 1), (1, 4), (4, 1)]
+    assert [cases.key("data_parallel", c, "float32", n, "fastnn") for c, n in layouts] == [
+        "data_parallel/784-128-64-10/b256/1r/float32/1t/fastnn",
+        "data_parallel/784-128-64-10/b256/1r/float32/all/fastnn",
+        "data_parallel/784-128-64-10/b256/4r/float32/1t/fastnn"]
+    monkeypatch.setattr(cases.os, "cpu_count", lambda: 1)
+    assert [(c.ranks, n) for c, n in cases.data_parallel_layouts(("mlp", 256, 60_000), [1])] \
+        == [(1, 1)]
+    for plan in ("full", "quick"):
+        assert cases.PLANS[plan].data_parallel == (("mlp", 256, 60_000), ("large", 256, 2048))
 
 
 def test_compare_lines_up_two_machines(tiny_run, tmp_path):

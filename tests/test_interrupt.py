@@ -123,8 +123,8 @@ CHILD = textwrap.dedent("""
         replay.optimizer = ropt
         ropt.bind(replay.params, replay.grads)
         order = replay._rng.permutation(n)
-        _, _, steps = replay._train_compiled(X, Y, order, 0, (t % per_epoch) * 128, 128,
-                                             fastnn.losses.get_loss("cce"), ropt)
+        _, _, steps = replay._train_compiled(X, Y, None, order, 0, (t % per_epoch) * 128,
+                                             128, fastnn.losses.get_loss("cce"), ropt)
         ropt.set_step_count(steps)
     same = (np.array_equal(model.params, replay.params) and ropt.t == t
             and all(np.array_equal(a, b) for a, b in

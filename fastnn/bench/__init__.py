@@ -12,6 +12,9 @@ result once against the reference.  One module per concern:
     training-step and epoch benchmarks: implementations and the checks
 ``jax_peer``
     the JAX implementation, in a worker process per thread count
+``data_parallel``
+    data-parallel ``fit`` on MPI: the worker run on every rank of an
+    ``mpiexec`` job, and the suite's handle on such a job
 ``peak``
     the measured per-core peak (multiply-add loop per ISA path) and the GEMM probe
 ``machine``

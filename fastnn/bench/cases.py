@@ -4,7 +4,9 @@ One place defines every case.  A *plan* (``full``, ``quick``, ``tiny``) picks
 (network, batch) shapes; the kernel cases are derived from them (each dense
 layer of each shape, the activations on the first hidden layer's output, the
 losses on the output layer's, the optimizer updates on the whole parameter
-vector), and the training cases are the shapes themselves.
+vector), and the training cases are the shapes themselves.  Data-parallel
+cases (``fit`` on MPI ranks, :class:`DataParallelCase`) run each of the
+plan's ``data_parallel`` shapes on one rank and on one rank per core.
 
 Every case has a stable *key* that names what is measured and nothing about
 the machine (``kernel/dense_forward/784x30-sigmoid/b10/float32/1t/fastnn``), so
@@ -86,6 +88,9 @@ class Plan:
     contention : tuple of (network name, batch, samples)
         ``fit`` over ``samples`` samples while one CPU-bound process per CPU
         competes (:mod:`fastnn.bench.load`).
+    data_parallel : tuple of (network name, global batch, samples)
+        ``fit`` with ``comm`` over ``samples`` samples on MPI ranks
+        (:func:`data_parallel_layouts`).
     """
 
     shapes: tuple
@@ -94,6 +99,7 @@ class Plan:
     epoch_samples: int
     peak_size: int
     contention: tuple
+    data_parallel: tuple
 
 
 _ALL_SHAPES = (("nielsen", 1), ("nielsen", 10), ("nielsen", 32), ("3b1b", 1), ("3b1b", 10),
@@ -104,16 +110,21 @@ _ALL_SHAPES = (("nielsen", 1), ("nielsen", 10), ("nielsen", 32), ("3b1b", 1), ("
 _CONTENTION = (("nielsen", 1, EPOCH_SAMPLES), ("nielsen", 10, EPOCH_SAMPLES),
                ("3b1b", 32, EPOCH_SAMPLES), ("mlp", 256, EPOCH_SAMPLES), ("large", 256, 2048))
 
+#: Data-parallel training: an epoch of 784-128-64-10, and 8 global batches of
+#: the large network.
+_DATA_PARALLEL = (("mlp", 256, EPOCH_SAMPLES), ("large", 256, 2048))
+
 PLANS = {
     # An epoch of the large network takes about 2 minutes per implementation
     # on 2 cores, so it is timed per step only.
     "full": Plan(_ALL_SHAPES, ("nielsen", "3b1b", "mlp", "large"),
                  tuple(s for s in _ALL_SHAPES if s[0] != "large"), EPOCH_SAMPLES, 2048,
-                 _CONTENTION),
+                 _CONTENTION, _DATA_PARALLEL),
     "quick": Plan((("nielsen", 1), ("nielsen", 10), ("3b1b", 32), ("mlp", 256)), ("mlp",),
-                  (("mlp", 256),), EPOCH_SAMPLES, 1024, _CONTENTION),
+                  (("mlp", 256),), EPOCH_SAMPLES, 1024, _CONTENTION, _DATA_PARALLEL),
     # Exercises every code path in seconds; its figures mean nothing.
-    "tiny": Plan((("tiny", 4),), ("tiny",), (("tiny", 4),), 64, 64, (("tiny", 4, 64),)),
+    "tiny": Plan((("tiny", 4),), ("tiny",), (("tiny", 4),), 64, 64, (("tiny", 4, 64),),
+                 (("tiny", 4, 64),)),
 }
 
 
@@ -179,6 +190,22 @@ class TrainingCase:
         return "%s/b%d" % (NETWORKS[self.network].name, self.batch)
 
 
+@dataclass(frozen=True)
+class DataParallelCase(TrainingCase):
+    """Data-parallel ``fit`` on ``ranks`` MPI processes; ``batch`` is the global batch.
+
+    The key names the rank count itself (``2r``), not a label like the
+    threads' ``all``: the layout is what is measured.
+    """
+
+    ranks: int = 1
+
+    @property
+    def name(self):
+        """``<sizes>/b<batch>/<ranks>r`` part of the key."""
+        return "%s/%dr" % (super().name, self.ranks)
+
+
 ACTIVATION_FORWARD = ("identity", "sigmoid", "tanh", "relu", "softmax", "step")
 ACTIVATION_DERIVATIVE = ("identity", "sigmoid", "tanh", "relu")
 LOSSES = ("mse", "bce", "cce")
@@ -215,6 +242,29 @@ def training_cases(plan, per):
     if per == "contention":
         return [TrainingCase(net, batch, samples) for net, batch, samples in plan.contention]
     return [TrainingCase(net, batch, plan.epoch_samples) for net, batch in plan.epochs]
+
+
+def data_parallel_layouts(shape, threads):
+    """The layouts of one data-parallel shape: one rank on each thread count,
+    and one rank per core on one thread each (when there are several cores).
+
+    Parameters
+    ----------
+    shape : (network name, global batch, samples)
+        One entry of :attr:`Plan.data_parallel`.
+    threads : sequence of int
+        The run's thread counts.
+
+    Returns
+    -------
+    list of (DataParallelCase, int)
+        Each case with its threads per rank.
+    """
+    cores = os.cpu_count() or 1
+    out = [(DataParallelCase(*shape, ranks=1), n) for n in threads]
+    if cores > 1:
+        out.append((DataParallelCase(*shape, ranks=cores), 1))
+    return out
 
 
 def key(group, case, dtype, threads, impl):

@@ -8,11 +8,13 @@ every core of each machine.  Per run, the table shows fastnn's figure
 (GFLOP/s for dense kernels, GB/s for elementwise kernels and optimizer
 updates, samples/s for training), fastnn's speedup over the NumPy reference
 (``×numpy``), over PyTorch (``×torch``; and over plain NumPy and JAX for
-training),
-and the fraction of that machine's peak rate (``%peak``: threads × one
-core's multiply-add rate on the ISA path the run used); then fastnn's figure
-in each run over the first run's (under contention: also fastnn over its own
-1-thread row, beside the same busy processes), and, for the benchmarks that multiply
+training), and the fraction of that machine's peak rate (``%peak``: threads
+× one core's multiply-add rate on the ISA path the run used; ranks × threads
+on MPI); then fastnn's figure in each run over the first run's (under
+contention: also fastnn over its own 1-thread row, beside the same busy
+processes; data-parallel training on MPI: fastnn over its own row on one
+rank and one thread, ``×1r1t``, and on several ranks the gradient sum's µs
+and megabytes per step), and, for the benchmarks that multiply
 matrices, what fastnn ran differently from the first run: another
 instruction-set path, or a product ``gemm`` routed elsewhere (own small
 kernel, own packed kernel, BLAS).  A table of the machines (CPU,
@@ -40,6 +42,10 @@ IMPLS = ("fastnn", "numpy", "numpy_plain", "torch", "jax")
 #: The mark of a figure taken under load.
 LOAD_MARK = "!"
 
+CONTENTION = ("Training beside one busy process per CPU (samples/s; ×1t: over fastnn's "
+              "1-thread row under the same load)")
+DATA_PARALLEL = "Data-parallel training on MPI (samples/s; ×1r1t: over one rank on one thread)"
+
 #: Table sections: title, the benchmarks in it, and the figure shown.
 SECTIONS = (
     ("Dense layers (GFLOP/s)", lambda r: r.get("kernel", "").startswith("dense"), "gflops"),
@@ -49,9 +55,27 @@ SECTIONS = (
      "gbytes_per_s"),
     ("Training step (samples/s)", lambda r: r.get("group") == "step", "samples_per_s"),
     ("Training epoch (samples/s)", lambda r: r.get("group") == "epoch", "samples_per_s"),
-    ("Training beside one busy process per CPU (samples/s; ×1t: over fastnn's 1-thread row "
-     "under the same load)", lambda r: r.get("group") == "contention", "samples_per_s"),
+    (CONTENTION, lambda r: r.get("group") == "contention", "samples_per_s"),
+    (DATA_PARALLEL, lambda r: r.get("group") == "data_parallel", "samples_per_s"),
 )
+
+
+def _one_thread(row):
+    """The contention row of fastnn on one thread beside ``row``."""
+    return row.rsplit("/", 1)[0] + "/1t"
+
+
+def _one_rank_one_thread(row):
+    """The data-parallel row of one rank on one thread beside ``row``
+    (``data_parallel/<sizes>/b<batch>/<P>r/<dtype>/<threads>``)."""
+    parts = row.split("/")
+    parts[-3], parts[-1] = "1r", "1t"
+    return "/".join(parts)
+
+
+#: Sections with a column of fastnn over its own row in another layout:
+#: title → (column, that row's key from this row's).
+BASELINES = {CONTENTION: ("×1t", _one_thread), DATA_PARALLEL: ("×1r1t", _one_rank_one_thread)}
 
 
 def _row_key(key):
@@ -128,8 +152,9 @@ def products(info):
     -------
     list of (m, n, k, trans_a, trans_b)
         A dense forward: Z = X·W; a dense backward: dW = Xᵀ·dZ and dX = dZ·Wᵀ;
-        a training step or epoch: those of every layer (no dX in the first);
-        nothing for elementwise kernels.
+        a training step or epoch: those of every layer (no dX in the first),
+        at each rank's share of the batch on P ranks (the rows a rank holds
+        of each global batch vary around it); nothing for elementwise kernels.
     """
     kernel = info.get("kernel", "")
     if kernel in ("dense_forward", "dense_backward"):
@@ -137,9 +162,10 @@ def products(info):
         if kernel == "dense_forward":
             return [(b, n_out, n_in, False, False)]
         return [(n_in, n_out, b, True, False), (b, n_in, n_out, False, True)]
-    if info.get("group") in ("step", "epoch", "contention") and "network" in info:
+    if info.get("group") in ("step", "epoch", "contention", "data_parallel") \
+            and "network" in info:
         sizes = [int(x) for x in info["network"].split("-")]
-        b, out = info["batch"], []
+        b, out = max(1, info["batch"] // info.get("ranks", 1)), []
         for layer, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
             out += [(b, n_out, n_in, False, False), (n_in, n_out, b, True, False)]
             if layer:
@@ -260,17 +286,22 @@ def markdown(runs):
         training = metric == "samples_per_s"
         impls = ("numpy", "numpy_plain", "torch", "jax") if training else ("numpy", "torch")
         show_peak = metric in ("gflops", "samples_per_s")
-        contention = title.startswith("Training beside")
+        contention = title == CONTENTION
         if contention:
             impls = ("jax",)
+        if title == DATA_PARALLEL:
+            impls = ()
+        baseline = BASELINES.get(title)
         head = ["benchmark"]
         for name in names:
             head += ["%s fastnn" % name] + ["%s ×%s" % (name, i.replace("numpy_plain", "plain"))
                                              for i in impls]
-            if contention:
-                head.append("%s ×1t" % name)
+            if baseline:
+                head.append("%s %s" % (name, baseline[0]))
             if show_peak:
                 head.append("%s %%peak" % name)
+            if title == DATA_PARALLEL:
+                head += ["%s allreduce µs" % name, "%s MB/step" % name]
         head += ["%s/A" % name for name in names[1:]]
         marks = len(runs) > 1 and metric != "gbytes_per_s"
         if marks:
@@ -284,12 +315,16 @@ def markdown(runs):
                 marked = marked or mark
                 out.append(_fmt(c["value"]) + (LOAD_MARK if mark else ""))
                 out += [_ratio(c["speedup"].get(i)) for i in impls]
-                if contention:
-                    one = run.results.get(row.rsplit("/", 1)[0] + "/1t/fastnn", {})
+                if baseline:
+                    one = run.results.get(baseline[1](row) + "/fastnn", {})
                     out.append(_ratio(c["value"] / one["samples_per_s"])
                                if c["value"] and one.get("samples_per_s") else "–")
                 if show_peak:
                     out.append("–" if c["fraction"] is None else "%.1f%%" % (100 * c["fraction"]))
+                if title == DATA_PARALLEL:
+                    nbytes = c["info"].get("bytes_per_step")
+                    out += [_fmt(c["info"].get("allreduce_us")),
+                            _fmt(nbytes / 1e6) if nbytes is not None else "–"]
             first = cells[0]["value"]
             for c in cells[1:]:
                 out.append(_ratio(c["value"] / first) if first and c["value"] else "–")

@@ -12,12 +12,14 @@ Loaded by ``python -m fastnn bench`` (``-p fastnn.bench.plugin``) and by
 
 Each test of :mod:`fastnn.bench.suite` is parametrized by one
 :class:`Bench` per (case, dtype, thread count, implementation), whose test id
-is the benchmark's stable key.  The JSON's ``machine_info["fastnn"]`` gets the
-machine and build (:func:`fastnn.bench.machine.machine_info`: CPU, ISA path,
-GEMM routes, BLAS core type, ...), the plan, the peak rate
-(:func:`fastnn.bench.peak.peak`) and the GEMM probe's rate for each dtype and
-thread count, and the 1-minute load average at the start and the end of the
-run.  The per-round timings are left
+is the benchmark's stable key (data-parallel benchmarks: one per case, which
+names its rank count, dtype and threads per rank, fastnn only; see
+:func:`fastnn.bench.cases.data_parallel_layouts`).  The JSON's
+``machine_info["fastnn"]`` gets the machine and build
+(:func:`fastnn.bench.machine.machine_info`: CPU, ISA path, GEMM routes, BLAS
+core type, ...), the plan, the peak rate (:func:`fastnn.bench.peak.peak`) and
+the GEMM probe's rate for each dtype and thread count, and the 1-minute load
+average at the start and the end of the run.  The per-round timings are left
 out of the JSON (the statistics stay).
 """
 
@@ -30,7 +32,10 @@ from fastnn.bench import cases, jax_peer, machine, options, peak
 
 @dataclass(frozen=True)
 class Bench:
-    """One benchmark: a case in one dtype, thread count and implementation."""
+    """One benchmark: a case in one dtype, thread count and implementation.
+
+    ``threads`` is per process: per rank for a data-parallel case.
+    """
 
     group: str
     case: object
@@ -70,6 +75,13 @@ def _settings(config):
 
 def pytest_generate_tests(metafunc):
     plan, threads, dtypes = _settings(metafunc.config)
+    if "data_parallel_bench" in metafunc.fixturenames:
+        # fastnn only; the layouts (ranks x threads per rank) side by side per dtype
+        benches = [Bench("data_parallel", case, dtype, n, "fastnn")
+                   for shape in plan.data_parallel for dtype in dtypes
+                   for case, n in cases.data_parallel_layouts(shape, threads)]
+        metafunc.parametrize("data_parallel_bench", benches, ids=[b.key for b in benches])
+        return
     if "kernel_bench" in metafunc.fixturenames:
         name, impls = "kernel_bench", cases.KERNEL_IMPLS
         found = [("kernel", c) for c in cases.kernel_cases(plan)]

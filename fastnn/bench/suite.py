@@ -7,13 +7,18 @@ then records in ``extra_info``: the key and what it names, the check's error,
 GFLOP/s (operations counted) or GB/s (bytes counted), samples/s, the
 fraction of this machine's peak rate (:mod:`fastnn.bench.peak`), and the
 1-minute load average before and after the timing (``load_average``).
+
+Data-parallel training (``TestDataParallel``) runs in ``mpiexec`` jobs that
+the suite starts itself, one per benchmark (:mod:`fastnn.bench.data_parallel`);
+it skips without mpi4py or ``mpiexec``.
 """
 
+import dataclasses
 import time
 
 import pytest
 
-from fastnn.bench import kernels, load, machine, training
+from fastnn.bench import data_parallel, kernels, load, machine, training
 from fastnn.bench.cases import NETWORKS, threads_label
 
 #: A benchmark whose single call takes longer than this many times
@@ -47,7 +52,9 @@ def _time(benchmark, bench, run, config, rounds=None):
     return [before, machine.load_average()]
 
 
-def _record(benchmark, bench, session, error, flops=None, nbytes=None, samples=None, **info):
+def _record(benchmark, bench, session, error, flops=None, nbytes=None, samples=None,
+            cores=None, **info):
+    """Fill ``extra_info``; ``cores``: the threads of the peak (default ``bench.threads``)."""
     stats = benchmark.stats
     info.update(key=bench.key, group=bench.group, case=bench.case.name, dtype=bench.dtype,
                 threads=bench.threads, threads_label=threads_label(bench.threads),
@@ -56,7 +63,7 @@ def _record(benchmark, bench, session, error, flops=None, nbytes=None, samples=N
         seconds = stats.stats.median
         if flops is not None:
             gflops = flops / seconds / 1e9
-            peak = session.peak(bench.dtype, bench.threads)
+            peak = session.peak(bench.dtype, cores or bench.threads)
             info.update(flops=flops, gflops=gflops, peak_gflops=peak,
                         fraction_of_peak=gflops / peak)
         if nbytes is not None:
@@ -139,3 +146,57 @@ class TestContention:
         rounds = 1 if fastnn_session.plan == "tiny" else self.ROUNDS
         _training(benchmark, contention_bench, fastnn_session, request.config, "contention",
                   rounds, competing_processes=competing)
+
+
+class TestDataParallel:
+    """Data-parallel ``fit`` on MPI: one rank on each thread count against one
+    rank per core on one thread each (:func:`fastnn.bench.cases.data_parallel_layouts`).
+
+    Every layout, one rank included, is an ``mpiexec`` job of
+    :mod:`fastnn.bench.data_parallel` training with ``comm``, started for its
+    benchmark (``OMP_NUM_THREADS`` set to its threads per rank) and ended
+    after it; the timed call is one epoch, from sending ``epoch`` to the job
+    to its ``done``.  Before: the check (``fit`` with ``comm`` against one
+    process's ``fit`` on the same rows, :meth:`~fastnn.bench.data_parallel.Job.check`);
+    after, with several ranks: the gradient sum's time and bytes per step.
+    """
+
+    #: Timed epochs per benchmark (the tiny plan: 1).
+    ROUNDS = 5
+
+    @pytest.fixture
+    def job(self, data_parallel_bench, fastnn_session):
+        """The benchmark's ``mpiexec`` job (skips without mpi4py or mpiexec)."""
+        reason = data_parallel.missing()
+        if reason:
+            pytest.skip(reason)
+        b = data_parallel_bench
+        cores = b.case.ranks * b.threads
+        # The peak and GEMM probe first: the job's idle ranks poll for the next command.
+        fastnn_session.prepare(dataclasses.replace(b, threads=cores))
+        fastnn_session.peak(b.dtype, cores)
+        job = data_parallel.Job(b.case.network, b.case.ranks, b.threads, b.case.batch,
+                                b.case.samples, b.dtype)
+        try:
+            yield job
+        finally:
+            job.close()
+
+    def test_training_data_parallel(self, benchmark, data_parallel_bench, fastnn_session, job,
+                                    request):
+        """One epoch of ``fit(..., comm=comm)`` over the case's samples, on every rank."""
+        b, case = data_parallel_bench, data_parallel_bench.case
+        network = NETWORKS[case.network]
+        error = job.check()
+        rounds = 1 if fastnn_session.plan == "tiny" else self.ROUNDS
+        load_average = _time(benchmark, b, job.epoch, request.config, rounds)
+        info = {}
+        if case.ranks > 1:
+            info["allreduce_us"], info["bytes_per_step"] = job.gradient_sum()
+        trained = case.samples - case.samples % case.batch
+        _record(benchmark, b, fastnn_session, error,
+                flops=trained * training.flops_per_sample(network), samples=trained,
+                cores=case.ranks * b.threads, network=network.name,
+                description=network.describe(), batch=case.batch, ranks=case.ranks,
+                threads_per_rank=b.threads, steps_per_epoch=-(-case.samples // case.batch),
+                load_average=load_average, **info)

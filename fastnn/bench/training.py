@@ -123,8 +123,8 @@ class _FastnnTrainer(_Trainer):
 
     def step(self):
         start, stop = self._next_batch()
-        self._train(self.X, self.Y, self.order, start, stop, self.batch, self.loss,
-                    self.optimizer)
+        self._train(self.X, self.Y, None, self.order, start, stop, self.batch, self.loss,
+                    self.optimizer)        # None: no sample weights
 
     def epoch(self):
         self.model.fit(self.X, self.Y, self.loss, self.optimizer, epochs=1,
@@ -293,7 +293,7 @@ def check(case, impl, dtype):
     ref.step()
     trainer = make(case, impl, dtype, samples)
     trainer.step()
-    return _compare(impl, case, dtype, trainer.weights(), ref.weights(), before)
+    return compare_weights(impl, case, dtype, trainer.weights(), ref.weights(), before)
 
 
 def check_epoch(case, impl, dtype, batches=10):
@@ -331,10 +331,37 @@ def check_epoch(case, impl, dtype, batches=10):
     ref.epoch()
     trainer = make(case, impl, dtype, samples)
     trainer.epoch()
-    return _compare(impl, case, dtype, trainer.weights(), ref.weights(), before)
+    return compare_weights(impl, case, dtype, trainer.weights(), ref.weights(), before)
 
 
-def _compare(impl, case, dtype, got_weights, want_weights, before):
+def compare_weights(impl, case, dtype, got_weights, want_weights, before):
+    """The weights ``impl`` trained against the reference's, from the same start.
+
+    The tolerance of :func:`check`: ``RTOL[dtype]`` of the largest change the
+    reference made to each array, plus a few machine epsilons of its largest
+    starting value (rounding of the weights themselves).
+
+    Parameters
+    ----------
+    impl : str
+        Named in the error message.
+    case : TrainingCase
+        Named in the error message.
+    dtype : {'float32', 'float64'}
+    got_weights, want_weights, before : list of (W, b)
+        Per dense layer: ``impl``'s weights, the reference's, and both's
+        starting weights.
+
+    Returns
+    -------
+    float
+        The largest error, relative to the largest change of a weight.
+
+    Raises
+    ------
+    AssertionError
+        When an array disagrees beyond the tolerance.
+    """
     eps = float(np.finfo(dtype).eps)
     worst = 0.0
     for layer, (got, want, old) in enumerate(zip(got_weights, want_weights, before)):
