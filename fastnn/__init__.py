@@ -18,14 +18,15 @@ from fastnn._config import (
 from fastnn._version import __version__
 from fastnn import _routes  # noqa: F401  (loads the tuned routes of this CPU)
 from fastnn._tune import tune
-from fastnn.layers import Dense, Identity, ReLU, Sigmoid, Softmax, Step, Tanh
+from fastnn.layers import Dense, Dropout, Identity, ReLU, Sigmoid, Softmax, Step, Tanh
 from fastnn.losses import BCELoss, CrossEntropyLoss, MSELoss
 from fastnn.model import Callback, History, Sequential, load
 from fastnn.callbacks import CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint
 from fastnn.export import export_onnx
 from fastnn.optim import (
-    SGD, Adam, BatchGD, Constant, ExponentialDecay, InverseScaling, MiniBatchGD,
-    StepDecay, StochasticGD)
+    SGD, Adagrad, Adam, AdamW, BatchGD, Constant, CosineDecay, ExponentialDecay,
+    InverseScaling, MiniBatchGD, ReduceLROnPlateau, RMSprop, StepDecay, StochasticGD,
+    get_optimizer)
 
 if TYPE_CHECKING:   # for type checkers; at run time they load on first use (below)
     from fastnn.sklearn import MLPClassifier, MLPRegressor
@@ -34,10 +35,11 @@ __all__ = [
     "__version__", "config", "get_num_threads", "set_num_threads", "show_config",
     "flush_denormals", "available_isas", "get_isa", "set_isa", "use_isa", "tune",
     "datasets", "distributed", "kernels", "reference",
-    "Sequential", "Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
+    "Sequential", "Dense", "Dropout", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
     "MSELoss", "BCELoss", "CrossEntropyLoss",
-    "SGD", "Adam", "BatchGD", "StochasticGD", "MiniBatchGD",
-    "Constant", "StepDecay", "ExponentialDecay", "InverseScaling",
+    "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "BatchGD", "StochasticGD", "MiniBatchGD",
+    "get_optimizer", "Constant", "StepDecay", "ExponentialDecay", "InverseScaling",
+    "CosineDecay", "ReduceLROnPlateau",
     "History", "Callback", "load", "export_onnx",
     "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "CSVLogger",
     "MLPClassifier", "MLPRegressor",

@@ -37,6 +37,9 @@ class Workspaces:
     sizes : sequence of int
         Units per layer, inputs first.
     dtype : numpy dtype
+    dropped_units : int, default 0
+        Units of the layers followed by dropout, in all (their dropped
+        activations and masks, ``dropout``).
     """
 
     #: Free sets kept per batch size, and batch sizes kept: training batches
@@ -44,14 +47,15 @@ class Workspaces:
     KEEP_PER_SIZE = 4
     KEEP_SIZES = 2
 
-    def __init__(self, sizes, dtype):
+    def __init__(self, sizes, dtype, dropped_units=0):
         self.sizes = tuple(int(s) for s in sizes)
         self.dtype = np.dtype(dtype)
+        self.dropped_units = int(dropped_units)
         self._lock = threading.Lock()
         self._free = {}         # batch size -> list of free sets
 
     def __reduce__(self):
-        return (type(self), (self.sizes, self.dtype))
+        return (type(self), (self.sizes, self.dtype, self.dropped_units))
 
     def _make(self, batch_size):
         sizes = self.sizes
@@ -62,6 +66,8 @@ class Workspaces:
             # a second set of batch buffers: the batch-1 fusion's second
             # input row, the gather-ahead's second batch (train.pyx)
             "spare": np.empty(_train.spare_size(batch_size, sizes[0], sizes[-1]), self.dtype),
+            # dropout: the dropped activations, then the masks (train.pyx)
+            "dropout": np.empty(2 * batch_size * self.dropped_units, self.dtype),
         }
 
     @contextlib.contextmanager
@@ -72,7 +78,7 @@ class Workspaces:
         Yields
         ------
         dict
-            ``acts``, ``deltas``, ``y_batch`` and ``spare``: 1-d arrays of the
+            ``acts``, ``deltas``, ``y_batch``, ``spare`` and ``dropout``: 1-d arrays of the
             sizes the compiled training loop expects.
         """
         with self._lock:

@@ -418,20 +418,25 @@ class DataParallel:
         sizes = self.comm.allgather(int(n_local))
         self.offset, self.n_local, self.n_total = sum(sizes[:self.rank]), n_local, sum(sizes)
         self._local_row = None
+        #: each local row's global row (dropout's masks are keyed by it)
+        self.row_ids = np.arange(self.offset, self.offset + n_local, dtype=np.intp)
         if positions is not None:
             self._local_row = np.full(self.n_total, -1, np.intp)
             self._local_row[positions] = np.arange(len(positions))
+            self.row_ids = np.asarray(positions, dtype=np.intp)
         self.comm.Bcast(params, root=0)
         return self.n_total
 
     def begin(self, model, n_local: int, optimizer) -> int:
         """:meth:`begin_estimator` for a Sequential, with rank 0's optimizer
-        state and generator; returns the global row count."""
+        state, generator and dropout key; returns the global row count."""
         self.begin_estimator(model.params, n_local)
         state = self.comm.bcast(optimizer.state_dict() if self.rank == 0 else None, root=0)
         optimizer.load_state_dict(state)
-        model._rng.bit_generator.state = self.comm.bcast(
-            model._rng.bit_generator.state if self.rank == 0 else None, root=0)
+        optimizer.check_data_parallel()     # rank 0's settings: every rank agrees
+        model._rng.bit_generator.state, model._dropout_key = self.comm.bcast(
+            (model._rng.bit_generator.state, model._dropout_key) if self.rank == 0 else None,
+            root=0)
         if self.local_steps > 1:   # each rank's own order, from the shared generator
             entropy = int(model._rng.integers(1 << 63))
             self.local_rng = np.random.default_rng(

@@ -17,8 +17,8 @@ which layer and what can be.  The head of the graph (binary probability
 columns, labels) depends on the kind of model and is written by
 :func:`export_onnx` itself.
 
-The layers to come map to plain operators too: Dropout to Identity,
-BatchNorm (inference) to Mul and Add by constants folded from the running
+Dropout emits no node (inference passes values through).  The layers to
+come map to plain operators too: BatchNorm (inference) to Mul and Add by constants folded from the running
 mean and variance, gamma, beta and eps, LayerNorm to LayerNormalization
 (``graph.require_opset(17, ...)``), LeakyReLU to LeakyRelu(alpha), GELU to
 0.5·x·(1 + Erf(x/√2)), Softplus to Softplus, LogSoftmax to LogSoftmax(axis=-1).
@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fastnn._validation import all_finite
-from fastnn.layers import Dense, Identity, ReLU, Sigmoid, Softmax, Step, Tanh
+from fastnn.layers import Dense, Dropout, Identity, ReLU, Sigmoid, Softmax, Step, Tanh
 from fastnn.model import Sequential
 
 __all__ = ["export_onnx", "CONVERTERS", "DEFAULT_OPSET"]
@@ -142,6 +142,11 @@ def _identity(g: _Graph, layer: Any, x: str) -> str:
     return g.op("Identity", [x], "A")
 
 
+def _dropout(g: _Graph, layer: Dropout, x: str) -> str:
+    """Dropout at inference passes values through: no node."""
+    return x
+
+
 def _unary(op_type: str, **attrs: Any) -> Converter:
     """The converter of an activation that is one ONNX operator."""
     def convert(g: _Graph, layer: Any, x: str) -> str:
@@ -165,6 +170,7 @@ CONVERTERS: dict[type, Converter] = {
     ReLU: _unary("Relu"),
     Softmax: _unary("Softmax", axis=-1),
     Step: _step,
+    Dropout: _dropout,
 }
 
 

@@ -15,7 +15,8 @@ import numpy as np
 from fastnn._typing import FloatArray
 from fastnn._validation import check_scalar
 
-__all__ = ["Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step", "INITIALIZERS"]
+__all__ = ["Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step", "Dropout",
+           "INITIALIZERS"]
 
 
 def _glorot_uniform(rng, n_in, n_out):
@@ -150,10 +151,37 @@ class Step(Activation):
     name = "step"
 
 
-LAYER_TYPES: dict[str, type[Dense] | type[Activation]] = {cls.__name__: cls for cls in (Dense, Identity, Sigmoid, Tanh, ReLU, Softmax, Step)}
+class Dropout:
+    """Inverted dropout after a hidden layer: while training, each unit of each
+    sample is zeroed with probability ``rate`` and the others scaled by
+    1/(1 − rate); ``predict`` and ``evaluate`` pass values through.
+
+    The mask of a unit is a function of the model's dropout key (from its
+    seed), the optimizer's epoch count, the layer and the sample's row in the
+    training set (csrc/dropout.h): not of the thread count, the batch size or
+    the rank holding the row, so training stays bit-reproducible.
+
+    Parameters
+    ----------
+    rate : float in [0, 1)
+        Fraction of units dropped.  0 keeps every unit.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate: float = check_scalar(rate, "rate", low=0, high=1, high_open=True)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"type": "Dropout", "rate": self.rate}
+
+    def __repr__(self) -> str:
+        return "Dropout(%r)" % self.rate
 
 
-def layer_from_config(config: dict[str, Any]) -> Dense | Activation:
+LAYER_TYPES: dict[str, type[Dense] | type[Activation] | type[Dropout]] = {
+    cls.__name__: cls for cls in (Dense, Identity, Sigmoid, Tanh, ReLU, Softmax, Step, Dropout)}
+
+
+def layer_from_config(config: dict[str, Any]) -> Dense | Activation | Dropout:
     """Rebuild a layer from ``get_config()`` output."""
     if not isinstance(config, dict):
         raise ValueError("a layer config must be a dict, got %r" % (config,))
@@ -162,4 +190,6 @@ def layer_from_config(config: dict[str, Any]) -> Dense | Activation:
         raise ValueError("unknown layer type %r" % (kind,))
     if kind == "Dense":
         return Dense(config["n_in"], config["n_out"], init=config.get("init"))
+    if kind == "Dropout":
+        return Dropout(config["rate"])
     return LAYER_TYPES[kind]()

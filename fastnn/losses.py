@@ -62,14 +62,29 @@ class CrossEntropyLoss(Loss):
 
 _BY_NAME: dict[str, type[Loss]] = {"mse": MSELoss, "bce": BCELoss, "cce": CrossEntropyLoss}
 
+#: Other names of the losses (Keras's and PyTorch's), mapped to the canonical ``name``.
+ALIASES: dict[str, str] = {
+    "mean_squared_error": "mse",
+    "binary_crossentropy": "bce", "binary_cross_entropy": "bce",
+    "categorical_crossentropy": "cce", "cross_entropy": "cce", "crossentropy": "cce",
+}
+
 
 def get_loss(loss: Loss | type[Loss] | str) -> Loss:
-    """Return a Loss instance from an instance, a class, or a name ('mse', 'bce', 'cce')."""
+    """Return a Loss instance from an instance, a class, or a name.
+
+    Names: 'mse' (or 'mean_squared_error'), 'bce' (or
+    'binary_crossentropy', 'binary_cross_entropy'), 'cce' (or
+    'categorical_crossentropy', 'cross_entropy', 'crossentropy').  The
+    loss's ``name`` is always the canonical one.
+    """
     if isinstance(loss, Loss) and loss.name in _BY_NAME:
         return loss
     if isinstance(loss, type) and issubclass(loss, Loss) and loss.name in _BY_NAME:
         return loss()
-    if isinstance(loss, str) and loss in _BY_NAME:
-        return _BY_NAME[loss]()
+    if isinstance(loss, str):
+        key = ALIASES.get(loss, loss)
+        if key in _BY_NAME:
+            return _BY_NAME[key]()
     raise ValueError("loss must be a fastnn loss (MSELoss(), BCELoss(), CrossEntropyLoss()) "
-                     "or one of %s, got %r" % (sorted(_BY_NAME), loss))
+                     "or one of %s, got %r" % (sorted(_BY_NAME) + sorted(ALIASES), loss))

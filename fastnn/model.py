@@ -40,9 +40,9 @@ from fastnn._kernels import train as _train
 from fastnn._progress import ProgressBar
 from fastnn._validation import (
     ACTIVATIONS, LOSSES, STEP_HAS_NO_GRADIENT, all_finite, check_scalar)
-from fastnn.layers import Activation, Dense, layer_from_config
+from fastnn.layers import Activation, Dense, Dropout, layer_from_config
 from fastnn.losses import Loss, get_loss
-from fastnn.optim import Optimizer, optimizer_from_state_dict
+from fastnn.optim import Optimizer, get_optimizer, optimizer_from_state_dict
 
 __all__ = ["Sequential", "History", "Callback", "load"]
 
@@ -151,9 +151,11 @@ class Sequential:
     dtype: np.dtype[np.floating[Any]]
     backend: str
     seed: int | None
-    #: The Dense layers, and the name of the activation that follows each.
+    #: The Dense layers, the name of the activation that follows each, and
+    #: the dropout rate after each (0: none).
     dense: list[Dense]
     activations: list[str]
+    dropout: list[float]
     #: n_in of the first layer, then n_out of each Dense layer.
     sizes: list[int]
     #: 'classification' or 'regression' (what ``predict`` returns).
@@ -184,24 +186,32 @@ class Sequential:
             raise ValueError("backend must be 'cython' or 'numpy', got %r" % (backend,))
         self.backend = backend
         self.seed = seed
-        self.dense, self.activations = self._pair_layers(self.layers)
+        self.dense, self.activations, self.dropout = self._pair_layers(self.layers)
         self.sizes = [self.dense[0].n_in] + [d.n_out for d in self.dense]
         self._build_buffers()
         self._rng = np.random.default_rng(seed)
+        # Dropout's masks (csrc/dropout.h): a key of its own, so that the
+        # shuffles and initial weights are those of the model without dropout
+        self._dropout_key = int(np.random.SeedSequence(seed, spawn_key=(0xD0,)).generate_state(
+            1, np.uint64)[0])
         for layer, act in zip(self.dense, self.activations):
             layer.initialize(self._rng, act)
         self.task = "classification" if self.activations[-1] == "softmax" else "regression"
         self.classes_ = None
         self.optimizer = None
         self.loss = None
-        self._workspaces = Workspaces(self.sizes, self.dtype)   # per call (_sharing.py)
+        self._workspaces = Workspaces(                            # per call (_sharing.py)
+            self.sizes, self.dtype, sum(n for n, rate in zip(self.sizes[1:], self.dropout)
+                                        if rate))
         self._guard = UseGuard()
 
     # --- construction ---------------------------------------------------------------
 
     @staticmethod
     def _pair_layers(layers):
-        dense, activations = [], []
+        """The Dense layers, the activation after each, and the dropout rate
+        after each (0: none; never after the output layer)."""
+        dense, activations, dropout = [], [], []
         for i, layer in enumerate(layers):
             if isinstance(layer, Dense):
                 if dense and layer.n_in != dense[-1].n_out:
@@ -221,13 +231,21 @@ class Sequential:
                         % (i, layer))
                 dense.append(layer)
                 activations.append("identity")
+                dropout.append(0.0)
             elif isinstance(layer, Activation):
                 if not dense or not isinstance(layers[i - 1], Dense):
                     raise ValueError("layer %d: an activation must follow a Dense layer" % i)
                 activations[-1] = layer.name
+            elif isinstance(layer, Dropout):
+                if not dense or isinstance(layers[i - 1], Dropout):
+                    raise ValueError("layer %d: Dropout must follow a Dense layer or its "
+                                     "activation (one Dropout per layer)" % i)
+                dropout[-1] = layer.rate
             else:
                 raise TypeError("layer %d: expected a fastnn layer, got %r" % (i, layer))
-        return dense, activations
+        if dropout[-1]:
+            raise ValueError("Dropout after the output layer: put it after a hidden layer")
+        return dense, activations, dropout
 
     def _build_buffers(self):
         sizes = self.sizes
@@ -253,6 +271,15 @@ class Sequential:
             "a_off": np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(intp),
             "d_off": np.concatenate([[0, 0], np.cumsum(sizes[1:])[:-1]]).astype(intp),
         }
+        if any(self.dropout):
+            dropped = [n if rate else 0 for n, rate in zip(sizes[1:], self.dropout)]
+            self._layout["dropout"] = {
+                "dropout_thresholds": np.asarray(
+                    [reference.dropout_threshold(rate) for rate in self.dropout], np.uintc),
+                "dropout_scales": np.asarray(
+                    [float(self.dtype.type(1.0 / (1.0 - rate))) for rate in self.dropout]),
+                "dropout_offsets": np.concatenate([[0], np.cumsum(dropped)[:-1]]).astype(intp),
+            }
 
     # --- data at the boundary -------------------------------------------------------
 
@@ -459,7 +486,7 @@ class Sequential:
     # --- training ---------------------------------------------------------------------
 
     def fit(self, X: npt.ArrayLike, y: npt.ArrayLike, loss: Loss | type[Loss] | str,
-            optimizer: Optimizer, epochs: int = 1,
+            optimizer: Optimizer | str, epochs: int = 1,
             batch_size: int | Literal["auto"] | None = "auto", shuffle: bool = True,
             validation_data: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
             validation_split: float = 0.0, patience: int | None = None, min_delta: float = 0.0,
@@ -487,8 +514,11 @@ class Sequential:
             them (output j is ``classes_[j]``, which ``predict`` returns);
             later fits and ``evaluate`` must use those labels.
         loss : MSELoss, BCELoss, CrossEntropyLoss, or 'mse' / 'bce' / 'cce'
-        optimizer : fastnn.SGD, fastnn.Adam, or a preset (fastnn.StochasticGD, ...)
-            Bound to this model's parameters on the first call.
+        optimizer : fastnn optimizer, or 'sgd' / 'adam' / 'adamw' / 'rmsprop' / 'adagrad'
+            An instance (fastnn.SGD, fastnn.Adam, ..., a preset such as
+            fastnn.StochasticGD) is bound to this model's parameters and keeps
+            its state between fits; a name makes a new one with default
+            hyperparameters (:func:`fastnn.optim.get_optimizer`).
         epochs : int
             Passes over the training data.
         batch_size : int, None or 'auto'
@@ -575,9 +605,7 @@ class Sequential:
         self._check_trainable()
         loss = get_loss(loss)
         loss.check_output(self.activations[-1])
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError("optimizer must be a fastnn optimizer (fastnn.SGD, fastnn.Adam, "
-                            "...), got %r" % (optimizer,))
+        optimizer = get_optimizer(optimizer)
         epochs = check_scalar(epochs, "epochs", low=1, integer=True)
         dp = None
         if comm is not None:
@@ -634,9 +662,8 @@ class Sequential:
 
         # data-parallel: the rank's share of the node's CPUs; an exception on
         # one rank from here on ends the MPI job
-        # (the optimizer's state arrays: compiled_rule's 9th and 10th values)
         with (contextlib.nullcontext() if dp is None else
-              dp.training(self.params, self.grads, optimizer.compiled_rule()[8:10])):
+              dp.training(self.params, self.grads, optimizer.state_arrays())):
             for epoch in range(epochs):
                 for c in callbacks:
                     c.on_epoch_begin(epoch)
@@ -679,7 +706,7 @@ class Sequential:
                                                             comm=comm).items()})
                 logs["lr"] = optimizer.lr
                 logs["time"] = time.perf_counter() - started
-                optimizer.epoch_end()
+                optimizer.epoch_end(logs)
                 bar.close({k: v for k, v in logs.items() if k not in ("loss", "lr")})
                 if verbose == 2:
                     print("Epoch %d/%d  %s" % (epoch + 1, epochs, "  ".join(
@@ -779,7 +806,7 @@ class Sequential:
                 t, c, steps = self._train_compiled(
                     X, Y, weights, local_order, start, stop, batch_size, loss, optimizer,
                     steps=(counts[s0:s1], totals[s0:s1], rows[s0:s1], dp.reducer),
-                    buffers=dp.buffers)
+                    buffers=dp.buffers, rows=dp.row_ids)
                 optimizer.set_step_count(steps)
                 total, correct = total + t, correct + c
                 bar.update(stop, total / max(stop, 1))
@@ -803,7 +830,8 @@ class Sequential:
             for start, stop, s0, s1 in runs:
                 t, c, steps = self._train_compiled(
                     X, Y, weights, local_order, start, stop, batch_size, loss, optimizer,
-                    steps=(counts[s0:s1], totals[s0:s1], rows[s0:s1], dp.no_reducer))
+                    steps=(counts[s0:s1], totals[s0:s1], rows[s0:s1], dp.no_reducer),
+                    rows=dp.row_ids)
                 optimizer.set_step_count(steps)
                 dp.average(self.params)
                 total, correct = total + t, correct + c
@@ -812,16 +840,19 @@ class Sequential:
         return dp.reduce(total, correct)
 
     def _train_compiled(self, X, Y, weights, order, start, stop, batch_size, loss, optimizer,
-                        check_finite=False, steps=(None, None, None, None), buffers=None):
+                        check_finite=False, steps=(None, None, None, None), buffers=None,
+                        rows=None):
         """One compiled run.  ``steps``: data-parallel (counts, totals, rows,
         reducer), see ``_train.train_samples``; ``buffers``: (params, grads,
-        state1, state2) to use instead of the model's and the optimizer's (a
-        node-shared model)."""
+        state1, state2, state3) to use instead of the model's and the optimizer's (a
+        node-shared model); ``rows``: each local row's row in the whole
+        training set (dropout's masks; None: the local row)."""
         lay = self._layout
         rule, lr, mom, nest, b1, b2, eps, wd, s1, s2, t = optimizer.compiled_rule()
+        options = optimizer.compiled_options()    # state3, clipping, ...
         params, grads = self.params, self.grads
         if buffers is not None:
-            params, grads, s1, s2 = buffers
+            params, grads, s1, s2, options["state3"] = buffers
         empty = np.empty(0, self.dtype)
         with self._workspaces.borrow(batch_size) as ws:
             total, correct, t, _ = _train.train_samples(
@@ -831,40 +862,59 @@ class Sequential:
                 bool(nest), b1, b2, eps, wd, empty if s1 is None else s1,
                 empty if s2 is None else s2, t, sample_weight=weights, spare=ws["spare"],
                 check_finite=check_finite, step_counts=steps[0], step_totals=steps[1],
-                step_rows=steps[2], reducer=steps[3])
+                step_rows=steps[2], reducer=steps[3],
+                **self._dropout_args(optimizer.epoch, rows, ws), **options)
         return total, correct, t
 
+    def _dropout_args(self, epoch, rows, ws):
+        """``train_samples``' dropout arguments ({} without dropout): the masks
+        of ``epoch`` (the optimizer's epoch count), ``rows`` (each local row's
+        row in the training set, or None), the buffers of workspace ``ws``."""
+        if "dropout" not in self._layout:
+            return {}
+        return dict(self._layout["dropout"], dropout_key=self._dropout_key,
+                    dropout_epoch=epoch, dropout_rows=rows, dropout_buffer=ws["dropout"])
+
     def _train_numpy(self, X, Y, weights, order, start, stop, batch_size, loss, optimizer):
-        rule, lr, mom, nest, b1, b2, eps, wd, s1, s2, t = optimizer.compiled_rule()
+        t = optimizer.compiled_rule()[-1]
         total, correct = 0.0, 0
         for pos in range(start, stop, batch_size):
             idx = order[pos:min(pos + batch_size, stop)]
             value, A_out = self._reference_gradients(X[idx], Y[idx], loss,
-                                                     None if weights is None else weights[idx])
+                                                     None if weights is None else weights[idx],
+                                                     idx, optimizer.epoch)
             total += value * len(idx)
             correct += _count_correct(A_out, Y[idx])
             t += 1
-            if rule == 0:
-                reference.sgd_update(self.params, self.grads, lr, wd)
-            elif rule == 1:
-                reference.momentum_update(self.params, self.grads, s1, lr, mom, nest, wd)
-            else:
-                reference.adam_update(self.params, self.grads, s1, s2, t, lr, b1, b2, eps, wd)
+            optimizer.reference_step(t)     # clipping and update by fastnn.reference
         return total, correct, t
 
-    def _reference_gradients(self, X, Y, loss, sample_weight=None):
-        """Textbook backpropagation on fastnn.reference; fills self.grads."""
-        outputs = [X]
-        for layer, act in zip(self.dense, self.activations):
-            outputs.append(reference.dense_forward(outputs[-1], layer.W, layer.b, act))
+    def _reference_gradients(self, X, Y, loss, sample_weight=None, rows=None, epoch=0):
+        """Textbook backpropagation on fastnn.reference; fills self.grads.
+
+        ``rows`` (the samples' rows in the training set) turns dropout on,
+        with the masks of ``epoch``; None: no dropout (evaluation)."""
+        inputs, outputs, keeps = [X], [], []
+        for i, (layer, act) in enumerate(zip(self.dense, self.activations)):
+            A = reference.dense_forward(inputs[-1], layer.W, layer.b, act)
+            outputs.append(A)
+            keep = None
+            if self.dropout[i] and rows is not None:
+                stream = reference.dropout_stream(self._dropout_key, epoch, i)
+                keep = reference.dropout_keep(stream, rows, A.shape[1], self.dropout[i])
+                A = reference.dropout_forward(A, keep, self.dropout[i])
+            keeps.append(keep)
+            inputs.append(A)
         value, dA = reference.loss_delta(outputs[-1], Y, loss.name, self.activations[-1],
                                          sample_weight)
         act = "identity"                      # the output delta is already dL/dZ
         for i in reversed(range(len(self.dense))):
-            dW, db, dX = reference.dense_backward(outputs[i], self.dense[i].W, outputs[i + 1],
+            dW, db, dX = reference.dense_backward(inputs[i], self.dense[i].W, outputs[i],
                                                   dA, act, need_dX=i > 0)
             self._grad_views[i][0][...] = dW
             self._grad_views[i][1][...] = db
+            if i > 0 and keeps[i - 1] is not None:
+                dX = reference.dropout_backward(dX, keeps[i - 1], self.dropout[i - 1])
             dA, act = dX, self.activations[i - 1]
         return value, outputs[-1]
 
@@ -1069,8 +1119,10 @@ class Sequential:
                 "dtype": self.dtype.name, "backend": self.backend, "task": self.task,
                 "classes": self._classes_for_file(),
                 "loss": None if self.loss is None else self.loss.name,
-                # the shuffling generator, so that training resumes exactly
-                "rng_state": self._rng.bit_generator.state}
+                # the shuffling generator and dropout's key, so that training
+                # resumes exactly
+                "rng_state": self._rng.bit_generator.state,
+                "dropout_key": self._dropout_key}
 
     def _classes_for_file(self):
         """:attr:`classes_` as a JSON list (None without); TypeError for labels
@@ -1260,6 +1312,11 @@ def load(path: str | os.PathLike[str]) -> Sequential:
         model.task = spec["task"]
         model.classes_ = _model_file.check_classes(spec.get("classes"), model.sizes[-1])
         model._rng.bit_generator.state = spec["rng_state"]
+        if "dropout_key" in spec:
+            key = spec["dropout_key"]
+            if not (isinstance(key, int) and 0 <= key < 1 << 64):
+                raise ValueError("dropout_key must be an integer in [0, 2^64)")
+            model._dropout_key = key
         model.loss = None if spec["loss"] is None else get_loss(spec["loss"])
         if "optimizer" in config:
             state = dict(config["optimizer"])

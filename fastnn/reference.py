@@ -27,7 +27,9 @@ from fastnn._validation import FUSED_PAIRS, STEP_HAS_NO_GRADIENT
 __all__ = [
     "activation_forward", "activation_derivative", "activation_backward",
     "dense_forward", "dense_backward", "loss_gradient", "loss_delta",
-    "sgd_update", "momentum_update", "adam_update",
+    "dropout_stream", "dropout_keep", "dropout_forward", "dropout_backward",
+    "sgd_update", "momentum_update", "adam_update", "adamw_update", "rmsprop_update",
+    "adagrad_update", "clip_gradients",
     "sklearn_momentum_update", "sklearn_adam_update",
 ]
 
@@ -126,6 +128,72 @@ def dense_backward(X: FloatArray, W: FloatArray, A: FloatArray, dA: FloatArray, 
     db = dZ.sum(axis=0)
     dX = dZ @ W.T if need_dX else None
     return dW, db, dX
+
+
+# --- dropout ---------------------------------------------------------------------
+#
+# Inverted dropout with masks from a counter-based generator: csrc/dropout.h
+# computes the same integers.  The stream of a layer in an epoch and the bits
+# of a row are SplitMix64 hashes; unit j of the row survives when the top 24
+# bits of lowbias32(lo + φ32·(j + 1) ^ hi) (lo, hi: the row's 32-bit halves)
+# reach round(rate·2^24).  Kept values are multiplied by 1/(1 − rate) (in the
+# dtype), dropped ones by 0, so that the expected output is the input.
+
+_GOLDEN = 0x9E3779B97F4A7C15
+_GOLDEN32 = 0x9E3779B9
+_MASK64 = (1 << 64) - 1
+DROPOUT_BITS = 24
+
+
+def _splitmix64(z: Any) -> Any:
+    """SplitMix64's finaliser on Python ints (mod 2^64) or uint64 arrays."""
+    if isinstance(z, np.ndarray):
+        with np.errstate(over="ignore"):
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            return z ^ (z >> np.uint64(31))
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def dropout_threshold(rate: float) -> int:
+    """The 24-bit threshold of a drop rate in [0, 1): units whose bits are below it drop."""
+    return int(round(rate * (1 << DROPOUT_BITS)))
+
+
+def dropout_stream(key: int, epoch: int, layer: int) -> int:
+    """The hash stream of one layer in one epoch, for the model's dropout ``key``."""
+    k = _splitmix64((key + _GOLDEN * (epoch + 1)) & _MASK64)
+    return _splitmix64((k + _GOLDEN * (layer + 1)) & _MASK64)
+
+
+def dropout_keep(stream: int, rows: Any, n_units: int, rate: float) -> Any:
+    """Which units survive, (len(rows), n_units) bools, for samples ``rows``
+    (their rows in the training set)."""
+    rows = np.asarray(rows, dtype=np.uint64).reshape(-1, 1)
+    with np.errstate(over="ignore"):
+        row_bits = _splitmix64(np.uint64(stream) + np.uint64(_GOLDEN) * (rows + np.uint64(1)))
+        lo = (row_bits & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        hi = (row_bits >> np.uint64(32)).astype(np.uint32)
+        units = np.arange(1, n_units + 1, dtype=np.uint32)
+        x = (lo + np.uint32(_GOLDEN32) * units) ^ hi
+        x ^= x >> np.uint32(16)
+        x *= np.uint32(0x7FEB352D)
+        x ^= x >> np.uint32(15)
+        x *= np.uint32(0x846CA68B)
+        x ^= x >> np.uint32(16)
+    return (x >> np.uint32(32 - DROPOUT_BITS)) >= np.uint32(dropout_threshold(rate))
+
+
+def dropout_forward(A: FloatArray, keep: Any, rate: float) -> FloatArray:
+    """Inverted dropout: A·1/(1 − rate) where kept, A·0 where dropped."""
+    return A * np.where(keep, A.dtype.type(1.0 / (1.0 - rate)), A.dtype.type(0))
+
+
+def dropout_backward(dD: FloatArray, keep: Any, rate: float) -> FloatArray:
+    """dL/dA from dL/dD of :func:`dropout_forward`: the same factors."""
+    return dropout_forward(dD, keep, rate)
 
 
 # --- losses ----------------------------------------------------------------------
@@ -227,16 +295,105 @@ def momentum_update(params: FloatArray, grads: FloatArray, velocity: FloatArray,
 
 def adam_update(params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray, step: int,
                 lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                weight_decay: float = 0.0) -> None:
-    """Adam, step t ≥ 1: bias-corrected first and second moments of the gradient."""
+                weight_decay: float = 0.0, v_max: FloatArray | None = None) -> None:
+    """Adam, step t ≥ 1: bias-corrected first and second moments of the gradient.
+
+    With ``v_max`` (the running maximum of v, from zeros), AMSGrad: v̂ = max(v̂, v)
+    replaces v in the denominator.
+    """
     g = _decayed(grads, params, weight_decay)
+    _adam_moments(params, g, m, v, step, lr, beta1, beta2, eps, v_max)
+
+
+def adamw_update(params: FloatArray, grads: FloatArray, m: FloatArray, v: FloatArray,
+                 step: int, lr: float, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.01,
+                 v_max: FloatArray | None = None) -> None:
+    """AdamW (Loshchilov & Hutter; ``torch.optim.AdamW``), step t ≥ 1: decoupled
+    weight decay, params *= 1 − lr·weight_decay, then Adam on the plain gradient
+    (AMSGrad with ``v_max``)."""
+    params *= 1 - lr * weight_decay
+    _adam_moments(params, grads, m, v, step, lr, beta1, beta2, eps, v_max)
+
+
+def _adam_moments(params, g, m, v, step, lr, beta1, beta2, eps, v_max):
     m *= beta1
     m += (1 - beta1) * g
     v *= beta2
     v += (1 - beta2) * (g * g)
+    if v_max is not None:
+        np.maximum(v_max, v, out=v_max)
     bias1 = 1 - beta1 ** step
     bias2 = 1 - beta2 ** step
-    params -= (lr / bias1) * m / (np.sqrt(v) / math.sqrt(bias2) + eps)
+    params -= (lr / bias1) * m / (np.sqrt(v if v_max is None else v_max) / math.sqrt(bias2)
+                                  + eps)
+
+
+def rmsprop_update(params: FloatArray, grads: FloatArray, square_avg: FloatArray, lr: float,
+                   rho: float = 0.9, eps: float = 1e-8, weight_decay: float = 0.0,
+                   momentum: float = 0.0, momentum_buffer: FloatArray | None = None,
+                   grad_avg: FloatArray | None = None) -> None:
+    """RMSprop (Hinton; ``torch.optim.RMSprop`` with alpha = ρ).
+
+    s = ρ·s + (1−ρ)·g²; centered (``grad_avg`` given): ḡ = ρ·ḡ + (1−ρ)·g and
+    d = √(s − ḡ²) + ε, else d = √s + ε; params −= lr·g/d, or with momentum μ > 0
+    b = μ·b + g/d (``momentum_buffer``), params −= lr·b.
+    """
+    g = _decayed(grads, params, weight_decay)
+    square_avg *= rho
+    square_avg += (1 - rho) * (g * g)
+    if grad_avg is not None:
+        grad_avg *= rho
+        grad_avg += (1 - rho) * g
+        d = np.sqrt(square_avg - grad_avg * grad_avg) + eps
+    else:
+        d = np.sqrt(square_avg) + eps
+    if momentum > 0:
+        assert momentum_buffer is not None
+        momentum_buffer *= momentum
+        momentum_buffer += g / d
+        params -= lr * momentum_buffer
+    else:
+        params -= lr * g / d
+
+
+def adagrad_update(params: FloatArray, grads: FloatArray, state_sum: FloatArray, step: int,
+                   lr: float, lr_decay: float = 0.0, eps: float = 1e-10,
+                   weight_decay: float = 0.0) -> None:
+    """Adagrad (Duchi et al.; ``torch.optim.Adagrad``), step t ≥ 1: s += g²;
+    params −= (lr/(1 + (t−1)·lr_decay))·g/(√s + ε)."""
+    g = _decayed(grads, params, weight_decay)
+    clr = lr / (1 + (step - 1) * lr_decay)
+    state_sum += g * g
+    params -= clr * g / (np.sqrt(state_sum) + eps)
+
+
+def clip_gradients(grads: FloatArray, clip_value: float = 0.0, clip_norm: float = 0.0) -> float:
+    """Clip ``grads`` in place and return the norm the norm clipping saw (0.0 without).
+
+    First each element to [−clip_value, clip_value] (``torch.nn.utils.clip_grad_value_``;
+    0: no clamp), then all of them scaled by min(1, clip_norm/(‖g‖₂ + 10⁻⁶))
+    (``clip_grad_norm_``; 0: none).  ‖g‖² is summed in double in the kernel's
+    order (8 partial sums, element i in sum i mod 8, then the sums in order),
+    so that the twins agree bit for bit.
+    """
+    if clip_value > 0:
+        np.clip(grads, -clip_value, clip_value, out=grads)
+    if not clip_norm > 0:
+        return 0.0
+    n = grads.shape[0]
+    squares = np.zeros(-(-n // 8) * 8)
+    squares[:n] = grads
+    squares *= squares
+    lanes = np.add.accumulate(squares.reshape(-1, 8), axis=0)[-1] if n else np.zeros(8)
+    total = 0.0
+    for lane in lanes:
+        total += float(lane)
+    norm = math.sqrt(total)
+    scale = clip_norm / (norm + 1e-6)
+    if scale < 1:
+        grads *= scale
+    return norm
 
 
 # --- scikit-learn's forms of momentum and Adam (its MLP's _stochastic_optimizers) --

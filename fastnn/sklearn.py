@@ -65,7 +65,7 @@ from fastnn._config import flush_denormals
 from fastnn._interrupt import Chunks, Interruptible
 from fastnn._kernels import train as _train
 from fastnn._validation import LOSSES
-from fastnn.layers import Dense, Identity, ReLU, Sigmoid, Softmax, Tanh
+from fastnn.layers import Dense, Dropout, Identity, ReLU, Sigmoid, Softmax, Tanh
 from fastnn.model import Sequential
 
 try:
@@ -77,7 +77,9 @@ try:
     from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
     from sklearn.utils import check_random_state, shuffle
     from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
-    from sklearn.utils._param_validation import StrOptions
+    from numbers import Real
+
+    from sklearn.utils._param_validation import Interval, StrOptions
     from sklearn.utils.optimize import _check_optimize_result
     from sklearn.utils.validation import _check_sample_weight, validate_data
 except ImportError as exc:   # pragma: no cover - exercised in a subprocess test
@@ -256,18 +258,25 @@ class _FastnnMLP:
         net = self.__dict__.get("_fastnn_net")
         if net is None or not len(net.dense) == len(self.coefs_) == len(self.intercepts_):
             return None
-        if net.activations != [act.name for act in self._fastnn_activations()]:
+        if (net.activations != [act.name for act in self._fastnn_activations()]
+                or net.dropout != self._dropout_rates()):
             return None
         if all(W is d.W and b is d.b
                for W, b, d in zip(self.coefs_, self.intercepts_, net.dense)):
             return net
         return None
 
+    def _dropout_rates(self):
+        """The dropout rate after each layer (fastnn's ``dropout`` extension)."""
+        rate = float(getattr(self, "dropout", 0.0))
+        return [rate] * (len(self.coefs_) - 1) + [0.0]
+
     def _copy_network(self):
         """A new network holding a copy of coefs_ and intercepts_, in their dtype."""
         layers = []
-        for W, act in zip(self.coefs_, self._fastnn_activations()):
-            layers += [Dense(*W.shape), act()]
+        for W, act, rate in zip(self.coefs_, self._fastnn_activations(),
+                                self._dropout_rates()):
+            layers += [Dense(*W.shape), act()] + ([Dropout(rate)] if rate else [])
         net = Sequential(layers, dtype=self.coefs_[0].dtype, seed=0)
         for d, W, b in zip(net.dense, self.coefs_, self.intercepts_):
             d.W[...] = W
@@ -330,6 +339,13 @@ class _FastnnMLP:
                 % (shapes, list(pairwise(layer_units))))
 
         net = self._network()
+        if any(net.dropout):
+            if self.solver not in _STOCHASTIC_SOLVERS:
+                raise ValueError("dropout needs solver 'sgd' or 'adam' (L-BFGS minimises a "
+                                 "fixed function; dropout makes it random), got solver=%r"
+                                 % self.solver)
+            # the masks' key, from random_state (after the initial weights)
+            net._dropout_key = int(self._random_state.randint(0, 2**63 - 1, dtype=np.int64))
         X = _dense(X, net.dtype)
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=net.dtype)
@@ -474,7 +490,8 @@ class _FastnnMLP:
                                         opt.rule, opt.learning_rate, opt.momentum, opt.nesterov,
                                         opt.beta_1, opt.beta_2, opt.epsilon, 0.0, opt.state1,
                                         opt.state2, opt.t, sample_weight_train, self.alpha,
-                                        spare=ws["spare"])
+                                        spare=ws["spare"],
+                                        **net._dropout_args(self.n_iter_, None, ws))
                                 data_sum, penalty_sum = data_sum + data, penalty_sum + penalty
                                 interrupt.check()
                     self.n_iter_ += 1
@@ -585,7 +602,8 @@ class _FastnnMLP:
                         opt.nesterov, opt.beta_1, opt.beta_2, opt.epsilon, 0.0, state1,
                         state2, opt.t, sample_weight, self.alpha, spare=ws["spare"],
                         step_counts=counts[s0:s1], step_totals=totals[s0:s1],
-                        reducer=dp.reducer, step_rows=rows[s0:s1])
+                        reducer=dp.reducer, step_rows=rows[s0:s1],
+                        **net._dropout_args(self.n_iter_, dp.row_ids, ws))
                 data_sum, penalty_sum = data_sum + data, penalty_sum + penalty
                 interrupt.check()
         return dp.reduce(data_sum, penalty_sum)
@@ -655,7 +673,12 @@ class MLPClassifier(_FastnnMLP, _SkMLPClassifier):
         scikit-learn's other classifiers.  None: every class 1, which is
         scikit-learn's MLPClassifier exactly.  'balanced' is refused by
         ``partial_fit`` (one batch's frequencies are not the data's), and
-        multilabel targets take no class weights.""", """    >>> from fastnn import MLPClassifier
+        multilabel targets take no class weights.
+
+    dropout : float in [0, 1), default=0.0
+        Inverted dropout after every hidden layer while training
+        (:class:`fastnn.Dropout`), with masks keyed by ``random_state``;
+        'sgd' and 'adam' only.  0: scikit-learn's estimator exactly.""", """    >>> from fastnn import MLPClassifier
     >>> from sklearn.datasets import load_digits
     >>> X, y = load_digits(return_X_y=True)
     >>> clf = MLPClassifier(hidden_layer_sizes=(30,), random_state=0).fit(X / 16, y)
@@ -666,15 +689,21 @@ class MLPClassifier(_FastnnMLP, _SkMLPClassifier):
     _parameter_constraints = {
         **_SkMLPClassifier._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
     }
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant",
-                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
-                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
-                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 class_weight=None):
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
+                 solver: str = "adam",
+                 alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 class_weight: dict[Any, float] | str | None = None,
+                 dropout: float = 0.0) -> None:
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -685,6 +714,7 @@ class MLPClassifier(_FastnnMLP, _SkMLPClassifier):
             beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
             max_fun=max_fun)
         self.class_weight = class_weight
+        self.dropout = dropout
 
 
 class MLPRegressor(_FastnnMLP, _SkMLPRegressor):
@@ -695,10 +725,44 @@ class MLPRegressor(_FastnnMLP, _SkMLPRegressor):
     algorithm (half squared error or half Poisson deviance with an L2
     penalty, minimised by L-BFGS, SGD or Adam), with the training loop and
     prediction running in fastnn's compiled kernels.  See
-    :mod:`fastnn.sklearn` for the design and the few deviations.""", """    >>> from fastnn import MLPRegressor
+    :mod:`fastnn.sklearn` for the design and the few deviations.
+
+    fastnn's extension (after scikit-learn's parameters below):
+
+    dropout : float in [0, 1), default=0.0
+        Inverted dropout after every hidden layer while training
+        (:class:`fastnn.Dropout`), with masks keyed by ``random_state``;
+        'sgd' and 'adam' only.  0: scikit-learn's estimator exactly.""", """    >>> from fastnn import MLPRegressor
     >>> from sklearn.datasets import make_regression
     >>> X, y = make_regression(n_samples=200, n_features=20, random_state=1)
     >>> reg = MLPRegressor(random_state=1, max_iter=2000, tol=0.1).fit(X, y)
     >>> reg.predict(X[:2]).shape
     (2,)
     """)
+
+    _parameter_constraints = {
+        **_SkMLPRegressor._parameter_constraints,
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: Any = (100,),
+                 activation: str = "relu", *, solver: str = "adam",
+                 alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 dropout: float = 0.0) -> None:
+        super().__init__(
+            loss=loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+            solver=solver, alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+            warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun)
+        self.dropout = dropout

@@ -89,6 +89,23 @@ def test_sequential_matches_predict_proba(hidden, output, dtype, path, rng):
         assert list(out) == ["Y"]
 
 
+def test_dropout_exports_as_the_inference_pass_through(dtype, path, rng):
+    from fastnn.layers import Dropout
+    model = Sequential([Dense(5, 9), ReLU(), Dropout(0.5), Dense(9, 3), Softmax()],
+                       dtype=dtype, seed=2)
+    X = rng.standard_normal((40, 5)).astype(dtype)
+    model.fit(X, np.arange(40) % 3, "cce", fastnn.SGD(0.1), epochs=2, verbose=0)
+    export_onnx(model, path)
+    _assert_close(_run(path, X)["Y"], model.predict_proba(X), dtype)
+    if _estimators() is not None:
+        clf = _estimators().MLPClassifier((6,), dropout=0.3, max_iter=5, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.fit(X, np.arange(40) % 3)
+        export_onnx(clf, path)
+        _assert_close(_run(path, X)["probabilities"], clf.predict_proba(X), dtype)
+
+
 def test_sequential_deep_and_one_row(dtype, path, rng):
     model = Sequential([Dense(3, 7), Tanh(), Dense(7, 5), ReLU(), Dense(5, 5), Sigmoid(),
                         Dense(5, 2), Softmax()], dtype=dtype, seed=1)
@@ -249,7 +266,8 @@ class MySigmoid(Sigmoid):
 def test_layer_without_converter(layer, path):
     model = Sequential([Dense(3, 4), Tanh(), Dense(4, 2), layer()])
     with pytest.raises(TypeError, match=r"layer 3, %s\(\).*cannot be exported.*Dense, "
-                       r"Identity, ReLU, Sigmoid, Softmax, Step, Tanh" % layer.__name__):
+                       r"Dropout, Identity, ReLU, Sigmoid, Softmax, Step, Tanh"
+                       % layer.__name__):
         export_onnx(model, path)
     assert not path.exists()
 

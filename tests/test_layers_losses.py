@@ -7,7 +7,7 @@ import fastnn
 from fastnn import (
     BCELoss, CrossEntropyLoss, Dense, Identity, MSELoss, ReLU, Sequential, Sigmoid, Softmax, Step,
     Tanh)
-from fastnn.layers import INITIALIZERS, LAYER_TYPES, layer_from_config
+from fastnn.layers import INITIALIZERS, LAYER_TYPES, Dropout, layer_from_config
 from fastnn.losses import get_loss
 
 
@@ -150,7 +150,10 @@ def test_layer_configs():
     assert Dense(3, 5).get_config() == {"type": "Dense", "n_in": 3, "n_out": 5, "init": None}
     assert Dense(3, 5, init="lecun_normal").get_config()["init"] == "lecun_normal"
     assert ReLU().get_config() == {"type": "ReLU"}
-    assert set(LAYER_TYPES) == {"Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step"}
+    assert set(LAYER_TYPES) == {"Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
+                                "Dropout"}
+    assert layer_from_config(Dropout(0.25).get_config()).rate == 0.25
+    assert repr(Dropout(0.25)) == "Dropout(0.25)"
     assert [ReLU.name, Sigmoid.name, Tanh.name, Softmax.name, Identity.name, Step.name] == \
         ["relu", "sigmoid", "tanh", "softmax", "identity", "step"]
     assert repr(Dense(3, 5)) == "Dense(3, 5)"
@@ -190,9 +193,9 @@ def test_get_loss_by_name_class_or_instance(name, cls):
     assert repr(inst) == "%s()" % cls.__name__
 
 
-@pytest.mark.parametrize("bad", ["MSE", "cross_entropy", "", None, 3, object(), b"mse",
+@pytest.mark.parametrize("bad", ["MSE", "hinge", "", None, 3, object(), b"mse",
                                  fastnn.Sigmoid(), fastnn.Sigmoid, str],
-                         ids=["upper", "long-name", "empty", "None", "int", "object", "bytes",
+                         ids=["upper", "unknown", "empty", "None", "int", "object", "bytes",
                               "layer", "layer-class", "str-class"])
 def test_get_loss_rejects_bad_names(bad):
     with pytest.raises(ValueError, match="loss must be a fastnn loss"):

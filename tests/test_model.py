@@ -851,7 +851,8 @@ FIT_ERRORS = [
     (dict(y=Y20 - 1), ValueError, "y holds class labels outside"),
     (dict(y=np.zeros((20, 2))), ValueError, r"y must have shape \(20, 3\)"),
     (dict(y=np.full((20, 3), np.inf)), ValueError, "y contains NaN or infinity"),
-    (dict(optimizer="sgd"), TypeError, "optimizer must be a fastnn optimizer"),
+    (dict(optimizer="sgdx"), ValueError,
+     r"optimizer must be a fastnn optimizer or one of \['adagrad', 'adam', 'adamw', "),
     (dict(optimizer=object()), TypeError, "optimizer must be a fastnn optimizer"),
     (dict(loss="hinge"), ValueError, "loss must be"),
     (dict(epochs=0), ValueError, "epochs"),
@@ -1279,8 +1280,8 @@ CORRUPTIONS = {
     "optimizer-state-wrong-size": (
         lambda a, c: a.__setitem__("optimizer.m", a["optimizer.m"][:5]), "optimizer|state"),
     "optimizer-state-missing": (_drop("optimizer.v"), "optimizer|state|'v'"),
-    "optimizer-unknown": (lambda a, c: c["optimizer"].__setitem__("type", "RMSprop"),
-                          "RMSprop"),
+    "optimizer-unknown": (lambda a, c: c["optimizer"].__setitem__("type", "Adadelta"),
+                          "Adadelta"),
     "no-model-key": (lambda a, c: c.pop("model"), "model"),
     # declared structure beyond the limits or the arrays present, caught before
     # any layer is built (a million layers took minutes)

@@ -13,8 +13,9 @@ import pytest
 
 from fastnn import optim, reference
 from fastnn.optim import (
-    SGD, Adam, BatchGD, Constant, ExponentialDecay, InverseScaling, MiniBatchGD, StepDecay,
-    StochasticGD, optimizer_from_state_dict, schedule_from_dict)
+    SGD, Adagrad, Adam, AdamW, BatchGD, Constant, CosineDecay, ExponentialDecay,
+    InverseScaling, MiniBatchGD, RMSprop, StepDecay, StochasticGD,
+    optimizer_from_state_dict, schedule_from_dict)
 
 N = 37  # an odd size: not a multiple of any SIMD width
 N_STEPS = 5
@@ -30,6 +31,24 @@ CONFIGS = {
     "adam_wd": (Adam, dict(lr=InverseScaling(1e-2, 0.5), betas=(0.8, 0.99), eps=1e-6,
                            weight_decay=0.01)),
     "minibatch": (MiniBatchGD, dict(lr=0.1, batch_size=8, momentum=0.5)),
+    "adam_amsgrad_wd": (Adam, dict(lr=CosineDecay(1e-2, 4, 1e-3, 1), amsgrad=True,
+                                   weight_decay=0.01)),
+    "adamw": (AdamW, dict(lr=1e-2)),
+    "adamw_amsgrad": (AdamW, dict(lr=StepDecay(1e-2, 0.5, 2), betas=(0.8, 0.99), eps=1e-6,
+                                  weight_decay=0.1, amsgrad=True)),
+    "rmsprop": (RMSprop, dict(lr=1e-2)),
+    "rmsprop_momentum_wd": (RMSprop, dict(lr=ExponentialDecay(1e-2, 0.8), rho=0.95,
+                                          momentum=0.9, weight_decay=0.01)),
+    "rmsprop_centered": (RMSprop, dict(lr=1e-2, centered=True, eps=1e-6)),
+    "rmsprop_centered_momentum": (RMSprop, dict(lr=1e-2, rho=0.5, centered=True,
+                                                momentum=0.5, weight_decay=1e-3)),
+    "adagrad": (Adagrad, dict(lr=0.1)),
+    "adagrad_decay": (Adagrad, dict(lr=0.1, lr_decay=0.05, eps=1e-8,
+                                    initial_accumulator_value=0.1, weight_decay=0.01)),
+    "sgd_clip_value": (SGD, dict(lr=0.1, clip_value=0.5)),
+    "momentum_clip_norm": (SGD, dict(lr=0.05, momentum=0.9, clip_norm=2.0)),
+    "adam_clip_both": (Adam, dict(lr=1e-2, clip_value=0.8, clip_norm=1.5)),
+    "rmsprop_clip_norm": (RMSprop, dict(lr=1e-2, momentum=0.5, clip_norm=1.0)),
 }
 
 
@@ -42,9 +61,21 @@ def _buffers(rng, dtype, n=N):
 
 def _reference_step(opt, p, state, g, t):
     """The reference update with opt's hyperparameters and current lr, at step t."""
-    if isinstance(opt, Adam):
+    g = g.copy()
+    reference.clip_gradients(g, opt.clip_value or 0.0, opt.clip_norm or 0.0)
+    if isinstance(opt, AdamW):
+        reference.adamw_update(p, g, state["m"], state["v"], t, opt.lr, opt.betas[0],
+                               opt.betas[1], opt.eps, opt.weight_decay, state.get("v_max"))
+    elif isinstance(opt, Adam):
         reference.adam_update(p, g, state["m"], state["v"], t, opt.lr, opt.betas[0],
-                              opt.betas[1], opt.eps, opt.weight_decay)
+                              opt.betas[1], opt.eps, opt.weight_decay, state.get("v_max"))
+    elif isinstance(opt, RMSprop):
+        reference.rmsprop_update(p, g, state["square_avg"], opt.lr, opt.rho, opt.eps,
+                                 opt.weight_decay, opt.momentum, state.get("momentum_buffer"),
+                                 state.get("grad_avg"))
+    elif isinstance(opt, Adagrad):
+        reference.adagrad_update(p, g, state["sum"], t, opt.lr, opt.lr_decay, opt.eps,
+                                 opt.weight_decay)
     elif opt.momentum > 0:
         reference.momentum_update(p, g, state["velocity"], opt.lr, opt.momentum,
                                   opt.nesterov, opt.weight_decay)
@@ -70,7 +101,8 @@ def test_step_matches_reference(rng, dtype, config):
     opt = cls(**kwargs)
     opt.bind(params, grads)
     p_ref = params.copy()
-    state_ref = {k: np.zeros_like(params) for k in opt.state}
+    state_ref = {k: np.full_like(params, getattr(opt, "initial_accumulator_value", 0))
+                 for k in opt.state}
     lrs = []
     for t in range(1, 2 * N_STEPS + 1):
         grads[...] = grad_seq[t]

@@ -234,7 +234,8 @@ def test_scikit_learn_conformance(estimator, check):
 
 def test_is_a_scikit_learn_mlp_with_the_same_parameters():
     # and fastnn's extensions, whose defaults are scikit-learn's behaviour
-    extensions = {MLPClassifier: {"class_weight": None}, MLPRegressor: {}}
+    extensions = {MLPClassifier: {"class_weight": None, "dropout": 0.0},
+                  MLPRegressor: {"dropout": 0.0}}
     for ours, theirs in ((MLPClassifier, sk_nn.MLPClassifier),
                          (MLPRegressor, sk_nn.MLPRegressor)):
         assert issubclass(ours, theirs)
@@ -534,3 +535,38 @@ def test_class_weight_is_a_parameter_and_refused_where_it_cannot_apply():
         fastnn.MLPClassifier(class_weight={0: 2.0}).fit(X, np.stack([y, 1 - y], axis=1))
     with pytest.raises(ValueError, match="weight for 7, which is not a class"):
         fastnn.MLPClassifier(class_weight={7: 2.0}).fit(X, y)
+
+
+# --- fastnn's extension: dropout ------------------------------------------------------
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_dropout_trains_the_estimators_network_with_dropout(solver):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 6))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    kwargs = dict(hidden_layer_sizes=(16, 8), solver=solver, max_iter=30, random_state=0,
+                  learning_rate_init=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = MLPClassifier(**kwargs).fit(X, y)
+        dropped = MLPClassifier(dropout=0.3, **kwargs).fit(X, y)
+        again = MLPClassifier(dropout=0.3, **kwargs).fit(X, y)
+        reg = MLPRegressor(dropout=0.2, **kwargs).fit(X, X[:, 0])
+    assert not np.array_equal(plain.coefs_[0], dropped.coefs_[0])
+    for a, b in zip(dropped.coefs_, again.coefs_):      # reproducible from random_state
+        np.testing.assert_array_equal(a, b)
+    assert dropped._fastnn_net.dropout == [0.3, 0.3, 0.0]
+    assert dropped.score(X, y) > 0.8 and reg.score(X, X[:, 0]) > 0.5
+    # prediction runs without dropout: the network's outputs without masks
+    net = dropped._copy_network()
+    np.testing.assert_allclose(dropped.predict_proba(X)[:, 1], net.predict_proba(X)[:, 0])
+
+
+def test_dropout_is_refused_with_lbfgs_and_validated():
+    from sklearn.utils._param_validation import InvalidParameterError
+    X, y = np.random.default_rng(0).standard_normal((20, 3)), np.arange(20) % 2
+    with pytest.raises(ValueError, match="dropout needs solver 'sgd' or 'adam'"):
+        MLPClassifier(solver="lbfgs", dropout=0.2).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="dropout"):
+        MLPClassifier(dropout=1.0).fit(X, y)

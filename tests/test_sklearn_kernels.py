@@ -313,6 +313,6 @@ def test_train_samples_refuses_bad_extras(rng):
         _train.train_samples(*args, np.ones(3), 0.0)
     with pytest.raises(ValueError, match="l2 must be >= 0"):
         _train.train_samples(*args, None, -1.0)
-    args[18] = 7
-    with pytest.raises(ValueError, match="unknown optimizer rule 7"):
+    args[18] = 99
+    with pytest.raises(ValueError, match="unknown optimizer rule 99"):
         _train.train_samples(*args)

@@ -12,7 +12,9 @@ few flat buffers that the Python model allocates once per fit and owns:
 * ``deltas`` (batch_size × Σ_{l=1..L} s_l): dL/dA_l, turned into dL/dZ_l in
   place by the backward pass, at ``batch_size·d_off[l]``;
 * ``y_batch`` (batch_size × s_L): the gathered targets;
-* the optimizer's state (velocity, or Adam's m and v), shaped like params;
+* the optimizer's state (velocity; Adam's m and v, and AMSGrad's v̂; RMSprop's
+  mean square, momentum buffer and mean gradient; Adagrad's sum): up to three
+  arrays shaped like params, state1..state3 (see train_samples);
 * optionally per-sample weights (n_samples,), gathered per batch into
   ``w_batch``: the loss and its delta become weighted means (losses.pyx);
 * ``spare`` (``spare_size``: batch_size × (s₀ + s_L + 1)): a second set of
@@ -30,8 +32,11 @@ separately from the data loss; ``gradients`` adds it to ``grads``.
 ``train_samples`` runs the samples ``order[start:stop]`` in batches of
 ``batch_size`` (the last one may be shorter, using the first rows of each
 buffer): gather rows, forward through every layer, loss and output delta,
-backward, and one optimizer update of the whole flat buffer, all inside one
-``nogil`` block.  Plain gradient descent (no momentum, no weight decay) is
+backward, the gradient clipping if asked (elementwise clamp, then the global
+L2 norm summed on this thread in a fixed order), and one optimizer update of
+the whole flat buffer (``_update_range``: elementwise over a range, so that
+ranks sharing a model each update their slice), all inside one ``nogil``
+block.  Plain gradient descent (no momentum, no weight decay, no clipping) is
 applied layer by layer during the backward pass instead, each layer's step
 taken right after its gradient is computed, while it is in cache; the
 arithmetic is the same as the separate update's.  At batch size 1 the first
@@ -75,7 +80,7 @@ Nothing is allocated per batch.
 from cython cimport floating
 from cython.parallel cimport parallel, threadid
 import numpy as np
-from libc.stdint cimport intptr_t
+from libc.stdint cimport intptr_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from fastnn._kernels._blas cimport (
@@ -88,7 +93,8 @@ from fastnn._kernels.dense cimport (
     dense_backward_impl, dense_backward_sgd_impl, dense_forward_impl)
 from fastnn._kernels.losses cimport loss_delta_impl, weight_sum
 from fastnn._kernels.optim cimport (
-    adam_update_impl, momentum_update_impl, sgd_update_impl, sklearn_adam_update_impl,
+    adagrad_update_impl, adam_update_impl, adamw_update_impl, clip_impl,
+    momentum_update_impl, rmsprop_update_impl, sgd_update_impl, sklearn_adam_update_impl,
     sklearn_momentum_update_impl, sum_squares_impl)
 
 class NonFiniteBatch(ValueError):
@@ -108,6 +114,18 @@ cdef enum:
     RULE_ADAM = 2
     RULE_SKLEARN_MOMENTUM = 3   # scikit-learn's momentum/Nesterov form (optim.pyx)
     RULE_SKLEARN_ADAM = 4       # scikit-learn's Adam form (optim.pyx)
+    RULE_ADAMW = 5              # Adam with decoupled weight decay
+    RULE_RMSPROP = 6
+    RULE_ADAGRAD = 7
+
+
+cdef struct Rule:
+    # the optimizer update of train_samples (see its docstring): the rule code,
+    # its hyperparameters, and the gradient clipping before it (0: off)
+    int code
+    double lr, momentum, beta1, beta2, eps, weight_decay, lr_decay
+    bint nesterov, amsgrad, centered
+    double clip_value, clip_norm
 
 
 cdef extern from "allreduce.h" nogil:
@@ -149,6 +167,32 @@ cdef extern from "handoff.h" nogil:
     int fastnn_handoff_wait(const int* counter, int target, const int* abort)
 
 
+cdef extern from "dropout.h" nogil:
+    uint64_t fastnn_dropout_stream(uint64_t key, uint64_t epoch, uint64_t layer)
+    uint64_t fastnn_dropout_row(uint64_t stream, uint64_t row)
+    void fastnn_dropout_forward_float(const float* A, float* D, float* M, Py_ssize_t units,
+                                      uint64_t row_bits, uint32_t threshold, float scale)
+    void fastnn_dropout_forward_double(const double* A, double* D, double* M,
+                                       Py_ssize_t units, uint64_t row_bits,
+                                       uint32_t threshold, double scale)
+
+
+cdef struct DropoutPlan:
+    # Dropout after hidden layers (fastnn.layers.Dropout; masks: csrc/dropout.h).
+    # Layer l (0-based Dense index) with thresholds[l] > 0 drops: its
+    # activations A_l stay in acts (the activation's derivative needs them);
+    # the next layer reads D_l = A_l·mask from ``dropped``, and ``masks`` keeps
+    # each unit's factor (0 or scales[l]) for the backward pass; both at
+    # batch_size·off[l].
+    const uint32_t* thresholds
+    const double* scales
+    const Py_ssize_t* off
+    uint64_t key, epoch
+    const Py_ssize_t* rows        # a local row's row in the training set; NULL: itself
+    void* dropped
+    void* masks
+
+
 cdef struct Batches:
     # Where each batch's rows come from and where they are gathered to.  Two
     # buffer sets, 0 and 1: batch b uses set b % 2 with the gather-ahead, set 0
@@ -167,6 +211,7 @@ cdef struct Batches:
     # trainer is done with, and the flag that stops the gatherer early
     fastnn_rows rows[2]
     int consumed, abort
+    const DropoutPlan* drop       # or NULL
 
 
 cdef bint _gather(Batches* g, Py_ssize_t pos, Py_ssize_t n, int s,
@@ -277,32 +322,44 @@ cdef double _weights_squared(const floating* params, Py_ssize_t n_layers,
     return total
 
 
-cdef void _update_range(int rule, floating* params, const floating* grads, floating* s1,
-                        floating* s2, Py_ssize_t start, Py_ssize_t stop, double lr,
-                        double momentum, bint nesterov, double beta1, double beta2,
-                        double eps, double weight_decay, long long t) noexcept nogil:
+cdef void _update_range(const Rule* r, floating* params, const floating* grads,
+                        floating* s1, floating* s2, floating* s3, Py_ssize_t start,
+                        Py_ssize_t stop, double weight_decay, long long t) noexcept nogil:
     """One optimizer step over params[start:stop] (and the same range of the state;
-    nothing when the range is empty)."""
+    nothing when the range is empty): elementwise, so that ranks sharing a model
+    can each update a slice.  ``weight_decay``: the L2 decay added to the
+    gradient (AdamW's decoupled decay is ``r.weight_decay``)."""
     cdef Py_ssize_t n = stop - start
     if n <= 0:
         return
     cdef floating* m1 = s1 + start if s1 != NULL else NULL
     cdef floating* m2 = s2 + start if s2 != NULL else NULL
-    if rule == RULE_GD:
+    cdef floating* m3 = s3 + start if s3 != NULL else NULL
+    cdef double lr = r.lr
+    if r.code == RULE_GD:
         sgd_update_impl(params + start, grads + start, n, lr, weight_decay,
                         ELEMENTWISE_THREADS)
-    elif rule == RULE_MOMENTUM:
-        momentum_update_impl(params + start, grads + start, m1, n, lr, momentum, nesterov,
-                             weight_decay, ELEMENTWISE_THREADS)
-    elif rule == RULE_ADAM:
-        adam_update_impl(params + start, grads + start, m1, m2, n, t, lr, beta1, beta2, eps,
-                         weight_decay, ELEMENTWISE_THREADS)
-    elif rule == RULE_SKLEARN_MOMENTUM:
-        sklearn_momentum_update_impl(params + start, grads + start, m1, n, lr, momentum,
-                                     nesterov, weight_decay, ELEMENTWISE_THREADS)
+    elif r.code == RULE_MOMENTUM:
+        momentum_update_impl(params + start, grads + start, m1, n, lr, r.momentum,
+                             r.nesterov, weight_decay, ELEMENTWISE_THREADS)
+    elif r.code == RULE_ADAM:
+        adam_update_impl(params + start, grads + start, m1, m2, m3, n, t, lr, r.beta1,
+                         r.beta2, r.eps, weight_decay, ELEMENTWISE_THREADS)
+    elif r.code == RULE_SKLEARN_MOMENTUM:
+        sklearn_momentum_update_impl(params + start, grads + start, m1, n, lr, r.momentum,
+                                     r.nesterov, weight_decay, ELEMENTWISE_THREADS)
+    elif r.code == RULE_SKLEARN_ADAM:
+        sklearn_adam_update_impl(params + start, grads + start, m1, m2, n, t, lr, r.beta1,
+                                 r.beta2, r.eps, weight_decay, ELEMENTWISE_THREADS)
+    elif r.code == RULE_ADAMW:
+        adamw_update_impl(params + start, grads + start, m1, m2, m3, n, t, lr, r.beta1,
+                          r.beta2, r.eps, r.weight_decay, weight_decay, ELEMENTWISE_THREADS)
+    elif r.code == RULE_RMSPROP:
+        rmsprop_update_impl(params + start, grads + start, m1, m2, m3, n, lr, r.beta2,
+                            r.eps, weight_decay, r.momentum, ELEMENTWISE_THREADS)
     else:
-        sklearn_adam_update_impl(params + start, grads + start, m1, m2, n, t, lr, beta1,
-                                 beta2, eps, weight_decay, ELEMENTWISE_THREADS)
+        adagrad_update_impl(params + start, grads + start, m1, n, t, lr, r.lr_decay, r.eps,
+                            weight_decay, ELEMENTWISE_THREADS)
 
 
 cdef double _forward_backward(floating* params, floating* grads, floating* acts,
@@ -314,7 +371,8 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                               const Py_ssize_t* a_off, const Py_ssize_t* d_off,
                               Py_ssize_t* correct, double fused_lr,
                               const floating* x_prev, bint defer_first,
-                              double delta_scale=1.0) noexcept nogil:
+                              double delta_scale=1.0, const DropoutPlan* drop=NULL,
+                              const Py_ssize_t* batch_rows=NULL) noexcept nogil:
     """Forward and backward for one batch of n rows, the inputs at A0.
 
     It fills grads.  With ``fused_lr`` > 0 it also takes a plain
@@ -326,7 +384,8 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
     taken in the same pass over W as this sample's first product.
     ``delta_scale`` multiplies the output layer's dL/dZ (data-parallel
     training: this rank's weight sum over the step's, so that the ranks'
-    gradients add up to the step's mean).
+    gradients add up to the step's mean).  ``drop``: dropout after hidden
+    layers (DropoutPlan), the batch's rows being order entries ``batch_rows``.
     """
     cdef Py_ssize_t l, s_in, s_out, i
     cdef floating* out_delta
@@ -335,7 +394,7 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
     cdef double value
     for l in range(1, n_layers + 1):
         s_in, s_out = sizes[l - 1], sizes[l]
-        A_in = A0 if l == 1 else acts + batch_size * a_off[l - 1]
+        A_in = A0 if l == 1 else _layer_input(acts, batch_size, a_off, l - 1, drop)
         A_out = acts + batch_size * a_off[l]
         if l == 1 and x_prev != NULL:
             step_forward(<int>s_in, <int>s_out, x_prev, deltas + batch_size * d_off[1],
@@ -345,6 +404,8 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
         else:
             dense_forward_impl(A_in, params + w_off[l - 1], params + b_off[l - 1],
                                act_codes[l - 1], A_out, n, s_in, s_out, ELEMENTWISE_THREADS)
+        if drop != NULL and l < n_layers and drop.thresholds[l - 1] > 0:
+            _dropout_forward(drop, l - 1, A_out, n, batch_size, s_out, batch_rows)
     A_out = acts + batch_size * a_off[n_layers]
     s_out = sizes[n_layers]
     out_delta = deltas + batch_size * d_off[n_layers]
@@ -357,7 +418,7 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
         correct[0] += _count_correct(A_out, y_batch, n, s_out)
     for l in range(n_layers, 0, -1):
         s_in, s_out = sizes[l - 1], sizes[l]
-        A_in = A0 if l == 1 else acts + batch_size * a_off[l - 1]
+        A_in = A0 if l == 1 else _layer_input(acts, batch_size, a_off, l - 1, drop)
         # The output layer's delta is already dL/dZ, hence IDENTITY there.
         if fused_lr > 0:
             dense_backward_sgd_impl(
@@ -376,7 +437,53 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                 deltas + batch_size * d_off[l], grads + w_off[l - 1], grads + b_off[l - 1],
                 deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
                 n, s_in, s_out, ELEMENTWISE_THREADS)
+        if drop != NULL and l > 1 and drop.thresholds[l - 2] > 0:
+            # dL/dD of the dropped layer below → its dL/dA: the same mask and scale
+            _dropout_backward(drop, l - 2, deltas + batch_size * d_off[l - 1], n, batch_size,
+                              s_in)
     return value
+
+
+cdef inline const floating* _layer_input(floating* acts, Py_ssize_t batch_size,
+                                         const Py_ssize_t* a_off, Py_ssize_t l,
+                                         const DropoutPlan* drop) noexcept nogil:
+    """The input of Dense layer l + 1: layer l's activations, or their dropout."""
+    if drop != NULL and drop.thresholds[l - 1] > 0:
+        return <const floating*>drop.dropped + batch_size * drop.off[l - 1]
+    return acts + batch_size * a_off[l]
+
+
+cdef void _dropout_forward(const DropoutPlan* drop, Py_ssize_t layer, const floating* A,
+                           Py_ssize_t n, Py_ssize_t batch_size, Py_ssize_t units,
+                           const Py_ssize_t* batch_rows) noexcept nogil:
+    """D = A·scale where the unit is kept, A·0 where dropped (rows n of A,
+    ``units`` wide), and each unit's factor (scale or 0) into ``masks``."""
+    cdef floating* D = <floating*>drop.dropped + batch_size * drop.off[layer]
+    cdef floating* M = <floating*>drop.masks + batch_size * drop.off[layer]
+    cdef floating scale = <floating>drop.scales[layer]
+    cdef uint64_t stream = fastnn_dropout_stream(drop.key, drop.epoch, <uint64_t>layer)
+    cdef uint64_t row_bits
+    cdef Py_ssize_t i, row
+    for i in range(n):
+        row = batch_rows[i] if drop.rows == NULL else drop.rows[batch_rows[i]]
+        row_bits = fastnn_dropout_row(stream, <uint64_t>row)
+        if floating is float:
+            fastnn_dropout_forward_float(A + i * units, D + i * units, M + i * units, units,
+                                         row_bits, drop.thresholds[layer], scale)
+        else:
+            fastnn_dropout_forward_double(A + i * units, D + i * units, M + i * units,
+                                          units, row_bits, drop.thresholds[layer], scale)
+
+
+cdef void _dropout_backward(const DropoutPlan* drop, Py_ssize_t layer, floating* dA,
+                            Py_ssize_t n, Py_ssize_t batch_size,
+                            Py_ssize_t units) noexcept nogil:
+    """dA (holding dL/dD on entry) becomes dL/dA: dL/dD times the unit's
+    factor (scale where kept, 0 where dropped)."""
+    cdef const floating* M = <const floating*>drop.masks + batch_size * drop.off[layer]
+    cdef Py_ssize_t i
+    for i in range(n * units):
+        dA[i] = dA[i] * M[i]
 
 
 cdef struct Progress:
@@ -389,20 +496,23 @@ cdef struct Progress:
 
 cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floating* grads,
                       floating* acts, floating* deltas, floating* s1, floating* s2,
-                      Py_ssize_t n_params, Py_ssize_t n_layers, const Py_ssize_t* sizes,
-                      const int* act_codes, int loss, const Py_ssize_t* w_off,
-                      const Py_ssize_t* b_off, const Py_ssize_t* a_off,
-                      const Py_ssize_t* d_off, int rule, double lr, double momentum,
-                      bint nesterov, double beta1, double beta2, double eps,
-                      double weight_decay, double l2, double fused_lr,
-                      Distributed* dist, Progress* out) noexcept nogil:
+                      floating* s3, Py_ssize_t n_params, Py_ssize_t n_layers,
+                      const Py_ssize_t* sizes, const int* act_codes, int loss,
+                      const Py_ssize_t* w_off, const Py_ssize_t* b_off,
+                      const Py_ssize_t* a_off, const Py_ssize_t* d_off, const Rule* rule,
+                      double l2, double fused_lr, Distributed* dist,
+                      Progress* out) noexcept nogil:
     """The batches of train_samples, in order: gathered here, or (``ahead``) in
     set b % 2 by the gatherer thread and this one together, the set handed
     back when batch b is done.  With ``dist``: this rank's part of each step
-    (possibly no rows), then the allreduce of grads, then the update."""
+    (possibly no rows), then the allreduce of grads, then the update.  The
+    gradient clipping (``rule``) comes after the sum, before the update."""
     cdef Py_ssize_t pos = g.start, n, l, n_in = sizes[0], batch_size = g.batch_size
     cdef Py_ssize_t lo, hi
-    cdef double sw, wd_l2, value, scale = 1.0
+    cdef double sw = 1.0, wd_l2, value, scale = 1.0
+    # the L2 decay added to g (AdamW's own decay is decoupled: applied by its update)
+    cdef double weight_decay = 0.0 if rule.code == RULE_ADAMW else rule.weight_decay
+    cdef bint clip = rule.clip_value > 0 or rule.clip_norm > 0
     cdef int b = 0, cur = 0
     cdef bint ok
     cdef floating* A0
@@ -437,7 +547,7 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
             value = _forward_backward(
                 params, grads, acts, A0, deltas, <floating*>g.y[cur], wb, n, batch_size,
                 n_layers, sizes, act_codes, loss, w_off, b_off, a_off, d_off, &out.correct,
-                fused_lr, x_prev, defer, scale)
+                fused_lr, x_prev, defer, scale, g.drop, g.order + pos)
             # this rank's part of (the step's mean loss × its rows); weighted:
             # Σ wᵢ·lossᵢ over these rows ÷ the step's Σw, × the step's rows
             out.total += value * (n if dist == NULL else scale * dist.rows[b])
@@ -461,21 +571,22 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
             x_prev = A0
             cur = 1 - cur
         out.t += 1
+        if clip:
+            # the summed gradient of this rank's slice (all of it, unless the
+            # node's ranks share the model: then no clip_norm, see train_samples)
+            clip_impl(grads + lo, hi - lo, rule.clip_value, rule.clip_norm)
         if fused_lr > 0:
             pass                   # the step was taken during the backward pass
         elif l2 == 0:
-            _update_range(rule, params, grads, s1, s2, lo, hi, lr, momentum, nesterov,
-                          beta1, beta2, eps, weight_decay, out.t)
+            _update_range(rule, params, grads, s1, s2, s3, lo, hi, weight_decay, out.t)
         else:
             # weight decay l2/Σw on each W, none on each b
             wd_l2 = l2 / sw
             for l in range(n_layers):
-                _update_range(rule, params, grads, s1, s2, max(lo, w_off[l]),
-                              min(hi, b_off[l]), lr, momentum, nesterov, beta1, beta2, eps,
-                              weight_decay + wd_l2, out.t)
-                _update_range(rule, params, grads, s1, s2, max(lo, b_off[l]),
-                              min(hi, b_off[l] + sizes[l + 1]), lr, momentum, nesterov,
-                              beta1, beta2, eps, weight_decay, out.t)
+                _update_range(rule, params, grads, s1, s2, s3, max(lo, w_off[l]),
+                              min(hi, b_off[l]), weight_decay + wd_l2, out.t)
+                _update_range(rule, params, grads, s1, s2, s3, max(lo, b_off[l]),
+                              min(hi, b_off[l] + sizes[l + 1]), weight_decay, out.t)
         if dist != NULL and dist.reducer.function != NULL:
             out.mpi_error = fastnn_allreduce_end(&dist.reducer)
             if out.mpi_error != 0:
@@ -508,7 +619,15 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   floating[::1] spare=None, bint check_finite=False,
                   const Py_ssize_t[::1] step_counts=None,
                   const double[::1] step_totals=None, const long long[::1] reducer=None,
-                  const double[::1] step_rows=None):
+                  const double[::1] step_rows=None, floating[::1] state3=None,
+                  bint amsgrad=False, bint centered=False, double lr_decay=0.0,
+                  double clip_value=0.0, double clip_norm=0.0,
+                  const unsigned int[::1] dropout_thresholds=None,
+                  const double[::1] dropout_scales=None,
+                  const Py_ssize_t[::1] dropout_offsets=None,
+                  unsigned long long dropout_key=0, long long dropout_epoch=0,
+                  const Py_ssize_t[::1] dropout_rows=None,
+                  floating[::1] dropout_buffer=None):
     """Train on samples order[start:stop] in batches.
 
     Returns (loss sum, correct, t, penalty sum).  The loss sum is Σ over
@@ -517,7 +636,30 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     the L2 penalty ``½·l2·Σ‖W‖²/Σw`` of each batch (0 when ``l2`` is 0).  ``t``
     is the optimizer's step count after the last batch.  ``rule``: 0 gradient
     descent, 1 momentum, 2 Adam (PyTorch's forms), 3 momentum and 4 Adam in
-    scikit-learn's forms (optim.pyx).  ``sample_weight`` (n_samples,) or None.
+    scikit-learn's forms, 5 AdamW, 6 RMSprop, 7 Adagrad (PyTorch's forms;
+    optim.pyx).  Hyperparameters and state by rule (unused ones ignored,
+    state arrays of length 0 or None when unused):
+
+    ====  ====================================  ================================
+    rule  hyperparameters                       state1, state2, state3
+    ====  ====================================  ================================
+    0     lr, weight_decay                      -
+    1, 3  lr, momentum, nesterov, weight_decay  velocity
+    2, 4  lr, beta1, beta2, eps, weight_decay   m, v; v_max if ``amsgrad`` (2)
+    5     the same; weight_decay decoupled      m, v; v_max if ``amsgrad``
+    6     lr, beta2 (ρ), eps, weight_decay,     square_avg; momentum_buffer if
+          momentum, ``centered``                momentum > 0; grad_avg if
+                                                ``centered``
+    7     lr, ``lr_decay``, eps, weight_decay   sum
+    ====  ====================================  ================================
+
+    ``clip_value``, ``clip_norm`` (> 0; 0: off): after each step's gradient
+    (and its sum over the ranks), clamp each element to ±clip_value, then
+    scale all by min(1, clip_norm/(‖g‖₂ + 10⁻⁶)) (PyTorch's
+    ``clip_grad_value_`` and ``clip_grad_norm_``; the norm summed on one
+    thread in a fixed order).  Not ``clip_norm`` with a node-shared reducer:
+    each rank holds only its slice of the summed gradient.
+    ``sample_weight`` (n_samples,) or None.
     ``spare`` (``spare_size(batch_size, n_in, n_out)`` values) or None: a
     second set of batch buffers, for the batch-1 fusion's second input row
     and for the gather-ahead (see the design notes); without it neither is
@@ -541,25 +683,45 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     over the ranks, and every rank takes the same update.  No fused update,
     batch-1 fusion or gather-ahead then.  ``batch_size`` bounds every count.
 
+    Dropout after hidden layers (fastnn.layers.Dropout): per Dense layer,
+    ``dropout_thresholds`` (round(rate·2^24), 0: none; never the output
+    layer), ``dropout_scales`` (1/(1 − rate)) and ``dropout_offsets`` (the
+    layer's place, in units, in the blocks of ``dropout_buffer``: 2 ·
+    batch_size · Σ units of the dropped layers: the dropped activations, then
+    the masks); masks keyed by ``dropout_key``, ``dropout_epoch``, the layer
+    and each sample's row in the training set (``dropout_rows[r]`` for local
+    row r; None: r itself), csrc/dropout.h.
+
     The caller (fastnn.model) validates every argument and owns every buffer;
     this function checks only what keeps memory accesses in bounds.
     """
     cdef Py_ssize_t n_layers = sizes.shape[0] - 1
     cdef Py_ssize_t n_in = X.shape[1], n_out = Y.shape[1], n_params = params.shape[0]
     cdef Py_ssize_t r, size = sizeof(floating)
-    cdef floating* s1 = &state1[0] if state1.shape[0] > 0 else NULL
-    cdef floating* s2 = &state2[0] if state2.shape[0] > 0 else NULL
+    cdef floating* s1 = &state1[0] if state1 is not None and state1.shape[0] > 0 else NULL
+    cdef floating* s2 = &state2[0] if state2 is not None and state2.shape[0] > 0 else NULL
+    cdef floating* s3 = &state3[0] if state3 is not None and state3.shape[0] > 0 else NULL
     cdef floating[::1] w_batch
-    cdef bint adam, defer, ahead, has_spare
+    cdef bint defer, ahead, has_spare
     cdef Batches g
     cdef Progress out
     cdef Distributed dist
     cdef Distributed* dist_ptr = NULL
+    cdef DropoutPlan drop
+    cdef Py_ssize_t dropped_units
+    cdef Rule update
     # Plain gradient descent is fused into the backward pass (see _forward_backward).
     cdef double fused_lr = (lr if rule == RULE_GD and weight_decay == 0 and l2 == 0
-                            and reducer is None else 0)
-    if not RULE_GD <= rule <= RULE_SKLEARN_ADAM:
-        raise ValueError("train_samples: unknown optimizer rule %d" % rule)
+                            and reducer is None and clip_value == 0 and clip_norm == 0
+                            else 0)
+    update.code, update.lr, update.momentum, update.nesterov = rule, lr, momentum, nesterov
+    update.beta1, update.beta2, update.eps = beta1, beta2, eps
+    update.weight_decay, update.lr_decay = weight_decay, lr_decay
+    update.amsgrad, update.centered = amsgrad, centered
+    update.clip_value, update.clip_norm = clip_value, clip_norm
+    _check_rule(&update, n_params, 0 if state1 is None else state1.shape[0],
+                0 if state2 is None else state2.shape[0],
+                0 if state3 is None else state3.shape[0])
     if l2 < 0:
         raise ValueError("train_samples: l2 must be >= 0, got %r" % l2)
     if sample_weight is not None and sample_weight.shape[0] != X.shape[0]:
@@ -568,12 +730,6 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     _check_layout(X.shape[0], Y.shape[0], n_in, n_out, order, start, stop, batch_size,
                   sizes, act_codes, n_params, grads.shape[0], acts.shape[0],
                   deltas.shape[0], y_batch.shape[0], w_off, b_off, a_off, d_off)
-    adam = rule == RULE_ADAM or rule == RULE_SKLEARN_ADAM
-    if rule != RULE_GD and s1 == NULL or adam and s2 == NULL:
-        raise ValueError("train_samples: optimizer state missing")
-    if rule != RULE_GD and (state1.shape[0] != n_params
-                            or adam and state2.shape[0] != n_params):
-        raise ValueError("train_samples: optimizer state differs in size from params")
     if reducer is not None:
         if step_rows is None:
             step_rows = step_totals
@@ -584,10 +740,28 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
         dist.totals = &step_totals[0] if dist.n_steps > 0 else NULL
         dist.rows = &step_rows[0] if dist.n_steps > 0 else NULL
         _unpack_reducer(reducer, &grads[0], &dist.reducer)
+        if clip_norm > 0 and dist.reducer.function != NULL and dist.reducer.node_size != 0:
+            raise ValueError("train_samples: clip_norm needs the whole gradient, and ranks "
+                             "that share the model each hold only a slice of its sum")
         dist_ptr = &dist
         spare = None               # no batch-1 fusion, no gather-ahead
     elif step_counts is not None or step_totals is not None or step_rows is not None:
         raise ValueError("train_samples: step_counts and step_totals need a reducer")
+    g.drop = NULL
+    if dropout_thresholds is not None:
+        dropped_units = _check_dropout(dropout_thresholds, dropout_scales, dropout_offsets,
+                                       dropout_rows, n_layers, sizes, X.shape[0])
+        if dropout_buffer is None or dropout_buffer.shape[0] < 2 * batch_size * dropped_units:
+            raise ValueError("train_samples: dropout_buffer must hold 2 x batch_size x %d "
+                             "values" % dropped_units)
+        drop.thresholds = <const uint32_t*>&dropout_thresholds[0]
+        drop.scales = &dropout_scales[0]
+        drop.off = &dropout_offsets[0]
+        drop.key, drop.epoch = dropout_key, <uint64_t>dropout_epoch
+        drop.rows = &dropout_rows[0] if dropout_rows is not None else NULL
+        drop.dropped = <void*>&dropout_buffer[0]
+        drop.masks = <void*>&dropout_buffer[batch_size * dropped_units]
+        g.drop = &drop
     has_spare = spare is not None and spare.shape[0] >= spare_size(batch_size, n_in, n_out)
     defer = (has_spare and fused_lr > 0 and batch_size == 1
              and step_forward_exact(<int>n_in, <int>sizes[1], floating is double))
@@ -629,17 +803,15 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                 _gather_ahead(&g, &params[0])
             else:                      # without a second thread after all, gather here
                 _train_loop(&g, omp_get_num_threads() == 2, False, &params[0], &grads[0],
-                            &acts[0], &deltas[0], s1, s2, n_params, n_layers, &sizes[0],
+                            &acts[0], &deltas[0], s1, s2, s3, n_params, n_layers, &sizes[0],
                             &act_codes[0], loss, &w_off[0], &b_off[0], &a_off[0], &d_off[0],
-                            rule, lr, momentum, nesterov, beta1, beta2, eps, weight_decay, l2,
-                            fused_lr, NULL, &out)
+                            &update, l2, fused_lr, NULL, &out)
     else:
         with nogil:
             _train_loop(&g, False, defer, &params[0], &grads[0], &acts[0], &deltas[0],
-                        s1, s2, n_params, n_layers, &sizes[0], &act_codes[0], loss,
-                        &w_off[0], &b_off[0], &a_off[0], &d_off[0], rule, lr, momentum,
-                        nesterov, beta1, beta2, eps, weight_decay, l2, fused_lr, dist_ptr,
-                        &out)
+                        s1, s2, s3, n_params, n_layers, &sizes[0], &act_codes[0], loss,
+                        &w_off[0], &b_off[0], &a_off[0], &d_off[0], &update, l2,
+                        fused_lr, dist_ptr, &out)
     if out.mpi_error != 0:
         raise RuntimeError("train_samples: MPI_Allreduce failed with MPI error code %d"
                            % out.mpi_error)
@@ -648,6 +820,61 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
             if not np.isfinite(X[order[r]]).all():
                 raise NonFiniteBatch(order[r])
     return out.total, out.correct, out.t, out.penalty
+
+
+cdef _check_rule(const Rule* r, Py_ssize_t n_params, Py_ssize_t n1, Py_ssize_t n2,
+                 Py_ssize_t n3):
+    """Raise ValueError unless the rule is known, its options belong to it and
+    the state arrays it updates are given (``n1``, ``n2``, ``n3``: the lengths of
+    state1, state2, state3; 0 for none), of params' length."""
+    cdef int code = r.code
+    cdef bint adam = code == RULE_ADAM or code == RULE_SKLEARN_ADAM or code == RULE_ADAMW
+    cdef bint rmsprop_momentum = code == RULE_RMSPROP and r.momentum > 0
+    if not RULE_GD <= code <= RULE_ADAGRAD:
+        raise ValueError("train_samples: unknown optimizer rule %d" % code)
+    if r.amsgrad and not (code == RULE_ADAM or code == RULE_ADAMW):
+        raise ValueError("train_samples: amsgrad is an option of rules 2 and 5 (Adam, AdamW)")
+    if r.centered and code != RULE_RMSPROP:
+        raise ValueError("train_samples: centered is an option of rule 6 (RMSprop)")
+    if r.lr_decay != 0 and code != RULE_ADAGRAD:
+        raise ValueError("train_samples: lr_decay is an option of rule 7 (Adagrad)")
+    if not (r.lr_decay >= 0 and r.clip_value >= 0 and r.clip_norm >= 0):
+        raise ValueError("train_samples: lr_decay, clip_value and clip_norm must be >= 0, "
+                         "got %r, %r, %r" % (r.lr_decay, r.clip_value, r.clip_norm))
+    _check_state(code != RULE_GD, n1, n_params, 1)
+    _check_state(adam or rmsprop_momentum, n2, n_params, 2)
+    _check_state(r.amsgrad or r.centered, n3, n_params, 3)
+
+
+cdef _check_state(bint needed, Py_ssize_t length, Py_ssize_t n_params, int which):
+    if needed and length == 0:
+        raise ValueError("train_samples: optimizer state missing (state%d)" % which)
+    if needed and length != n_params:
+        raise ValueError("train_samples: optimizer state differs in size from params")
+
+
+cdef Py_ssize_t _check_dropout(const unsigned int[::1] thresholds, const double[::1] scales,
+                               const Py_ssize_t[::1] offsets, const Py_ssize_t[::1] rows,
+                               Py_ssize_t n_layers, const Py_ssize_t[::1] sizes,
+                               Py_ssize_t n_samples) except -1:
+    """Check train_samples' dropout arrays; returns the units the buffer holds per row."""
+    cdef Py_ssize_t l, units = 0
+    if (scales is None or offsets is None or thresholds.shape[0] != n_layers
+            or scales.shape[0] != n_layers or offsets.shape[0] != n_layers):
+        raise ValueError("train_samples: dropout_thresholds, dropout_scales and "
+                         "dropout_offsets need one entry per Dense layer")
+    if thresholds[n_layers - 1] != 0:
+        raise ValueError("train_samples: no dropout after the output layer")
+    for l in range(n_layers):
+        if thresholds[l] > 0:
+            if thresholds[l] >= (1 << 24) or offsets[l] != units:
+                raise ValueError("train_samples: layer %d's dropout threshold %d or offset "
+                                 "%d is out of place" % (l, thresholds[l], offsets[l]))
+            units += sizes[l + 1]
+    if rows is not None and rows.shape[0] < n_samples:
+        raise ValueError("train_samples: dropout_rows has %d entries for %d samples"
+                         % (rows.shape[0], n_samples))
+    return units
 
 
 #: Length of a reducer array (fastnn/distributed.py builds it).

@@ -14,6 +14,8 @@ CHECK is one of:
 * ``weights-and-labels``: string labels (rank 0's shard missing a class),
   sample weights and ``class_weight='balanced'`` on uneven shards: the
   weights and classes_ of one process on the whole set (1e-12), with Adam.
+* ``dropout``: a model with Dropout on uneven shards: the weights of one
+  process (1e-12; the masks are keyed by each sample's row in the whole set).
 * ``local-sgd``: fit with ``local_steps=4`` (SGD) equals, within 1e-12,
   plain gradient-descent steps on each rank's own batches (the plan of
   DataParallel.epoch_local) with the weights averaged over the ranks every
@@ -132,6 +134,24 @@ def weights_and_labels(folder):
     shared.fit(X[rows], names[rows], "cce", fastnn.Adam(3e-3), sample_weight=weights[rows],
                comm=COMM, **kwargs)
     np.testing.assert_array_equal(shared.classes_, alone.classes_)
+    assert fastnn.distributed.replicas_agree(shared.params, COMM)
+    error = np.abs(shared.params - alone.params).max() / np.abs(alone.params).max()
+    assert error <= 1e-12, error
+
+
+def dropout(folder):
+    X, y = _data()
+    rows = _uneven_rows(len(X))
+
+    def model():
+        return fastnn.Sequential([fastnn.Dense(12, 10), fastnn.Tanh(), fastnn.Dropout(0.4),
+                                  fastnn.Dense(10, 4), fastnn.Softmax()], dtype="float64",
+                                 seed=3)
+
+    alone, shared = model(), model()
+    alone.fit(X, y, "cce", fastnn.Adam(3e-3), epochs=3, batch_size=16, verbose=0)
+    shared.fit(X[rows], y[rows], "cce", fastnn.Adam(3e-3), epochs=3, batch_size=16,
+               verbose=0, comm=COMM)
     assert fastnn.distributed.replicas_agree(shared.params, COMM)
     error = np.abs(shared.params - alone.params).max() / np.abs(alone.params).max()
     assert error <= 1e-12, error
@@ -375,5 +395,6 @@ if __name__ == "__main__":
      "sharded-predict": sharded_predict, "local-sgd": local_sgd, "checkpoint": checkpoint,
      "sklearn": sklearn, "validation": validation,
      "killed-mid-training": killed_mid_training, "gradient-sum": gradient_sum,
-     "two-machines": two_machines, "weights-and-labels": weights_and_labels}[check](folder)
+     "two-machines": two_machines, "weights-and-labels": weights_and_labels,
+     "dropout": dropout}[check](folder)
     open(os.path.join(folder, "ok-%d" % RANK), "w").close()
