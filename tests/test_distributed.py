@@ -21,6 +21,15 @@ from fastnn.distributed import DataParallel
 SCRIPT = pathlib.Path(__file__).resolve().parent / "mpi" / "data_parallel.py"
 
 
+def _env(**extra):
+    """The ranks' environment: one thread each, and the fastnn this test runs
+    (the checkout above tests/ first on the path: a build in place, e.g. CI's
+    serial and clang copies, rather than whatever fastnn is installed)."""
+    checkout = str(SCRIPT.parents[2])
+    path = os.pathsep.join(p for p in (checkout, os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path, **extra)
+
+
 def _mpiexec():
     try:
         import mpi4py  # noqa: F401
@@ -39,7 +48,7 @@ def _run(ranks, check, folder, timeout=240, **env):
     """Run ``check`` on ``ranks`` ranks, with ``env`` added to the environment;
     the ranks it passed on (their marker files)."""
     folder.mkdir()
-    env = dict(os.environ, OMP_NUM_THREADS="1", **env)
+    env = _env(**env)
     run = subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, str(SCRIPT), check,
                           str(folder)], capture_output=True, text=True, timeout=timeout,
                          env=env)
@@ -207,7 +216,7 @@ def test_the_demo_trains_on_two_ranks(tmp_path, mnist):
         args += ["--mnist", str(tmp_path)]
     run = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "fastnn", "demo",
                           "--distributed", "--quiet", *args], capture_output=True, text=True,
-                         timeout=240, env=dict(os.environ, OMP_NUM_THREADS="1"))
+                         timeout=240, env=_env())
     assert run.returncode == 0, run.stdout + run.stderr
     for rank in range(2):
         assert "rank %d of 2: training rows" % rank in run.stdout
