@@ -297,7 +297,10 @@ def summed(comm: Any, *values: float) -> list[float]:
 
 def checked_everywhere(comm: Any, check, *args):
     """``check(*args)`` on every rank of ``comm``; if it raises ValueError or
-    TypeError on any rank, every rank raises (:func:`agree_on_errors`)."""
+    TypeError on any rank, every rank raises (:func:`agree_on_errors`).
+    ``comm`` None: ``check(*args)`` alone (one process)."""
+    if comm is None:
+        return check(*args)
     _check_comm(comm)
     try:
         result = check(*args)

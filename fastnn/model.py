@@ -620,9 +620,10 @@ class Sequential:
         try:
             # Checks of this rank's data, then what the ranks must agree on;
             # with comm a refused shard raises on every rank, naming this one.
-            X, classes = _everywhere(comm, self._checked_X_and_classes, X, y, loss)
+            from fastnn.distributed import checked_everywhere
+            X, classes = checked_everywhere(comm, self._checked_X_and_classes, X, y, loss)
             self._learn_classes(classes, comm)
-            X, Y, weights, X_val, Y_val, labels, check_in_training = _everywhere(
+            X, Y, weights, X_val, Y_val, labels, check_in_training = checked_everywhere(
                 comm, self._checked_data, X, y, loss, optimizer, validation_data,
                 validation_split, sample_weight, dp is None)
             if class_weight is not None:
@@ -935,11 +936,11 @@ class Sequential:
         ndarray of shape (n_samples, n_outputs), of the model's dtype
             With ``comm``: n_samples is the sum of the shards' rows.
         """
-        if comm is None:
+        if comm is None:       # (no import on the one-process path: single-row latency)
             X = self._check_X(X)
         else:
-            from fastnn import distributed
-            X = distributed.checked_everywhere(comm, self._check_X, X)
+            from fastnn.distributed import checked_everywhere
+            X = checked_everywhere(comm, self._check_X, X)
         with self._guard.reading("predict"):
             out = self._forward(X)
         if comm is not None:
@@ -996,11 +997,8 @@ class Sequential:
             X = self._check_X(X)
             return X, self._check_y(y, X.shape[0], loss)
 
-        if comm is None:
-            X, (Y, labels) = checked(X, y)
-        else:
-            from fastnn import distributed
-            X, (Y, labels) = distributed.checked_everywhere(comm, checked, X, y)
+        from fastnn.distributed import checked_everywhere
+        X, (Y, labels) = checked_everywhere(comm, checked, X, y)
         with self._guard.reading("evaluate"):
             return self._evaluate(X, Y, loss, labels, comm)
 
@@ -1233,15 +1231,6 @@ def class_weights(class_weight: Any, index: npt.NDArray[np.intp], n_classes: int
                              % (label, weight))
         out[place] = weight
     return out
-
-
-def _everywhere(comm, check, *args):
-    """``check(*args)``; with ``comm``, on every rank, raising on every rank
-    when it raised ValueError or TypeError on any (a collective call)."""
-    if comm is None:
-        return check(*args)
-    from fastnn import distributed
-    return distributed.checked_everywhere(comm, check, *args)
 
 
 def _some(values, limit=5):

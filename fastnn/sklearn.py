@@ -65,6 +65,7 @@ from fastnn._config import flush_denormals
 from fastnn._interrupt import Chunks, Interruptible
 from fastnn._kernels import train as _train
 from fastnn._validation import LOSSES
+from fastnn.distributed import checked_everywhere
 from fastnn.layers import Dense, Dropout, Identity, ReLU, Sigmoid, Softmax, Tanh
 from fastnn.model import Sequential
 
@@ -317,11 +318,9 @@ class _FastnnMLP:
             return X, y, sample_weight
 
         dp = self.__dict__.get("_fastnn_dp")
-        if dp is None:
-            X, y, sample_weight = checked(X, y, sample_weight)
-        else:   # a refused shard raises on every rank
-            from fastnn.distributed import checked_everywhere
-            X, y, sample_weight = checked_everywhere(dp.comm, checked, X, y, sample_weight)
+        # with comm, a refused shard raises on every rank
+        X, y, sample_weight = checked_everywhere(None if dp is None else dp.comm, checked,
+                                                 X, y, sample_weight)
         if getattr(self, "class_weight", None) is not None:
             sample_weight = self._class_weighted(y, sample_weight, incremental, dp)
         if y.ndim == 1:
@@ -646,6 +645,17 @@ class _FastnnMLP:
             self._network()
 
 
+#: fastnn's ``dropout`` extension of both estimators: its documentation and
+#: its scikit-learn parameter constraint.
+_DROPOUT_DOC = """
+
+    dropout : float in [0, 1), default=0.0
+        Inverted dropout after every hidden layer while training
+        (:class:`fastnn.Dropout`), with masks keyed by ``random_state``;
+        'sgd' and 'adam' only.  0: scikit-learn's estimator exactly."""
+_DROPOUT_CONSTRAINT = [Interval(Real, 0, 1, closed="left")]
+
+
 def _docstring(sk_class, summary, example):
     """fastnn's summary, then scikit-learn's own parameter and attribute sections."""
     doc = sk_class.__doc__
@@ -673,12 +683,7 @@ class MLPClassifier(_FastnnMLP, _SkMLPClassifier):
         scikit-learn's other classifiers.  None: every class 1, which is
         scikit-learn's MLPClassifier exactly.  'balanced' is refused by
         ``partial_fit`` (one batch's frequencies are not the data's), and
-        multilabel targets take no class weights.
-
-    dropout : float in [0, 1), default=0.0
-        Inverted dropout after every hidden layer while training
-        (:class:`fastnn.Dropout`), with masks keyed by ``random_state``;
-        'sgd' and 'adam' only.  0: scikit-learn's estimator exactly.""", """    >>> from fastnn import MLPClassifier
+        multilabel targets take no class weights.""" + _DROPOUT_DOC, """    >>> from fastnn import MLPClassifier
     >>> from sklearn.datasets import load_digits
     >>> X, y = load_digits(return_X_y=True)
     >>> clf = MLPClassifier(hidden_layer_sizes=(30,), random_state=0).fit(X / 16, y)
@@ -689,7 +694,7 @@ class MLPClassifier(_FastnnMLP, _SkMLPClassifier):
     _parameter_constraints = {
         **_SkMLPClassifier._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "dropout": _DROPOUT_CONSTRAINT,
     }
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
@@ -727,12 +732,7 @@ class MLPRegressor(_FastnnMLP, _SkMLPRegressor):
     prediction running in fastnn's compiled kernels.  See
     :mod:`fastnn.sklearn` for the design and the few deviations.
 
-    fastnn's extension (after scikit-learn's parameters below):
-
-    dropout : float in [0, 1), default=0.0
-        Inverted dropout after every hidden layer while training
-        (:class:`fastnn.Dropout`), with masks keyed by ``random_state``;
-        'sgd' and 'adam' only.  0: scikit-learn's estimator exactly.""", """    >>> from fastnn import MLPRegressor
+    fastnn's extension (after scikit-learn's parameters below):""" + _DROPOUT_DOC, """    >>> from fastnn import MLPRegressor
     >>> from sklearn.datasets import make_regression
     >>> X, y = make_regression(n_samples=200, n_features=20, random_state=1)
     >>> reg = MLPRegressor(random_state=1, max_iter=2000, tol=0.1).fit(X, y)
@@ -742,7 +742,7 @@ class MLPRegressor(_FastnnMLP, _SkMLPRegressor):
 
     _parameter_constraints = {
         **_SkMLPRegressor._parameter_constraints,
-        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "dropout": _DROPOUT_CONSTRAINT,
     }
 
     def __init__(self, loss: str = "squared_error", hidden_layer_sizes: Any = (100,),
