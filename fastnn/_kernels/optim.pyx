@@ -340,6 +340,18 @@ cdef inline void _same_length(Py_ssize_t n, Py_ssize_t other, str name) except *
         raise ValueError("optim: %s differs in length from params" % name)
 
 
+cdef void _check_adam(str kernel, Py_ssize_t n, Py_ssize_t grads, Py_ssize_t m, Py_ssize_t v,
+                      object v_max, long long step) except *:
+    """The checks of Adam's and AdamW's arguments (``v_max``: None or its length)."""
+    _same_length(n, grads, "grads")
+    _same_length(n, m, "m")
+    _same_length(n, v, "v")
+    if v_max is not None:
+        _same_length(n, v_max, "v_max")
+    if step < 1:
+        raise ValueError("%s: step counts from 1, got %d" % (kernel, step))
+
+
 def sgd_update(floating[::1] params, const floating[::1] grads, double lr,
                double weight_decay=0.0, int n_threads=0):
     """params −= lr·(grads + weight_decay·params)."""
@@ -374,13 +386,8 @@ def adam_update(floating[::1] params, const floating[::1] grads, floating[::1] m
     """One Adam step (PyTorch convention); ``step`` counts from 1.  With ``v_max``
     (the running maximum of v), AMSGrad."""
     cdef Py_ssize_t n = params.shape[0]
-    _same_length(n, grads.shape[0], "grads")
-    _same_length(n, m.shape[0], "m")
-    _same_length(n, v.shape[0], "v")
-    if v_max is not None:
-        _same_length(n, v_max.shape[0], "v_max")
-    if step < 1:
-        raise ValueError("adam_update: step counts from 1, got %d" % step)
+    _check_adam("adam_update", n, grads.shape[0], m.shape[0], v.shape[0],
+                None if v_max is None else v_max.shape[0], step)
     if n == 0:
         return
     cdef floating* vm = &v_max[0] if v_max is not None else NULL
@@ -397,13 +404,8 @@ def adamw_update(floating[::1] params, const floating[::1] grads, floating[::1] 
     """One AdamW step (``torch.optim.AdamW``: params *= 1 − lr·weight_decay, then
     Adam without L2 decay); ``step`` counts from 1.  With ``v_max``, AMSGrad."""
     cdef Py_ssize_t n = params.shape[0]
-    _same_length(n, grads.shape[0], "grads")
-    _same_length(n, m.shape[0], "m")
-    _same_length(n, v.shape[0], "v")
-    if v_max is not None:
-        _same_length(n, v_max.shape[0], "v_max")
-    if step < 1:
-        raise ValueError("adamw_update: step counts from 1, got %d" % step)
+    _check_adam("adamw_update", n, grads.shape[0], m.shape[0], v.shape[0],
+                None if v_max is None else v_max.shape[0], step)
     if n == 0:
         return
     cdef floating* vm = &v_max[0] if v_max is not None else NULL
