@@ -221,3 +221,22 @@ def test_the_demo_trains_on_two_ranks(tmp_path, mnist):
     for rank in range(2):
         assert "rank %d of 2: training rows" % rank in run.stdout
     assert run.stdout.count("test accuracy:") == 1 and "samples/s" in run.stdout
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_gradient_sum_refuses_bad_arguments_before_any_mpi_call(dtype):
+    from fastnn._kernels import train
+    reducer = np.zeros(train.REDUCER_FIELDS, np.int64)
+    with pytest.raises(ValueError, match="grads must not be empty"):
+        train.reduce_gradients(np.zeros(0, dtype), reducer)
+    with pytest.raises(ValueError, match="reducer must hold 13 integers, got 7"):
+        train.reduce_gradients(np.zeros(4, dtype), np.zeros(7, np.int64))
+    with pytest.raises(ValueError, match="no MPI_Allreduce address"):
+        train.reduce_gradients(np.zeros(4, dtype), reducer)
+    elsewhere = np.zeros(4, dtype)
+    node = reducer.copy()
+    node[0], node[9], node[10] = 1, 0, 2                   # rank 0 of 2 sharing a machine
+    addresses = np.array([elsewhere.ctypes.data, elsewhere.ctypes.data], np.int64)
+    node[11] = addresses.ctypes.data
+    with pytest.raises(ValueError, match="not this rank's buffer of the node's shared window"):
+        train.reduce_gradients(np.zeros(4, dtype), node)

@@ -87,13 +87,14 @@ def test_gradients_against_finite_differences_with_the_masks_fixed():
         assert abs(numeric - analytic[k]) <= 1e-7 * max(1.0, abs(numeric)), k
 
 
-def test_the_same_bits_for_any_thread_count_and_without_gather_ahead():
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_same_bits_for_any_thread_count(dtype):
     X, y = _data(2000, seed=3)
     runs, before = [], fastnn.get_num_threads()
     for threads in (1, 2):
         fastnn.set_num_threads(threads, adaptive=False)
         try:
-            model = _model(dtype="float32", act=fastnn.ReLU)
+            model = _model(dtype=dtype, act=fastnn.ReLU)
             model.fit(X, y, "cce", fastnn.Adam(1e-3), epochs=2, batch_size=64, verbose=0)
         finally:
             fastnn.set_num_threads(before)
@@ -153,6 +154,34 @@ def test_save_and_load_resume_the_same_masks(tmp_path):
 def test_misplaced_dropout_is_refused(layers, match):
     with pytest.raises(ValueError, match=match):
         fastnn.Sequential(layers())
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda d: d.update(dropout_offsets=d["dropout_offsets"] + 1), "out of place"),
+    (lambda d: d.update(dropout_thresholds=np.full(3, 1000, np.uintc)),
+     "no dropout after the output layer"),
+    (lambda d: d.update(dropout_scales=np.ones(2)), "one entry per Dense layer"),
+])
+def test_the_compiled_loop_refuses_inconsistent_dropout_arguments(change, match):
+    X, y = _data()
+    model = _model()
+    model.fit(X, y, "cce", fastnn.SGD(0.1), epochs=1, verbose=0)     # binds the optimizer
+    model._layout["dropout"] = dict(model._layout["dropout"])
+    change(model._layout["dropout"])
+    Y = np.eye(3)[y]
+    with pytest.raises(ValueError, match=match):
+        model._train_compiled(X, Y, None, np.arange(len(y)), 0, len(y), 8,
+                              fastnn.losses.get_loss("cce"), model.optimizer)
+
+
+def test_the_compiled_loop_refuses_too_few_dropout_rows():
+    X, y = _data()
+    model = _model()
+    model.fit(X, y, "cce", fastnn.SGD(0.1), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="dropout_rows has 3 entries for 96 samples"):
+        model._train_compiled(X, np.eye(3)[y], None, np.arange(len(y)), 0, len(y), 8,
+                              fastnn.losses.get_loss("cce"), model.optimizer,
+                              rows=np.arange(3))
 
 
 @pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5, np.nan, "0.5"])
