@@ -179,7 +179,10 @@ def test_data_parallel_runs_in_mpiexec_jobs(tiny_run):
         name, *cells = [c.strip() for c in line.strip("| ").split("|")]
         rows[name] = cells
     assert set(rows) == {key.split("/", 1)[1].rsplit("/", 1)[0] for key in found}
-    assert rows["20-8-4/b4/1r/float32/1t"][1:] == ["1.00×", "0.0%", "–", "–"]
+    # %peak is a measured fraction (its digits depend on the machine): only its form
+    one_rank = rows["20-8-4/b4/1r/float32/1t"]
+    assert one_rank[1] == "1.00×" and one_rank[3:] == ["–", "–"]
+    assert re.fullmatch(r"\d+\.\d%", one_rank[2]), one_rank
     for name, (_, over_one, _, allreduce, mb) in rows.items():
         if "/1r/" not in name:
             assert over_one.endswith("×") and float(allreduce) > 0 and float(mb) > 0
