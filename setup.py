@@ -64,6 +64,7 @@ KERNEL_MODULES = [
     "_finite",      # the boundary's NaN/infinity scan, at memory speed
     "activations",  # activation forward, derivative and backward
     "dense",        # dense layer forward and backward
+    "normalization",  # batch and layer normalization: forward, backward, inference
     "losses",       # losses with their gradients, fused output deltas
     "optim",        # in-place optimizer updates over flat buffers
     "train",        # the compiled training loop: batches without Python

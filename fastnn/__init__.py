@@ -18,7 +18,8 @@ from fastnn._config import (
 from fastnn._version import __version__
 from fastnn import _routes  # noqa: F401  (loads the tuned routes of this CPU)
 from fastnn._tune import tune
-from fastnn.layers import Dense, Dropout, Identity, ReLU, Sigmoid, Softmax, Step, Tanh
+from fastnn.layers import (
+    BatchNorm, Dense, Dropout, Identity, LayerNorm, ReLU, Sigmoid, Softmax, Step, Tanh)
 from fastnn.losses import BCELoss, CrossEntropyLoss, MSELoss
 from fastnn.model import Callback, History, Sequential, load
 from fastnn.callbacks import CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint
@@ -35,7 +36,8 @@ __all__ = [
     "__version__", "config", "get_num_threads", "set_num_threads", "show_config",
     "flush_denormals", "available_isas", "get_isa", "set_isa", "use_isa", "tune",
     "datasets", "distributed", "kernels", "reference",
-    "Sequential", "Dense", "Dropout", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
+    "Sequential", "Dense", "Dropout", "BatchNorm", "LayerNorm",
+    "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
     "MSELoss", "BCELoss", "CrossEntropyLoss",
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "BatchGD", "StochasticGD", "MiniBatchGD",
     "get_optimizer", "Constant", "StepDecay", "ExponentialDecay", "InverseScaling",

@@ -1,8 +1,8 @@
 """Reading a model file without trusting it: bounds before any allocation or loop.
 
 A fastnn model file (``Sequential.save``) is an uncompressed ``.npz``: a zip
-of ``.npy`` arrays (``params``, the optimizer's ``optimizer.*`` arrays) and a
-JSON header (``config``).  ``fastnn.load`` may be given a truncated, corrupt
+of ``.npy`` arrays (``params``, BatchNorm's ``norm_running``, the optimizer's
+``optimizer.*`` arrays) and a JSON header (``config``).  ``fastnn.load`` may be given a truncated, corrupt
 or hostile file, so before anything is allocated or looped over:
 
 - every member must be a stored (uncompressed, unencrypted) ``.npy`` whose header declares
@@ -127,6 +127,8 @@ def check_architecture(layers, n_params):
                                  % (i, n_in, n_out, previous))
             previous = n_out
             declared += n_in * n_out + n_out
+        elif config["type"] in ("BatchNorm", "LayerNorm") and previous is not None:
+            declared += 2 * previous          # γ and β of the units before it
             if declared > n_params:
                 break
     if declared != n_params:

@@ -19,6 +19,9 @@ from fastnn._kernels import _finite
 ACTIVATIONS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "softmax": 4, "step": 5}
 #: Activations whose derivative is elementwise (softmax has a Jacobian instead).
 ELEMENTWISE_DERIVATIVES = ("identity", "sigmoid", "tanh", "relu")
+#: Normalization kind -> code used by the compiled kernels (normalization.pxd);
+#: 0 marks a layer without one.
+NORMALIZATIONS = {"batch": 1, "layer": 2}
 #: Loss name -> code used by the compiled kernels (fastnn/_kernels/losses.pxd).
 LOSSES = {"mse": 0, "bce": 1, "cce": 2, "poisson": 3}
 #: (loss, output activation) pairs whose delta collapses to (a - y) / n.

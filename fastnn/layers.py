@@ -16,7 +16,7 @@ from fastnn._typing import FloatArray
 from fastnn._validation import check_scalar
 
 __all__ = ["Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step", "Dropout",
-           "INITIALIZERS"]
+           "BatchNorm", "LayerNorm", "INITIALIZERS"]
 
 
 def _glorot_uniform(rng, n_in, n_out):
@@ -177,11 +177,87 @@ class Dropout:
         return "Dropout(%r)" % self.rate
 
 
-LAYER_TYPES: dict[str, type[Dense] | type[Activation] | type[Dropout]] = {
-    cls.__name__: cls for cls in (Dense, Identity, Sigmoid, Tanh, ReLU, Softmax, Step, Dropout)}
+class Normalization:
+    """Base of the normalization layers: ``out = γ·(x − μ)/√(σ² + ε) + β``
+    over a Dense layer's units, placed right after the Dense layer (before
+    its activation) or after its activation.  ``gamma`` (γ, starting at 1)
+    and ``beta`` (β, starting at 0) of shape (units,) are trained with the
+    weights (an L2 penalty or weight decay leaves them alone, as it does the
+    biases); they are views of the model's parameter buffer once the model is
+    built.  ``kind`` is the kernel's name ('batch' or 'layer')."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, eps: float) -> None:
+        self.eps: float = check_scalar(eps, "eps", low=0, low_open=True)
+        self.gamma: FloatArray | None = None
+        self.beta: FloatArray | None = None
 
 
-def layer_from_config(config: dict[str, Any]) -> Dense | Activation | Dropout:
+class BatchNorm(Normalization):
+    """Batch normalization: each unit normalized over the batch's rows.
+
+    While training, μ and σ² (the biased variance) are the batch's, and the
+    running statistics move towards them after each batch (PyTorch's
+    convention): ``running = (1 − momentum)·running + momentum·batch``, the
+    variance's being the unbiased n/(n − 1)·σ²; a batch of one row leaves
+    them alone.  ``predict`` and ``evaluate`` use the running statistics
+    (``running_mean`` and ``running_var``, of shape (units,), from 0 and 1).
+    Not in data-parallel training (each rank would see only its share of a
+    batch): use :class:`LayerNorm` there.
+
+    Parameters
+    ----------
+    momentum : float in [0, 1], default 0.1
+        Weight of each batch in the running statistics.
+    eps : float > 0, default 1e-5
+        Added to σ² before the square root.
+    """
+
+    kind = "batch"
+
+    def __init__(self, momentum: float = 0.1, eps: float = 1e-5) -> None:
+        super().__init__(eps)
+        self.momentum: float = check_scalar(momentum, "momentum", low=0, high=1)
+        self.running_mean: FloatArray | None = None
+        self.running_var: FloatArray | None = None
+
+    def get_config(self) -> dict[str, Any]:
+        return {"type": "BatchNorm", "momentum": self.momentum, "eps": self.eps}
+
+    def __repr__(self) -> str:
+        return "BatchNorm(momentum=%r, eps=%r)" % (self.momentum, self.eps)
+
+
+class LayerNorm(Normalization):
+    """Layer normalization: each sample's units normalized over themselves
+    (μ and the biased σ² of the row), the same in training and inference.
+
+    Parameters
+    ----------
+    eps : float > 0, default 1e-5
+        Added to σ² before the square root.
+    """
+
+    kind = "layer"
+    momentum = 0.0       # no running statistics
+
+    def __init__(self, eps: float = 1e-5) -> None:
+        super().__init__(eps)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"type": "LayerNorm", "eps": self.eps}
+
+    def __repr__(self) -> str:
+        return "LayerNorm(eps=%r)" % self.eps
+
+
+LAYER_TYPES: dict[str, type[Dense] | type[Activation] | type[Dropout] | type[Normalization]] = {
+    cls.__name__: cls for cls in (Dense, Identity, Sigmoid, Tanh, ReLU, Softmax, Step, Dropout,
+                                  BatchNorm, LayerNorm)}
+
+
+def layer_from_config(config: dict[str, Any]) -> Dense | Activation | Dropout | Normalization:
     """Rebuild a layer from ``get_config()`` output."""
     if not isinstance(config, dict):
         raise ValueError("a layer config must be a dict, got %r" % (config,))
@@ -192,4 +268,8 @@ def layer_from_config(config: dict[str, Any]) -> Dense | Activation | Dropout:
         return Dense(config["n_in"], config["n_out"], init=config.get("init"))
     if kind == "Dropout":
         return Dropout(config["rate"])
+    if kind == "BatchNorm":
+        return BatchNorm(config["momentum"], config["eps"])
+    if kind == "LayerNorm":
+        return LayerNorm(config["eps"])
     return LAYER_TYPES[kind]()

@@ -39,8 +39,8 @@ from fastnn._typing import FloatArray
 from fastnn._kernels import train as _train
 from fastnn._progress import ProgressBar
 from fastnn._validation import (
-    ACTIVATIONS, LOSSES, STEP_HAS_NO_GRADIENT, all_finite, check_scalar)
-from fastnn.layers import Activation, Dense, Dropout, layer_from_config
+    ACTIVATIONS, LOSSES, NORMALIZATIONS, STEP_HAS_NO_GRADIENT, all_finite, check_scalar)
+from fastnn.layers import Activation, BatchNorm, Dense, Dropout, Normalization, layer_from_config
 from fastnn.losses import Loss, get_loss
 from fastnn.optim import Optimizer, get_optimizer, optimizer_from_state_dict
 
@@ -186,7 +186,7 @@ class Sequential:
             raise ValueError("backend must be 'cython' or 'numpy', got %r" % (backend,))
         self.backend = backend
         self.seed = seed
-        self.dense, self.activations, self.dropout = self._pair_layers(self.layers)
+        self.dense, self.activations, self.dropout, self.norms = self._pair_layers(self.layers)
         self.sizes = [self.dense[0].n_in] + [d.n_out for d in self.dense]
         self._build_buffers()
         self._rng = np.random.default_rng(seed)
@@ -196,23 +196,31 @@ class Sequential:
             1, np.uint64)[0])
         for layer, act in zip(self.dense, self.activations):
             layer.initialize(self._rng, act)
+        for norm, _ in filter(None, self.norms):
+            norm.gamma[...] = 1
         self.task = "classification" if self.activations[-1] == "softmax" else "regression"
         self.classes_ = None
         self.optimizer = None
         self.loss = None
         self._workspaces = Workspaces(                            # per call (_sharing.py)
             self.sizes, self.dtype, sum(n for n, rate in zip(self.sizes[1:], self.dropout)
-                                        if rate))
+                                        if rate), self._normed_units)
         self._guard = UseGuard()
 
     # --- construction ---------------------------------------------------------------
 
     @staticmethod
     def _pair_layers(layers):
-        """The Dense layers, the activation after each, and the dropout rate
-        after each (0: none; never after the output layer)."""
-        dense, activations, dropout = [], [], []
+        """The Dense layers, and after each: its activation, its dropout rate
+        (0: none; never after the output layer) and its normalization layer
+        with its place, ``(layer, before_activation)``, or None.
+
+        Each Dense layer may be followed, in this order, by a normalization
+        layer, an activation, a normalization layer (one normalization at
+        most, not after the output layer's activation) and a Dropout."""
+        dense, activations, dropout, norms = [], [], [], []
         for i, layer in enumerate(layers):
+            previous = layers[i - 1] if i else None
             if isinstance(layer, Dense):
                 if dense and layer.n_in != dense[-1].n_out:
                     raise ValueError(
@@ -232,20 +240,34 @@ class Sequential:
                 dense.append(layer)
                 activations.append("identity")
                 dropout.append(0.0)
+                norms.append(None)
             elif isinstance(layer, Activation):
-                if not dense or not isinstance(layers[i - 1], Dense):
-                    raise ValueError("layer %d: an activation must follow a Dense layer" % i)
+                if not (isinstance(previous, Dense) or (
+                        isinstance(previous, Normalization) and isinstance(layers[i - 2], Dense))):
+                    raise ValueError("layer %d: an activation must follow a Dense layer (or a "
+                                     "normalization right after one)" % i)
                 activations[-1] = layer.name
+            elif isinstance(layer, Normalization):
+                if not isinstance(previous, (Dense, Activation)) or norms[-1] is not None:
+                    raise ValueError("layer %d: %s must follow a Dense layer or its activation "
+                                     "(one normalization per layer)" % (i, type(layer).__name__))
+                if layer.gamma is not None or any(norm is layer for norm, _ in filter(None, norms)):
+                    raise ValueError("layer %d: %r already belongs to a model; give each "
+                                     "model its own layers" % (i, layer))
+                norms[-1] = (layer, isinstance(previous, Dense))
             elif isinstance(layer, Dropout):
-                if not dense or isinstance(layers[i - 1], Dropout):
-                    raise ValueError("layer %d: Dropout must follow a Dense layer or its "
-                                     "activation (one Dropout per layer)" % i)
+                if not dense or isinstance(previous, Dropout):
+                    raise ValueError("layer %d: Dropout must follow a Dense layer, its activation "
+                                     "or normalization (one Dropout per layer)" % i)
                 dropout[-1] = layer.rate
             else:
                 raise TypeError("layer %d: expected a fastnn layer, got %r" % (i, layer))
         if dropout[-1]:
             raise ValueError("Dropout after the output layer: put it after a hidden layer")
-        return dense, activations, dropout
+        if norms[-1] is not None and not norms[-1][1]:
+            raise ValueError("a normalization after the output layer's activation: put it "
+                             "before the activation or after a hidden layer")
+        return dense, activations, dropout, norms
 
     def _build_buffers(self):
         sizes = self.sizes
@@ -254,11 +276,35 @@ class Sequential:
             w_off.append(p)
             b_off.append(p + n_in * n_out)
             p += n_in * n_out + n_out
+        # the normalization layers' γ and β follow every W and b (train.pyx)
+        norm_p_off, norm_off, units = [], [], 0
+        for n_out, norm in zip(sizes[1:], self.norms):
+            norm_p_off.append(p if norm else 0)
+            norm_off.append(units if norm else 0)
+            if norm:
+                p += 2 * n_out
+                units += n_out
+        self._normed_units = units
         self.params = np.zeros(p, dtype=self.dtype)
         self.grads = np.zeros(p, dtype=self.dtype)
         for layer, wo, bo in zip(self.dense, w_off, b_off):
             layer.W = self.params[wo:bo].reshape(layer.n_in, layer.n_out)
             layer.b = self.params[bo:bo + layer.n_out]
+        # BatchNorm's running mean and variance, at 2·norm_off (LayerNorm's
+        # places unused)
+        self._norm_running = np.zeros(2 * units, dtype=self.dtype)
+        self._norm_grad_views = [
+            (self.grads[po:po + n], self.grads[po + n:po + 2 * n]) if norm else None
+            for n, norm, po in zip(sizes[1:], self.norms, norm_p_off)]
+        for n_out, norm, po, no in zip(sizes[1:], self.norms, norm_p_off, norm_off):
+            if norm:
+                layer = norm[0]
+                layer.gamma = self.params[po:po + n_out]
+                layer.beta = self.params[po + n_out:po + 2 * n_out]
+                if isinstance(layer, BatchNorm):
+                    layer.running_mean = self._norm_running[2 * no:2 * no + n_out]
+                    layer.running_var = self._norm_running[2 * no + n_out:2 * no + 2 * n_out]
+                    layer.running_var[...] = 1
         self._grad_views = [
             (self.grads[wo:bo].reshape(d.n_in, d.n_out), self.grads[bo:bo + d.n_out])
             for d, wo, bo in zip(self.dense, w_off, b_off)]
@@ -271,6 +317,16 @@ class Sequential:
             "a_off": np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(intp),
             "d_off": np.concatenate([[0, 0], np.cumsum(sizes[1:])[:-1]]).astype(intp),
         }
+        if units:
+            self._layout["norm"] = {
+                "norm_kinds": np.asarray([NORMALIZATIONS[n[0].kind] if n else 0
+                                          for n in self.norms], np.intc),
+                "norm_pre": np.asarray([bool(n and n[1]) for n in self.norms], np.intc),
+                "norm_param_offsets": np.asarray(norm_p_off, intp),
+                "norm_offsets": np.asarray(norm_off, intp),
+                "norm_eps": np.asarray([n[0].eps if n else 1.0 for n in self.norms]),
+                "norm_momentum": np.asarray([n[0].momentum if n else 0.0 for n in self.norms]),
+            }
         if any(self.dropout):
             dropped = [n if rate else 0 for n, rate in zip(sizes[1:], self.dropout)]
             self._layout["dropout"] = {
@@ -612,6 +668,10 @@ class Sequential:
             from fastnn import distributed
             if self.backend != "cython":
                 raise ValueError("fit with comm needs backend='cython'")
+            if any(norm and isinstance(norm[0], BatchNorm) for norm in self.norms):
+                raise ValueError("fit with comm cannot train BatchNorm: each rank sees only its "
+                                 "share of a batch, so its statistics would not be the "
+                                 "batch's; use LayerNorm")
             dp = distributed.DataParallel(comm, local_steps)
         elif local_steps != 1:
             raise ValueError("local_steps (local SGD) needs comm, got local_steps=%r"
@@ -864,8 +924,23 @@ class Sequential:
                 empty if s2 is None else s2, t, sample_weight=weights, spare=ws["spare"],
                 check_finite=check_finite, step_counts=steps[0], step_totals=steps[1],
                 step_rows=steps[2], reducer=steps[3],
-                **self._dropout_args(optimizer.epoch, rows, ws), **options)
+                **self._dropout_args(optimizer.epoch, rows, ws),
+                **self._norm_args(ws, running=True), **options)
         return total, correct, t
+
+    def _norm_args(self, ws=None, running=False):
+        """The normalization arguments of ``train_samples``, ``gradients`` and
+        ``predict`` ({} without normalization layers): the layout, the buffer
+        of workspace ``ws`` (training), the running statistics (``running``:
+        training moves them, prediction reads them)."""
+        if "norm" not in self._layout:
+            return {}
+        args = dict(self._layout["norm"])
+        if ws is not None:
+            args["norm_buffer"] = ws["norm"]
+        if running:
+            args["norm_running"] = self._norm_running
+        return args
 
     def _dropout_args(self, epoch, rows, ws):
         """``train_samples``' dropout arguments ({} without dropout): the masks
@@ -893,30 +968,55 @@ class Sequential:
     def _reference_gradients(self, X, Y, loss, sample_weight=None, rows=None, epoch=0):
         """Textbook backpropagation on fastnn.reference; fills self.grads.
 
-        ``rows`` (the samples' rows in the training set) turns dropout on,
-        with the masks of ``epoch``; None: no dropout (evaluation)."""
-        inputs, outputs, keeps = [X], [], []
-        for i, (layer, act) in enumerate(zip(self.dense, self.activations)):
-            A = reference.dense_forward(inputs[-1], layer.W, layer.b, act)
+        ``rows`` (the samples' rows in the training set) means training: it
+        turns dropout on, with the masks of ``epoch``, and moves BatchNorm's
+        running statistics; None: neither (``gradients``)."""
+        inputs, outputs, keeps, normed = [X], [], [], []
+        for i, (layer, act, norm) in enumerate(zip(self.dense, self.activations, self.norms)):
+            before = norm is not None and norm[1]
+            A = reference.dense_forward(inputs[-1], layer.W, layer.b,
+                                        "identity" if before else act)
+            H, stats = A, None
+            if norm is not None:
+                H, xhat, mean, var = reference.norm_forward(A, norm[0].gamma, norm[0].beta,
+                                                            norm[0].kind, norm[0].eps)
+                stats = (xhat, var)
+                if rows is not None and isinstance(norm[0], BatchNorm):
+                    reference.norm_running_update(norm[0].running_mean, norm[0].running_var,
+                                                  mean, var, X.shape[0], norm[0].momentum)
+                if before:
+                    A = H = reference.activation_forward(H, act)
             outputs.append(A)
+            normed.append(stats)
             keep = None
             if self.dropout[i] and rows is not None:
                 stream = reference.dropout_stream(self._dropout_key, epoch, i)
-                keep = reference.dropout_keep(stream, rows, A.shape[1], self.dropout[i])
-                A = reference.dropout_forward(A, keep, self.dropout[i])
+                keep = reference.dropout_keep(stream, rows, H.shape[1], self.dropout[i])
+                H = reference.dropout_forward(H, keep, self.dropout[i])
             keeps.append(keep)
-            inputs.append(A)
+            inputs.append(H)
         value, dA = reference.loss_delta(outputs[-1], Y, loss.name, self.activations[-1],
                                          sample_weight)
-        act = "identity"                      # the output delta is already dL/dZ
+        last = len(self.dense) - 1
         for i in reversed(range(len(self.dense))):
-            dW, db, dX = reference.dense_backward(inputs[i], self.dense[i].W, outputs[i],
+            # dA: dL/d(what layer i hands on); the output layer's is dL/dZ already
+            act = "identity" if i == last else self.activations[i]
+            if keeps[i] is not None:
+                dA = reference.dropout_backward(dA, keeps[i], self.dropout[i])
+            norm = self.norms[i]
+            if norm is not None:
+                if norm[1]:
+                    dA = reference.activation_backward(outputs[i], dA, act)
+                    act = "identity"
+                dA, dgamma, dbeta = reference.norm_backward(dA, normed[i][0], normed[i][1],
+                                                            norm[0].gamma, norm[0].kind,
+                                                            norm[0].eps)
+                self._norm_grad_views[i][0][...] = dgamma
+                self._norm_grad_views[i][1][...] = dbeta
+            dW, db, dA = reference.dense_backward(inputs[i], self.dense[i].W, outputs[i],
                                                   dA, act, need_dX=i > 0)
             self._grad_views[i][0][...] = dW
             self._grad_views[i][1][...] = db
-            if i > 0 and keeps[i - 1] is not None:
-                dX = reference.dropout_backward(dX, keeps[i - 1], self.dropout[i - 1])
-            dA, act = dX, self.activations[i - 1]
         return value, outputs[-1]
 
     # --- inference and inspection -------------------------------------------------------
@@ -1022,15 +1122,25 @@ class Sequential:
     def _forward(self, X):
         if self.backend == "numpy":
             A = X
-            for layer, act in zip(self.dense, self.activations):
-                A = reference.dense_forward(A, layer.W, layer.b, act)
+            for layer, act, norm in zip(self.dense, self.activations, self.norms):
+                if norm is None:
+                    A = reference.dense_forward(A, layer.W, layer.b, act)
+                    continue
+                n, before = norm
+                A = reference.dense_forward(A, layer.W, layer.b, "identity" if before else act)
+                A = reference.norm_inference(A, n.gamma, n.beta, n.kind, n.eps,
+                                             getattr(n, "running_mean", None),
+                                             getattr(n, "running_var", None))
+                if before:
+                    A = reference.activation_forward(A, act)
             return A
         batch = min(_PREDICT_BATCH, X.shape[0])
         lay = self._layout
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         with self._workspaces.borrow(batch) as ws:
             _train.predict(X, lay["sizes"], lay["act_codes"], self.params, ws["acts"],
-                           lay["w_off"], lay["b_off"], lay["a_off"], batch, out)
+                           lay["w_off"], lay["b_off"], lay["a_off"], batch, out,
+                           **self._norm_args(running=True))
         return out
 
     def _require_loss(self):
@@ -1066,7 +1176,8 @@ class Sequential:
                 with self._workspaces.borrow(X.shape[0]) as ws:
                     _train.gradients(X, Y, lay["sizes"], lay["act_codes"], LOSSES[loss.name],
                                      self.params, self.grads, ws["acts"], ws["deltas"],
-                                     lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"])
+                                     lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
+                                     **self._norm_args(ws))
             return [(dW.copy(), db.copy()) for dW, db in self._grad_views]
 
     def get_weights(self) -> list[tuple[FloatArray, FloatArray]]:
@@ -1098,9 +1209,13 @@ class Sequential:
     def summary(self, file: IO[str] | None = None) -> str:
         """Print (and return) a table of the layers, output shapes and parameter counts."""
         rows = [("layer", "output", "params")]
-        for i, (layer, act) in enumerate(zip(self.dense, self.activations)):
-            rows.append(("Dense(%d, %d) + %s" % (layer.n_in, layer.n_out, act),
-                         "(None, %d)" % layer.n_out, "{:,}".format(layer.W.size + layer.b.size)))
+        for layer, act, norm in zip(self.dense, self.activations, self.norms):
+            name, count = "Dense(%d, %d) + %s" % (layer.n_in, layer.n_out, act), layer.W.size + layer.b.size
+            if norm is not None:
+                name = ("Dense(%d, %d) + %s + %s" % (layer.n_in, layer.n_out, type(norm[0]).__name__, act)
+                        if norm[1] else "%s + %s" % (name, type(norm[0]).__name__))
+                count += 2 * layer.n_out
+            rows.append((name, "(None, %d)" % layer.n_out, "{:,}".format(count)))
         widths = [max(len(r[c]) for r in rows) for c in range(3)]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows]
         lines.insert(1, "-" * len(lines[0]))
@@ -1149,6 +1264,8 @@ class Sequential:
         path = os.fspath(path)
         config = {"format": FORMAT, "version": FORMAT_VERSION, "model": self.get_config()}
         arrays = {"params": self.params}
+        if self._norm_running.size:
+            arrays["norm_running"] = self._norm_running
         if self.optimizer is not None:
             state = self.optimizer.state_dict()
             for key, value in state.pop("state").items():
@@ -1298,6 +1415,14 @@ def load(path: str | os.PathLike[str]) -> Sequential:
         if not all_finite(params):
             raise ValueError("params contains NaN or infinity")
         model.params[...] = params
+        running = arrays.pop("norm_running", np.zeros(0, model.dtype))
+        if running.shape != model._norm_running.shape or running.dtype != model.dtype:
+            raise ValueError("norm_running has shape %s and dtype %s; the architecture needs "
+                             "%s, %s" % (running.shape, running.dtype,
+                                         model._norm_running.shape, model.dtype))
+        if not all_finite(running):
+            raise ValueError("norm_running contains NaN or infinity")
+        model._norm_running[...] = running
         model.task = spec["task"]
         model.classes_ = _model_file.check_classes(spec.get("classes"), model.sizes[-1])
         model._rng.bit_generator.state = spec["rng_state"]

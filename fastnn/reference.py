@@ -28,6 +28,7 @@ __all__ = [
     "activation_forward", "activation_derivative", "activation_backward",
     "dense_forward", "dense_backward", "loss_gradient", "loss_delta",
     "dropout_stream", "dropout_keep", "dropout_forward", "dropout_backward",
+    "norm_forward", "norm_running_update", "norm_backward", "norm_inference",
     "sgd_update", "momentum_update", "adam_update", "adamw_update", "rmsprop_update",
     "adagrad_update", "clip_gradients",
     "sklearn_momentum_update", "sklearn_adam_update",
@@ -194,6 +195,67 @@ def dropout_forward(A: FloatArray, keep: Any, rate: float) -> FloatArray:
 def dropout_backward(dD: FloatArray, keep: Any, rate: float) -> FloatArray:
     """dL/dA from dL/dD of :func:`dropout_forward`: the same factors."""
     return dropout_forward(dD, keep, rate)
+
+
+# --- normalization ---------------------------------------------------------------
+#
+# BatchNorm normalizes each unit over the batch's rows (axis 0), LayerNorm each
+# row over its units (axis 1): x̂ = (x − μ)/√(σ² + ε) with the biased variance,
+# then out = γ·x̂ + β.
+
+def _norm_axis(kind: str) -> int:
+    return 0 if kind == "batch" else 1
+
+
+def norm_forward(X: FloatArray, gamma: FloatArray, beta: FloatArray, kind: str,
+                 eps: float) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Training forward of ``kind`` 'batch' or 'layer' normalization.
+
+    X: (n, units); gamma, beta: (units,).  Returns ``(out, xhat, mean, var)``:
+    out and xhat (n, units), and the batch's mean and biased variance, per
+    unit (n,)-shaped for 'layer', (units,) for 'batch'.
+    """
+    axis = _norm_axis(kind)
+    mean = X.mean(axis=axis, keepdims=True)
+    var = ((X - mean) ** 2).mean(axis=axis, keepdims=True)
+    xhat = (X - mean) / np.sqrt(var + X.dtype.type(eps))
+    return gamma * xhat + beta, xhat, mean.ravel(), var.ravel()
+
+
+def norm_running_update(running_mean: FloatArray, running_var: FloatArray, mean: FloatArray,
+                        var: FloatArray, n: int, momentum: float) -> None:
+    """BatchNorm's running statistics, in place (PyTorch's convention):
+    ``running = (1 − momentum)·running + momentum·batch``, the variance being
+    the unbiased n/(n − 1)·var; a batch of one row leaves them alone."""
+    if n > 1:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+        running_var *= 1 - momentum
+        running_var += momentum * var * (n / (n - 1))
+
+
+def norm_backward(dY: FloatArray, xhat: FloatArray, var: FloatArray, gamma: FloatArray,
+                  kind: str, eps: float) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Backward of :func:`norm_forward`: ``(dX, dgamma, dbeta)`` from dY = dL/d out.
+
+    With ĝ = dY·γ and N the count normalized over: dX = (N·ĝ − Σĝ − x̂·Σĝx̂)/(N·√(σ² + ε)).
+    """
+    axis = _norm_axis(kind)
+    g = dY * gamma
+    N = dY.shape[axis]
+    r = 1 / np.sqrt(np.expand_dims(var, axis) + dY.dtype.type(eps))
+    dX = r / N * (N * g - g.sum(axis=axis, keepdims=True)
+                  - xhat * (g * xhat).sum(axis=axis, keepdims=True))
+    return dX, (dY * xhat).sum(axis=0), dY.sum(axis=0)
+
+
+def norm_inference(X: FloatArray, gamma: FloatArray, beta: FloatArray, kind: str, eps: float,
+                   running_mean: FloatArray | None = None,
+                   running_var: FloatArray | None = None) -> FloatArray:
+    """Inference forward: BatchNorm with the running statistics, LayerNorm as in training."""
+    if kind == "batch":
+        return gamma * ((X - running_mean) / np.sqrt(running_var + X.dtype.type(eps))) + beta
+    return norm_forward(X, gamma, beta, kind, eps)[0]
 
 
 # --- losses ----------------------------------------------------------------------

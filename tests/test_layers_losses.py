@@ -151,7 +151,7 @@ def test_layer_configs():
     assert Dense(3, 5, init="lecun_normal").get_config()["init"] == "lecun_normal"
     assert ReLU().get_config() == {"type": "ReLU"}
     assert set(LAYER_TYPES) == {"Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
-                                "Dropout"}
+                                "Dropout", "BatchNorm", "LayerNorm"}
     assert layer_from_config(Dropout(0.25).get_config()).rate == 0.25
     assert repr(Dropout(0.25)) == "Dropout(0.25)"
     assert [ReLU.name, Sigmoid.name, Tanh.name, Softmax.name, Identity.name, Step.name] == \

@@ -88,10 +88,13 @@ from fastnn._kernels._blas cimport (
 from fastnn._kernels._finite cimport copy_values_finite
 from fastnn._kernels._parallel cimport max_threads, omp_get_num_threads
 from fastnn._kernels.activations cimport (
-    IDENTITY, SOFTMAX, STEP, activation_forward_impl)
+    IDENTITY, SOFTMAX, STEP, activation_backward_impl, activation_forward_impl)
 from fastnn._kernels.dense cimport (
     dense_backward_impl, dense_backward_sgd_impl, dense_forward_impl)
 from fastnn._kernels.losses cimport loss_delta_impl, weight_sum
+from fastnn._kernels.normalization cimport (
+    NORM_BATCH, NORM_LAYER, NORM_NONE, norm_backward_impl, norm_forward_impl,
+    norm_inference_impl)
 from fastnn._kernels.optim cimport (
     adagrad_update_impl, adam_update_impl, adamw_update_impl, clip_impl,
     momentum_update_impl, rmsprop_update_impl, sgd_update_impl, sklearn_adam_update_impl,
@@ -193,6 +196,28 @@ cdef struct DropoutPlan:
     void* masks
 
 
+cdef struct NormPlan:
+    # Normalization layers (fastnn.layers.BatchNorm, LayerNorm; normalization.pyx).
+    # Dense layer l (0-based) has kinds[l] (NORM_NONE: none), placed before its
+    # activation (pre[l]: Z is normalized, then the activation applies) or
+    # after it (the next layer reads the normalized activations).  Its γ and β
+    # are params[p_off[l]:p_off[l] + 2·units]; its place in units is off[l]:
+    # x̂ at batch_size·off[l] in ``xhat``, the normalized output (after-
+    # activation placement) at batch_size·off[l] in ``normed``, its batch
+    # statistics at (batch_size + 2)·off[l] in ``stats``, and BatchNorm's
+    # running mean and variance at 2·off[l] in ``running`` (NULL: not moved).
+    const int* kinds
+    const int* pre
+    const Py_ssize_t* p_off
+    const Py_ssize_t* off
+    const double* eps
+    const double* momentum
+    void* xhat
+    void* normed
+    void* stats
+    void* running
+
+
 cdef struct Batches:
     # Where each batch's rows come from and where they are gathered to.  Two
     # buffer sets, 0 and 1: batch b uses set b % 2 with the gather-ahead, set 0
@@ -212,6 +237,7 @@ cdef struct Batches:
     fastnn_rows rows[2]
     int consumed, abort
     const DropoutPlan* drop       # or NULL
+    const NormPlan* norm          # or NULL
 
 
 cdef bint _gather(Batches* g, Py_ssize_t pos, Py_ssize_t n, int s,
@@ -372,7 +398,8 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                               Py_ssize_t* correct, double fused_lr,
                               const floating* x_prev, bint defer_first,
                               double delta_scale=1.0, const DropoutPlan* drop=NULL,
-                              const Py_ssize_t* batch_rows=NULL) noexcept nogil:
+                              const Py_ssize_t* batch_rows=NULL,
+                              const NormPlan* norm=NULL) noexcept nogil:
     """Forward and backward for one batch of n rows, the inputs at A0.
 
     It fills grads.  With ``fused_lr`` > 0 it also takes a plain
@@ -386,26 +413,49 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
     training: this rank's weight sum over the step's, so that the ranks'
     gradients add up to the step's mean).  ``drop``: dropout after hidden
     layers (DropoutPlan), the batch's rows being order entries ``batch_rows``.
+    ``norm``: normalization layers (NormPlan; no fused step with them).
+
+    Each Dense layer l is, in order: the product and bias, the normalization
+    if placed before the activation, the activation, the normalization if
+    placed after it, the dropout; the backward pass undoes them in reverse.
     """
     cdef Py_ssize_t l, s_in, s_out, i
     cdef floating* out_delta
+    cdef floating* delta
     cdef const floating* A_in
     cdef floating* A_out
     cdef double value
+    cdef int kind, act
     for l in range(1, n_layers + 1):
         s_in, s_out = sizes[l - 1], sizes[l]
-        A_in = A0 if l == 1 else _layer_input(acts, batch_size, a_off, l - 1, drop)
+        A_in = A0 if l == 1 else _layer_input(acts, batch_size, a_off, l - 1, drop, norm)
         A_out = acts + batch_size * a_off[l]
+        kind = norm.kinds[l - 1] if norm != NULL else NORM_NONE
         if l == 1 and x_prev != NULL:
             step_forward(<int>s_in, <int>s_out, x_prev, deltas + batch_size * d_off[1],
                          <floating>(-fused_lr), A0, params + w_off[0], A_out)
             activation_forward_impl(act_codes[0], A_out, params + b_off[0], A_out, n, s_out,
                                     ELEMENTWISE_THREADS)
+        elif kind != NORM_NONE and norm.pre[l - 1]:
+            # Z into x̂'s place, normalized there; γ·x̂ + β into A_out, then f
+            dense_forward_impl(A_in, params + w_off[l - 1], params + b_off[l - 1], IDENTITY,
+                               <floating*>norm.xhat + batch_size * norm.off[l - 1], n, s_in,
+                               s_out, ELEMENTWISE_THREADS)
+            _norm_forward(norm, l - 1, params,
+                          <floating*>norm.xhat + batch_size * norm.off[l - 1], A_out,
+                          n, batch_size, s_out)
+            activation_forward_impl(act_codes[l - 1], A_out, <floating*>NULL, A_out, n, s_out,
+                                    ELEMENTWISE_THREADS)
         else:
             dense_forward_impl(A_in, params + w_off[l - 1], params + b_off[l - 1],
                                act_codes[l - 1], A_out, n, s_in, s_out, ELEMENTWISE_THREADS)
+            if kind != NORM_NONE:
+                _norm_forward(norm, l - 1, params, A_out,
+                              <floating*>norm.normed + batch_size * norm.off[l - 1],
+                              n, batch_size, s_out)
         if drop != NULL and l < n_layers and drop.thresholds[l - 1] > 0:
-            _dropout_forward(drop, l - 1, A_out, n, batch_size, s_out, batch_rows)
+            _dropout_forward(drop, l - 1, _normed_output(acts, batch_size, a_off, l, norm),
+                             n, batch_size, s_out, batch_rows)
     A_out = acts + batch_size * a_off[n_layers]
     s_out = sizes[n_layers]
     out_delta = deltas + batch_size * d_off[n_layers]
@@ -418,39 +468,85 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
         correct[0] += _count_correct(A_out, y_batch, n, s_out)
     for l in range(n_layers, 0, -1):
         s_in, s_out = sizes[l - 1], sizes[l]
-        A_in = A0 if l == 1 else _layer_input(acts, batch_size, a_off, l - 1, drop)
-        # The output layer's delta is already dL/dZ, hence IDENTITY there.
+        A_in = A0 if l == 1 else _layer_input(acts, batch_size, a_off, l - 1, drop, norm)
+        A_out = acts + batch_size * a_off[l]
+        delta = deltas + batch_size * d_off[l]
+        kind = norm.kinds[l - 1] if norm != NULL else NORM_NONE
+        # delta holds dL/d(layer l's output); the output layer's is already
+        # dL/dZ (fused with the loss), hence IDENTITY there.
+        act = IDENTITY if l == n_layers else act_codes[l - 1]
+        if l < n_layers and drop != NULL and drop.thresholds[l - 1] > 0:
+            # dL/dD → dL/d(what was dropped): the same mask and scale
+            _dropout_backward(drop, l - 1, delta, n, batch_size, s_out)
+        if kind != NORM_NONE and not norm.pre[l - 1]:
+            _norm_backward(norm, l - 1, params, grads, delta, n, batch_size, s_out)
+        elif kind != NORM_NONE:
+            if act != IDENTITY:
+                activation_backward_impl(act, A_out, delta, delta, n, s_out,
+                                         ELEMENTWISE_THREADS)
+            _norm_backward(norm, l - 1, params, grads, delta, n, batch_size, s_out)
+            act = IDENTITY
         if fused_lr > 0:
             dense_backward_sgd_impl(
-                A_in, params + w_off[l - 1],
-                params + b_off[l - 1], acts + batch_size * a_off[l],
-                deltas + batch_size * d_off[l],
-                IDENTITY if l == n_layers else act_codes[l - 1],
-                deltas + batch_size * d_off[l], grads + w_off[l - 1], grads + b_off[l - 1],
+                A_in, params + w_off[l - 1], params + b_off[l - 1], A_out, delta, act, delta,
+                grads + w_off[l - 1], grads + b_off[l - 1],
                 deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
                 n, s_in, s_out, fused_lr, ELEMENTWISE_THREADS, not (l == 1 and defer_first))
         else:
             dense_backward_impl(
-                A_in, params + w_off[l - 1],
-                acts + batch_size * a_off[l], deltas + batch_size * d_off[l],
-                IDENTITY if l == n_layers else act_codes[l - 1],
-                deltas + batch_size * d_off[l], grads + w_off[l - 1], grads + b_off[l - 1],
+                A_in, params + w_off[l - 1], A_out, delta, act, delta,
+                grads + w_off[l - 1], grads + b_off[l - 1],
                 deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
                 n, s_in, s_out, ELEMENTWISE_THREADS)
-        if drop != NULL and l > 1 and drop.thresholds[l - 2] > 0:
-            # dL/dD of the dropped layer below → its dL/dA: the same mask and scale
-            _dropout_backward(drop, l - 2, deltas + batch_size * d_off[l - 1], n, batch_size,
-                              s_in)
     return value
+
+
+cdef inline const floating* _normed_output(floating* acts, Py_ssize_t batch_size,
+                                           const Py_ssize_t* a_off, Py_ssize_t l,
+                                           const NormPlan* norm) noexcept nogil:
+    """What Dense layer l (1-based) hands on before dropout: its activations,
+    or their normalization when it comes after the activation."""
+    if norm != NULL and norm.kinds[l - 1] != NORM_NONE and not norm.pre[l - 1]:
+        return <floating*>norm.normed + batch_size * norm.off[l - 1]
+    return acts + batch_size * a_off[l]
 
 
 cdef inline const floating* _layer_input(floating* acts, Py_ssize_t batch_size,
                                          const Py_ssize_t* a_off, Py_ssize_t l,
-                                         const DropoutPlan* drop) noexcept nogil:
-    """The input of Dense layer l + 1: layer l's activations, or their dropout."""
+                                         const DropoutPlan* drop,
+                                         const NormPlan* norm) noexcept nogil:
+    """The input of Dense layer l + 1: what layer l hands on, or its dropout."""
     if drop != NULL and drop.thresholds[l - 1] > 0:
         return <const floating*>drop.dropped + batch_size * drop.off[l - 1]
-    return acts + batch_size * a_off[l]
+    return _normed_output(acts, batch_size, a_off, l, norm)
+
+
+cdef void _norm_forward(const NormPlan* norm, Py_ssize_t layer, const floating* params,
+                        const floating* X, floating* out, Py_ssize_t n,
+                        Py_ssize_t batch_size, Py_ssize_t units) noexcept nogil:
+    """Layer ``layer``'s normalization of X (n rows of ``units``) into out,
+    keeping x̂ and the statistics; moves BatchNorm's running statistics."""
+    cdef const floating* gamma = params + norm.p_off[layer]
+    cdef floating* running = NULL
+    if norm.running != NULL and norm.kinds[layer] == NORM_BATCH:
+        running = <floating*>norm.running + 2 * norm.off[layer]
+    norm_forward_impl(norm.kinds[layer], X, <floating*>norm.xhat + batch_size * norm.off[layer],
+                      out, gamma, gamma + units,
+                      <floating*>norm.stats + (batch_size + 2) * norm.off[layer],
+                      running, running + units if running != NULL else NULL,
+                      norm.eps[layer], norm.momentum[layer], n, units)
+
+
+cdef void _norm_backward(const NormPlan* norm, Py_ssize_t layer, const floating* params,
+                         floating* grads, floating* delta, Py_ssize_t n,
+                         Py_ssize_t batch_size, Py_ssize_t units) noexcept nogil:
+    """delta: dL/d(normalized output) → dL/d(its input), in place; γ and β's
+    gradients into grads."""
+    cdef Py_ssize_t p = norm.p_off[layer]
+    norm_backward_impl(norm.kinds[layer], delta,
+                       <floating*>norm.xhat + batch_size * norm.off[layer],
+                       <const floating*>norm.stats + (batch_size + 2) * norm.off[layer],
+                       params + p, grads + p, grads + p + units, n, units)
 
 
 cdef void _dropout_forward(const DropoutPlan* drop, Py_ssize_t layer, const floating* A,
@@ -547,7 +643,7 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
             value = _forward_backward(
                 params, grads, acts, A0, deltas, <floating*>g.y[cur], wb, n, batch_size,
                 n_layers, sizes, act_codes, loss, w_off, b_off, a_off, d_off, &out.correct,
-                fused_lr, x_prev, defer, scale, g.drop, g.order + pos)
+                fused_lr, x_prev, defer, scale, g.drop, g.order + pos, g.norm)
             # this rank's part of (the step's mean loss × its rows); weighted:
             # Σ wᵢ·lossᵢ over these rows ÷ the step's Σw, × the step's rows
             out.total += value * (n if dist == NULL else scale * dist.rows[b])
@@ -580,13 +676,17 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
         elif l2 == 0:
             _update_range(rule, params, grads, s1, s2, s3, lo, hi, weight_decay, out.t)
         else:
-            # weight decay l2/Σw on each W, none on each b
+            # weight decay l2/Σw on each W, none on each b, nor on the
+            # normalization layers' γ and β (after the last b)
             wd_l2 = l2 / sw
             for l in range(n_layers):
                 _update_range(rule, params, grads, s1, s2, s3, max(lo, w_off[l]),
                               min(hi, b_off[l]), weight_decay + wd_l2, out.t)
                 _update_range(rule, params, grads, s1, s2, s3, max(lo, b_off[l]),
                               min(hi, b_off[l] + sizes[l + 1]), weight_decay, out.t)
+            _update_range(rule, params, grads, s1, s2, s3,
+                          max(lo, b_off[n_layers - 1] + sizes[n_layers]), hi, weight_decay,
+                          out.t)
         if dist != NULL and dist.reducer.function != NULL:
             out.mpi_error = fastnn_allreduce_end(&dist.reducer)
             if out.mpi_error != 0:
@@ -627,7 +727,11 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   const Py_ssize_t[::1] dropout_offsets=None,
                   unsigned long long dropout_key=0, long long dropout_epoch=0,
                   const Py_ssize_t[::1] dropout_rows=None,
-                  floating[::1] dropout_buffer=None):
+                  floating[::1] dropout_buffer=None, const int[::1] norm_kinds=None,
+                  const int[::1] norm_pre=None, const Py_ssize_t[::1] norm_param_offsets=None,
+                  const Py_ssize_t[::1] norm_offsets=None, const double[::1] norm_eps=None,
+                  const double[::1] norm_momentum=None, floating[::1] norm_buffer=None,
+                  floating[::1] norm_running=None):
     """Train on samples order[start:stop] in batches.
 
     Returns (loss sum, correct, t, penalty sum).  The loss sum is Σ over
@@ -692,6 +796,17 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     and each sample's row in the training set (``dropout_rows[r]`` for local
     row r; None: r itself), csrc/dropout.h.
 
+    Normalization layers (fastnn.layers.BatchNorm, LayerNorm; NormPlan): per
+    Dense layer, ``norm_kinds`` (NORM_NONE, NORM_BATCH, NORM_LAYER),
+    ``norm_pre`` (1: before the activation; after it otherwise, never on the
+    output layer), ``norm_param_offsets`` (γ's offset in params: the
+    normalization parameters follow every W and b, in layer order, γ then β
+    of each), ``norm_offsets`` (its place in units among the normalized
+    layers), ``norm_eps``, ``norm_momentum``; ``norm_buffer`` of
+    ``norm_buffer_size(batch_size, units)`` values; ``norm_running`` (2 ·
+    units: each layer's running mean then variance, at 2·norm_offsets[l]),
+    moved by the BatchNorm layers.  No fused update or batch-1 fusion then.
+
     The caller (fastnn.model) validates every argument and owns every buffer;
     this function checks only what keeps memory accesses in bounds.
     """
@@ -709,11 +824,14 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     cdef Distributed* dist_ptr = NULL
     cdef DropoutPlan drop
     cdef Py_ssize_t dropped_units
+    cdef NormPlan norm
+    cdef Py_ssize_t norm_units = _norm_plan(&norm, norm_kinds, norm_pre, norm_param_offsets,
+                                            norm_offsets, norm_eps, norm_momentum, sizes)
     cdef Rule update
     # Plain gradient descent is fused into the backward pass (see _forward_backward).
     cdef double fused_lr = (lr if rule == RULE_GD and weight_decay == 0 and l2 == 0
                             and reducer is None and clip_value == 0 and clip_norm == 0
-                            else 0)
+                            and norm_units == 0 else 0)
     update.code, update.lr, update.momentum, update.nesterov = rule, lr, momentum, nesterov
     update.beta1, update.beta2, update.eps = beta1, beta2, eps
     update.weight_decay, update.lr_decay = weight_decay, lr_decay
@@ -728,7 +846,8 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
         raise ValueError("train_samples: sample_weight has %d entries for %d samples"
                          % (sample_weight.shape[0], X.shape[0]))
     _check_layout(X.shape[0], Y.shape[0], n_in, n_out, order, start, stop, batch_size,
-                  sizes, act_codes, n_params, grads.shape[0], acts.shape[0],
+                  sizes, act_codes, n_params - 2 * norm_units, grads.shape[0] - 2 * norm_units,
+                  acts.shape[0],
                   deltas.shape[0], y_batch.shape[0], w_off, b_off, a_off, d_off)
     if reducer is not None:
         if step_rows is None:
@@ -762,6 +881,17 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
         drop.dropped = <void*>&dropout_buffer[0]
         drop.masks = <void*>&dropout_buffer[batch_size * dropped_units]
         g.drop = &drop
+    g.norm = NULL
+    if norm_units > 0:
+        if (norm_buffer is None
+                or norm_buffer.shape[0] < norm_buffer_size(batch_size, norm_units)):
+            raise ValueError("train_samples: norm_buffer must hold norm_buffer_size(%d, %d) "
+                             "values" % (batch_size, norm_units))
+        if norm_running is None or norm_running.shape[0] != 2 * norm_units:
+            raise ValueError("train_samples: norm_running must hold 2 x %d values" % norm_units)
+        _norm_buffers(&norm, &norm_buffer[0], batch_size, norm_units)
+        norm.running = <void*>&norm_running[0]
+        g.norm = &norm
     has_spare = spare is not None and spare.shape[0] >= spare_size(batch_size, n_in, n_out)
     defer = (has_spare and fused_lr > 0 and batch_size == 1
              and step_forward_exact(<int>n_in, <int>sizes[1], floating is double))
@@ -877,6 +1007,62 @@ cdef Py_ssize_t _check_dropout(const unsigned int[::1] thresholds, const double[
     return units
 
 
+cdef Py_ssize_t _norm_plan(NormPlan* plan, const int[::1] kinds, const int[::1] pre,
+                           const Py_ssize_t[::1] p_off, const Py_ssize_t[::1] off,
+                           const double[::1] eps, const double[::1] momentum,
+                           const Py_ssize_t[::1] sizes) except -1:
+    """Check the normalization arrays (see train_samples) and point ``plan``'s
+    descriptors at them (its buffers are left NULL); returns the units
+    normalized, 0 when ``kinds`` is None (then nothing is normalized)."""
+    cdef Py_ssize_t L = sizes.shape[0] - 1, l, units = 0, p = 0
+    plan.xhat = plan.normed = plan.stats = plan.running = NULL
+    if kinds is None:
+        if pre is not None or p_off is not None or off is not None:
+            raise ValueError("train: normalization arrays without norm_kinds")
+        return 0
+    if (pre is None or p_off is None or off is None or eps is None or momentum is None
+            or not kinds.shape[0] == pre.shape[0] == p_off.shape[0] == off.shape[0]
+            == eps.shape[0] == momentum.shape[0] == L):
+        raise ValueError("train: norm_kinds, norm_pre, norm_param_offsets, norm_offsets, "
+                         "norm_eps and norm_momentum need one entry per Dense layer")
+    for l in range(1, L + 1):
+        p += sizes[l - 1] * sizes[l] + sizes[l]
+    for l in range(L):
+        if kinds[l] == NORM_NONE:
+            continue
+        if kinds[l] != NORM_BATCH and kinds[l] != NORM_LAYER:
+            raise ValueError("train: unknown normalization kind %d" % kinds[l])
+        if not pre[l] and l == L - 1:
+            raise ValueError("train: no normalization after the output layer's activation")
+        if p_off[l] != p or off[l] != units:
+            raise ValueError("train: layer %d's normalization offsets %d, %d are out of place"
+                             % (l, p_off[l], off[l]))
+        if not (eps[l] > 0 and 0 <= momentum[l] <= 1):
+            raise ValueError("train: layer %d's normalization needs eps > 0 and momentum in "
+                             "[0, 1]" % l)
+        p += 2 * sizes[l + 1]
+        units += sizes[l + 1]
+    plan.kinds, plan.pre, plan.p_off, plan.off = &kinds[0], &pre[0], &p_off[0], &off[0]
+    plan.eps, plan.momentum = &eps[0], &momentum[0]
+    return units
+
+
+cdef void _norm_buffers(NormPlan* plan, floating* buffer, Py_ssize_t batch_size,
+                        Py_ssize_t units) noexcept:
+    """Point the plan's x̂, normalized-output and statistics blocks into
+    ``buffer`` (``norm_buffer_size(batch_size, units)`` values)."""
+    plan.xhat = <void*>buffer
+    plan.normed = <void*>(buffer + batch_size * units)
+    plan.stats = <void*>(buffer + 2 * batch_size * units)
+
+
+def norm_buffer_size(Py_ssize_t batch_size, Py_ssize_t units):
+    """Length of ``train_samples``' ``norm_buffer``: x̂ and the normalized
+    outputs (batch_size × units each) and the batch statistics ((batch_size
+    + 2) × units)."""
+    return (3 * batch_size + 2) * units
+
+
 #: Length of a reducer array (fastnn/distributed.py builds it).
 REDUCER_FIELDS = 13
 
@@ -987,19 +1173,27 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
               floating[::1] deltas, const Py_ssize_t[::1] w_off,
               const Py_ssize_t[::1] b_off, const Py_ssize_t[::1] a_off,
               const Py_ssize_t[::1] d_off, const floating[::1] sample_weight=None,
-              double l2=0.0):
+              double l2=0.0, const int[::1] norm_kinds=None, const int[::1] norm_pre=None,
+              const Py_ssize_t[::1] norm_param_offsets=None,
+              const Py_ssize_t[::1] norm_offsets=None, const double[::1] norm_eps=None,
+              const double[::1] norm_momentum=None, floating[::1] norm_buffer=None):
     """Gradient of the mean loss over all of X (one batch) into grads; return the loss.
 
     ``acts`` and ``deltas`` are sized for batch_size = X.shape[0]; the first
     layer reads X in place (A_0 in ``acts`` is left unused).  With ``sample_weight``
     (n_samples,) the loss is the weighted mean; with ``l2`` > 0 each W's
     gradient gains ``l2·W/Σw`` (the returned value is the data loss only: the
-    caller adds the penalty ``½·l2·Σ‖W‖²/Σw``).
+    caller adds the penalty ``½·l2·Σ‖W‖²/Σw``).  Normalization layers as in
+    ``train_samples`` (the batch's statistics; BatchNorm's running statistics
+    are not moved), ``norm_buffer`` sized for batch_size = X.shape[0].
     """
     cdef Py_ssize_t n = X.shape[0], n_layers = sizes.shape[0] - 1, l, i
     cdef double value
     cdef const floating* w = NULL
     cdef floating c
+    cdef NormPlan norm
+    cdef Py_ssize_t norm_units = _norm_plan(&norm, norm_kinds, norm_pre, norm_param_offsets,
+                                            norm_offsets, norm_eps, norm_momentum, sizes)
     if l2 < 0:
         raise ValueError("gradients: l2 must be >= 0, got %r" % l2)
     if sample_weight is not None:
@@ -1008,13 +1202,20 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
                              % (sample_weight.shape[0], n))
         w = &sample_weight[0]
     _check_layout(n, Y.shape[0], X.shape[1], Y.shape[1], None, 0, n, n, sizes, act_codes,
-                  params.shape[0], grads.shape[0], acts.shape[0], deltas.shape[0],
-                  Y.shape[0] * Y.shape[1], w_off, b_off, a_off, d_off)
+                  params.shape[0] - 2 * norm_units, grads.shape[0] - 2 * norm_units,
+                  acts.shape[0], deltas.shape[0], Y.shape[0] * Y.shape[1], w_off, b_off, a_off,
+                  d_off)
+    if norm_units > 0:
+        if norm_buffer is None or norm_buffer.shape[0] < norm_buffer_size(n, norm_units):
+            raise ValueError("gradients: norm_buffer must hold norm_buffer_size(%d, %d) values"
+                             % (n, norm_units))
+        _norm_buffers(&norm, &norm_buffer[0], n, norm_units)
     with nogil:
         value = _forward_backward(&params[0], &grads[0], &acts[0], &X[0, 0], &deltas[0],
                                   &Y[0, 0], w, n, n, n_layers, &sizes[0], &act_codes[0],
                                   loss, &w_off[0], &b_off[0], &a_off[0], &d_off[0], NULL, 0,
-                                  NULL, False)
+                                  NULL, False, 1.0, NULL, NULL,
+                                  &norm if norm_units > 0 else NULL)
         if l2 > 0:
             c = <floating>(l2 / weight_sum(w, n))
             for l in range(n_layers):
@@ -1026,15 +1227,34 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
 def predict(const floating[:, ::1] X, const Py_ssize_t[::1] sizes,
             const int[::1] act_codes, floating[::1] params, floating[::1] acts,
             const Py_ssize_t[::1] w_off, const Py_ssize_t[::1] b_off,
-            const Py_ssize_t[::1] a_off, Py_ssize_t batch_size, floating[:, ::1] out):
-    """Forward X through the network, ``batch_size`` rows at a time, into out."""
+            const Py_ssize_t[::1] a_off, Py_ssize_t batch_size, floating[:, ::1] out,
+            const int[::1] norm_kinds=None, const int[::1] norm_pre=None,
+            const Py_ssize_t[::1] norm_param_offsets=None,
+            const Py_ssize_t[::1] norm_offsets=None, const double[::1] norm_eps=None,
+            const double[::1] norm_momentum=None, const floating[::1] norm_running=None):
+    """Forward X through the network, ``batch_size`` rows at a time, into out.
+
+    Normalization layers (see ``train_samples``) in inference mode: BatchNorm
+    with the running statistics ``norm_running``, LayerNorm with each row's.
+    """
     cdef Py_ssize_t n_layers = sizes.shape[0] - 1, n_rows = X.shape[0]
-    cdef Py_ssize_t pos = 0, n, l
+    cdef Py_ssize_t pos = 0, n, l, units
     cdef const floating* A_in
     cdef floating* A_out
+    cdef const floating* running = NULL
+    cdef const floating* gamma
+    cdef int kind
+    cdef NormPlan norm
+    cdef Py_ssize_t norm_units = _norm_plan(&norm, norm_kinds, norm_pre, norm_param_offsets,
+                                            norm_offsets, norm_eps, norm_momentum, sizes)
     _check_layout(n_rows, out.shape[0], X.shape[1], out.shape[1], None, 0, n_rows,
-                  batch_size, sizes, act_codes, params.shape[0], params.shape[0],
-                  acts.shape[0], -1, -1, w_off, b_off, a_off, None, STEP)
+                  batch_size, sizes, act_codes, params.shape[0] - 2 * norm_units,
+                  params.shape[0] - 2 * norm_units, acts.shape[0], -1, -1, w_off, b_off,
+                  a_off, None, STEP)
+    if norm_units > 0:
+        if norm_running is None or norm_running.shape[0] != 2 * norm_units:
+            raise ValueError("predict: norm_running must hold 2 x %d values" % norm_units)
+        running = &norm_running[0]
     with nogil:
         while pos < n_rows:
             n = batch_size if n_rows - pos > batch_size else n_rows - pos
@@ -1042,9 +1262,22 @@ def predict(const floating[:, ::1] X, const Py_ssize_t[::1] sizes,
                 # The first layer reads X in place; the last writes into out.
                 A_in = &X[pos, 0] if l == 1 else &acts[0] + batch_size * a_off[l - 1]
                 A_out = &out[pos, 0] if l == n_layers else &acts[0] + batch_size * a_off[l]
+                kind = norm.kinds[l - 1] if norm_units > 0 else NORM_NONE
+                units = sizes[l]
                 dense_forward_impl(A_in, &params[0] + w_off[l - 1], &params[0] + b_off[l - 1],
-                                   act_codes[l - 1], A_out, n, sizes[l - 1], sizes[l],
+                                   IDENTITY if kind != NORM_NONE and norm.pre[l - 1]
+                                   else act_codes[l - 1], A_out, n, sizes[l - 1], units,
                                    ELEMENTWISE_THREADS)
+                if kind == NORM_NONE:
+                    continue
+                gamma = &params[0] + norm.p_off[l - 1]
+                norm_inference_impl(kind, A_out, gamma, gamma + units,
+                                    running + 2 * norm.off[l - 1],
+                                    running + 2 * norm.off[l - 1] + units,
+                                    norm.eps[l - 1], n, units)
+                if norm.pre[l - 1]:
+                    activation_forward_impl(act_codes[l - 1], A_out, <floating*>NULL, A_out, n,
+                                            units, ELEMENTWISE_THREADS)
             pos += n
 
 
