@@ -17,11 +17,10 @@ which layer and what can be.  The head of the graph (binary probability
 columns, labels) depends on the kind of model and is written by
 :func:`export_onnx` itself.
 
-Dropout emits no node (inference passes values through).  The layers to
-come map to plain operators too: BatchNorm (inference) to Mul and Add by constants folded from the running
-mean and variance, gamma, beta and eps, LayerNorm to LayerNormalization
-(``graph.require_opset(17, ...)``), LeakyReLU to LeakyRelu(alpha), GELU to
-0.5·x·(1 + Erf(x/√2)), Softplus to Softplus, LogSoftmax to LogSoftmax(axis=-1).
+Dropout emits no node (inference passes values through).  BatchNorm (in
+inference, as ``predict`` runs it) is a Mul and an Add by constants folded
+from its running mean and variance, γ, β and ε; LayerNorm is ONNX's
+LayerNormalization (opset 17 or later).
 
 ``onnx`` is imported only when a model is exported: it is the ``onnx`` extra
 (``pip install "fastnn[onnx]"``), as is ``onnxruntime`` to run the result.
@@ -38,7 +37,8 @@ import numpy as np
 import numpy.typing as npt
 
 from fastnn._validation import all_finite
-from fastnn.layers import Dense, Dropout, Identity, ReLU, Sigmoid, Softmax, Step, Tanh
+from fastnn.layers import (
+    BatchNorm, Dense, Dropout, Identity, LayerNorm, ReLU, Sigmoid, Softmax, Step, Tanh)
 from fastnn.model import Sequential
 
 __all__ = ["export_onnx", "CONVERTERS", "DEFAULT_OPSET"]
@@ -161,6 +161,24 @@ def _step(g: _Graph, layer: Step, x: str) -> str:
     return g.op("Cast", [positive], "A", to=g.elem_type)
 
 
+def _batch_norm(g: _Graph, layer: BatchNorm, x: str) -> str:
+    """Inference BatchNorm: x·s + t with s = γ/√(running_var + ε) and
+    t = β − running_mean·s, folded in float64 and written in the model's dtype."""
+    scale = np.asarray(layer.gamma, np.float64) / np.sqrt(
+        np.asarray(layer.running_var, np.float64) + layer.eps)
+    shift = np.asarray(layer.beta, np.float64) - np.asarray(layer.running_mean, np.float64) * scale
+    scaled = g.op("Mul", [x, g.const(scale, "bn_scale")], "scaled")
+    return g.op("Add", [scaled, g.const(shift, "bn_shift")], "N")
+
+
+def _layer_norm(g: _Graph, layer: LayerNorm, x: str) -> str:
+    """LayerNormalization over the last axis (opset 17), with γ, β and ε."""
+    g.require_opset(17, "LayerNorm (LayerNormalization)")
+    return g.op("LayerNormalization", [x, g.const(np.asarray(layer.gamma), "ln_scale"),
+                                       g.const(np.asarray(layer.beta), "ln_bias")], "N",
+                axis=-1, epsilon=float(layer.eps))
+
+
 #: Layer type -> converter.  Looked up by exact type.
 CONVERTERS: dict[type, Converter] = {
     Dense: _dense,
@@ -171,6 +189,8 @@ CONVERTERS: dict[type, Converter] = {
     Softmax: _unary("Softmax", axis=-1),
     Step: _step,
     Dropout: _dropout,
+    BatchNorm: _batch_norm,
+    LayerNorm: _layer_norm,
 }
 
 

@@ -692,6 +692,10 @@ class Sequential:
             if dp is not None:
                 n = dp.begin(self, n, optimizer)
             batch_size = self._batch_size(batch_size, optimizer, n)
+            if batch_size == 1 and any(norm and isinstance(norm[0], BatchNorm)
+                                       for norm in self.norms):
+                raise ValueError("BatchNorm needs batches of 2 rows or more (one row has no "
+                                 "variance), got batch_size=1")
             if dp is not None:
                 dp.check_batches(batch_size)
             if patience is not None:

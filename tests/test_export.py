@@ -106,6 +106,23 @@ def test_dropout_exports_as_the_inference_pass_through(dtype, path, rng):
         _assert_close(_run(path, X)["probabilities"], clf.predict_proba(X), dtype)
 
 
+@pytest.mark.parametrize("norm", [fastnn.BatchNorm, fastnn.LayerNorm])
+def test_normalization_exports_as_predict_runs_it(norm, dtype, path, rng):
+    # trained, so that the running statistics, gamma and beta are not their
+    # starting values; before an activation, after one, and before the output
+    model = Sequential([Dense(5, 9), norm(), ReLU(), Dense(9, 7), Tanh(), norm(),
+                        Dense(7, 3), norm(), Softmax()], dtype=dtype, seed=2)
+    X = (rng.standard_normal((64, 5)) * 3 + 1).astype(dtype)
+    model.fit(X, np.arange(64) % 3, "cce", fastnn.Adam(1e-2), epochs=3, batch_size=16,
+              verbose=0)
+    export_onnx(model, path)
+    for n in (1, 64):
+        _assert_close(_run(path, X[:n])["Y"], model.predict_proba(X[:n]), dtype)
+    if norm is fastnn.LayerNorm:
+        with pytest.raises(ValueError, match="LayerNorm.*needs ONNX opset 17.*opset=16"):
+            export_onnx(model, path, opset=16)
+
+
 def test_sequential_deep_and_one_row(dtype, path, rng):
     model = Sequential([Dense(3, 7), Tanh(), Dense(7, 5), ReLU(), Dense(5, 5), Sigmoid(),
                         Dense(5, 2), Softmax()], dtype=dtype, seed=1)
@@ -262,8 +279,8 @@ class MySigmoid(Sigmoid):
 @pytest.mark.parametrize("layer", [HardSigmoid, MySigmoid])
 def test_layer_without_converter(layer, path):
     model = Sequential([Dense(3, 4), Tanh(), Dense(4, 2), layer()])
-    with pytest.raises(TypeError, match=r"layer 3, %s\(\).*cannot be exported.*Dense, "
-                       r"Dropout, Identity, ReLU, Sigmoid, Softmax, Step, Tanh"
+    with pytest.raises(TypeError, match=r"layer 3, %s\(\).*cannot be exported.*BatchNorm, "
+                       r"Dense, Dropout, Identity, LayerNorm, ReLU, Sigmoid, Softmax, Step, Tanh"
                        % layer.__name__):
         export_onnx(model, path)
     assert not path.exists()
