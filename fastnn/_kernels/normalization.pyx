@@ -36,6 +36,9 @@ statistics).
 from libc.math cimport sqrt
 from libc.string cimport memset
 
+cdef enum:
+    INFERENCE_BLOCK = 256   # units whose inverse deviations sit on the stack at once
+
 
 cdef void _column_moments(const floating* X, floating* mean, floating* var,
                           Py_ssize_t n, Py_ssize_t units) noexcept nogil:
@@ -142,14 +145,21 @@ cdef void norm_inference_impl(int kind, floating* X, const floating* gamma,
                               const floating* beta, const floating* running_mean,
                               const floating* running_var, double eps, Py_ssize_t n,
                               Py_ssize_t units) noexcept nogil:
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i, j, start, stop
     cdef floating m, r, e = <floating>eps
+    cdef floating rstd[INFERENCE_BLOCK]
     if kind == NORM_BATCH:
-        for i in range(n):
-            for j in range(units):
-                X[i * units + j] = gamma[j] * (
-                    (X[i * units + j] - running_mean[j])
-                    * (<floating>1 / <floating>sqrt(running_var[j] + e))) + beta[j]
+        # a block of units at a time: their 1/√(running_var + ε) on the stack
+        start = 0
+        while start < units:
+            stop = start + INFERENCE_BLOCK if units - start > INFERENCE_BLOCK else units
+            for j in range(start, stop):
+                rstd[j - start] = <floating>1 / <floating>sqrt(running_var[j] + e)
+            for i in range(n):
+                for j in range(start, stop):
+                    X[i * units + j] = gamma[j] * (
+                        (X[i * units + j] - running_mean[j]) * rstd[j - start]) + beta[j]
+            start = stop
     else:
         for i in range(n):
             _row_moments(X + i * units, &m, &r, e, units)
