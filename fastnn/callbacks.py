@@ -305,7 +305,9 @@ class TerminateOnNaN(Callback):
     Without this callback nothing is checked per batch and training runs
     exactly as before.  With it, plain gradient descent takes its update
     after the backward pass instead of during it (the same bits, a little
-    slower on large networks).  It refuses data-parallel training (``comm``,
+    slower on large networks), and NaN or infinity in X is always refused by
+    a scan before training (``fit`` otherwise may leave that check to the
+    first epoch, which this callback could end before the bad row).  It refuses data-parallel training (``comm``,
     local SGD included) with a ``ValueError`` before anything is trained:
     there, a rank's loss is its own shard's, and ranks that share a machine's
     model each sum and update only a slice of the gradient, so the ranks
@@ -319,9 +321,12 @@ class TerminateOnNaN(Callback):
         The batch of that epoch (from 0) whose update was not taken.
     """
 
-    def on_train_begin(self, model: Any) -> None:
+    def __init__(self) -> None:
         self.stopped_epoch: int | None = None
         self.stopped_batch: int | None = None
+
+    def on_train_begin(self, model: Any) -> None:
+        self.stopped_epoch = self.stopped_batch = None
 
     def _stopped(self, epoch: int, batch: int) -> None:
         """Called by ``fit`` when the loop stopped before batch ``batch`` of ``epoch``."""

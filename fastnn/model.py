@@ -635,9 +635,11 @@ class Sequential:
             from fastnn.distributed import checked_everywhere
             X, classes = checked_everywhere(comm, self._checked_X_and_classes, X, y, loss)
             self._learn_classes(classes, comm)
+            # (not checked in training with TerminateOnNaN, which may end the
+            # first epoch before a bad row)
             X, Y, weights, X_val, Y_val, labels, check_in_training = checked_everywhere(
                 comm, self._checked_data, X, y, loss, optimizer, validation_data,
-                validation_split, sample_weight, dp is None)
+                validation_split, sample_weight, dp is None and not terminators)
             if class_weight is not None:
                 weights = self._weighted_by_class(weights, class_weight, Y, labels, comm)
             n = X.shape[0]

@@ -175,6 +175,20 @@ def test_an_update_that_overflows_from_a_finite_gradient_is_found_at_the_next_ba
     assert (stopper.stopped_epoch, stopper.stopped_batch) == (0, 1)
 
 
+def test_non_finite_inputs_are_refused_before_training_as_without_it():
+    # X outweighs twice the weights: without the callback its rows would be
+    # checked as the first epoch gathers them, which the stop would cut short
+    X, Y = _data()
+    X[-1, 0] = np.nan
+    model, stopper = _model("float64"), fastnn.TerminateOnNaN()
+    assert model._finite_check_in_training(X, fastnn.SGD(3.0))
+    before = model.params.copy()
+    with pytest.raises(ValueError, match="X contains NaN or infinity .*, in row 199"):
+        _fit(model, fastnn.SGD(3.0), [stopper], X=X, Y=Y)
+    np.testing.assert_array_equal(model.params, before)
+    assert stopper.stopped_epoch is None
+
+
 def test_refuses_data_parallel_training_before_anything_is_trained():
     X, Y = _data(n=20)
     model = _model("float64")
