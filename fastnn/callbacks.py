@@ -277,10 +277,10 @@ class TerminateOnNaN(Callback):
 
     With this callback among ``fit``'s callbacks, the training loop (compiled,
     or the NumPy backend's) checks every batch after its forward and backward
-    pass and before its optimizer update: the batch's loss value (the data
-    loss, as logged; not the L2 penalty of ``alpha``) and every element of its
-    gradient (before clipping).  At the first NaN or infinity it does not take
-    that update and ends training:
+    pass and before its optimizer update: the batch's loss value (its mean
+    loss over its rows, the figure the logged ``loss`` averages) and every
+    element of its gradient (before any clipping).  At the first NaN or
+    infinity it does not take that update and ends training:
 
     * the weights and the optimizer's state (its step count included) are
       those after the batch before, so a later ``fit`` resumes from there;
@@ -307,11 +307,12 @@ class TerminateOnNaN(Callback):
     after the backward pass instead of during it (the same bits, a little
     slower on large networks), and NaN or infinity in X is always refused by
     a scan before training (``fit`` otherwise may leave that check to the
-    first epoch, which this callback could end before the bad row).  It refuses data-parallel training (``comm``,
-    local SGD included) with a ``ValueError`` before anything is trained:
-    there, a rank's loss is its own shard's, and ranks that share a machine's
-    model each sum and update only a slice of the gradient, so the ranks
-    could disagree about stopping.
+    first epoch, which this callback could end before the bad row).
+
+    It refuses data-parallel training (``comm``, local SGD included) with a
+    ``ValueError`` before anything is trained: there, a rank's loss is its own
+    shard's, and ranks that share a machine's model each sum and update only
+    a slice of the gradient, so the ranks could disagree about stopping.
 
     Attributes
     ----------
