@@ -304,8 +304,10 @@ class TerminateOnNaN(Callback):
 
     Without this callback nothing is checked per batch and training runs
     exactly as before.  With it, plain gradient descent takes its update
-    after the backward pass instead of during it (the same bits, a little
-    slower on large networks), and NaN or infinity in X is always refused by
+    after the backward pass instead of during it (the same bits; with the
+    gradient's scan, measured on 784-128-10 in float32 here: about 6% fewer
+    samples/s at batch 32, a fifth fewer at batch 1, whose fused first-layer
+    pass is lost), and NaN or infinity in X is always refused by
     a scan before training (``fit`` otherwise may leave that check to the
     first epoch, which this callback could end before the bad row).
 
