@@ -22,7 +22,8 @@ from fastnn.layers import (
     BatchNorm, Dense, Dropout, Identity, LayerNorm, ReLU, Sigmoid, Softmax, Step, Tanh)
 from fastnn.losses import BCELoss, CrossEntropyLoss, MSELoss
 from fastnn.model import Callback, History, Sequential, load
-from fastnn.callbacks import CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint
+from fastnn.callbacks import (
+    CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, TerminateOnNaN)
 from fastnn.export import export_onnx
 from fastnn.optim import (
     SGD, Adagrad, Adam, AdamW, BatchGD, Constant, CosineDecay, ExponentialDecay,
@@ -43,7 +44,7 @@ __all__ = [
     "get_optimizer", "Constant", "StepDecay", "ExponentialDecay", "InverseScaling",
     "CosineDecay", "ReduceLROnPlateau",
     "History", "Callback", "load", "export_onnx",
-    "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "CSVLogger",
+    "EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "CSVLogger", "TerminateOnNaN",
     "MLPClassifier", "MLPRegressor",
 ]
 

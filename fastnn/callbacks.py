@@ -1,5 +1,5 @@
 """``fit`` callbacks as Keras users know them: early stopping, checkpoints,
-learning-rate schedules by function, a CSV log.
+learning-rate schedules by function, a CSV log, a stop at a NaN loss.
 
 Each is a :class:`fastnn.Callback` (``fastnn.model``): ``fit`` calls
 ``on_train_begin(model)``, then per epoch ``on_epoch_begin(epoch)`` and
@@ -7,7 +7,8 @@ Each is a :class:`fastnn.Callback` (``fastnn.model``): ``fit`` calls
 epoch), then ``on_train_end(model, history)``.  ``logs`` holds the epoch's
 ``loss`` (``accuracy`` for classifiers), ``val_loss``/``val_accuracy`` with
 validation data, ``lr`` and ``time``.  They run in Python between epochs;
-the epochs themselves stay compiled.
+the epochs themselves stay compiled (``TerminateOnNaN`` asks the compiled
+loop for a check of every batch).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +25,8 @@ import numpy as np
 from fastnn._validation import check_scalar
 from fastnn.model import Callback, History
 
-__all__ = ["EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "CSVLogger"]
+__all__ = ["EarlyStopping", "ModelCheckpoint", "LearningRateScheduler", "CSVLogger",
+           "TerminateOnNaN"]
 
 
 def _check_mode(mode: str, monitor: str) -> str:
@@ -266,3 +269,71 @@ class CSVLogger(Callback):
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class TerminateOnNaN(Callback):
+    """Stop training at the first batch whose loss or gradient is NaN or
+    infinite, with the weights of the last finite step.
+
+    With this callback among ``fit``'s callbacks, the training loop (compiled,
+    or the NumPy backend's) checks every batch after its forward and backward
+    pass and before its optimizer update: the batch's loss value (its mean
+    loss over its rows, the figure the logged ``loss`` averages) and every
+    element of its gradient (before any clipping).  At the first NaN or
+    infinity it does not take that update and ends training:
+
+    * the weights and the optimizer's state (its step count included) are
+      those after the batch before, so a later ``fit`` resumes from there;
+    * the history records the epoch as far as it got: ``loss`` (and
+      ``accuracy``) over the batches taken before the stopped one (NaN when
+      it is the epoch's first), the validation figures of the weights kept,
+      ``lr`` and ``time``; ``History.stopped_epoch`` is that epoch;
+    * the other callbacks' ``on_epoch_end`` see those logs, and every
+      ``on_train_end`` runs;
+    * a ``RuntimeWarning`` says where: "TerminateOnNaN: epoch E, batch B:
+      the loss or the gradient is NaN or infinite; training stopped before
+      that batch's update" (E and B counting from 1, as the progress bar).
+
+    What is not checked: the update itself and the weights.  An update that
+    overflows from a finite gradient (infinite weights after a finite step)
+    shows up at the next batch's check, whose loss or gradient it makes
+    non-finite; the weights kept are then those non-finite ones, and ``fit``
+    raises ``FloatingPointError`` at the end of the epoch as it does without
+    this callback.  If that batch was the epoch's last, the epoch ends and
+    ``fit`` raises likewise.
+
+    Without this callback nothing is checked per batch and training runs
+    exactly as before.  With it, plain gradient descent takes its update
+    after the backward pass instead of during it (the same bits; with the
+    gradient's scan, measured on 784-128-10 in float32 here: about 6% fewer
+    samples/s at batch 32, a fifth fewer at batch 1, whose fused first-layer
+    pass is lost), and NaN or infinity in X is always refused by
+    a scan before training (``fit`` otherwise may leave that check to the
+    first epoch, which this callback could end before the bad row).
+
+    It refuses data-parallel training (``comm``, local SGD included) with a
+    ``ValueError`` before anything is trained: there, a rank's loss is its own
+    shard's, and ranks that share a machine's model each sum and update only
+    a slice of the gradient, so the ranks could disagree about stopping.
+
+    Attributes
+    ----------
+    stopped_epoch : int or None
+        The epoch (from 0) in which training stopped, None if it did not.
+    stopped_batch : int or None
+        The batch of that epoch (from 0) whose update was not taken.
+    """
+
+    def __init__(self) -> None:
+        self.stopped_epoch: int | None = None
+        self.stopped_batch: int | None = None
+
+    def on_train_begin(self, model: Any) -> None:
+        self.stopped_epoch = self.stopped_batch = None
+
+    def _stopped(self, epoch: int, batch: int) -> None:
+        """Called by ``fit`` when the loop stopped before batch ``batch`` of ``epoch``."""
+        self.stopped_epoch, self.stopped_batch = epoch, batch
+        warnings.warn("TerminateOnNaN: epoch %d, batch %d: the loss or the gradient is NaN "
+                      "or infinite; training stopped before that batch's update"
+                      % (epoch + 1, batch + 1), RuntimeWarning, stacklevel=4)

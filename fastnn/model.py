@@ -62,7 +62,8 @@ class History:
     epoch : list of int
         The epochs run, counting from 0.
     stopped_epoch : int or None
-        The epoch at which early stopping ended training, if it did.
+        The epoch at which early stopping (or ``TerminateOnNaN``) ended
+        training, if it did.
     """
 
     def __init__(self) -> None:
@@ -594,6 +595,9 @@ class Sequential:
         restore_best_weights : bool
             With early stopping, end with the weights of the best epoch.
         callbacks : list of Callback or callables ``f(epoch, logs)``
+            With :class:`fastnn.callbacks.TerminateOnNaN` among them, each
+            batch's loss and gradient are checked before its update, and
+            training stops at the first NaN or infinity (not with ``comm``).
         verbose : {0, 1, 2}
             0 silent; 1 a progress bar per epoch (only on a terminal); 2 one
             line per epoch.
@@ -643,7 +647,9 @@ class Sequential:
             then the epoch stops before that batch, the weights, optimizer
             state and random state are restored, and the error names the row.
         FloatingPointError
-            The weights became NaN or infinite (training diverged).
+            The weights became NaN or infinite (training diverged; with
+            ``TerminateOnNaN``, when an update overflowed from a finite
+            gradient).
         RuntimeError
             Another thread is training this model.  (A ``fit`` waits for
             other threads' predictions in progress; their new ones raise
@@ -663,6 +669,12 @@ class Sequential:
         loss.check_output(self.activations[-1])
         optimizer = get_optimizer(optimizer)
         epochs = check_scalar(epochs, "epochs", low=1, integer=True)
+        callbacks = list(callbacks or ())
+        from fastnn.callbacks import TerminateOnNaN
+        terminators = [c for c in callbacks if isinstance(c, TerminateOnNaN)]
+        if terminators and comm is not None:
+            raise ValueError("TerminateOnNaN does not work with comm (data-parallel "
+                             "training, local SGD included)")
         dp = None
         if comm is not None:
             from fastnn import distributed
@@ -683,9 +695,11 @@ class Sequential:
             from fastnn.distributed import checked_everywhere
             X, classes = checked_everywhere(comm, self._checked_X_and_classes, X, y, loss)
             self._learn_classes(classes, comm)
+            # (not checked in training with TerminateOnNaN, which may end the
+            # first epoch before a bad row)
             X, Y, weights, X_val, Y_val, labels, check_in_training = checked_everywhere(
                 comm, self._checked_data, X, y, loss, optimizer, validation_data,
-                validation_split, sample_weight, dp is None)
+                validation_split, sample_weight, dp is None and not terminators)
             if class_weight is not None:
                 weights = self._weighted_by_class(weights, class_weight, Y, labels, comm)
             n = X.shape[0]
@@ -703,7 +717,7 @@ class Sequential:
             min_delta = check_scalar(min_delta, "min_delta", low=0)
             if verbose not in (0, 1, 2):
                 raise ValueError("verbose must be 0, 1 or 2, got %r" % (verbose,))
-            callbacks = [_as_callback(c) for c in (callbacks or ())]
+            callbacks = [_as_callback(c) for c in callbacks]
             if weights is not None:
                 weights = np.ascontiguousarray(weights, dtype=self.dtype)
         except BaseException:
@@ -736,13 +750,15 @@ class Sequential:
                 order = self._rng.permutation(n) if shuffle else np.arange(n)
                 bar = ProgressBar(X.shape[0], epoch + 1, epochs,
                                   enabled=None if verbose == 1 else False)
+                halted = None
                 try:
                     with Interruptible() as interrupt:
                         if dp is None:
                             total, correct = self._run_epoch(X, Y, weights, order, batch_size,
                                                              loss, optimizer, bar, chunks,
                                                              interrupt,
-                                                             check_in_training and epoch == 0)
+                                                             check_in_training and epoch == 0,
+                                                             bool(terminators))
                         elif dp.local_steps == 1:
                             total, correct = self._run_epoch_distributed(
                                 X, Y, weights, dp, dp.epoch(order, batch_size), batch_size,
@@ -758,13 +774,18 @@ class Sequential:
                     self.loss, self.task, self.optimizer = before
                     self.classes_ = classes_before
                     raise self._non_finite("X", bad.row) from None
+                except _train.NonFiniteStep as halt:   # TerminateOnNaN: a partial epoch
+                    halted, (total, correct) = halt, halt.result
+                    for c in terminators:
+                        c._stopped(epoch, halt.pos // batch_size)
+                n_done = n if halted is None else halted.pos
                 if not all_finite(self.params):
                     raise FloatingPointError(
                         "training diverged: the weights became NaN or infinite in epoch %d; "
                         "lower the learning rate" % (epoch + 1))
-                logs = {"loss": total / n}
+                logs = {"loss": total / n_done if n_done else math.nan}
                 if self.task == "classification":
-                    logs["accuracy"] = correct / n
+                    logs["accuracy"] = correct / n_done if n_done else math.nan
                 if X_val is not None:
                     logs.update({"val_" + k: v
                                  for k, v in self._evaluate(X_val, Y_val, loss,
@@ -787,7 +808,7 @@ class Sequential:
                     else:
                         waited += 1
                         stop = stop or waited >= patience
-                if stop:
+                if stop or halted is not None:
                     history.stopped_epoch = epoch
                     break
         if best_params is not None:
@@ -829,7 +850,7 @@ class Sequential:
         return min(batch_size, n)
 
     def _run_epoch(self, X, Y, weights, order, batch_size, loss, optimizer, bar, chunks,
-                   interrupt, check_finite=False):
+                   interrupt, check_finite=False, stop_non_finite=False):
         """One pass over ``order``; returns (Σ batch loss × rows, correct predictions).
         ``weights``: per-sample weights (n,) or None.
 
@@ -840,21 +861,32 @@ class Sequential:
         the weights and the optimizer's state being those after the run's last
         batch.  ``check_finite`` (cython backend): scan each batch of X before
         training on it; raises ``_train.NonFiniteBatch`` at the first bad one.
+        ``stop_non_finite`` (TerminateOnNaN): end the epoch before the update
+        of the first batch whose loss or gradient is not finite, raising
+        ``_train.NonFiniteStep`` with the epoch's (loss sum, correct) so far.
         """
         n = X.shape[0]
         total, correct = 0.0, 0
         with contextlib.closing(chunks.runs(0, n)) as runs:
             for start, stop in runs:
-                if self.backend == "cython":
-                    t, c, steps = self._train_compiled(X, Y, weights, order, start, stop,
-                                                       batch_size, loss, optimizer,
-                                                       check_finite)
-                else:
-                    t, c, steps = self._train_numpy(X, Y, weights, order, start, stop,
-                                                    batch_size, loss, optimizer)
+                halted = None
+                try:
+                    if self.backend == "cython":
+                        t, c, steps = self._train_compiled(X, Y, weights, order, start, stop,
+                                                           batch_size, loss, optimizer,
+                                                           check_finite, stop_non_finite)
+                    else:
+                        t, c, steps = self._train_numpy(X, Y, weights, order, start, stop,
+                                                        batch_size, loss, optimizer,
+                                                        stop_non_finite)
+                except _train.NonFiniteStep as halt:
+                    halted, stop = halt, halt.pos
+                    t, c, steps = halt.result[:3]   # the batches before it
                 optimizer.set_step_count(steps)
                 total, correct = total + t, correct + c
-                bar.update(stop, total / stop)
+                bar.update(stop, total / max(stop, 1))
+                if halted is not None:
+                    raise _train.NonFiniteStep(halted.pos, (total, correct))
                 interrupt.check()
         return total, correct
 
@@ -905,8 +937,8 @@ class Sequential:
         return dp.reduce(total, correct)
 
     def _train_compiled(self, X, Y, weights, order, start, stop, batch_size, loss, optimizer,
-                        check_finite=False, steps=(None, None, None, None), buffers=None,
-                        rows=None):
+                        check_finite=False, stop_non_finite=False,
+                        steps=(None, None, None, None), buffers=None, rows=None):
         """One compiled run.  ``steps``: data-parallel (counts, totals, rows,
         reducer), see ``_train.train_samples``; ``buffers``: (params, grads,
         state1, state2, state3) to use instead of the model's and the optimizer's (a
@@ -926,7 +958,8 @@ class Sequential:
                 lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"], rule, lr, mom,
                 bool(nest), b1, b2, eps, wd, empty if s1 is None else s1,
                 empty if s2 is None else s2, t, sample_weight=weights, spare=ws["spare"],
-                check_finite=check_finite, step_counts=steps[0], step_totals=steps[1],
+                check_finite=check_finite, stop_non_finite=stop_non_finite,
+                step_counts=steps[0], step_totals=steps[1],
                 step_rows=steps[2], reducer=steps[3],
                 **self._dropout_args(optimizer.epoch, rows, ws),
                 **self._norm_args(ws, running=True), **options)
@@ -955,26 +988,38 @@ class Sequential:
         return dict(self._layout["dropout"], dropout_key=self._dropout_key,
                     dropout_epoch=epoch, dropout_rows=rows, dropout_buffer=ws["dropout"])
 
-    def _train_numpy(self, X, Y, weights, order, start, stop, batch_size, loss, optimizer):
+    def _train_numpy(self, X, Y, weights, order, start, stop, batch_size, loss, optimizer,
+                     stop_non_finite=False):
+        """``_train_compiled`` on fastnn.reference, batch by batch; raises
+        ``_train.NonFiniteStep`` as it does with ``stop_non_finite``."""
         t = optimizer.compiled_rule()[-1]
         total, correct = 0.0, 0
         for pos in range(start, stop, batch_size):
             idx = order[pos:min(pos + batch_size, stop)]
+            moments = []
             value, A_out = self._reference_gradients(X[idx], Y[idx], loss,
                                                      None if weights is None else weights[idx],
-                                                     idx, optimizer.epoch)
+                                                     idx, optimizer.epoch, moments)
+            if stop_non_finite and not (math.isfinite(value) and all_finite(self.grads)):
+                raise _train.NonFiniteStep(pos, (total, correct, t, 0.0))
+            for norm, mean, var in moments:     # after the check, as the compiled loop
+                reference.norm_running_update(norm.running_mean, norm.running_var, mean, var,
+                                              len(idx), norm.momentum)
             total += value * len(idx)
             correct += _count_correct(A_out, Y[idx])
             t += 1
             optimizer.reference_step(t)     # clipping and update by fastnn.reference
         return total, correct, t
 
-    def _reference_gradients(self, X, Y, loss, sample_weight=None, rows=None, epoch=0):
+    def _reference_gradients(self, X, Y, loss, sample_weight=None, rows=None, epoch=0,
+                             moments=None):
         """Textbook backpropagation on fastnn.reference; fills self.grads.
 
-        ``rows`` (the samples' rows in the training set) means training: it
-        turns dropout on, with the masks of ``epoch``, and moves BatchNorm's
-        running statistics; None: neither (``gradients``)."""
+        ``rows`` (the samples' rows in the training set) turns dropout on,
+        with the masks of ``epoch``; None: no dropout (``gradients``).
+        ``moments``: a list that receives ``(layer, mean, var)``, the batch's
+        statistics, for each BatchNorm layer (the caller moves the running
+        statistics)."""
         inputs, outputs, keeps, normed = [X], [], [], []
         for i, (layer, act, norm) in enumerate(zip(self.dense, self.activations, self.norms)):
             before = norm is not None and norm[1]
@@ -985,9 +1030,8 @@ class Sequential:
                 H, xhat, mean, var = reference.norm_forward(A, norm[0].gamma, norm[0].beta,
                                                             norm[0].kind, norm[0].eps)
                 stats = (xhat, var)
-                if rows is not None and isinstance(norm[0], BatchNorm):
-                    reference.norm_running_update(norm[0].running_mean, norm[0].running_var,
-                                                  mean, var, X.shape[0], norm[0].momentum)
+                if moments is not None and isinstance(norm[0], BatchNorm):
+                    moments.append((norm[0], mean, var))
                 if before:
                     A = H = reference.activation_forward(H, act)
             outputs.append(A)

@@ -52,11 +52,12 @@ def test_kernels_match_the_reference(kind, dtype, n, units):
     X = (rng.standard_normal((n, units)) * 3 + 1).astype(dtype)
     gamma, beta = (rng.standard_normal(units).astype(dtype) for _ in range(2))
     xhat, out = np.empty_like(X), np.empty_like(X)
-    stats = np.empty(max(2 * units, n), dtype)
+    stats = np.empty(max(3 * units, n), dtype)
     running = [np.full(units, 0.5, dtype), np.full(units, 2.0, dtype)]
     code = NORMALIZATIONS[kind]
-    normalization.norm_forward(code, X, gamma, beta, 1e-5, xhat, out, stats,
-                               *(running if kind == "batch" else (None, None)), 0.25)
+    normalization.norm_forward(code, X, gamma, beta, 1e-5, xhat, out, stats)
+    if kind == "batch":
+        normalization.norm_running_update(stats, *running, 0.25, n)
     want, want_xhat, mean, var = reference.norm_forward(X, gamma, beta, kind, 1e-5)
     tol = TOL[dtype]
     np.testing.assert_allclose(out, want, rtol=0, atol=50 * tol * np.abs(want).max())
@@ -90,7 +91,7 @@ def test_backward_matches_finite_differences(kind):
     def loss(X, gamma, beta):
         return (reference.norm_forward(X, gamma, beta, kind, 1e-5)[0] * C).sum()
 
-    xhat, out, stats = np.empty_like(X), np.empty_like(X), np.empty(8)
+    xhat, out, stats = np.empty_like(X), np.empty_like(X), np.empty(12)
     normalization.norm_forward(NORMALIZATIONS[kind], X, gamma, beta, 1e-5, xhat, out, stats)
     dX, dgamma, dbeta = C.copy(), np.empty(4), np.empty(4)
     normalization.norm_backward(NORMALIZATIONS[kind], dX, xhat, stats, gamma, dgamma, dbeta)
@@ -360,3 +361,32 @@ def test_the_compiled_loop_refuses_inconsistent_normalization_arguments():
         train.predict(X, model._layout["sizes"], model._layout["act_codes"], model.params,
                       np.empty(8 * 18), model._layout["w_off"], model._layout["b_off"],
                       model._layout["a_off"], 8, np.empty((8, 3)), **lay)
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_terminate_on_nan_keeps_the_running_statistics_of_the_last_step(backend):
+    # a diverging network: the stop leaves BatchNorm's running statistics as
+    # the same batches trained without the callback leave them
+    import warnings
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((400, 6))
+    Y = 10 * X @ rng.standard_normal((6, 2))
+
+    def model():
+        return fastnn.Sequential([fastnn.Dense(6, 16), fastnn.BatchNorm(), fastnn.ReLU(),
+                                  fastnn.Dense(16, 2)], dtype="float64", seed=1,
+                                 backend=backend)
+
+    stopped, stopper = model(), fastnn.TerminateOnNaN()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        stopped.fit(X, Y, "mse", fastnn.SGD(30.0, momentum=0.9), epochs=5, batch_size=10,
+                    shuffle=False, verbose=0, callbacks=[stopper])
+    batch = stopper.stopped_batch
+    assert stopper.stopped_epoch == 0 and batch > 1
+    replay = model()
+    replay.fit(X[:10 * batch], Y[:10 * batch], "mse", fastnn.SGD(30.0, momentum=0.9),
+               epochs=1, batch_size=10, shuffle=False, verbose=0)
+    assert np.isfinite(stopped._norm_running).all()
+    np.testing.assert_array_equal(stopped._norm_running, replay._norm_running)
+    np.testing.assert_array_equal(stopped.params, replay.params)

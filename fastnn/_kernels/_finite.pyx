@@ -15,9 +15,10 @@ by memory bandwidth, not arithmetic.
 
 Parallel strategy: ``threads_for(n, GRAIN_SCAN)`` threads, each scanning a
 contiguous chunk with ``values_finite``; the answer does not depend on the
-thread count.  ``copy_values_finite`` (one thread, ``_finite.pxd``) is the
-same test made while copying, for the training loop's gather of a first
-epoch's rows (train.pyx).
+thread count.  ``values_finite`` (one thread, ``_finite.pxd``) is the scan
+itself, for the training loop's check of each step's gradient, and
+``copy_values_finite`` (one thread) the same test made while copying, for its
+gather of a first epoch's rows (train.pyx).
 Memory: reads the caller's array in place (``copy_values_finite`` writes the
 caller's destination); allocates nothing.
 """

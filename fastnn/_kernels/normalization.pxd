@@ -9,8 +9,10 @@ cdef enum:
 
 cdef void norm_forward_impl(int kind, const floating* X, floating* xhat, floating* out,
                             const floating* gamma, const floating* beta, floating* stats,
-                            floating* running_mean, floating* running_var, double eps,
-                            double momentum, Py_ssize_t n, Py_ssize_t units) noexcept nogil
+                            double eps, Py_ssize_t n, Py_ssize_t units) noexcept nogil
+cdef void norm_running_impl(const floating* stats, floating* running_mean,
+                            floating* running_var, double momentum, Py_ssize_t n,
+                            Py_ssize_t units) noexcept nogil
 cdef void norm_backward_impl(int kind, floating* dY, const floating* xhat,
                              const floating* stats, const floating* gamma, floating* dgamma,
                              floating* dbeta, Py_ssize_t n, Py_ssize_t units) noexcept nogil

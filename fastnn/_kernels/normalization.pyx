@@ -9,13 +9,16 @@ What it computes, on C-contiguous (n, units) buffers, with the layer's scale
   ``r = 1/√(σ² + ε)``; μ and σ² (the biased variance, two passes: the mean,
   then the mean square deviation) are taken per column over the batch's rows
   (batch normalization) or per row over its units (layer normalization).
-  ``x̂`` is kept for the backward pass and may alias ``X``; ``stats`` keeps r
-  (BatchNorm: μ in stats[0:units], r in stats[units:2·units]; LayerNorm: r
-  of row i in stats[i]).  BatchNorm also moves its running statistics
-  (PyTorch's convention): ``running = (1 − momentum)·running + momentum·batch``,
-  the variance's being the unbiased n/(n − 1)·σ²; a batch of one row
-  leaves them alone (its variance says nothing), and ``running_mean`` NULL
-  skips the update (``Sequential.gradients``).
+  ``x̂`` is kept for the backward pass and may alias ``X``; ``stats`` keeps
+  the statistics (BatchNorm: μ, r and σ² in stats[0:units],
+  stats[units:2·units] and stats[2·units:3·units]; LayerNorm: r of row i
+  in stats[i]).
+* running statistics (BatchNorm, after a training step, from its ``stats``;
+  PyTorch's convention): ``running = (1 − momentum)·running +
+  momentum·batch``, the variance's being the unbiased n/(n − 1)·σ²; a batch
+  of one row leaves them alone (its variance says nothing).  A separate
+  pass, so that the training loop moves them only for a step it takes
+  (TerminateOnNaN stops before a step whose gradient is not finite).
 * backward, in place: ``dY`` (dL/d out) becomes dL/dx, and ``dgamma``,
   ``dbeta`` receive Σ dY·x̂ and Σ dY over the rows (overwritten, not added);
   with ĝ = dY·γ, ``dx = r/N·(N·ĝ − Σĝ − x̂·Σĝ·x̂)``, the sums and N over the
@@ -77,23 +80,17 @@ cdef void _row_moments(const floating* x, floating* mean, floating* rstd, floati
 
 cdef void norm_forward_impl(int kind, const floating* X, floating* xhat, floating* out,
                             const floating* gamma, const floating* beta, floating* stats,
-                            floating* running_mean, floating* running_var, double eps,
-                            double momentum, Py_ssize_t n, Py_ssize_t units) noexcept nogil:
+                            double eps, Py_ssize_t n, Py_ssize_t units) noexcept nogil:
     cdef Py_ssize_t i, j
     cdef floating m, r, e = <floating>eps
-    cdef floating keep = <floating>(1.0 - momentum), take = <floating>momentum, unbiased
     cdef floating* mean
     cdef floating* rstd
+    cdef floating* var
     if kind == NORM_BATCH:
-        mean, rstd = stats, stats + units
-        _column_moments(X, mean, rstd, n, units)        # rstd holds σ² until below
-        if running_mean != NULL and n > 1:
-            unbiased = <floating>n / <floating>(n - 1)
-            for j in range(units):
-                running_mean[j] = keep * running_mean[j] + take * mean[j]
-                running_var[j] = keep * running_var[j] + take * (rstd[j] * unbiased)
+        mean, rstd, var = stats, stats + units, stats + 2 * units
+        _column_moments(X, mean, var, n, units)
         for j in range(units):
-            rstd[j] = <floating>1 / <floating>sqrt(rstd[j] + e)
+            rstd[j] = <floating>1 / <floating>sqrt(var[j] + e)
         for i in range(n):
             for j in range(units):
                 xhat[i * units + j] = (X[i * units + j] - mean[j]) * rstd[j]
@@ -105,6 +102,19 @@ cdef void norm_forward_impl(int kind, const floating* X, floating* xhat, floatin
             for j in range(units):
                 xhat[i * units + j] = (X[i * units + j] - m) * r
                 out[i * units + j] = gamma[j] * xhat[i * units + j] + beta[j]
+
+
+cdef void norm_running_impl(const floating* stats, floating* running_mean,
+                            floating* running_var, double momentum, Py_ssize_t n,
+                            Py_ssize_t units) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating keep = <floating>(1.0 - momentum), take = <floating>momentum, unbiased
+    if n < 2:
+        return
+    unbiased = <floating>n / <floating>(n - 1)
+    for j in range(units):
+        running_mean[j] = keep * running_mean[j] + take * stats[j]
+        running_var[j] = keep * running_var[j] + take * (stats[2 * units + j] * unbiased)
 
 
 cdef void norm_backward_impl(int kind, floating* dY, const floating* xhat,
@@ -171,24 +181,30 @@ cdef void norm_inference_impl(int kind, floating* X, const floating* gamma,
 
 def norm_forward(int kind, const floating[:, ::1] X, const floating[::1] gamma,
                  const floating[::1] beta, double eps, floating[:, ::1] xhat,
-                 floating[:, ::1] out, floating[::1] stats,
-                 floating[::1] running_mean=None, floating[::1] running_var=None,
-                 double momentum=0.1):
+                 floating[:, ::1] out, floating[::1] stats):
     """Training forward (see the design notes) into xhat, out and stats;
-    ``stats`` holds 2·units (BatchNorm) or n (LayerNorm) values."""
+    ``stats`` holds 3·units (BatchNorm) or n (LayerNorm) values."""
     cdef Py_ssize_t n = X.shape[0], units = X.shape[1]
     _check(kind, n, units, gamma, beta, xhat, out)
-    if stats.shape[0] < (2 * units if kind == NORM_BATCH else n):
+    if stats.shape[0] < (3 * units if kind == NORM_BATCH else n):
         raise ValueError("norm_forward: stats is too short")
-    if (running_mean is None) != (running_var is None) or (
-            running_mean is not None and (running_mean.shape[0] != units
-                                          or running_var.shape[0] != units)):
-        raise ValueError("norm_forward: running_mean and running_var need units entries each")
     with nogil:
         norm_forward_impl(kind, &X[0, 0], &xhat[0, 0], &out[0, 0], &gamma[0], &beta[0],
-                          &stats[0], &running_mean[0] if running_mean is not None else NULL,
-                          &running_var[0] if running_var is not None else NULL, eps,
-                          momentum, n, units)
+                          &stats[0], eps, n, units)
+
+
+def norm_running_update(const floating[::1] stats, floating[::1] running_mean,
+                        floating[::1] running_var, double momentum, Py_ssize_t n):
+    """BatchNorm's running statistics after a batch of n rows whose
+    ``norm_forward`` left ``stats`` (3·units values)."""
+    cdef Py_ssize_t units = running_mean.shape[0]
+    if running_var.shape[0] != units or stats.shape[0] < 3 * units or units < 1:
+        raise ValueError("norm_running_update: stats must hold 3 x units values, "
+                         "running_mean and running_var units each")
+    if not 0 <= momentum <= 1 or n < 1:
+        raise ValueError("norm_running_update: momentum must be in [0, 1] and n >= 1")
+    with nogil:
+        norm_running_impl(&stats[0], &running_mean[0], &running_var[0], momentum, n, units)
 
 
 def norm_backward(int kind, floating[:, ::1] dY, const floating[:, ::1] xhat,
@@ -197,7 +213,7 @@ def norm_backward(int kind, floating[:, ::1] dY, const floating[:, ::1] xhat,
     """Backward in place: dY becomes dL/dX; dgamma and dbeta are filled."""
     cdef Py_ssize_t n = dY.shape[0], units = dY.shape[1]
     _check(kind, n, units, gamma, dgamma, xhat, dY)
-    if dbeta.shape[0] != units or stats.shape[0] < (2 * units if kind == NORM_BATCH else n):
+    if dbeta.shape[0] != units or stats.shape[0] < (3 * units if kind == NORM_BATCH else n):
         raise ValueError("norm_backward: dbeta or stats has the wrong length")
     with nogil:
         norm_backward_impl(kind, &dY[0, 0], &xhat[0, 0], &stats[0], &gamma[0], &dgamma[0],

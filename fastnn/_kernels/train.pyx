@@ -74,18 +74,30 @@ gatherer that lags, or loses its core to another process, costs about what
 gathering on one thread costs.  Only the copying moves;
 the arithmetic, hence every bit of the result, is the same.
 
+Non-finite steps (``stop_non_finite``, fastnn.callbacks.TerminateOnNaN):
+after each batch's forward and backward pass, before its update, the batch's
+loss value and the whole flat gradient (one pass over ``grads``,
+``_finite.values_finite``) are tested; at the first NaN or infinity the run
+ends without that update (or that batch's loss and correct count) and
+``NonFiniteStep`` reports the batch's position.  The update is then always the
+separate one (no fused gradient-descent step, hence no batch-1 fusion: a
+fused step would be taken before the gradient is complete); its arithmetic
+is the fused one's, so the weights are the same bits.  Off (the default),
+nothing is tested.
+
 Results are the same for any thread count because every kernel's are.
 Nothing is allocated per batch.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, threadid
 import numpy as np
+from libc.math cimport isfinite
 from libc.stdint cimport intptr_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from fastnn._kernels._blas cimport (
     gemm, gemm_on_calling_thread, step_forward, step_forward_exact)
-from fastnn._kernels._finite cimport copy_values_finite
+from fastnn._kernels._finite cimport copy_values_finite, values_finite
 from fastnn._kernels._parallel cimport max_threads, omp_get_num_threads
 from fastnn._kernels.activations cimport (
     IDENTITY, SOFTMAX, STEP, activation_backward_impl, activation_forward_impl)
@@ -94,7 +106,7 @@ from fastnn._kernels.dense cimport (
 from fastnn._kernels.losses cimport loss_delta_impl, weight_sum
 from fastnn._kernels.normalization cimport (
     NORM_BATCH, NORM_LAYER, NORM_NONE, norm_backward_impl, norm_forward_impl,
-    norm_inference_impl)
+    norm_inference_impl, norm_running_impl)
 from fastnn._kernels.optim cimport (
     adagrad_update_impl, adam_update_impl, adamw_update_impl, clip_impl,
     momentum_update_impl, rmsprop_update_impl, sgd_update_impl, sklearn_adam_update_impl,
@@ -108,6 +120,20 @@ class NonFiniteBatch(ValueError):
     def __init__(self, row):
         super().__init__("X row %d holds NaN or infinity" % row)
         self.row = row
+
+
+class NonFiniteStep(ArithmeticError):
+    """Raised by ``train_samples(stop_non_finite=True)`` when a batch's loss or
+    gradient holds NaN or infinity: ``pos`` is the batch's first position in
+    ``order``; the batch's update was not taken, those before it were.
+    ``result`` is what train_samples would have returned for the batches
+    before it: (loss sum, correct, t, penalty sum)."""
+
+    def __init__(self, pos, result):
+        super().__init__("the loss or gradient of the batch at position %d is NaN or "
+                         "infinite" % pos)
+        self.pos = pos
+        self.result = result
 
 
 cdef enum:
@@ -124,10 +150,11 @@ cdef enum:
 
 cdef struct Rule:
     # the optimizer update of train_samples (see its docstring): the rule code,
-    # its hyperparameters, and the gradient clipping before it (0: off)
+    # its hyperparameters, and the gradient clipping before it (0: off);
+    # stop_non_finite: no update from a non-finite loss or gradient (the run ends)
     int code
     double lr, momentum, beta1, beta2, eps, weight_decay, lr_decay
-    bint nesterov, amsgrad, centered
+    bint nesterov, amsgrad, centered, stop_non_finite
     double clip_value, clip_norm
 
 
@@ -205,7 +232,8 @@ cdef struct NormPlan:
     # x̂ at batch_size·off[l] in ``xhat``, the normalized output (after-
     # activation placement) at batch_size·off[l] in ``normed``, its batch
     # statistics at (batch_size + 2)·off[l] in ``stats``, and BatchNorm's
-    # running mean and variance at 2·off[l] in ``running`` (NULL: not moved).
+    # running mean and variance at 2·off[l] in ``running`` (moved by the
+    # training loop after each step it takes).
     const int* kinds
     const int* pre
     const Py_ssize_t* p_off
@@ -525,16 +553,27 @@ cdef void _norm_forward(const NormPlan* norm, Py_ssize_t layer, const floating* 
                         const floating* X, floating* out, Py_ssize_t n,
                         Py_ssize_t batch_size, Py_ssize_t units) noexcept nogil:
     """Layer ``layer``'s normalization of X (n rows of ``units``) into out,
-    keeping x̂ and the statistics; moves BatchNorm's running statistics."""
+    keeping x̂ and the statistics."""
     cdef const floating* gamma = params + norm.p_off[layer]
-    cdef floating* running = NULL
-    if norm.running != NULL and norm.kinds[layer] == NORM_BATCH:
-        running = <floating*>norm.running + 2 * norm.off[layer]
     norm_forward_impl(norm.kinds[layer], X, <floating*>norm.xhat + batch_size * norm.off[layer],
                       out, gamma, gamma + units,
                       <floating*>norm.stats + (batch_size + 2) * norm.off[layer],
-                      running, running + units if running != NULL else NULL,
-                      norm.eps[layer], norm.momentum[layer], n, units)
+                      norm.eps[layer], n, units)
+
+
+cdef void _norm_running(const NormPlan* norm, Py_ssize_t n, Py_ssize_t batch_size,
+                        Py_ssize_t n_layers, const Py_ssize_t* sizes,
+                        const floating* kind) noexcept nogil:
+    """BatchNorm's running statistics after a step on n rows, from the
+    statistics its forward pass kept.  ``kind`` only selects the element type."""
+    cdef Py_ssize_t l
+    cdef floating* running
+    for l in range(n_layers):
+        if norm.kinds[l] == NORM_BATCH:
+            running = <floating*>norm.running + 2 * norm.off[l]
+            norm_running_impl(<const floating*>norm.stats + (batch_size + 2) * norm.off[l],
+                              running, running + sizes[l + 1], norm.momentum[l], n,
+                              sizes[l + 1])
 
 
 cdef void _norm_backward(const NormPlan* norm, Py_ssize_t layer, const floating* params,
@@ -585,7 +624,7 @@ cdef void _dropout_backward(const DropoutPlan* drop, Py_ssize_t layer, floating*
 cdef struct Progress:
     # what _train_loop leaves for train_samples to return
     double total, penalty
-    Py_ssize_t correct, bad_pos
+    Py_ssize_t correct, bad_pos, stop_pos   # stop_pos: the non-finite step's batch
     long long t
     int mpi_error
 
@@ -602,8 +641,12 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
     set b % 2 by the gatherer thread and this one together, the set handed
     back when batch b is done.  With ``dist``: this rank's part of each step
     (possibly no rows), then the allreduce of grads, then the update.  The
-    gradient clipping (``rule``) comes after the sum, before the update."""
+    gradient clipping (``rule``) comes after the sum, before the update.
+    With ``rule.stop_non_finite`` (never with ``dist``): a batch whose loss or
+    gradient is not finite ends the loop, its loss, correct count and update
+    not taken."""
     cdef Py_ssize_t pos = g.start, n, l, n_in = sizes[0], batch_size = g.batch_size
+    cdef Py_ssize_t correct_before
     cdef Py_ssize_t lo, hi
     cdef double sw = 1.0, wd_l2, value, scale = 1.0
     # the L2 decay added to g (AdamW's own decay is decoupled: applied by its update)
@@ -640,10 +683,19 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
             scale = (weight_sum(wb, n) / dist.totals[b] if n > 0 and dist.totals[b] > 0
                      else 0.0)
         if n > 0:
+            correct_before = out.correct
             value = _forward_backward(
                 params, grads, acts, A0, deltas, <floating*>g.y[cur], wb, n, batch_size,
                 n_layers, sizes, act_codes, loss, w_off, b_off, a_off, d_off, &out.correct,
                 fused_lr, x_prev, defer, scale, g.drop, g.order + pos, g.norm)
+            if rule.stop_non_finite and not (isfinite(value)
+                                             and values_finite(grads, n_params)):
+                out.correct, out.stop_pos = correct_before, pos
+                if ahead:
+                    fastnn_handoff_publish(&g.abort, 1)
+                break
+            if g.norm != NULL:
+                _norm_running(g.norm, n, batch_size, n_layers, sizes, params)
             # this rank's part of (the step's mean loss × its rows); weighted:
             # Σ wᵢ·lossᵢ over these rows ÷ the step's Σw, × the step's rows
             out.total += value * (n if dist == NULL else scale * dist.rows[b])
@@ -731,7 +783,7 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   const int[::1] norm_pre=None, const Py_ssize_t[::1] norm_param_offsets=None,
                   const Py_ssize_t[::1] norm_offsets=None, const double[::1] norm_eps=None,
                   const double[::1] norm_momentum=None, floating[::1] norm_buffer=None,
-                  floating[::1] norm_running=None):
+                  floating[::1] norm_running=None, bint stop_non_finite=False):
     """Train on samples order[start:stop] in batches.
 
     Returns (loss sum, correct, t, penalty sum).  The loss sum is Σ over
@@ -773,6 +825,11 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     compiled loop has returned).  A first epoch visits every row, so this replaces the
     boundary's separate pass over X (fastnn.model decides when, and undoes
     the partial run).
+    ``stop_non_finite``: test each batch's loss value and gradient before its
+    update; at the first NaN or infinity the run stops without that update
+    and ``NonFiniteStep`` is raised (after the compiled loop has returned),
+    carrying the batch's position and the results of the batches before it.
+    No fused update or batch-1 fusion then; not with a ``reducer``.
 
     Data-parallel training (fastnn.distributed): ``reducer``
     (``REDUCER_FIELDS`` integers, see ``_unpack_reducer``; an MPI_Allreduce
@@ -831,12 +888,13 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     # Plain gradient descent is fused into the backward pass (see _forward_backward).
     cdef double fused_lr = (lr if rule == RULE_GD and weight_decay == 0 and l2 == 0
                             and reducer is None and clip_value == 0 and clip_norm == 0
-                            and norm_units == 0 else 0)
+                            and norm_units == 0 and not stop_non_finite else 0)
     update.code, update.lr, update.momentum, update.nesterov = rule, lr, momentum, nesterov
     update.beta1, update.beta2, update.eps = beta1, beta2, eps
     update.weight_decay, update.lr_decay = weight_decay, lr_decay
     update.amsgrad, update.centered = amsgrad, centered
     update.clip_value, update.clip_norm = clip_value, clip_norm
+    update.stop_non_finite = stop_non_finite
     _check_rule(&update, n_params, 0 if state1 is None else state1.shape[0],
                 0 if state2 is None else state2.shape[0],
                 0 if state3 is None else state3.shape[0])
@@ -850,6 +908,9 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   acts.shape[0],
                   deltas.shape[0], y_batch.shape[0], w_off, b_off, a_off, d_off)
     if reducer is not None:
+        if stop_non_finite:
+            raise ValueError("train_samples: stop_non_finite does not work with a reducer "
+                             "(data-parallel training)")
         if step_rows is None:
             step_rows = step_totals
         _check_distributed(reducer, step_counts, step_totals, step_rows, start, stop,
@@ -924,7 +985,7 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
             g.w[1] = <char*>&spare[batch_size * (n_in + n_out)]
     out.total = out.penalty = 0
     out.correct = 0
-    out.bad_pos = -1
+    out.bad_pos = out.stop_pos = -1
     out.t = t
     out.mpi_error = 0
     if ahead:
@@ -949,6 +1010,8 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
         for r in range(out.bad_pos, min(out.bad_pos + batch_size, stop)):
             if not np.isfinite(X[order[r]]).all():
                 raise NonFiniteBatch(order[r])
+    if out.stop_pos >= 0:
+        raise NonFiniteStep(out.stop_pos, (out.total, out.correct, out.t, out.penalty))
     return out.total, out.correct, out.t, out.penalty
 
 
