@@ -12,6 +12,8 @@ few flat buffers that the Python model allocates once per fit and owns:
 * ``deltas`` (batch_size × Σ_{l=1..L} s_l): dL/dA_l, turned into dL/dZ_l in
   place by the backward pass, at ``batch_size·d_off[l]``;
 * ``y_batch`` (batch_size × s_L): the gathered targets;
+* ``preacts`` (laid out like ``deltas``), only when a layer is GELU: the
+  pre-activations Z_l that GELU's backward pass needs (activations.pyx);
 * the optimizer's state (velocity; Adam's m and v, and AMSGrad's v̂; RMSprop's
   mean square, momentum buffer and mean gradient; Adagrad's sum): up to three
   arrays shaped like params, state1..state3 (see train_samples);
@@ -20,6 +22,11 @@ few flat buffers that the Python model allocates once per fit and owns:
 * ``spare`` (``spare_size``: batch_size × (s₀ + s_L + 1)): a second set of
   batch buffers (inputs, targets, weights), for the batch-1 fusion and the
   gather-ahead below.
+
+Each layer's activation parameter (LeakyReLU's alpha, 0 for the others)
+comes from ``act_params`` (one double per Dense layer), and the loss's
+(Huber's delta) from ``huber_delta``: with ``preacts``, the ``KernelArgs``
+that every pass hands to the activation and loss kernels.
 
 An L2 penalty ``l2`` (scikit-learn's ``alpha``) acts on the weights W only,
 never on the biases, scaled by the batch's weight sum Σw (its row count
@@ -88,10 +95,10 @@ from fastnn._kernels._blas cimport (
 from fastnn._kernels._finite cimport copy_values_finite
 from fastnn._kernels._parallel cimport max_threads, omp_get_num_threads
 from fastnn._kernels.activations cimport (
-    IDENTITY, SOFTMAX, STEP, activation_forward_impl)
+    GELU, IDENTITY, N_ACTIVATIONS, STEP, activation_forward_impl, has_gradient)
 from fastnn._kernels.dense cimport (
     dense_backward_impl, dense_backward_sgd_impl, dense_forward_impl)
-from fastnn._kernels.losses cimport loss_delta_impl, weight_sum
+from fastnn._kernels.losses cimport BCE_LOGITS, loss_delta_impl, weight_sum
 from fastnn._kernels.optim cimport (
     adagrad_update_impl, adam_update_impl, adamw_update_impl, clip_impl,
     momentum_update_impl, rmsprop_update_impl, sgd_update_impl, sklearn_adam_update_impl,
@@ -117,6 +124,29 @@ cdef enum:
     RULE_ADAMW = 5              # Adam with decoupled weight decay
     RULE_RMSPROP = 6
     RULE_ADAGRAD = 7
+
+
+cdef struct KernelArgs:
+    # what the activation and loss kernels take beyond their codes (see the
+    # design notes): each Dense layer's activation parameter (NULL: all 0),
+    # the GELU pre-activations buffer (NULL: no GELU layer), Huber's delta
+    const double* act_params
+    void* preacts
+    double huber_delta
+
+
+cdef inline double _act_param(const KernelArgs* k, Py_ssize_t layer) noexcept nogil:
+    """Dense layer ``layer``'s (0-based) activation parameter."""
+    return k.act_params[layer] if k.act_params != NULL else 0.0
+
+
+cdef inline floating* _preacts(const KernelArgs* k, floating* kind, Py_ssize_t batch_size,
+                               const Py_ssize_t* d_off, Py_ssize_t l) noexcept nogil:
+    """Layer l's (1-based) slice of the pre-activations buffer, or NULL without one;
+    ``kind`` only selects the element type."""
+    if k.preacts == NULL:
+        return NULL
+    return <floating*>k.preacts + batch_size * d_off[l]
 
 
 cdef struct Rule:
@@ -293,13 +323,14 @@ cdef bint _gathers_ahead(Py_ssize_t batch_size, Py_ssize_t n_layers, const Py_ss
 
 
 cdef Py_ssize_t _count_correct(const floating* A, const floating* Y, Py_ssize_t n,
-                               Py_ssize_t k) noexcept nogil:
-    """Rows whose predicted class matches the target's (argmax, or a 0.5 threshold)."""
+                               Py_ssize_t k, floating threshold) noexcept nogil:
+    """Rows whose predicted class matches the target's (argmax, or for one
+    output A > ``threshold``: 0.5 on a probability, 0 on a logit)."""
     cdef Py_ssize_t i, j, best_a, best_y, correct = 0
     cdef floating half = 0.5
     for i in range(n):
         if k == 1:
-            correct += (A[i] > half) == (Y[i] > half)
+            correct += (A[i] > threshold) == (Y[i] > half)
             continue
         best_a = 0
         best_y = 0
@@ -367,6 +398,7 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                               const floating* w_batch,
                               Py_ssize_t n, Py_ssize_t batch_size, Py_ssize_t n_layers,
                               const Py_ssize_t* sizes, const int* act_codes, int loss,
+                              const KernelArgs* kargs,
                               const Py_ssize_t* w_off, const Py_ssize_t* b_off,
                               const Py_ssize_t* a_off, const Py_ssize_t* d_off,
                               Py_ssize_t* correct, double fused_lr,
@@ -386,6 +418,7 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
     training: this rank's weight sum over the step's, so that the ranks'
     gradients add up to the step's mean).  ``drop``: dropout after hidden
     layers (DropoutPlan), the batch's rows being order entries ``batch_rows``.
+    ``kargs``: the activations' parameters, GELU's pre-activations and Huber's delta.
     """
     cdef Py_ssize_t l, s_in, s_out, i
     cdef floating* out_delta
@@ -399,23 +432,30 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
         if l == 1 and x_prev != NULL:
             step_forward(<int>s_in, <int>s_out, x_prev, deltas + batch_size * d_off[1],
                          <floating>(-fused_lr), A0, params + w_off[0], A_out)
-            activation_forward_impl(act_codes[0], A_out, params + b_off[0], A_out, n, s_out,
+            activation_forward_impl(act_codes[0], _act_param(kargs, 0), A_out,
+                                    params + b_off[0], A_out,
+                                    _preacts(kargs, params, batch_size, d_off, 1), n, s_out,
                                     ELEMENTWISE_THREADS)
         else:
             dense_forward_impl(A_in, params + w_off[l - 1], params + b_off[l - 1],
-                               act_codes[l - 1], A_out, n, s_in, s_out, ELEMENTWISE_THREADS)
+                               act_codes[l - 1], _act_param(kargs, l - 1), A_out,
+                               _preacts(kargs, params, batch_size, d_off, l), n, s_in, s_out,
+                               ELEMENTWISE_THREADS)
         if drop != NULL and l < n_layers and drop.thresholds[l - 1] > 0:
             _dropout_forward(drop, l - 1, A_out, n, batch_size, s_out, batch_rows)
     A_out = acts + batch_size * a_off[n_layers]
     s_out = sizes[n_layers]
     out_delta = deltas + batch_size * d_off[n_layers]
-    value = loss_delta_impl(loss, act_codes[n_layers - 1], A_out, y_batch, w_batch,
-                            out_delta, n, s_out, ELEMENTWISE_THREADS)
+    value = loss_delta_impl(loss, kargs.huber_delta, act_codes[n_layers - 1],
+                            _act_param(kargs, n_layers - 1),
+                            _preacts(kargs, params, batch_size, d_off, n_layers), A_out,
+                            y_batch, w_batch, out_delta, n, s_out, ELEMENTWISE_THREADS)
     if delta_scale != 1.0:
         for i in range(n * s_out):
             out_delta[i] = <floating>(out_delta[i] * delta_scale)
     if correct != NULL:
-        correct[0] += _count_correct(A_out, y_batch, n, s_out)
+        correct[0] += _count_correct(A_out, y_batch, n, s_out,
+                                     <floating>(0 if loss == BCE_LOGITS else 0.5))
     for l in range(n_layers, 0, -1):
         s_in, s_out = sizes[l - 1], sizes[l]
         A_in = A0 if l == 1 else _layer_input(acts, batch_size, a_off, l - 1, drop)
@@ -425,7 +465,8 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                 A_in, params + w_off[l - 1],
                 params + b_off[l - 1], acts + batch_size * a_off[l],
                 deltas + batch_size * d_off[l],
-                IDENTITY if l == n_layers else act_codes[l - 1],
+                IDENTITY if l == n_layers else act_codes[l - 1], _act_param(kargs, l - 1),
+                _preacts(kargs, params, batch_size, d_off, l),
                 deltas + batch_size * d_off[l], grads + w_off[l - 1], grads + b_off[l - 1],
                 deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
                 n, s_in, s_out, fused_lr, ELEMENTWISE_THREADS, not (l == 1 and defer_first))
@@ -433,7 +474,8 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
             dense_backward_impl(
                 A_in, params + w_off[l - 1],
                 acts + batch_size * a_off[l], deltas + batch_size * d_off[l],
-                IDENTITY if l == n_layers else act_codes[l - 1],
+                IDENTITY if l == n_layers else act_codes[l - 1], _act_param(kargs, l - 1),
+                _preacts(kargs, params, batch_size, d_off, l),
                 deltas + batch_size * d_off[l], grads + w_off[l - 1], grads + b_off[l - 1],
                 deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
                 n, s_in, s_out, ELEMENTWISE_THREADS)
@@ -498,6 +540,7 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
                       floating* acts, floating* deltas, floating* s1, floating* s2,
                       floating* s3, Py_ssize_t n_params, Py_ssize_t n_layers,
                       const Py_ssize_t* sizes, const int* act_codes, int loss,
+                      const KernelArgs* kargs,
                       const Py_ssize_t* w_off, const Py_ssize_t* b_off,
                       const Py_ssize_t* a_off, const Py_ssize_t* d_off, const Rule* rule,
                       double l2, double fused_lr, Distributed* dist,
@@ -546,7 +589,8 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
         if n > 0:
             value = _forward_backward(
                 params, grads, acts, A0, deltas, <floating*>g.y[cur], wb, n, batch_size,
-                n_layers, sizes, act_codes, loss, w_off, b_off, a_off, d_off, &out.correct,
+                n_layers, sizes, act_codes, loss, kargs, w_off, b_off, a_off, d_off,
+                &out.correct,
                 fused_lr, x_prev, defer, scale, g.drop, g.order + pos)
             # this rank's part of (the step's mean loss × its rows); weighted:
             # Σ wᵢ·lossᵢ over these rows ÷ the step's Σw, × the step's rows
@@ -627,7 +671,8 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   const Py_ssize_t[::1] dropout_offsets=None,
                   unsigned long long dropout_key=0, long long dropout_epoch=0,
                   const Py_ssize_t[::1] dropout_rows=None,
-                  floating[::1] dropout_buffer=None):
+                  floating[::1] dropout_buffer=None, const double[::1] act_params=None,
+                  floating[::1] preacts=None, double huber_delta=1.0):
     """Train on samples order[start:stop] in batches.
 
     Returns (loss sum, correct, t, penalty sum).  The loss sum is Σ over
@@ -692,6 +737,12 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     and each sample's row in the training set (``dropout_rows[r]`` for local
     row r; None: r itself), csrc/dropout.h.
 
+    ``act_params`` (one per Dense layer, or None: all 0): each layer's
+    activation parameter, LeakyReLU's alpha.  ``preacts`` (batch_size ·
+    Σ_{l≥1} s_l values, like ``deltas``): needed when a layer is GELU, whose
+    backward pass reads its pre-activations there.  ``huber_delta``: the
+    Huber loss's δ (other losses ignore it).
+
     The caller (fastnn.model) validates every argument and owns every buffer;
     this function checks only what keeps memory accesses in bounds.
     """
@@ -710,6 +761,7 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     cdef DropoutPlan drop
     cdef Py_ssize_t dropped_units
     cdef Rule update
+    cdef KernelArgs kargs
     # Plain gradient descent is fused into the backward pass (see _forward_backward).
     cdef double fused_lr = (lr if rule == RULE_GD and weight_decay == 0 and l2 == 0
                             and reducer is None and clip_value == 0 and clip_norm == 0
@@ -730,6 +782,7 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     _check_layout(X.shape[0], Y.shape[0], n_in, n_out, order, start, stop, batch_size,
                   sizes, act_codes, n_params, grads.shape[0], acts.shape[0],
                   deltas.shape[0], y_batch.shape[0], w_off, b_off, a_off, d_off)
+    _kernel_args(&kargs, act_params, preacts, huber_delta, act_codes, deltas.shape[0])
     if reducer is not None:
         if step_rows is None:
             step_rows = step_totals
@@ -804,13 +857,13 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
             else:                      # without a second thread after all, gather here
                 _train_loop(&g, omp_get_num_threads() == 2, False, &params[0], &grads[0],
                             &acts[0], &deltas[0], s1, s2, s3, n_params, n_layers, &sizes[0],
-                            &act_codes[0], loss, &w_off[0], &b_off[0], &a_off[0], &d_off[0],
-                            &update, l2, fused_lr, NULL, &out)
+                            &act_codes[0], loss, &kargs, &w_off[0], &b_off[0], &a_off[0],
+                            &d_off[0], &update, l2, fused_lr, NULL, &out)
     else:
         with nogil:
             _train_loop(&g, False, defer, &params[0], &grads[0], &acts[0], &deltas[0],
                         s1, s2, s3, n_params, n_layers, &sizes[0], &act_codes[0], loss,
-                        &w_off[0], &b_off[0], &a_off[0], &d_off[0], &update, l2,
+                        &kargs, &w_off[0], &b_off[0], &a_off[0], &d_off[0], &update, l2,
                         fused_lr, dist_ptr, &out)
     if out.mpi_error != 0:
         raise RuntimeError("train_samples: MPI_Allreduce failed with MPI error code %d"
@@ -966,6 +1019,27 @@ cdef _check_distributed(const long long[::1] reducer, const Py_ssize_t[::1] coun
                          % (rows, stop - start))
 
 
+cdef void _kernel_args(KernelArgs* k, const double[::1] act_params, floating[::1] preacts,
+                       double huber_delta, const int[::1] act_codes,
+                       Py_ssize_t n_deltas) except *:
+    """Fill ``k``; raise ValueError unless ``act_params`` has one entry per
+    layer and, when a layer is GELU, ``preacts`` holds as many values as the
+    deltas (``n_deltas``; 0 for a forward pass, which needs none)."""
+    cdef Py_ssize_t l, n_layers = act_codes.shape[0]
+    cdef bint gelu = False
+    if act_params is not None and act_params.shape[0] != n_layers:
+        raise ValueError("train: act_params has %d entries for %d layers"
+                         % (act_params.shape[0], n_layers))
+    for l in range(n_layers):
+        gelu = gelu or act_codes[l] == GELU
+    if n_deltas > 0 and gelu and (preacts is None or preacts.shape[0] < n_deltas):
+        raise ValueError("train: a GELU layer needs preacts of at least %d values (the "
+                         "deltas' size)" % n_deltas)
+    k.act_params = &act_params[0] if act_params is not None and n_layers > 0 else NULL
+    k.preacts = <void*>&preacts[0] if n_deltas > 0 and gelu else NULL
+    k.huber_delta = huber_delta
+
+
 def gathers_ahead(Py_ssize_t batch_size, sizes, dtype):
     """Whether ``train_samples`` would gather batches on a second thread now
     (given ``spare``), for this batch size, layer sizes and dtype (tests)."""
@@ -987,19 +1061,22 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
               floating[::1] deltas, const Py_ssize_t[::1] w_off,
               const Py_ssize_t[::1] b_off, const Py_ssize_t[::1] a_off,
               const Py_ssize_t[::1] d_off, const floating[::1] sample_weight=None,
-              double l2=0.0):
+              double l2=0.0, const double[::1] act_params=None,
+              floating[::1] preacts=None, double huber_delta=1.0):
     """Gradient of the mean loss over all of X (one batch) into grads; return the loss.
 
     ``acts`` and ``deltas`` are sized for batch_size = X.shape[0]; the first
     layer reads X in place (A_0 in ``acts`` is left unused).  With ``sample_weight``
     (n_samples,) the loss is the weighted mean; with ``l2`` > 0 each W's
     gradient gains ``l2·W/Σw`` (the returned value is the data loss only: the
-    caller adds the penalty ``½·l2·Σ‖W‖²/Σw``).
+    caller adds the penalty ``½·l2·Σ‖W‖²/Σw``).  ``act_params``, ``preacts``
+    (sized like ``deltas``) and ``huber_delta`` as in ``train_samples``.
     """
     cdef Py_ssize_t n = X.shape[0], n_layers = sizes.shape[0] - 1, l, i
     cdef double value
     cdef const floating* w = NULL
     cdef floating c
+    cdef KernelArgs kargs
     if l2 < 0:
         raise ValueError("gradients: l2 must be >= 0, got %r" % l2)
     if sample_weight is not None:
@@ -1010,10 +1087,11 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
     _check_layout(n, Y.shape[0], X.shape[1], Y.shape[1], None, 0, n, n, sizes, act_codes,
                   params.shape[0], grads.shape[0], acts.shape[0], deltas.shape[0],
                   Y.shape[0] * Y.shape[1], w_off, b_off, a_off, d_off)
+    _kernel_args(&kargs, act_params, preacts, huber_delta, act_codes, deltas.shape[0])
     with nogil:
         value = _forward_backward(&params[0], &grads[0], &acts[0], &X[0, 0], &deltas[0],
                                   &Y[0, 0], w, n, n, n_layers, &sizes[0], &act_codes[0],
-                                  loss, &w_off[0], &b_off[0], &a_off[0], &d_off[0], NULL, 0,
+                                  loss, &kargs, &w_off[0], &b_off[0], &a_off[0], &d_off[0], NULL, 0,
                                   NULL, False)
         if l2 > 0:
             c = <floating>(l2 / weight_sum(w, n))
@@ -1026,15 +1104,20 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
 def predict(const floating[:, ::1] X, const Py_ssize_t[::1] sizes,
             const int[::1] act_codes, floating[::1] params, floating[::1] acts,
             const Py_ssize_t[::1] w_off, const Py_ssize_t[::1] b_off,
-            const Py_ssize_t[::1] a_off, Py_ssize_t batch_size, floating[:, ::1] out):
-    """Forward X through the network, ``batch_size`` rows at a time, into out."""
+            const Py_ssize_t[::1] a_off, Py_ssize_t batch_size, floating[:, ::1] out,
+            const double[::1] act_params=None):
+    """Forward X through the network, ``batch_size`` rows at a time, into out
+    (``act_params`` as in ``train_samples``)."""
     cdef Py_ssize_t n_layers = sizes.shape[0] - 1, n_rows = X.shape[0]
     cdef Py_ssize_t pos = 0, n, l
     cdef const floating* A_in
     cdef floating* A_out
+    cdef KernelArgs kargs
+    cdef floating[::1] no_preacts = None     # a forward pass keeps none
     _check_layout(n_rows, out.shape[0], X.shape[1], out.shape[1], None, 0, n_rows,
                   batch_size, sizes, act_codes, params.shape[0], params.shape[0],
-                  acts.shape[0], -1, -1, w_off, b_off, a_off, None, STEP)
+                  acts.shape[0], -1, -1, w_off, b_off, a_off, None, True)
+    _kernel_args(&kargs, act_params, no_preacts, 1.0, act_codes, 0)
     with nogil:
         while pos < n_rows:
             n = batch_size if n_rows - pos > batch_size else n_rows - pos
@@ -1043,7 +1126,8 @@ def predict(const floating[:, ::1] X, const Py_ssize_t[::1] sizes,
                 A_in = &X[pos, 0] if l == 1 else &acts[0] + batch_size * a_off[l - 1]
                 A_out = &out[pos, 0] if l == n_layers else &acts[0] + batch_size * a_off[l]
                 dense_forward_impl(A_in, &params[0] + w_off[l - 1], &params[0] + b_off[l - 1],
-                                   act_codes[l - 1], A_out, n, sizes[l - 1], sizes[l],
+                                   act_codes[l - 1], _act_param(&kargs, l - 1), A_out,
+                                   <floating*>NULL, n, sizes[l - 1], sizes[l],
                                    ELEMENTWISE_THREADS)
             pos += n
 
@@ -1055,11 +1139,11 @@ cdef void _check_layout(Py_ssize_t n_x, Py_ssize_t n_y, Py_ssize_t n_in, Py_ssiz
                         Py_ssize_t n_acts, Py_ssize_t n_deltas, Py_ssize_t n_ybatch,
                         const Py_ssize_t[::1] w_off, const Py_ssize_t[::1] b_off,
                         const Py_ssize_t[::1] a_off, const Py_ssize_t[::1] d_off,
-                        int max_act=SOFTMAX) except *:
+                        bint forward_only=False) except *:
     """Raise ValueError unless every buffer access the loops make is in bounds.
 
-    Activation codes up to ``max_act`` are allowed: SOFTMAX where gradients are
-    taken, STEP for forward passes.
+    Every activation code is allowed in forward passes (``forward_only``),
+    those with a gradient (not STEP) where gradients are taken.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, l, i, total_a = 0, total_d = 0, p = 0
     if L < 1 or act_codes.shape[0] != L or w_off.shape[0] != L or b_off.shape[0] != L \
@@ -1071,7 +1155,8 @@ cdef void _check_layout(Py_ssize_t n_x, Py_ssize_t n_y, Py_ssize_t n_in, Py_ssiz
         if sizes[l] < 1 or w_off[l - 1] != p or b_off[l - 1] != p + sizes[l - 1] * sizes[l]:
             raise ValueError("train: parameter offsets do not match the layer sizes")
         p = b_off[l - 1] + sizes[l]
-        if not IDENTITY <= act_codes[l - 1] <= max_act:
+        if not (0 <= act_codes[l - 1] < N_ACTIVATIONS if forward_only
+                else has_gradient(act_codes[l - 1])):
             raise ValueError("train: activation code %d is not allowed here"
                              % act_codes[l - 1])
     for l in range(L + 1):
