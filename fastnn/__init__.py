@@ -18,8 +18,11 @@ from fastnn._config import (
 from fastnn._version import __version__
 from fastnn import _routes  # noqa: F401  (loads the tuned routes of this CPU)
 from fastnn._tune import tune
-from fastnn.layers import Dense, Dropout, Identity, ReLU, Sigmoid, Softmax, Step, Tanh
-from fastnn.losses import BCELoss, CrossEntropyLoss, MSELoss
+from fastnn.layers import (
+    GELU, Dense, Dropout, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Step,
+    Tanh)
+from fastnn.losses import (
+    BCELoss, BCEWithLogitsLoss, CrossEntropyFromLogitsLoss, CrossEntropyLoss, HuberLoss, MSELoss)
 from fastnn.model import Callback, History, Sequential, load
 from fastnn.callbacks import CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint
 from fastnn.export import export_onnx
@@ -36,7 +39,9 @@ __all__ = [
     "flush_denormals", "available_isas", "get_isa", "set_isa", "use_isa", "tune",
     "datasets", "distributed", "kernels", "reference",
     "Sequential", "Dense", "Dropout", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
-    "MSELoss", "BCELoss", "CrossEntropyLoss",
+    "LeakyReLU", "GELU", "Softplus", "LogSoftmax",
+    "MSELoss", "BCELoss", "CrossEntropyLoss", "CrossEntropyFromLogitsLoss", "BCEWithLogitsLoss",
+    "HuberLoss",
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "BatchGD", "StochasticGD", "MiniBatchGD",
     "get_optimizer", "Constant", "StepDecay", "ExponentialDecay", "InverseScaling",
     "CosineDecay", "ReduceLROnPlateau",

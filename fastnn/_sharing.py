@@ -40,6 +40,9 @@ class Workspaces:
     dropped_units : int, default 0
         Units of the layers followed by dropout, in all (their dropped
         activations and masks, ``dropout``).
+    keep_preacts : bool, default False
+        Give each set a ``preacts`` buffer sized like ``deltas``: the
+        pre-activations that a GELU layer's backward pass reads (train.pyx).
     """
 
     #: Free sets kept per batch size, and batch sizes kept: training batches
@@ -47,15 +50,16 @@ class Workspaces:
     KEEP_PER_SIZE = 4
     KEEP_SIZES = 2
 
-    def __init__(self, sizes, dtype, dropped_units=0):
+    def __init__(self, sizes, dtype, dropped_units=0, keep_preacts=False):
         self.sizes = tuple(int(s) for s in sizes)
         self.dtype = np.dtype(dtype)
         self.dropped_units = int(dropped_units)
+        self.keep_preacts = bool(keep_preacts)
         self._lock = threading.Lock()
         self._free = {}         # batch size -> list of free sets
 
     def __reduce__(self):
-        return (type(self), (self.sizes, self.dtype, self.dropped_units))
+        return (type(self), (self.sizes, self.dtype, self.dropped_units, self.keep_preacts))
 
     def _make(self, batch_size):
         sizes = self.sizes
@@ -68,6 +72,9 @@ class Workspaces:
             "spare": np.empty(_train.spare_size(batch_size, sizes[0], sizes[-1]), self.dtype),
             # dropout: the dropped activations, then the masks (train.pyx)
             "dropout": np.empty(2 * batch_size * self.dropped_units, self.dtype),
+            # GELU's pre-activations, laid out like the deltas (train.pyx)
+            "preacts": np.empty(batch_size * sum(sizes[1:]) if self.keep_preacts else 0,
+                                self.dtype),
         }
 
     @contextlib.contextmanager
@@ -78,8 +85,8 @@ class Workspaces:
         Yields
         ------
         dict
-            ``acts``, ``deltas``, ``y_batch``, ``spare`` and ``dropout``: 1-d arrays of the
-            sizes the compiled training loop expects.
+            ``acts``, ``deltas``, ``y_batch``, ``spare``, ``dropout`` and ``preacts``: 1-d
+            arrays of the sizes the compiled training loop expects.
         """
         with self._lock:
             free = self._free.get(batch_size)

@@ -41,7 +41,7 @@ from fastnn._progress import ProgressBar
 from fastnn._validation import (
     ACTIVATIONS, LOSSES, STEP_HAS_NO_GRADIENT, all_finite, check_scalar)
 from fastnn.layers import Activation, Dense, Dropout, layer_from_config
-from fastnn.losses import Loss, get_loss
+from fastnn.losses import Loss, get_loss, loss_from_config
 from fastnn.optim import Optimizer, get_optimizer, optimizer_from_state_dict
 
 __all__ = ["Sequential", "History", "Callback", "load"]
@@ -130,7 +130,8 @@ class Sequential:
     layers : list
         ``Dense`` layers, each optionally followed by one activation layer
         (``Sigmoid()``, ``Tanh()``, ``ReLU()``, ``Softmax()``, ``Identity()``,
-        ``Step()``); consecutive Dense sizes must chain (n_out = next n_in).
+        ``Step()``, ``LeakyReLU(alpha)``, ``GELU()``, ``Softplus()``,
+        ``LogSoftmax()``); consecutive Dense sizes must chain (n_out = next n_in).
     dtype : {'float32', 'float64'}
         Precision of the weights and of all computation.
     seed : int or None
@@ -151,10 +152,12 @@ class Sequential:
     dtype: np.dtype[np.floating[Any]]
     backend: str
     seed: int | None
-    #: The Dense layers, the name of the activation that follows each, and
-    #: the dropout rate after each (0: none).
+    #: The Dense layers, the name of the activation that follows each, its
+    #: parameter (LeakyReLU's alpha; 0.0 without one), and the dropout rate
+    #: after each (0: none).
     dense: list[Dense]
     activations: list[str]
+    activation_params: list[float]
     dropout: list[float]
     #: n_in of the first layer, then n_out of each Dense layer.
     sizes: list[int]
@@ -186,7 +189,8 @@ class Sequential:
             raise ValueError("backend must be 'cython' or 'numpy', got %r" % (backend,))
         self.backend = backend
         self.seed = seed
-        self.dense, self.activations, self.dropout = self._pair_layers(self.layers)
+        self.dense, self.activations, self.activation_params, self.dropout = \
+            self._pair_layers(self.layers)
         self.sizes = [self.dense[0].n_in] + [d.n_out for d in self.dense]
         self._build_buffers()
         self._rng = np.random.default_rng(seed)
@@ -202,16 +206,16 @@ class Sequential:
         self.loss = None
         self._workspaces = Workspaces(                            # per call (_sharing.py)
             self.sizes, self.dtype, sum(n for n, rate in zip(self.sizes[1:], self.dropout)
-                                        if rate))
+                                        if rate), keep_preacts="gelu" in self.activations)
         self._guard = UseGuard()
 
     # --- construction ---------------------------------------------------------------
 
     @staticmethod
     def _pair_layers(layers):
-        """The Dense layers, the activation after each, and the dropout rate
-        after each (0: none; never after the output layer)."""
-        dense, activations, dropout = [], [], []
+        """The Dense layers, the activation after each and its parameter, and
+        the dropout rate after each (0: none; never after the output layer)."""
+        dense, activations, params, dropout = [], [], [], []
         for i, layer in enumerate(layers):
             if isinstance(layer, Dense):
                 if dense and layer.n_in != dense[-1].n_out:
@@ -231,11 +235,13 @@ class Sequential:
                         % (i, layer))
                 dense.append(layer)
                 activations.append("identity")
+                params.append(0.0)
                 dropout.append(0.0)
             elif isinstance(layer, Activation):
                 if not dense or not isinstance(layers[i - 1], Dense):
                     raise ValueError("layer %d: an activation must follow a Dense layer" % i)
                 activations[-1] = layer.name
+                params[-1] = layer.kernel_param
             elif isinstance(layer, Dropout):
                 if not dense or isinstance(layers[i - 1], Dropout):
                     raise ValueError("layer %d: Dropout must follow a Dense layer or its "
@@ -245,7 +251,7 @@ class Sequential:
                 raise TypeError("layer %d: expected a fastnn layer, got %r" % (i, layer))
         if dropout[-1]:
             raise ValueError("Dropout after the output layer: put it after a hidden layer")
-        return dense, activations, dropout
+        return dense, activations, params, dropout
 
     def _build_buffers(self):
         sizes = self.sizes
@@ -266,6 +272,7 @@ class Sequential:
         self._layout = {
             "sizes": np.asarray(sizes, intp),
             "act_codes": np.asarray([ACTIVATIONS[a] for a in self.activations], np.intc),
+            "act_params": np.asarray(self.activation_params, np.float64),
             "w_off": np.asarray(w_off, intp),
             "b_off": np.asarray(b_off, intp),
             "a_off": np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(intp),
@@ -513,7 +520,10 @@ class Sequential:
             are kept, sorted, as :attr:`classes_` by the first fit that takes
             them (output j is ``classes_[j]``, which ``predict`` returns);
             later fits and ``evaluate`` must use those labels.
-        loss : MSELoss, BCELoss, CrossEntropyLoss, or 'mse' / 'bce' / 'cce'
+        loss : fastnn loss, or its name ('mse', 'bce', 'cce', 'huber', ...)
+            A loss object or a name (:func:`fastnn.losses.get_loss`).  After a
+            from-logits loss (``CrossEntropyFromLogitsLoss``,
+            ``BCEWithLogitsLoss``) ``predict_proba`` returns probabilities.
         optimizer : fastnn optimizer, or 'sgd' / 'adam' / 'adamw' / 'rmsprop' / 'adagrad'
             An instance (fastnn.SGD, fastnn.Adam, ..., a preset such as
             fastnn.StochasticGD) is bound to this model's parameters and keeps
@@ -864,8 +874,16 @@ class Sequential:
                 empty if s2 is None else s2, t, sample_weight=weights, spare=ws["spare"],
                 check_finite=check_finite, step_counts=steps[0], step_totals=steps[1],
                 step_rows=steps[2], reducer=steps[3],
-                **self._dropout_args(optimizer.epoch, rows, ws), **options)
+                **self._dropout_args(optimizer.epoch, rows, ws), **options,
+                **self._kernel_args(loss, ws))
         return total, correct, t
+
+    def _kernel_args(self, loss, ws):
+        """The compiled loop's activation and loss arguments: each layer's
+        activation parameter, GELU's pre-activations buffer from workspace
+        ``ws``, the loss's options (Huber's delta)."""
+        return dict(act_params=self._layout["act_params"], preacts=ws["preacts"],
+                    **loss.kernel_options())
 
     def _dropout_args(self, epoch, rows, ws):
         """``train_samples``' dropout arguments ({} without dropout): the masks
@@ -885,7 +903,7 @@ class Sequential:
                                                      None if weights is None else weights[idx],
                                                      idx, optimizer.epoch)
             total += value * len(idx)
-            correct += _count_correct(A_out, Y[idx])
+            correct += _count_correct(self._probabilities(A_out, loss), Y[idx])
             t += 1
             optimizer.reference_step(t)     # clipping and update by fastnn.reference
         return total, correct, t
@@ -895,9 +913,11 @@ class Sequential:
 
         ``rows`` (the samples' rows in the training set) turns dropout on,
         with the masks of ``epoch``; None: no dropout (evaluation)."""
-        inputs, outputs, keeps = [X], [], []
+        inputs, pre_activations, outputs, keeps = [X], [], [], []
         for i, (layer, act) in enumerate(zip(self.dense, self.activations)):
-            A = reference.dense_forward(inputs[-1], layer.W, layer.b, act)
+            Z = reference.dense_forward(inputs[-1], layer.W, layer.b)
+            A = reference.activation_forward(Z, act, self.activation_params[i])
+            pre_activations.append(Z)
             outputs.append(A)
             keep = None
             if self.dropout[i] and rows is not None:
@@ -907,11 +927,15 @@ class Sequential:
             keeps.append(keep)
             inputs.append(A)
         value, dA = reference.loss_delta(outputs[-1], Y, loss.name, self.activations[-1],
-                                         sample_weight)
+                                         sample_weight, Z=pre_activations[-1],
+                                         alpha=self.activation_params[-1],
+                                         **loss.kernel_options())
         act = "identity"                      # the output delta is already dL/dZ
         for i in reversed(range(len(self.dense))):
             dW, db, dX = reference.dense_backward(inputs[i], self.dense[i].W, outputs[i],
-                                                  dA, act, need_dX=i > 0)
+                                                  dA, act, need_dX=i > 0,
+                                                  Z=pre_activations[i],
+                                                  alpha=self.activation_params[i])
             self._grad_views[i][0][...] = dW
             self._grad_views[i][1][...] = db
             if i > 0 and keeps[i - 1] is not None:
@@ -923,6 +947,11 @@ class Sequential:
 
     def predict_proba(self, X: npt.ArrayLike, comm: Any = None) -> FloatArray:
         """Network outputs (class probabilities for softmax/sigmoid outputs).
+
+        After training with a from-logits loss (``CrossEntropyFromLogitsLoss``,
+        ``BCEWithLogitsLoss``: the loss the model records, ``model.loss``), the
+        network's outputs are logits, and this returns their softmax or
+        sigmoid: the probabilities.
 
         Parameters
         ----------
@@ -942,7 +971,7 @@ class Sequential:
             from fastnn.distributed import checked_everywhere
             X = checked_everywhere(comm, self._check_X, X)
         with self._guard.reading("predict"):
-            out = self._forward(X)
+            out = self._probabilities(self._forward(X), self.loss)
         if comm is not None:
             out = np.concatenate(comm.allgather(out))
         return out
@@ -1006,10 +1035,11 @@ class Sequential:
         """{'loss': ..., 'accuracy': ...} of (X, Y); with ``comm``, of every
         rank's (X, Y) together (the sums reduced over the ranks)."""
         A = self._forward(X)
-        value = reference.loss_gradient(A, Y, loss.name)[0] if self.backend == "numpy" else \
-            _kernel_loss(A, Y, loss.name)
+        value = reference.loss_gradient(A, Y, loss.name, **loss.kernel_options())[0] \
+            if self.backend == "numpy" else _kernel_loss(A, Y, loss)
         classifier = self.task == "classification" or labels or loss.classification
-        n, correct = X.shape[0], _count_correct(A, Y) if classifier else 0
+        n, correct = X.shape[0], _count_correct(self._probabilities(A, loss), Y) \
+            if classifier else 0
         if comm is not None:
             from fastnn import distributed
             total, n, correct = distributed.summed(comm, value * n, n, correct)
@@ -1022,16 +1052,26 @@ class Sequential:
     def _forward(self, X):
         if self.backend == "numpy":
             A = X
-            for layer, act in zip(self.dense, self.activations):
-                A = reference.dense_forward(A, layer.W, layer.b, act)
+            for layer, act, param in zip(self.dense, self.activations, self.activation_params):
+                A = reference.dense_forward(A, layer.W, layer.b, act, param)
             return A
         batch = min(_PREDICT_BATCH, X.shape[0])
         lay = self._layout
         out = np.empty((X.shape[0], self.sizes[-1]), self.dtype)
         with self._workspaces.borrow(batch) as ws:
             _train.predict(X, lay["sizes"], lay["act_codes"], self.params, ws["acts"],
-                           lay["w_off"], lay["b_off"], lay["a_off"], batch, out)
+                           lay["w_off"], lay["b_off"], lay["a_off"], batch, out,
+                           lay["act_params"])
         return out
+
+    def _probabilities(self, A, loss):
+        """Outputs A as probabilities: for a from-logits ``loss``, the softmax or
+        sigmoid of the logits (in place); otherwise A itself."""
+        if loss is None or loss.from_logits is None:
+            return A
+        if self.backend == "numpy":
+            return reference.activation_forward(A, loss.from_logits)
+        return kernels.activation_forward(A, loss.from_logits, out=A, check_finite=False)
 
     def _require_loss(self):
         if self.loss is None:
@@ -1066,7 +1106,8 @@ class Sequential:
                 with self._workspaces.borrow(X.shape[0]) as ws:
                     _train.gradients(X, Y, lay["sizes"], lay["act_codes"], LOSSES[loss.name],
                                      self.params, self.grads, ws["acts"], ws["deltas"],
-                                     lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"])
+                                     lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
+                                     **self._kernel_args(loss, ws))
             return [(dW.copy(), db.copy()) for dW, db in self._grad_views]
 
     def get_weights(self) -> list[tuple[FloatArray, FloatArray]]:
@@ -1098,7 +1139,9 @@ class Sequential:
     def summary(self, file: IO[str] | None = None) -> str:
         """Print (and return) a table of the layers, output shapes and parameter counts."""
         rows = [("layer", "output", "params")]
-        for i, (layer, act) in enumerate(zip(self.dense, self.activations)):
+        for layer, act, param in zip(self.dense, self.activations, self.activation_params):
+            if act == "leaky_relu":
+                act = "leaky_relu(alpha=%g)" % param
             rows.append(("Dense(%d, %d) + %s" % (layer.n_in, layer.n_out, act),
                          "(None, %d)" % layer.n_out, "{:,}".format(layer.W.size + layer.b.size)))
         widths = [max(len(r[c]) for r in rows) for c in range(3)]
@@ -1116,7 +1159,7 @@ class Sequential:
         return {"layers": [layer.get_config() for layer in self.layers],
                 "dtype": self.dtype.name, "backend": self.backend, "task": self.task,
                 "classes": self._classes_for_file(),
-                "loss": None if self.loss is None else self.loss.name,
+                "loss": None if self.loss is None else self.loss.get_config(),
                 # the shuffling generator and dropout's key, so that training
                 # resumes exactly
                 "rng_state": self._rng.bit_generator.state,
@@ -1170,7 +1213,8 @@ class Sequential:
 
 
 def _kernel_loss(A, Y, loss):
-    return kernels.loss_gradient(A, Y, loss, check_finite=False)[0]
+    return kernels.loss_gradient(A, Y, loss.name, check_finite=False,
+                                 **loss.kernel_options())[0]
 
 
 def class_weights(class_weight: Any, index: npt.NDArray[np.intp], n_classes: int,
@@ -1306,7 +1350,7 @@ def load(path: str | os.PathLike[str]) -> Sequential:
             if not (isinstance(key, int) and 0 <= key < 1 << 64):
                 raise ValueError("dropout_key must be an integer in [0, 2^64)")
             model._dropout_key = key
-        model.loss = None if spec["loss"] is None else get_loss(spec["loss"])
+        model.loss = None if spec["loss"] is None else loss_from_config(spec["loss"])
         if "optimizer" in config:
             state = dict(config["optimizer"])
             state["state"] = {k[len("optimizer."):]: v for k, v in arrays.items()
