@@ -192,3 +192,23 @@ def test_refusals_name_the_problem(rng):
         softmax.fit(X, y, "cross_entropy_from_logits", SGD(0.1), verbose=0)
     with pytest.raises(ValueError, match="loss must be a fastnn loss .*'huber'.*got 'hubber'"):
         softmax.fit(X, y, "hubber", SGD(0.1), verbose=0)
+
+
+def test_compiled_loop_refuses_missing_preacts_and_short_act_params(rng):
+    # GELU's backward pass reads its pre-activations: train_samples and
+    # gradients refuse to run without a buffer for them
+    from fastnn._kernels import train as _train
+    from fastnn._validation import LOSSES
+    model = Sequential([Dense(3, 4), GELU(), Dense(4, 2)], dtype="float64")
+    lay, n = model._layout, 5
+    X, Y = rng.standard_normal((n, 3)), rng.standard_normal((n, 2))
+    with model._workspaces.borrow(n) as ws:
+        args = (X, Y, lay["sizes"], lay["act_codes"], LOSSES["mse"], model.params, model.grads,
+                ws["acts"], ws["deltas"], lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"])
+        with pytest.raises(ValueError, match="a GELU layer needs preacts of at least 30 values"):
+            _train.gradients(*args)
+        with pytest.raises(ValueError, match="a GELU layer needs preacts"):
+            _train.gradients(*args, preacts=ws["preacts"][:29])
+        with pytest.raises(ValueError, match="act_params has 1 entries for 2 layers"):
+            _train.gradients(*args, preacts=ws["preacts"], act_params=np.zeros(1))
+        _train.gradients(*args, preacts=ws["preacts"], act_params=lay["act_params"])

@@ -95,7 +95,7 @@ from fastnn._kernels._blas cimport (
 from fastnn._kernels._finite cimport copy_values_finite
 from fastnn._kernels._parallel cimport max_threads, omp_get_num_threads
 from fastnn._kernels.activations cimport (
-    GELU, IDENTITY, N_ACTIVATIONS, STEP, activation_forward_impl, has_gradient)
+    GELU, IDENTITY, N_ACTIVATIONS, activation_forward_impl, has_gradient)
 from fastnn._kernels.dense cimport (
     dense_backward_impl, dense_backward_sgd_impl, dense_forward_impl)
 from fastnn._kernels.losses cimport BCE_LOGITS, loss_delta_impl, weight_sum
