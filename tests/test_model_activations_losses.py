@@ -212,3 +212,29 @@ def test_compiled_loop_refuses_missing_preacts_and_short_act_params(rng):
         with pytest.raises(ValueError, match="act_params has 1 entries for 2 layers"):
             _train.gradients(*args, preacts=ws["preacts"], act_params=np.zeros(1))
         _train.gradients(*args, preacts=ws["preacts"], act_params=lay["act_params"])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_same_bits_with_1_and_2_threads_when_batches_are_gathered_ahead(rng, dtype):
+    # batches large enough for the 2-thread gather-ahead (train.pyx), with every
+    # new activation, GELU's pre-activations kept and a loss on logits
+    from fastnn._kernels import train as _train
+    X = rng.standard_normal((512, 300)).astype(dtype)
+    y = rng.integers(0, 10, 512)
+    sizes = [300, 64, 48, 32, 10]
+    results = []
+    before = fastnn.get_num_threads()
+    try:
+        for threads in (1, 2):
+            fastnn.set_num_threads(threads)
+            if threads == 2:
+                assert _train.gathers_ahead(64, sizes, dtype)
+            model = Sequential([Dense(300, 64), GELU(), Dense(64, 48), LeakyReLU(0.2),
+                                Dense(48, 32), Softplus(), Dense(32, 10)], dtype=dtype, seed=9)
+            model.fit(X, y, CrossEntropyFromLogitsLoss(), Adam(1e-3), epochs=2, batch_size=64,
+                      verbose=0)
+            results.append((model.params.copy(), model.predict_proba(X)))
+    finally:
+        fastnn.set_num_threads(before)
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
