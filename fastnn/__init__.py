@@ -19,8 +19,10 @@ from fastnn._version import __version__
 from fastnn import _routes  # noqa: F401  (loads the tuned routes of this CPU)
 from fastnn._tune import tune
 from fastnn.layers import (
-    BatchNorm, Dense, Dropout, Identity, LayerNorm, ReLU, Sigmoid, Softmax, Step, Tanh)
-from fastnn.losses import BCELoss, CrossEntropyLoss, MSELoss
+    BatchNorm, Dense, Dropout, GELU, Identity, LayerNorm, LeakyReLU, LogSoftmax, ReLU, Sigmoid,
+    Softmax, Softplus, Step, Tanh)
+from fastnn.losses import (
+    BCELoss, BCEWithLogitsLoss, CrossEntropyFromLogitsLoss, CrossEntropyLoss, HuberLoss, MSELoss)
 from fastnn.model import Callback, History, Sequential, load
 from fastnn.callbacks import (
     CSVLogger, EarlyStopping, LearningRateScheduler, ModelCheckpoint, TerminateOnNaN)
@@ -39,7 +41,9 @@ __all__ = [
     "datasets", "distributed", "kernels", "reference",
     "Sequential", "Dense", "Dropout", "BatchNorm", "LayerNorm",
     "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
-    "MSELoss", "BCELoss", "CrossEntropyLoss",
+    "LeakyReLU", "GELU", "Softplus", "LogSoftmax",
+    "MSELoss", "BCELoss", "CrossEntropyLoss", "CrossEntropyFromLogitsLoss", "BCEWithLogitsLoss",
+    "HuberLoss",
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "BatchGD", "StochasticGD", "MiniBatchGD",
     "get_optimizer", "Constant", "StepDecay", "ExponentialDecay", "InverseScaling",
     "CosineDecay", "ReduceLROnPlateau",

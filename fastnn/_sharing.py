@@ -43,6 +43,9 @@ class Workspaces:
     normed_units : int, default 0
         Units of the normalized layers, in all (``norm``: x̂, the normalized
         outputs and the batch statistics).
+    keep_preacts : bool, default False
+        Give each set a ``preacts`` buffer sized like ``deltas``: the
+        pre-activations that a GELU layer's backward pass reads (train.pyx).
     """
 
     #: Free sets kept per batch size, and batch sizes kept: training batches
@@ -50,16 +53,18 @@ class Workspaces:
     KEEP_PER_SIZE = 4
     KEEP_SIZES = 2
 
-    def __init__(self, sizes, dtype, dropped_units=0, normed_units=0):
+    def __init__(self, sizes, dtype, dropped_units=0, normed_units=0, keep_preacts=False):
         self.sizes = tuple(int(s) for s in sizes)
         self.dtype = np.dtype(dtype)
         self.dropped_units = int(dropped_units)
         self.normed_units = int(normed_units)
+        self.keep_preacts = bool(keep_preacts)
         self._lock = threading.Lock()
         self._free = {}         # batch size -> list of free sets
 
     def __reduce__(self):
-        return (type(self), (self.sizes, self.dtype, self.dropped_units, self.normed_units))
+        return (type(self), (self.sizes, self.dtype, self.dropped_units, self.normed_units,
+                             self.keep_preacts))
 
     def _make(self, batch_size):
         sizes = self.sizes
@@ -75,6 +80,9 @@ class Workspaces:
             # normalization: x̂, the normalized outputs, the batch statistics
             "norm": np.empty(_train.norm_buffer_size(batch_size, self.normed_units),
                              self.dtype),
+            # GELU's pre-activations, laid out like the deltas (train.pyx)
+            "preacts": np.empty(batch_size * sum(sizes[1:]) if self.keep_preacts else 0,
+                                self.dtype),
         }
 
     @contextlib.contextmanager
@@ -85,8 +93,8 @@ class Workspaces:
         Yields
         ------
         dict
-            ``acts``, ``deltas``, ``y_batch``, ``spare``, ``dropout`` and ``norm``: 1-d arrays of the
-            sizes the compiled training loop expects.
+            ``acts``, ``deltas``, ``y_batch``, ``spare``, ``dropout``, ``norm`` and
+            ``preacts``: 1-d arrays of the sizes the compiled training loop expects.
         """
         with self._lock:
             free = self._free.get(batch_size)

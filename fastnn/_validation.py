@@ -16,14 +16,17 @@ from fastnn._typing import FloatArray
 from fastnn._kernels import _finite
 
 #: Activation name -> code used by the compiled kernels (fastnn/_kernels/activations.pxd).
-ACTIVATIONS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "softmax": 4, "step": 5}
-#: Activations whose derivative is elementwise (softmax has a Jacobian instead).
-ELEMENTWISE_DERIVATIVES = ("identity", "sigmoid", "tanh", "relu")
+ACTIVATIONS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "softmax": 4, "step": 5,
+               "leaky_relu": 6, "gelu": 7, "softplus": 8, "log_softmax": 9}
+#: Activations whose derivative is elementwise and a function of their output
+#: (softmax and log_softmax have a Jacobian instead; GELU's needs Z).
+ELEMENTWISE_DERIVATIVES = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus")
 #: Normalization kind -> code used by the compiled kernels (normalization.pxd);
 #: 0 marks a layer without one.
 NORMALIZATIONS = {"batch": 1, "layer": 2}
 #: Loss name -> code used by the compiled kernels (fastnn/_kernels/losses.pxd).
-LOSSES = {"mse": 0, "bce": 1, "cce": 2, "poisson": 3}
+LOSSES = {"mse": 0, "bce": 1, "cce": 2, "poisson": 3, "cross_entropy_from_logits": 4,
+          "bce_with_logits": 5, "huber": 6}
 #: (loss, output activation) pairs whose delta collapses to (a - y) / n.
 FUSED_PAIRS = (("mse", "identity"), ("bce", "sigmoid"), ("cce", "softmax"))
 
@@ -57,6 +60,10 @@ def activation_code(name, *, gradient=False, elementwise=False):
             "activation must be one of %s, got %r" % (sorted(ACTIVATIONS), name))
     if gradient and name == "step":
         raise ValueError(STEP_HAS_NO_GRADIENT)
+    if elementwise and name == "gelu":
+        raise ValueError(
+            "activation 'gelu' has no derivative as a function of its output (GELU is "
+            "not monotonic); use activation_backward with Z, its pre-activations")
     if elementwise and name not in ELEMENTWISE_DERIVATIVES:
         raise ValueError(
             "activation %r has no elementwise derivative (its Jacobian is not "

@@ -17,10 +17,19 @@ which layer and what can be.  The head of the graph (binary probability
 columns, labels) depends on the kind of model and is written by
 :func:`export_onnx` itself.
 
-Dropout emits no node (inference passes values through).  BatchNorm (in
-inference, as ``predict`` runs it) is a Mul and an Add by constants folded
-from its running mean and variance, γ, β and ε; LayerNorm is ONNX's
-LayerNormalization (opset 17 or later).
+Dropout emits no node (inference passes values through).  LeakyReLU is
+LeakyRelu(alpha) in float32 (Where(x < 0, alpha·x, x) in float64: the
+operator's alpha is a float32 attribute), Softplus is Softplus in float32
+(Max(x, 0) + Log(1 + Exp(−|x|)) in float64, which onnxruntime's Softplus
+lacks), LogSoftmax is LogSoftmax(axis=-1), and GELU is ½·x·(1 + Erf(x·(1/√2)))
+in plain operators, which every opset from 13 has (the Gelu operator arrived
+in opset 20).  onnxruntime (1.32) has no float64 Erf: a float64 GELU graph is
+valid ONNX that it cannot run; ``dtype='float32'`` exports one it can.  A model trained with a
+from-logits loss outputs logits, and its ``predict_proba`` their softmax or
+sigmoid: the head appends that operator, so "Y" is still ``predict_proba``.
+BatchNorm (in inference, as ``predict`` runs it) is a Mul and an Add by
+constants folded from its running mean and variance, γ, β and ε; LayerNorm
+is ONNX's LayerNormalization (opset 17 or later).
 
 ``onnx`` is imported only when a model is exported: it is the ``onnx`` extra
 (``pip install "fastnn[onnx]"``), as is ``onnxruntime`` to run the result.
@@ -38,7 +47,8 @@ import numpy.typing as npt
 
 from fastnn._validation import all_finite
 from fastnn.layers import (
-    BatchNorm, Dense, Dropout, Identity, LayerNorm, ReLU, Sigmoid, Softmax, Step, Tanh)
+    BatchNorm, Dense, Dropout, GELU, Identity, LayerNorm, LeakyReLU, LogSoftmax, ReLU, Sigmoid,
+    Softmax, Softplus, Step, Tanh)
 from fastnn.model import Sequential
 
 __all__ = ["export_onnx", "CONVERTERS", "DEFAULT_OPSET"]
@@ -179,6 +189,36 @@ def _layer_norm(g: _Graph, layer: LayerNorm, x: str) -> str:
                 axis=-1, epsilon=float(layer.eps))
 
 
+def _leaky_relu(g: _Graph, layer: LeakyReLU, x: str) -> str:
+    """ONNX LeakyRelu with the layer's alpha in float32.  Its alpha attribute is
+    a float32, so in float64 it is Where(x < 0, x·alpha, x), with alpha a
+    float64 constant, as the kernels compute it."""
+    if g.dtype == np.float32:
+        return g.op("LeakyRelu", [x], "A", alpha=float(layer.alpha))
+    negative = g.op("Less", [x, g.const(0, "zero")], "negative")
+    scaled = g.op("Mul", [x, g.const(layer.alpha, "alpha")], "scaled")
+    return g.op("Where", [negative, scaled, x], "A")
+
+
+def _softplus(g: _Graph, layer: Softplus, x: str) -> str:
+    """ONNX Softplus in float32; in float64, where onnxruntime has no Softplus,
+    the stable form Max(x, 0) + Log(1 + Exp(−|x|)) (ONNX has no Log1p)."""
+    if g.dtype == np.float32:
+        return g.op("Softplus", [x], "A")
+    e = g.op("Exp", [g.op("Neg", [g.op("Abs", [x], "abs")], "minus_abs")], "exp")
+    log = g.op("Log", [g.op("Add", [e, g.const(1, "one")], "one_plus_exp")], "log")
+    return g.op("Add", [g.op("Max", [x, g.const(0, "zero")], "positive_part"), log], "A")
+
+
+def _gelu(g: _Graph, layer: GELU, x: str) -> str:
+    """GELU, exact form: ½·x·(1 + Erf(x·(1/√2))), as the kernels compute it."""
+    erf = g.op("Erf", [g.op("Mul", [x, g.const(0.7071067811865476, "rsqrt2")], "scaled")],
+               "erf")
+    one_plus = g.op("Add", [erf, g.const(1, "one")], "one_plus_erf")
+    half_x = g.op("Mul", [x, g.const(0.5, "half")], "half_x")
+    return g.op("Mul", [half_x, one_plus], "A")
+
+
 #: Layer type -> converter.  Looked up by exact type.
 CONVERTERS: dict[type, Converter] = {
     Dense: _dense,
@@ -188,6 +228,10 @@ CONVERTERS: dict[type, Converter] = {
     ReLU: _unary("Relu"),
     Softmax: _unary("Softmax", axis=-1),
     Step: _step,
+    LeakyReLU: _leaky_relu,
+    GELU: _gelu,
+    Softplus: _softplus,
+    LogSoftmax: _unary("LogSoftmax", axis=-1),
     Dropout: _dropout,
     BatchNorm: _batch_norm,
     LayerNorm: _layer_norm,
@@ -216,8 +260,9 @@ class _Plan:
     ``layers`` are converted in order from X; ``head`` names how the network
     output becomes the graph outputs:
 
-    * ``'sequential'``: "Y" (predict_proba), plus "label" (int64, predict)
-      when the model is a classifier;
+    * ``'sequential'``: "Y" (predict_proba: the softmax or sigmoid of the
+      network's outputs when ``probabilities`` names one, after a from-logits
+      loss), plus "label" (int64, predict) when the model is a classifier;
     * ``'classifier'``: "label" (predict) and "probabilities" (predict_proba);
     * ``'regressor'``: "Y" (predict).
     """
@@ -245,6 +290,7 @@ def _sequential_plan(model: Sequential) -> _Plan:
                  # another thread trains it (fastnn/_sharing.py)
                  reading=lambda: model._guard.reading("export"),
                  n_out=model.sizes[-1], classifier=model.task == "classification",
+                 probabilities=None if model.loss is None else model.loss.from_logits,
                  # labels other than 0 .. n-1, when fit took them (predict returns them)
                  classes=_sequential_classes(model))
 
@@ -331,6 +377,10 @@ def _build(onnx: Any, plan: _Plan, dtype: np.dtype[Any], opset: int) -> Any:
     outputs = []    # (name, elem_type, shape)
     info = plan.info
     if plan.head == "sequential":
+        if info["probabilities"] == "softmax":      # from logits, as predict_proba
+            x = g.op("Softmax", [x], "probabilities", axis=-1)
+        elif info["probabilities"] == "sigmoid":
+            x = g.op("Sigmoid", [x], "probabilities")
         outputs.append((g.op("Identity", [x], output="Y"), g.elem_type, ["N", info["n_out"]]))
         if info["classifier"]:   # Sequential.predict
             index = _threshold(g, x, flat=True) if info["n_out"] == 1 else \
@@ -478,7 +528,9 @@ def export_onnx(model: Any, path: str | os.PathLike[str], *, opset: int | None =
     ========================= ==================================================
     model                     outputs
     ========================= ==================================================
-    Sequential                ``"Y"`` (N, n_outputs): ``predict_proba``;
+    Sequential                ``"Y"`` (N, n_outputs): ``predict_proba`` (the
+                              softmax or sigmoid of the logits after a
+                              from-logits loss);
                               for a classifier (``model.task``) also ``"label"``
                               (N,): ``predict``, int64 class numbers, or
                               ``classes_`` when fit took other labels

@@ -43,7 +43,25 @@ __all__ = [
 
 # --- activations -------------------------------------------------------------
 
-def activation_forward(Z: npt.ArrayLike, activation: str, *, out: FloatArray | None = None,
+def _check_alpha(alpha: float) -> float:
+    return check_scalar(alpha, "alpha", low=0)
+
+
+def _check_pre_activations(Z: npt.ArrayLike | None, activation: str, A: FloatArray,
+                           check_finite: bool) -> FloatArray | None:
+    """GELU's pre-activations ``Z``, checked against A; None for other activations."""
+    if activation != "gelu":
+        return None
+    if Z is None:
+        raise ValueError("Z is required for activation 'gelu': its derivative is a function "
+                         "of the pre-activations, not of A")
+    Z = check_array(Z, "Z", 2, A.dtype, check_finite)
+    check_shape(Z, "Z", A.shape)
+    return Z
+
+
+def activation_forward(Z: npt.ArrayLike, activation: str, *, alpha: float = 0.01,
+                       out: FloatArray | None = None,
                        check_finite: bool = True) -> FloatArray:
     """Apply an activation: A = f(Z).
 
@@ -51,9 +69,13 @@ def activation_forward(Z: npt.ArrayLike, activation: str, *, out: FloatArray | N
     ----------
     Z : array_like of shape (n_samples, n_units)
         Pre-activations, float32 or float64.
-    activation : {'identity', 'sigmoid', 'tanh', 'relu', 'softmax', 'step'}
-        Elementwise, except softmax (along each row).  'step' is the
-        perceptron's threshold unit (1 where z > 0, else 0): forward only.
+    activation : {'identity', 'sigmoid', 'tanh', 'relu', 'softmax', 'step', \
+'leaky_relu', 'gelu', 'softplus', 'log_softmax'}
+        Elementwise, except softmax and log_softmax (along each row).  'step'
+        is the perceptron's threshold unit (1 where z > 0, else 0): forward
+        only.  'gelu' is the exact form z·Φ(z); 'softplus' is log(1 + e^z).
+    alpha : float, default 0.01
+        LeakyReLU's slope below 0, finite and >= 0 (ignored by the others).
     out : ndarray of shape (n_samples, n_units), optional
         Where to write A; may be ``Z`` itself.
     check_finite : bool, default True
@@ -64,27 +86,34 @@ def activation_forward(Z: npt.ArrayLike, activation: str, *, out: FloatArray | N
     A : ndarray of shape (n_samples, n_units)
     """
     code = activation_code(activation)
+    alpha = _check_alpha(alpha)
     Z = check_array(Z, "Z", 2, check_finite=check_finite)
     out = check_out(out, "out", Z.shape, Z.dtype)
     if out is not Z:
         check_disjoint(out, "out", Z=Z)
-    _act.activation_forward(code, Z, out)
+    _act.activation_forward(code, Z, out, 0, alpha)
     return out
 
 
-def activation_derivative(A: npt.ArrayLike, activation: str, *, out: FloatArray | None = None,
+def activation_derivative(A: npt.ArrayLike, activation: str, *, alpha: float = 0.01,
+                          out: FloatArray | None = None,
                           check_finite: bool = True) -> FloatArray:
     """Derivative f'(Z) of an elementwise activation, from its output A = f(Z).
 
-    sigmoid' = A(1 − A), tanh' = 1 − A², relu' = [A > 0], identity' = 1.
+    sigmoid' = A(1 − A), tanh' = 1 − A², relu' = [A > 0], identity' = 1,
+    leaky_relu' = 1 where A > 0 else alpha, softplus' = σ(Z) = −expm1(−A).
 
     Parameters
     ----------
     A : array_like of shape (n_samples, n_units)
         Stored activations.
-    activation : {'identity', 'sigmoid', 'tanh', 'relu'}
-        Softmax has no elementwise derivative (use :func:`activation_backward`);
-        'step' has no useful one (a ValueError explains why sigmoid exists).
+    activation : {'identity', 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'softplus'}
+        Softmax and log_softmax have no elementwise derivative (use
+        :func:`activation_backward`), GELU none that A determines (use
+        :func:`activation_backward` with Z); 'step' has no useful one (a
+        ValueError explains why sigmoid exists).
+    alpha : float, default 0.01
+        LeakyReLU's slope below 0.
     out : ndarray of shape (n_samples, n_units), optional
     check_finite : bool, default True
 
@@ -93,20 +122,23 @@ def activation_derivative(A: npt.ArrayLike, activation: str, *, out: FloatArray 
     dA_dZ : ndarray of shape (n_samples, n_units)
     """
     code = activation_code(activation, gradient=True, elementwise=True)
+    alpha = _check_alpha(alpha)
     A = check_array(A, "A", 2, check_finite=check_finite)
     out = check_out(out, "out", A.shape, A.dtype)
     if out is not A:
         check_disjoint(out, "out", A=A)
-    _act.activation_derivative(code, A, out)
+    _act.activation_derivative(code, A, out, 0, alpha)
     return out
 
 
 def activation_backward(A: npt.ArrayLike, dA: npt.ArrayLike, activation: str, *,
+                        Z: npt.ArrayLike | None = None, alpha: float = 0.01,
                         out: FloatArray | None = None,
                         check_finite: bool = True) -> FloatArray:
     """Backpropagate through an activation: dZ = dA ⊙ f'(Z), from A = f(Z).
 
-    For softmax, the Jacobian-vector product dZ = A ⊙ (dA − Σⱼ dAⱼAⱼ) per row.
+    For softmax, the Jacobian-vector product dZ = A ⊙ (dA − Σⱼ dAⱼAⱼ) per row;
+    for log_softmax, dZ = dA − exp(A)·Σⱼ dAⱼ per row.
 
     Parameters
     ----------
@@ -114,7 +146,13 @@ def activation_backward(A: npt.ArrayLike, dA: npt.ArrayLike, activation: str, *,
         Stored activations.
     dA : array_like of shape (n_samples, n_units)
         Gradient of the loss with respect to A.
-    activation : {'identity', 'sigmoid', 'tanh', 'relu', 'softmax'}
+    activation : {'identity', 'sigmoid', 'tanh', 'relu', 'softmax', 'leaky_relu', \
+'gelu', 'softplus', 'log_softmax'}
+    Z : array_like of shape (n_samples, n_units), optional
+        The pre-activations: required for 'gelu' (its derivative is not a
+        function of A), ignored otherwise.
+    alpha : float, default 0.01
+        LeakyReLU's slope below 0.
     out : ndarray of shape (n_samples, n_units), optional
         Where to write dZ; may be ``dA`` itself.
     check_finite : bool, default True
@@ -124,14 +162,18 @@ def activation_backward(A: npt.ArrayLike, dA: npt.ArrayLike, activation: str, *,
     dZ : ndarray of shape (n_samples, n_units)
     """
     code = activation_code(activation, gradient=True)
+    alpha = _check_alpha(alpha)
     A = check_array(A, "A", 2, check_finite=check_finite)
     dA = check_array(dA, "dA", 2, A.dtype, check_finite)
     check_shape(dA, "dA", A.shape)
+    Z = _check_pre_activations(Z, activation, A, check_finite)
     out = check_out(out, "out", A.shape, A.dtype)
     check_disjoint(out, "out", A=A)
+    if Z is not None:
+        check_disjoint(out, "out", Z=Z)
     if out is not dA:
         check_disjoint(out, "out", dA=dA)
-    _act.activation_backward(code, A, dA, out)
+    _act.activation_backward(code, A, dA, out, 0, alpha, Z)
     return out
 
 
@@ -149,7 +191,8 @@ def _check_layer(X: npt.ArrayLike, W: npt.ArrayLike,
 
 
 def dense_forward(X: npt.ArrayLike, W: npt.ArrayLike, b: npt.ArrayLike,
-                  activation: str = "identity", *, out: FloatArray | None = None,
+                  activation: str = "identity", *, alpha: float = 0.01,
+                  out: FloatArray | None = None,
                   check_finite: bool = True) -> FloatArray:
     """Forward pass of a dense layer: A = f(X·W + b), bias and activation fused.
 
@@ -161,7 +204,10 @@ def dense_forward(X: npt.ArrayLike, W: npt.ArrayLike, b: npt.ArrayLike,
         Weights.
     b : array_like of shape (n_out,)
         Biases.
-    activation : {'identity', 'sigmoid', 'tanh', 'relu', 'softmax', 'step'}
+    activation : str
+        One of :func:`activation_forward`'s.
+    alpha : float, default 0.01
+        LeakyReLU's slope below 0.
     out : ndarray of shape (n_samples, n_out), optional
         Where to write A.
     check_finite : bool, default True
@@ -172,12 +218,13 @@ def dense_forward(X: npt.ArrayLike, W: npt.ArrayLike, b: npt.ArrayLike,
     A : ndarray of shape (n_samples, n_out)
     """
     code = activation_code(activation)
+    alpha = _check_alpha(alpha)
     X, W = _check_layer(X, W, check_finite)
     b = check_array(b, "b", 1, X.dtype, check_finite)
     check_shape(b, "b", (W.shape[1],))
     out = check_out(out, "out", (X.shape[0], W.shape[1]), X.dtype)
     check_disjoint(out, "out", X=X, W=W, b=b)
-    _dense.dense_forward(X, W, b, code, out)
+    _dense.dense_forward(X, W, b, code, out, 0, alpha)
     return out
 
 
@@ -185,7 +232,8 @@ def dense_forward(X: npt.ArrayLike, W: npt.ArrayLike, b: npt.ArrayLike,
 def dense_backward(X: npt.ArrayLike, W: npt.ArrayLike, A: npt.ArrayLike, dA: npt.ArrayLike,
                    activation: str, need_dX: Literal[True] = ..., *,
                    dW_out: FloatArray | None = ..., db_out: FloatArray | None = ...,
-                   dX_out: FloatArray | None = ...,
+                   dX_out: FloatArray | None = ..., Z: npt.ArrayLike | None = ...,
+                   alpha: float = ...,
                    check_finite: bool = ...) -> tuple[FloatArray, FloatArray, FloatArray]: ...
 
 
@@ -193,14 +241,15 @@ def dense_backward(X: npt.ArrayLike, W: npt.ArrayLike, A: npt.ArrayLike, dA: npt
 def dense_backward(X: npt.ArrayLike, W: npt.ArrayLike, A: npt.ArrayLike, dA: npt.ArrayLike,
                    activation: str, need_dX: bool = ..., *,
                    dW_out: FloatArray | None = ..., db_out: FloatArray | None = ...,
-                   dX_out: FloatArray | None = ...,
-                   check_finite: bool = ...
+                   dX_out: FloatArray | None = ..., Z: npt.ArrayLike | None = ...,
+                   alpha: float = ..., check_finite: bool = ...
                    ) -> tuple[FloatArray, FloatArray, FloatArray | None]: ...
 
 
 def dense_backward(X: npt.ArrayLike, W: npt.ArrayLike, A: npt.ArrayLike, dA: npt.ArrayLike,
                    activation: str, need_dX: bool = True, *, dW_out: FloatArray | None = None,
                    db_out: FloatArray | None = None, dX_out: FloatArray | None = None,
+                   Z: npt.ArrayLike | None = None, alpha: float = 0.01,
                    check_finite: bool = True) -> tuple[FloatArray, FloatArray, FloatArray | None]:
     """Backward pass of a dense layer.
 
@@ -219,11 +268,16 @@ def dense_backward(X: npt.ArrayLike, W: npt.ArrayLike, A: npt.ArrayLike, dA: npt
         Gradient of the loss with respect to A.  For an output layer whose
         delta came from :func:`loss_delta`, pass that delta with
         ``activation='identity'``.
-    activation : {'identity', 'sigmoid', 'tanh', 'relu', 'softmax'}
+    activation : str
+        One of :func:`activation_backward`'s.
     need_dX : bool, default True
         Compute dX; the first layer of a network has no use for it.
     dW_out, db_out, dX_out : ndarray, optional
         Preallocated results of shapes (n_in, n_out), (n_out,), (n_samples, n_in).
+    Z : array_like of shape (n_samples, n_out), optional
+        The pre-activations X·W + b: required for 'gelu', ignored otherwise.
+    alpha : float, default 0.01
+        LeakyReLU's slope below 0.
     check_finite : bool, default True
 
     Returns
@@ -233,10 +287,12 @@ def dense_backward(X: npt.ArrayLike, W: npt.ArrayLike, A: npt.ArrayLike, dA: npt
     dX : ndarray of shape (n_samples, n_in), or None when ``need_dX`` is False
     """
     code = activation_code(activation, gradient=True)
+    alpha = _check_alpha(alpha)
     X, W = _check_layer(X, W, check_finite)
     n, (n_in, n_out) = X.shape[0], W.shape
     A = check_array(A, "A", 2, X.dtype, check_finite)
     check_shape(A, "A", (n, n_out))
+    Z = _check_pre_activations(Z, activation, A, check_finite)
     dA = check_array(dA, "dA", 2, X.dtype, check_finite)
     check_shape(dA, "dA", (n, n_out))
     dW = check_out(dW_out, "dW_out", (n_in, n_out), X.dtype)
@@ -250,7 +306,7 @@ def dense_backward(X: npt.ArrayLike, W: npt.ArrayLike, A: npt.ArrayLike, dA: npt
             others = {k: v for k, v in outputs.items() if k != name}
             check_disjoint(arr, name, X=X, W=W, A=A, dA=dA, **others)
     dZ = np.empty_like(dA)
-    _dense.dense_backward(X, W, A, dA, code, dZ, dW, db, dX)
+    _dense.dense_backward(X, W, A, dA, code, dZ, dW, db, dX, 0, alpha, Z)
     return dW, db, dX
 
 
@@ -269,7 +325,8 @@ def _check_targets(A, Y, sample_weight, check_finite):
 
 
 def loss_gradient(A: npt.ArrayLike, Y: npt.ArrayLike, loss: str, *,
-                  sample_weight: npt.ArrayLike | None = None, out: FloatArray | None = None,
+                  sample_weight: npt.ArrayLike | None = None, huber_delta: float = 1.0,
+                  out: FloatArray | None = None,
                   check_finite: bool = True) -> tuple[float, FloatArray]:
     """(Weighted) mean loss over the batch and its gradient with respect to the outputs.
 
@@ -277,20 +334,31 @@ def loss_gradient(A: npt.ArrayLike, Y: npt.ArrayLike, loss: str, *,
     ``'bce'``: −Σⱼ[yⱼ·log aⱼ + (1−yⱼ)·log(1−aⱼ)]; ``'cce'``: −Σⱼ yⱼ·log aⱼ;
     ``'poisson'``: Σⱼ[yⱼ·log(yⱼ/λⱼ) − yⱼ + λⱼ] with λ = exp(A) (A holds
     log-rates, as a network with an identity output gives them; scikit-learn's
-    half Poisson deviance), dA = λ − y.
+    half Poisson deviance), dA = λ − y;
+    ``'cross_entropy_from_logits'``: Σⱼ yⱼ·(lse − zⱼ) with A the logits z and
+    lse = log Σⱼ exp zⱼ (stable), dA = softmax(z)·Σⱼyⱼ − y;
+    ``'bce_with_logits'``: Σⱼ[max(zⱼ, 0) − zⱼ·yⱼ + log1p(exp(−|zⱼ|))],
+    dA = σ(z) − y; ``'huber'``: Σⱼ h(aⱼ − yⱼ), h(d) = ½d² for |d| ≤ δ, else
+    δ·(|d| − ½δ), dA = clip(a − y, −δ, δ) (a sum over outputs like 'mse').
+    Every dA above is per sample, divided by n (or weighted, below).
     Probabilities are clipped to [eps, 1−eps] (cce: to eps from below), eps
     being the dtype's machine epsilon.
 
     Parameters
     ----------
     A : array_like of shape (n_samples, n_out)
-        Network outputs (probabilities for 'bce' and 'cce').
+        Network outputs (probabilities for 'bce' and 'cce', logits for the
+        from-logits losses).
     Y : array_like of shape (n_samples, n_out)
-        Targets (one-hot or probabilities for 'cce').
-    loss : {'mse', 'bce', 'cce', 'poisson'}
+        Targets (one-hot or probabilities for 'cce' and
+        'cross_entropy_from_logits').
+    loss : {'mse', 'bce', 'cce', 'poisson', 'cross_entropy_from_logits', \
+'bce_with_logits', 'huber'}
     sample_weight : array_like of shape (n_samples,), optional
         Per-sample weights, >= 0: the mean becomes Σᵢ wᵢ·ℓᵢ / Σw and dA's
         1/n becomes wᵢ/Σw.
+    huber_delta : float, default 1.0
+        The Huber loss's δ, finite and > 0 (ignored by the others).
     out : ndarray of shape (n_samples, n_out), optional
         Where to write dA.
     check_finite : bool, default True
@@ -303,14 +371,17 @@ def loss_gradient(A: npt.ArrayLike, Y: npt.ArrayLike, loss: str, *,
         dL/dA.
     """
     code = loss_code(loss)
+    huber_delta = check_scalar(huber_delta, "huber_delta", low=0, low_open=True)
     A, Y, sample_weight = _check_targets(A, Y, sample_weight, check_finite)
     out = check_out(out, "out", A.shape, A.dtype)
     check_disjoint(out, "out", A=A, Y=Y)
-    return _losses.loss_gradient(code, A, Y, out, sample_weight), out
+    return _losses.loss_gradient(code, A, Y, out, sample_weight, huber_delta), out
 
 
 def loss_delta(A: npt.ArrayLike, Y: npt.ArrayLike, loss: str, activation: str, *,
-               sample_weight: npt.ArrayLike | None = None, out: FloatArray | None = None,
+               sample_weight: npt.ArrayLike | None = None, huber_delta: float = 1.0,
+               Z: npt.ArrayLike | None = None, alpha: float = 0.01,
+               out: FloatArray | None = None,
                check_finite: bool = True) -> tuple[float, FloatArray]:
     """Mean loss and the output layer's delta dL/dZ, with the activation fused in.
 
@@ -324,11 +395,19 @@ def loss_delta(A: npt.ArrayLike, Y: npt.ArrayLike, loss: str, activation: str, *
         Output-layer activations.
     Y : array_like of shape (n_samples, n_out)
         Targets.
-    loss : {'mse', 'bce', 'cce', 'poisson'}
-    activation : {'identity', 'sigmoid', 'tanh', 'relu', 'softmax'}
-        The output layer's activation.
+    loss : str
+        One of :func:`loss_gradient`'s.
+    activation : str
+        The output layer's activation, one of :func:`activation_backward`'s
+        (the from-logits losses expect 'identity').
     sample_weight : array_like of shape (n_samples,), optional
         Per-sample weights (see ``loss_gradient``).
+    huber_delta : float, default 1.0
+        The Huber loss's δ.
+    Z : array_like of shape (n_samples, n_out), optional
+        The output layer's pre-activations: required for 'gelu'.
+    alpha : float, default 0.01
+        LeakyReLU's slope below 0.
     out : ndarray of shape (n_samples, n_out), optional
         Where to write delta.
     check_finite : bool, default True
@@ -340,10 +419,16 @@ def loss_delta(A: npt.ArrayLike, Y: npt.ArrayLike, loss: str, activation: str, *
     """
     code = loss_code(loss)
     act = activation_code(activation, gradient=True)
+    huber_delta = check_scalar(huber_delta, "huber_delta", low=0, low_open=True)
+    alpha = _check_alpha(alpha)
     A, Y, sample_weight = _check_targets(A, Y, sample_weight, check_finite)
+    Z = _check_pre_activations(Z, activation, A, check_finite)
     out = check_out(out, "out", A.shape, A.dtype)
     check_disjoint(out, "out", A=A, Y=Y)
-    return _losses.loss_delta(code, act, A, Y, out, 0, sample_weight), out
+    if Z is not None:
+        check_disjoint(out, "out", Z=Z)
+    return _losses.loss_delta(code, act, A, Y, out, 0, sample_weight, huber_delta, alpha,
+                              Z), out
 
 
 # --- optimizer updates -------------------------------------------------------------

@@ -15,8 +15,8 @@ import numpy as np
 from fastnn._typing import FloatArray
 from fastnn._validation import check_scalar
 
-__all__ = ["Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step", "Dropout",
-           "BatchNorm", "LayerNorm", "INITIALIZERS"]
+__all__ = ["Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step", "LeakyReLU",
+           "GELU", "Softplus", "LogSoftmax", "Dropout", "BatchNorm", "LayerNorm", "INITIALIZERS"]
 
 
 def _glorot_uniform(rng, n_in, n_out):
@@ -72,7 +72,7 @@ class Dense:
         Outputs per sample (units).
     init : str, optional
         Weight initialiser, one of ``INITIALIZERS``.  Default: ``'he_normal'``
-        when a ReLU follows the layer, ``'glorot_uniform'`` otherwise.
+        when a ReLU or LeakyReLU follows the layer, ``'glorot_uniform'`` otherwise.
 
     Notes
     -----
@@ -91,7 +91,8 @@ class Dense:
 
     def initialize(self, rng: np.random.Generator, activation: str | None) -> None:
         """Fill W and b (views into the model's buffer) using ``rng``."""
-        name = self.init or ("he_normal" if activation == "relu" else "glorot_uniform")
+        name = self.init or ("he_normal" if activation in ("relu", "leaky_relu")
+                             else "glorot_uniform")
         # W and b are set (views of the model's buffer) before the model calls this
         self.W[...] = INITIALIZERS[name](rng, self.n_in, self.n_out)  # type: ignore[index]
         self.b[...] = (rng.standard_normal(self.n_out)  # type: ignore[index]
@@ -109,6 +110,12 @@ class Activation:
     """An activation layer; ``name`` is the kernel's name for it."""
 
     name: ClassVar[str | None] = None
+
+    @property
+    def kernel_param(self) -> float:
+        """The activation's parameter as the kernels take it (LeakyReLU's alpha;
+        0.0 for activations without one)."""
+        return 0.0
 
     def get_config(self) -> dict[str, Any]:
         return {"type": type(self).__name__}
@@ -149,6 +156,59 @@ class Step(Activation):
     that contains it raises an error explaining why ``Sigmoid`` exists.
     """
     name = "step"
+
+
+class LeakyReLU(Activation):
+    """f(z) = z for z ≥ 0, alpha·z below: a ReLU whose units never go silent.
+
+    Parameters
+    ----------
+    alpha : float, default 0.01
+        The slope below 0, finite and >= 0 (0 is ReLU).  Its derivative
+        (1 where f(z) > 0, else alpha) is taken from the output.
+    """
+    name = "leaky_relu"
+
+    def __init__(self, alpha: float = 0.01) -> None:
+        self.alpha: float = check_scalar(alpha, "alpha", low=0)
+
+    @property
+    def kernel_param(self) -> float:
+        return self.alpha
+
+    def get_config(self) -> dict[str, Any]:
+        return {"type": "LeakyReLU", "alpha": self.alpha}
+
+    def __repr__(self) -> str:
+        return "LeakyReLU(alpha=%r)" % self.alpha
+
+
+class GELU(Activation):
+    """f(z) = z·Φ(z) = ½·z·(1 + erf(z/√2)), the exact form (PyTorch's
+    ``GELU(approximate='none')``).
+
+    Its derivative Φ(z) + z·φ(z) needs z, not f(z): in training, the model
+    keeps the layer's pre-activations in a buffer allocated once per fit.
+    """
+    name = "gelu"
+
+
+class Softplus(Activation):
+    """f(z) = log(1 + e^z), computed as log1p(exp(−|z|)) + max(z, 0), which
+    never overflows; a smooth ReLU.  Its derivative, σ(z) = 1 − e^−f(z), is
+    taken from the output."""
+    name = "softplus"
+
+
+class LogSoftmax(Activation):
+    """Row-wise f(z)ⱼ = zⱼ − log Σₖ e^zₖ (stable: the row maximum is
+    subtracted first): log-probabilities.
+
+    For classification, a linear output with ``CrossEntropyFromLogitsLoss``
+    trains the same network with the log-softmax fused into the loss; the
+    cross-entropy losses do not take log-probabilities.
+    """
+    name = "log_softmax"
 
 
 class Dropout:
@@ -253,8 +313,9 @@ class LayerNorm(Normalization):
 
 
 LAYER_TYPES: dict[str, type[Dense] | type[Activation] | type[Dropout] | type[Normalization]] = {
-    cls.__name__: cls for cls in (Dense, Identity, Sigmoid, Tanh, ReLU, Softmax, Step, Dropout,
-                                  BatchNorm, LayerNorm)}
+    cls.__name__: cls for cls in (Dense, Identity, Sigmoid, Tanh, ReLU, Softmax, Step,
+                                  LeakyReLU, GELU, Softplus, LogSoftmax, Dropout, BatchNorm,
+                                  LayerNorm)}
 
 
 def layer_from_config(config: dict[str, Any]) -> Dense | Activation | Dropout | Normalization:
@@ -272,4 +333,6 @@ def layer_from_config(config: dict[str, Any]) -> Dense | Activation | Dropout | 
         return BatchNorm(config["momentum"], config["eps"])
     if kind == "LayerNorm":
         return LayerNorm(config["eps"])
+    if kind == "LeakyReLU":
+        return LeakyReLU(config["alpha"])
     return LAYER_TYPES[kind]()

@@ -41,7 +41,7 @@ from fastnn._progress import ProgressBar
 from fastnn._validation import (
     ACTIVATIONS, LOSSES, NORMALIZATIONS, STEP_HAS_NO_GRADIENT, all_finite, check_scalar)
 from fastnn.layers import Activation, BatchNorm, Dense, Dropout, Normalization, layer_from_config
-from fastnn.losses import Loss, get_loss
+from fastnn.losses import Loss, get_loss, loss_from_config
 from fastnn.optim import Optimizer, get_optimizer, optimizer_from_state_dict
 
 __all__ = ["Sequential", "History", "Callback", "load"]
@@ -131,7 +131,8 @@ class Sequential:
     layers : list
         ``Dense`` layers, each optionally followed by one activation layer
         (``Sigmoid()``, ``Tanh()``, ``ReLU()``, ``Softmax()``, ``Identity()``,
-        ``Step()``); consecutive Dense sizes must chain (n_out = next n_in).
+        ``Step()``, ``LeakyReLU(alpha)``, ``GELU()``, ``Softplus()``,
+        ``LogSoftmax()``); consecutive Dense sizes must chain (n_out = next n_in).
     dtype : {'float32', 'float64'}
         Precision of the weights and of all computation.
     seed : int or None
@@ -152,10 +153,12 @@ class Sequential:
     dtype: np.dtype[np.floating[Any]]
     backend: str
     seed: int | None
-    #: The Dense layers, the name of the activation that follows each, and
-    #: the dropout rate after each (0: none).
+    #: The Dense layers, the name of the activation that follows each, its
+    #: parameter (LeakyReLU's alpha; 0.0 without one), and the dropout rate
+    #: after each (0: none).
     dense: list[Dense]
     activations: list[str]
+    activation_params: list[float]
     dropout: list[float]
     #: n_in of the first layer, then n_out of each Dense layer.
     sizes: list[int]
@@ -187,7 +190,8 @@ class Sequential:
             raise ValueError("backend must be 'cython' or 'numpy', got %r" % (backend,))
         self.backend = backend
         self.seed = seed
-        self.dense, self.activations, self.dropout, self.norms = self._pair_layers(self.layers)
+        (self.dense, self.activations, self.activation_params, self.dropout,
+         self.norms) = self._pair_layers(self.layers)
         self.sizes = [self.dense[0].n_in] + [d.n_out for d in self.dense]
         self._build_buffers()
         self._rng = np.random.default_rng(seed)
@@ -205,21 +209,23 @@ class Sequential:
         self.loss = None
         self._workspaces = Workspaces(                            # per call (_sharing.py)
             self.sizes, self.dtype, sum(n for n, rate in zip(self.sizes[1:], self.dropout)
-                                        if rate), self._normed_units)
+                                        if rate), self._normed_units,
+            keep_preacts="gelu" in self.activations)
         self._guard = UseGuard()
 
     # --- construction ---------------------------------------------------------------
 
     @staticmethod
     def _pair_layers(layers):
-        """The Dense layers, and after each: its activation, its dropout rate
-        (0: none; never after the output layer) and its normalization layer
-        with its place, ``(layer, before_activation)``, or None.
+        """The Dense layers, and after each: its activation and the
+        activation's parameter, its dropout rate (0: none; never after the
+        output layer) and its normalization layer with its place,
+        ``(layer, before_activation)``, or None.
 
         Each Dense layer may be followed, in this order, by a normalization
         layer, an activation, a normalization layer (one normalization at
         most, not after the output layer's activation) and a Dropout."""
-        dense, activations, dropout, norms = [], [], [], []
+        dense, activations, params, dropout, norms = [], [], [], [], []
         for i, layer in enumerate(layers):
             previous = layers[i - 1] if i else None
             if isinstance(layer, Dense):
@@ -240,6 +246,7 @@ class Sequential:
                         % (i, layer))
                 dense.append(layer)
                 activations.append("identity")
+                params.append(0.0)
                 dropout.append(0.0)
                 norms.append(None)
             elif isinstance(layer, Activation):
@@ -248,6 +255,7 @@ class Sequential:
                     raise ValueError("layer %d: an activation must follow a Dense layer (or a "
                                      "normalization right after one)" % i)
                 activations[-1] = layer.name
+                params[-1] = layer.kernel_param
             elif isinstance(layer, Normalization):
                 if not isinstance(previous, (Dense, Activation)) or norms[-1] is not None:
                     raise ValueError("layer %d: %s must follow a Dense layer or its activation "
@@ -268,7 +276,7 @@ class Sequential:
         if norms[-1] is not None and not norms[-1][1]:
             raise ValueError("a normalization after the output layer's activation: put it "
                              "before the activation or after a hidden layer")
-        return dense, activations, dropout, norms
+        return dense, activations, params, dropout, norms
 
     def _build_buffers(self):
         sizes = self.sizes
@@ -313,6 +321,7 @@ class Sequential:
         self._layout = {
             "sizes": np.asarray(sizes, intp),
             "act_codes": np.asarray([ACTIVATIONS[a] for a in self.activations], np.intc),
+            "act_params": np.asarray(self.activation_params, np.float64),
             "w_off": np.asarray(w_off, intp),
             "b_off": np.asarray(b_off, intp),
             "a_off": np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(intp),
@@ -570,7 +579,10 @@ class Sequential:
             are kept, sorted, as :attr:`classes_` by the first fit that takes
             them (output j is ``classes_[j]``, which ``predict`` returns);
             later fits and ``evaluate`` must use those labels.
-        loss : MSELoss, BCELoss, CrossEntropyLoss, or 'mse' / 'bce' / 'cce'
+        loss : fastnn loss, or its name ('mse', 'bce', 'cce', 'huber', ...)
+            A loss object or a name (:func:`fastnn.losses.get_loss`).  After a
+            from-logits loss (``CrossEntropyFromLogitsLoss``,
+            ``BCEWithLogitsLoss``) ``predict_proba`` returns probabilities.
         optimizer : fastnn optimizer, or 'sgd' / 'adam' / 'adamw' / 'rmsprop' / 'adagrad'
             An instance (fastnn.SGD, fastnn.Adam, ..., a preset such as
             fastnn.StochasticGD) is bound to this model's parameters and keeps
@@ -962,8 +974,16 @@ class Sequential:
                 step_counts=steps[0], step_totals=steps[1],
                 step_rows=steps[2], reducer=steps[3],
                 **self._dropout_args(optimizer.epoch, rows, ws),
-                **self._norm_args(ws, running=True), **options)
+                **self._norm_args(ws, running=True), **options,
+                **self._kernel_args(loss, ws))
         return total, correct, t
+
+    def _kernel_args(self, loss, ws):
+        """The compiled loop's activation and loss arguments: each layer's
+        activation parameter, GELU's pre-activations buffer from workspace
+        ``ws``, the loss's options (Huber's delta)."""
+        return dict(act_params=self._layout["act_params"], preacts=ws["preacts"],
+                    **loss.kernel_options())
 
     def _norm_args(self, ws=None, running=False):
         """The normalization arguments of ``train_samples``, ``gradients`` and
@@ -1006,7 +1026,7 @@ class Sequential:
                 reference.norm_running_update(norm.running_mean, norm.running_var, mean, var,
                                               len(idx), norm.momentum)
             total += value * len(idx)
-            correct += _count_correct(A_out, Y[idx])
+            correct += _count_correct(self._probabilities(A_out, loss), Y[idx])
             t += 1
             optimizer.reference_step(t)     # clipping and update by fastnn.reference
         return total, correct, t
@@ -1020,20 +1040,23 @@ class Sequential:
         ``moments``: a list that receives ``(layer, mean, var)``, the batch's
         statistics, for each BatchNorm layer (the caller moves the running
         statistics)."""
-        inputs, outputs, keeps, normed = [X], [], [], []
+        inputs, pre_activations, outputs, keeps, normed = [X], [], [], [], []
         for i, (layer, act, norm) in enumerate(zip(self.dense, self.activations, self.norms)):
             before = norm is not None and norm[1]
-            A = reference.dense_forward(inputs[-1], layer.W, layer.b,
-                                        "identity" if before else act)
-            H, stats = A, None
-            if norm is not None:
+            Z = reference.dense_forward(inputs[-1], layer.W, layer.b)
+            stats = None
+            if before:      # the activation's input: the normalized Z
+                Z, xhat, mean, var = reference.norm_forward(Z, norm[0].gamma, norm[0].beta,
+                                                            norm[0].kind, norm[0].eps)
+            A = H = reference.activation_forward(Z, act, self.activation_params[i])
+            if norm is not None and not before:
                 H, xhat, mean, var = reference.norm_forward(A, norm[0].gamma, norm[0].beta,
                                                             norm[0].kind, norm[0].eps)
+            if norm is not None:
                 stats = (xhat, var)
                 if moments is not None and isinstance(norm[0], BatchNorm):
                     moments.append((norm[0], mean, var))
-                if before:
-                    A = H = reference.activation_forward(H, act)
+            pre_activations.append(Z)
             outputs.append(A)
             normed.append(stats)
             keep = None
@@ -1044,17 +1067,21 @@ class Sequential:
             keeps.append(keep)
             inputs.append(H)
         value, dA = reference.loss_delta(outputs[-1], Y, loss.name, self.activations[-1],
-                                         sample_weight)
+                                         sample_weight, Z=pre_activations[-1],
+                                         alpha=self.activation_params[-1],
+                                         **loss.kernel_options())
         last = len(self.dense) - 1
         for i in reversed(range(len(self.dense))):
             # dA: dL/d(what layer i hands on); the output layer's is dL/dZ already
             act = "identity" if i == last else self.activations[i]
+            alpha = self.activation_params[i]
             if keeps[i] is not None:
                 dA = reference.dropout_backward(dA, keeps[i], self.dropout[i])
             norm = self.norms[i]
             if norm is not None:
                 if norm[1]:
-                    dA = reference.activation_backward(outputs[i], dA, act)
+                    dA = reference.activation_backward(outputs[i], dA, act,
+                                                       Z=pre_activations[i], alpha=alpha)
                     act = "identity"
                 dA, dgamma, dbeta = reference.norm_backward(dA, normed[i][0], normed[i][1],
                                                             norm[0].gamma, norm[0].kind,
@@ -1062,7 +1089,8 @@ class Sequential:
                 self._norm_grad_views[i][0][...] = dgamma
                 self._norm_grad_views[i][1][...] = dbeta
             dW, db, dA = reference.dense_backward(inputs[i], self.dense[i].W, outputs[i],
-                                                  dA, act, need_dX=i > 0)
+                                                  dA, act, need_dX=i > 0,
+                                                  Z=pre_activations[i], alpha=alpha)
             self._grad_views[i][0][...] = dW
             self._grad_views[i][1][...] = db
         return value, outputs[-1]
@@ -1071,6 +1099,11 @@ class Sequential:
 
     def predict_proba(self, X: npt.ArrayLike, comm: Any = None) -> FloatArray:
         """Network outputs (class probabilities for softmax/sigmoid outputs).
+
+        After training with a from-logits loss (``CrossEntropyFromLogitsLoss``,
+        ``BCEWithLogitsLoss``: the loss the model records, ``model.loss``), the
+        network's outputs are logits, and this returns their softmax or
+        sigmoid: the probabilities.
 
         Parameters
         ----------
@@ -1090,7 +1123,7 @@ class Sequential:
             from fastnn.distributed import checked_everywhere
             X = checked_everywhere(comm, self._check_X, X)
         with self._guard.reading("predict"):
-            out = self._forward(X)
+            out = self._probabilities(self._forward(X), self.loss)
         if comm is not None:
             out = np.concatenate(comm.allgather(out))
         return out
@@ -1154,10 +1187,11 @@ class Sequential:
         """{'loss': ..., 'accuracy': ...} of (X, Y); with ``comm``, of every
         rank's (X, Y) together (the sums reduced over the ranks)."""
         A = self._forward(X)
-        value = reference.loss_gradient(A, Y, loss.name)[0] if self.backend == "numpy" else \
-            _kernel_loss(A, Y, loss.name)
+        value = reference.loss_gradient(A, Y, loss.name, **loss.kernel_options())[0] \
+            if self.backend == "numpy" else _kernel_loss(A, Y, loss)
         classifier = self.task == "classification" or labels or loss.classification
-        n, correct = X.shape[0], _count_correct(A, Y) if classifier else 0
+        n, correct = X.shape[0], _count_correct(self._probabilities(A, loss), Y) \
+            if classifier else 0
         if comm is not None:
             from fastnn import distributed
             total, n, correct = distributed.summed(comm, value * n, n, correct)
@@ -1170,17 +1204,19 @@ class Sequential:
     def _forward(self, X):
         if self.backend == "numpy":
             A = X
-            for layer, act, norm in zip(self.dense, self.activations, self.norms):
+            for layer, act, param, norm in zip(self.dense, self.activations,
+                                               self.activation_params, self.norms):
                 if norm is None:
-                    A = reference.dense_forward(A, layer.W, layer.b, act)
+                    A = reference.dense_forward(A, layer.W, layer.b, act, param)
                     continue
                 n, before = norm
-                A = reference.dense_forward(A, layer.W, layer.b, "identity" if before else act)
+                A = reference.dense_forward(A, layer.W, layer.b, "identity" if before else act,
+                                            param)
                 A = reference.norm_inference(A, n.gamma, n.beta, n.kind, n.eps,
                                              getattr(n, "running_mean", None),
                                              getattr(n, "running_var", None))
                 if before:
-                    A = reference.activation_forward(A, act)
+                    A = reference.activation_forward(A, act, param)
             return A
         batch = min(_PREDICT_BATCH, X.shape[0])
         lay = self._layout
@@ -1188,8 +1224,17 @@ class Sequential:
         with self._workspaces.borrow(batch) as ws:
             _train.predict(X, lay["sizes"], lay["act_codes"], self.params, ws["acts"],
                            lay["w_off"], lay["b_off"], lay["a_off"], batch, out,
-                           **self._norm_args(running=True))
+                           lay["act_params"], **self._norm_args(running=True))
         return out
+
+    def _probabilities(self, A, loss):
+        """Outputs A as probabilities: for a from-logits ``loss``, the softmax or
+        sigmoid of the logits (in place); otherwise A itself."""
+        if loss is None or loss.from_logits is None:
+            return A
+        if self.backend == "numpy":
+            return reference.activation_forward(A, loss.from_logits)
+        return kernels.activation_forward(A, loss.from_logits, out=A, check_finite=False)
 
     def _require_loss(self):
         if self.loss is None:
@@ -1225,7 +1270,7 @@ class Sequential:
                     _train.gradients(X, Y, lay["sizes"], lay["act_codes"], LOSSES[loss.name],
                                      self.params, self.grads, ws["acts"], ws["deltas"],
                                      lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"],
-                                     **self._norm_args(ws))
+                                     **self._kernel_args(loss, ws), **self._norm_args(ws))
             return [(dW.copy(), db.copy()) for dW, db in self._grad_views]
 
     def get_weights(self) -> list[tuple[FloatArray, FloatArray]]:
@@ -1257,10 +1302,15 @@ class Sequential:
     def summary(self, file: IO[str] | None = None) -> str:
         """Print (and return) a table of the layers, output shapes and parameter counts."""
         rows = [("layer", "output", "params")]
-        for layer, act, norm in zip(self.dense, self.activations, self.norms):
-            name, count = "Dense(%d, %d) + %s" % (layer.n_in, layer.n_out, act), layer.W.size + layer.b.size
+        for layer, act, param, norm in zip(self.dense, self.activations,
+                                           self.activation_params, self.norms):
+            if act == "leaky_relu":
+                act = "leaky_relu(alpha=%g)" % param
+            name = "Dense(%d, %d) + %s" % (layer.n_in, layer.n_out, act)
+            count = layer.W.size + layer.b.size
             if norm is not None:
-                name = ("Dense(%d, %d) + %s + %s" % (layer.n_in, layer.n_out, type(norm[0]).__name__, act)
+                name = ("Dense(%d, %d) + %s + %s" % (layer.n_in, layer.n_out,
+                                                     type(norm[0]).__name__, act)
                         if norm[1] else "%s + %s" % (name, type(norm[0]).__name__))
                 count += 2 * layer.n_out
             rows.append((name, "(None, %d)" % layer.n_out, "{:,}".format(count)))
@@ -1279,7 +1329,7 @@ class Sequential:
         return {"layers": [layer.get_config() for layer in self.layers],
                 "dtype": self.dtype.name, "backend": self.backend, "task": self.task,
                 "classes": self._classes_for_file(),
-                "loss": None if self.loss is None else self.loss.name,
+                "loss": None if self.loss is None else self.loss.get_config(),
                 # the shuffling generator and dropout's key, so that training
                 # resumes exactly
                 "rng_state": self._rng.bit_generator.state,
@@ -1335,7 +1385,8 @@ class Sequential:
 
 
 def _kernel_loss(A, Y, loss):
-    return kernels.loss_gradient(A, Y, loss, check_finite=False)[0]
+    return kernels.loss_gradient(A, Y, loss.name, check_finite=False,
+                                 **loss.kernel_options())[0]
 
 
 def class_weights(class_weight: Any, index: npt.NDArray[np.intp], n_classes: int,
@@ -1479,7 +1530,7 @@ def load(path: str | os.PathLike[str]) -> Sequential:
             if not (isinstance(key, int) and 0 <= key < 1 << 64):
                 raise ValueError("dropout_key must be an integer in [0, 2^64)")
             model._dropout_key = key
-        model.loss = None if spec["loss"] is None else get_loss(spec["loss"])
+        model.loss = None if spec["loss"] is None else loss_from_config(spec["loss"])
         if "optimizer" in config:
             state = dict(config["optimizer"])
             state["state"] = {k[len("optimizer."):]: v for k, v in arrays.items()

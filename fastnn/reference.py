@@ -58,6 +58,45 @@ def step(Z: FloatArray) -> FloatArray:
     return (Z > 0).astype(Z.dtype)
 
 
+def leaky_relu(Z: FloatArray, alpha: float) -> FloatArray:
+    """z where z ≥ 0, alpha·z below (alpha in the dtype of Z)."""
+    return np.where(Z < 0, Z * Z.dtype.type(alpha), Z)
+
+
+# 1/√2 and 1/√(2π), as the kernels write them (activations.pyx)
+_RSQRT2 = 0.7071067811865476
+_RSQRT_2PI = 0.3989422804014327
+
+
+def _erf(Z: FloatArray) -> FloatArray:
+    from scipy.special import erf    # NumPy has no erf
+    return erf(Z)
+
+
+def gelu(Z: FloatArray) -> FloatArray:
+    """GELU, exact form: z·Φ(z) = ½·z·(1 + erf(z/√2)) (PyTorch's ``approximate='none'``)."""
+    t = Z.dtype.type
+    return t(0.5) * Z * (1 + _erf(Z * t(_RSQRT2)))
+
+
+def gelu_derivative(Z: FloatArray) -> FloatArray:
+    """GELU'(z) = Φ(z) + z·φ(z), from the pre-activation Z (not a function of GELU(z))."""
+    t = Z.dtype.type
+    half = t(0.5)
+    return half * (1 + _erf(Z * t(_RSQRT2))) + Z * (np.exp(-half * Z * Z) * t(_RSQRT_2PI))
+
+
+def softplus(Z: FloatArray) -> FloatArray:
+    """log(1 + e^z), computed as log1p(exp(−|z|)) + max(z, 0), which never overflows."""
+    return np.log1p(np.exp(-np.abs(Z))) + np.maximum(Z, 0)
+
+
+def log_softmax(Z: FloatArray) -> FloatArray:
+    """Row-wise log softmax: (z − max z) − log Σ exp(z − max z)."""
+    shifted = Z - Z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+
+
 _FORWARD: dict[str, Callable[[FloatArray], FloatArray]] = {
     "identity": lambda Z: Z.copy(),
     "sigmoid": sigmoid,
@@ -65,6 +104,9 @@ _FORWARD: dict[str, Callable[[FloatArray], FloatArray]] = {
     "relu": lambda Z: np.maximum(Z, 0),
     "softmax": softmax,
     "step": step,
+    "gelu": gelu,
+    "softplus": softplus,
+    "log_softmax": log_softmax,
 }
 
 # Derivatives written in terms of the stored activation A = f(Z).
@@ -73,58 +115,88 @@ _DERIVATIVE: dict[str, Callable[[FloatArray], FloatArray]] = {
     "sigmoid": lambda A: A * (1 - A),          # σ' = σ(1 − σ)
     "tanh": lambda A: 1 - A * A,               # tanh' = 1 − tanh²
     "relu": lambda A: (A > 0).astype(A.dtype),
+    "softplus": lambda A: -np.expm1(-A),       # softplus' = σ(z) = 1 − e^−a
 }
 
 
-def activation_forward(Z: FloatArray, activation: str) -> FloatArray:
-    """A = f(Z), elementwise (softmax: along each row).  Z: (n_samples, n)."""
+def activation_forward(Z: FloatArray, activation: str, alpha: float = 0.01) -> FloatArray:
+    """A = f(Z), elementwise (softmax, log_softmax: along each row).  Z: (n_samples, n).
+
+    ``alpha``: LeakyReLU's slope below 0 (the other activations ignore it).
+    """
+    if activation == "leaky_relu":
+        return leaky_relu(Z, alpha)
     return _FORWARD[activation](Z)
 
 
-def activation_derivative(A: FloatArray, activation: str) -> FloatArray:
-    """f'(Z) from the stored activation A = f(Z); elementwise activations only."""
+def activation_derivative(A: FloatArray, activation: str, alpha: float = 0.01) -> FloatArray:
+    """f'(Z) from the stored activation A = f(Z); elementwise activations only
+    (GELU's derivative needs Z: :func:`gelu_derivative`).
+
+    leaky_relu' = 1 where A > 0, else ``alpha`` (with alpha ≥ 0, A > 0 exactly
+    where Z > 0); softplus' = σ(Z) = −expm1(−A).
+    """
     if activation == "step":
         raise ValueError(STEP_HAS_NO_GRADIENT)
+    if activation == "leaky_relu":
+        return np.where(A > 0, A.dtype.type(1), A.dtype.type(alpha))
     return _DERIVATIVE[activation](A)
 
 
-def activation_backward(A: FloatArray, dA: FloatArray, activation: str) -> FloatArray:
+def activation_backward(A: FloatArray, dA: FloatArray, activation: str,
+                        Z: FloatArray | None = None, alpha: float = 0.01) -> FloatArray:
     """dZ = dL/dZ from dA = dL/dA and the stored activation A.
 
     Elementwise activations: dZ = dA ⊙ f'(Z).  Softmax couples a row's outputs
-    (∂aⱼ/∂zᵢ = aⱼ(δᵢⱼ − aᵢ)), so dZ = A ⊙ (dA − Σⱼ dAⱼ Aⱼ) row by row.
+    (∂aⱼ/∂zᵢ = aⱼ(δᵢⱼ − aᵢ)), so dZ = A ⊙ (dA − Σⱼ dAⱼ Aⱼ) row by row; for
+    log-softmax ∂aⱼ/∂zᵢ = δᵢⱼ − softmaxᵢ, so dZ = dA − exp(A)·Σⱼ dAⱼ.  GELU
+    needs its pre-activations ``Z`` (same shape as A).
     """
     if activation == "softmax":
         return A * (dA - np.sum(dA * A, axis=1, keepdims=True))
-    return dA * activation_derivative(A, activation)
+    if activation == "log_softmax":
+        return dA - np.exp(A) * np.sum(dA, axis=1, keepdims=True)
+    if activation == "gelu":
+        if Z is None:
+            raise ValueError("activation_backward: GELU needs Z, its pre-activations")
+        return dA * gelu_derivative(Z)
+    return dA * activation_derivative(A, activation, alpha)
 
 
 # --- dense layer ---------------------------------------------------------------
 
 def dense_forward(X: FloatArray, W: FloatArray, b: FloatArray,
-                  activation: str = "identity") -> FloatArray:
-    """A = f(X·W + b).  X: (n, n_in), W: (n_in, n_out), b: (n_out,) -> (n, n_out)."""
-    return activation_forward(X @ W + b, activation)
+                  activation: str = "identity", alpha: float = 0.01) -> FloatArray:
+    """A = f(X·W + b).  X: (n, n_in), W: (n_in, n_out), b: (n_out,) -> (n, n_out).
+
+    ``alpha``: LeakyReLU's slope below 0.
+    """
+    return activation_forward(X @ W + b, activation, alpha)
 
 
 @overload
 def dense_backward(X: FloatArray, W: FloatArray, A: FloatArray, dA: FloatArray, activation: str,
-                   need_dX: Literal[True] = ...) -> tuple[FloatArray, FloatArray, FloatArray]: ...
+                   need_dX: Literal[True] = ..., *, Z: FloatArray | None = ...,
+                   alpha: float = ...) -> tuple[FloatArray, FloatArray, FloatArray]: ...
 
 
 @overload
 def dense_backward(X: FloatArray, W: FloatArray, A: FloatArray, dA: FloatArray, activation: str,
-                   need_dX: bool = ...) -> tuple[FloatArray, FloatArray, FloatArray | None]: ...
+                   need_dX: bool = ..., *, Z: FloatArray | None = ...,
+                   alpha: float = ...) -> tuple[FloatArray, FloatArray, FloatArray | None]: ...
 
 
 def dense_backward(X: FloatArray, W: FloatArray, A: FloatArray, dA: FloatArray, activation: str,
-                   need_dX: bool = True) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+                   need_dX: bool = True, *, Z: FloatArray | None = None,
+                   alpha: float = 0.01) -> tuple[FloatArray, FloatArray, FloatArray | None]:
     """Backpropagate through one dense layer.
 
     Returns ``(dW, db, dX)``: dW = Xᵀ·dZ (n_in, n_out), db = Σ rows of dZ
     (n_out,), dX = dZ·Wᵀ (n, n_in), or None when ``need_dX`` is False.
+    ``Z`` (n, n_out): the pre-activations X·W + b, which GELU needs;
+    ``alpha``: LeakyReLU's slope below 0.
     """
-    dZ = activation_backward(A, dA, activation)
+    dZ = activation_backward(A, dA, activation, Z, alpha)
     dW = X.T @ dZ
     db = dZ.sum(axis=0)
     dX = dZ @ W.T if need_dX else None
@@ -276,13 +348,19 @@ def _row_weights(A: FloatArray,
 
 
 def loss_gradient(A: FloatArray, Y: FloatArray, loss: str,
-                  sample_weight: FloatArray | None = None) -> tuple[float, FloatArray]:
+                  sample_weight: FloatArray | None = None,
+                  huber_delta: float = 1.0) -> tuple[float, FloatArray]:
     """(Weighted) mean loss over the batch and its gradient dA = dL/dA.
 
     ``mse``: ½·Σ(a−y)² per sample (the textbook quadratic cost);
     ``bce``: −Σ[y·log a + (1−y)·log(1−a)]; ``cce``: −Σ y·log a;
     ``poisson``: Σ[y·log(y/λ) − y + λ] with λ = exp(a) (A is a log-rate; the
-    term y·log(y/λ) is 0 where y = 0), dA = λ − y.
+    term y·log(y/λ) is 0 where y = 0), dA = λ − y;
+    ``cross_entropy_from_logits``: Σ y·(lse − z) with A the logits z and
+    lse = log Σ exp z, dA = softmax(z)·Σy − y;
+    ``bce_with_logits``: Σ[max(z, 0) − z·y + log1p(exp(−|z|))], dA = σ(z) − y;
+    ``huber``: Σ h(a − y), h(d) = ½d² for |d| ≤ δ (``huber_delta``), else
+    δ·(|d| − ½δ), dA = clip(a − y, −δ, δ).
     Probabilities are clipped to [eps, 1−eps] (cce: to eps from below).
     With ``sample_weight`` w (n,), the mean is Σᵢ wᵢ·ℓᵢ/Σw and every 1/n in
     dA is wᵢ/Σw (Σw in float64, see ``_row_weights``).
@@ -308,21 +386,42 @@ def loss_gradient(A: FloatArray, Y: FloatArray, loss: str,
         terms = np.where(positive, Y * log_ratio, 0) - Y + lam
         rows = np.sum(terms, axis=1, keepdims=True)
         return float(np.sum(w * rows) / denom), (lam - Y) * w / denom
+    if loss == "cross_entropy_from_logits":
+        zmax = A.max(axis=1, keepdims=True)
+        lse = zmax + np.log(np.sum(np.exp(A - zmax), axis=1, keepdims=True))
+        rows = np.sum(Y * (lse - A), axis=1, keepdims=True)
+        softmax_z = np.exp(A - lse)
+        return (float(np.sum(w * rows) / denom),
+                (softmax_z * Y.sum(axis=1, keepdims=True) - Y) * w / denom)
+    if loss == "bce_with_logits":
+        terms = np.maximum(A, 0) - A * Y + np.log1p(np.exp(-np.abs(A)))
+        rows = np.sum(terms, axis=1, keepdims=True)
+        return float(np.sum(w * rows) / denom), (sigmoid(A) - Y) * w / denom
+    if loss == "huber":
+        delta, half = A.dtype.type(huber_delta), A.dtype.type(0.5)
+        diff = A - Y
+        size = np.abs(diff)
+        terms = np.where(size <= delta, half * diff * diff, delta * (size - half * delta))
+        rows = np.sum(terms, axis=1, keepdims=True)
+        return float(np.sum(w * rows) / denom), np.clip(diff, -delta, delta) * w / denom
     raise ValueError("unknown loss %r" % (loss,))
 
 
 def loss_delta(A: FloatArray, Y: FloatArray, loss: str, activation: str,
-               sample_weight: FloatArray | None = None) -> tuple[float, FloatArray]:
+               sample_weight: FloatArray | None = None, huber_delta: float = 1.0,
+               Z: FloatArray | None = None, alpha: float = 0.01) -> tuple[float, FloatArray]:
     """(Weighted) mean loss and delta = dL/dZ of an output layer with activation A = f(Z).
 
     For identity+MSE and sigmoid+BCE the chain rule collapses to (A − Y)/n; for
     softmax+CCE to (A·Σⱼyⱼ − Y)/n, which is (A − Y)/n for one-hot targets.
-    Other pairs go through the activation's backward pass.  With
+    Other pairs go through the activation's backward pass (``Z``: the output
+    layer's pre-activations, for GELU; ``alpha``: LeakyReLU's slope).  The
+    from-logits losses take an identity output, so their dA is the delta.  With
     ``sample_weight`` w, row i's 1/n is wᵢ/Σw (see ``loss_gradient``).
     """
-    value, dA = loss_gradient(A, Y, loss, sample_weight)
+    value, dA = loss_gradient(A, Y, loss, sample_weight, huber_delta)
     if (loss, activation) not in FUSED_PAIRS:
-        return value, activation_backward(A, dA, activation)
+        return value, activation_backward(A, dA, activation, Z, alpha)
     w, denom = _row_weights(A, sample_weight)
     if loss == "cce":
         return value, (A * Y.sum(axis=1, keepdims=True) - Y) * w / denom

@@ -21,10 +21,10 @@ def test_gemm_rowmajor_matches_numpy(rng, dtype, m, n, k, trans_a, trans_b):
     assert_parity("gemm", C, expected, dtype)
 
 
-@pytest.mark.parametrize("name", ["exp", "tanh", "log"])
+@pytest.mark.parametrize("name", ["exp", "tanh", "log", "log1p", "expm1"])
 def test_vmath_is_numpys_loop_at_any_offset_and_length(rng, dtype, name):
     x = (rng.standard_normal(10_007) * 20).astype(dtype)
-    if name == "log":
+    if name in ("log", "log1p"):
         x = np.abs(x) + dtype(1e-3)
     expected = getattr(np, name)(x)
     for start, length in [(0, 10_007), (1, 1), (3, 17), (5, 64), (7, 9_999)]:

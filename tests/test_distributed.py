@@ -117,6 +117,12 @@ def test_dropout_trains_as_one_process(ranks, tmp_path):
 
 
 @needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_new_activations_and_losses_train_as_one_process(ranks, tmp_path):
+    _passes(ranks, "activations-and-losses", tmp_path / "run")
+
+
+@needs_mpi
 def test_plain_mpi_allreduce_trains_as_one_process(tmp_path):
     _passes(2, "same-as-one-process", tmp_path / "run", FASTNN_MPI_SHARED_REDUCE="0")
 

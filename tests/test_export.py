@@ -21,29 +21,44 @@ ort = pytest.importorskip("onnxruntime")
 
 import fastnn  # noqa: E402
 from fastnn import (  # noqa: E402
-    SGD, Dense, Identity, ReLU, Sequential, Sigmoid, Softmax, Step, Tanh, export_onnx)
+    GELU, SGD, Dense, Identity, LeakyReLU, LogSoftmax, ReLU, Sequential, Sigmoid, Softmax,
+    Softplus, Step, Tanh, export_onnx)
 from fastnn import reference  # noqa: E402
 from fastnn.layers import Activation  # noqa: E402
 
 from conftest import RTOL, relative_error  # noqa: E402
 
-ACTIVATIONS = [Identity, Sigmoid, Tanh, ReLU, Softmax, Step]
+ACTIVATIONS = [Identity, Sigmoid, Tanh, ReLU, Softmax, Step, LeakyReLU, GELU, Softplus,
+               LogSoftmax]
 
 
 # --- helpers -------------------------------------------------------------------------
 
 def _run(path, X):
-    """The graph's outputs for X, by name."""
+    """The graph's outputs for X, by name: by onnxruntime, or, for a float64
+    graph with Erf (GELU), which onnxruntime 1.32 has no float64 kernel for,
+    by onnx's reference evaluator (whose Erf rounds to float32: compare such
+    outputs with ``ERF_RTOL``)."""
+    model = onnx.load(os.fspath(path))
+    if X.dtype == np.float64 and any(n.op_type == "Erf" for n in model.graph.node):
+        from onnx.reference import ReferenceEvaluator
+        names = [o.name for o in model.graph.output]
+        return dict(zip(names, ReferenceEvaluator(model).run(names, {"X": X})))
     session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     return dict(zip(names, session.run(names, {"X": X})))
 
 
-def _assert_close(actual, expected, dtype):
+#: The tolerance of float64 graphs with Erf, which _run evaluates with onnx's
+#: reference evaluator: its Erf is math.erf rounded to float32.
+ERF_RTOL = 1e-6
+
+
+def _assert_close(actual, expected, dtype, rtol=None):
     assert actual.shape == expected.shape
     assert actual.dtype == np.dtype(dtype)
     err = relative_error(actual, expected)
-    assert err <= RTOL[np.dtype(dtype).type], "relative error %.3g" % err
+    assert err <= (rtol or RTOL[np.dtype(dtype).type]), "relative error %.3g" % err
 
 
 def _clear_of_steps(model, X, margin=1e-3):
@@ -81,12 +96,56 @@ def test_sequential_matches_predict_proba(hidden, output, dtype, path, rng):
     proto = export_onnx(model, path)
     assert [i.name for i in proto.graph.input] == ["X"]
     out = _run(path, X)
-    _assert_close(out["Y"], model.predict_proba(X), dtype)
+    _assert_close(out["Y"], model.predict_proba(X), dtype,
+                  ERF_RTOL if GELU in (hidden, output) and dtype == np.float64 else None)
     if model.task == "classification":       # softmax output
         np.testing.assert_array_equal(out["label"], model.predict(X))
         assert out["label"].dtype == np.int64
     else:
         assert list(out) == ["Y"]
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_leaky_relu_alpha_and_gelu_on_every_opset(opset, dtype, path, rng):
+    # GELU's erf decomposition needs no operator newer than opset 13; onnxruntime
+    # runs it in float32 (_run: float64 Erf by onnx's reference evaluator)
+    model = Sequential([Dense(5, 9), LeakyReLU(0.3), Dense(9, 6), GELU(), Dense(6, 3),
+                        LeakyReLU(0.0)], dtype=dtype, seed=4)
+    X = (rng.standard_normal((64, 5)) * 3).astype(dtype)
+    proto = export_onnx(model, path, opset=opset)
+    # LeakyRelu's alpha is a float32 attribute: float64 graphs compute it with Where
+    leaky = "LeakyRelu" if dtype == np.float32 else "Where"
+    assert {leaky, "Erf"} <= {node.op_type for node in proto.graph.node}
+    _assert_close(_run(path, X)["Y"], model.predict_proba(X), dtype,
+                  ERF_RTOL if dtype == np.float64 else None)
+
+
+@pytest.mark.parametrize("loss, n_out, head", [
+    (fastnn.CrossEntropyFromLogitsLoss(), 3, "Softmax"), ("bce_with_logits", 1, "Sigmoid"),
+    ("bce_with_logits", 2, "Sigmoid")])
+def test_from_logits_model_outputs_probabilities(loss, n_out, head, dtype, path, rng):
+    # the network outputs logits; "Y" is predict_proba (their softmax or sigmoid)
+    model = Sequential([Dense(4, 8), GELU(), Dense(8, n_out)], dtype=dtype, seed=3)
+    X = rng.standard_normal((60, 4)).astype(dtype)
+    y = rng.integers(0, max(n_out, 2), 60) if n_out != 2 else rng.integers(0, 2, (60, 2))
+    model.fit(X, y, loss, fastnn.Adam(0.05), epochs=5, batch_size=8, verbose=0)
+    proto = export_onnx(model, path)
+    assert head in {node.op_type for node in proto.graph.node}
+    out = _run(path, X)
+    proba = model.predict_proba(X)
+    assert ((proba >= 0) & (proba <= 1)).all()
+    _assert_close(out["Y"], proba, dtype, ERF_RTOL if dtype == np.float64 else None)
+    np.testing.assert_array_equal(out["label"], model.predict(X))
+
+
+def test_float64_gelu_and_softplus_exported_as_float32_run_on_onnxruntime(path, rng):
+    # onnxruntime has no float64 Erf: the float32 export is the one it runs
+    model = Sequential([Dense(5, 9), GELU(), Dense(9, 4), Softplus()], dtype="float64", seed=5)
+    X = rng.standard_normal((50, 5))
+    export_onnx(model, path, dtype="float32")
+    session = ort.InferenceSession(os.fspath(path), providers=["CPUExecutionProvider"])
+    Y, = session.run(["Y"], {"X": X.astype(np.float32)})
+    assert relative_error(Y, model.predict_proba(X)) <= 1e-5
 
 
 def test_dropout_exports_as_the_inference_pass_through(dtype, path, rng):
@@ -280,7 +339,8 @@ class MySigmoid(Sigmoid):
 def test_layer_without_converter(layer, path):
     model = Sequential([Dense(3, 4), Tanh(), Dense(4, 2), layer()])
     with pytest.raises(TypeError, match=r"layer 3, %s\(\).*cannot be exported.*BatchNorm, "
-                       r"Dense, Dropout, Identity, LayerNorm, ReLU, Sigmoid, Softmax, Step, Tanh"
+                       r"Dense, Dropout, GELU, Identity, LayerNorm, LeakyReLU, LogSoftmax, ReLU, "
+                       r"Sigmoid, Softmax, Softplus, Step, Tanh"
                        % layer.__name__):
         export_onnx(model, path)
     assert not path.exists()

@@ -26,11 +26,17 @@ from fastnn import kernels, reference  # noqa: E402
 
 FUZZ = settings(max_examples=700, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "softmax", "step")
-GRADIENT_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "softmax")
-DERIVATIVES = ("identity", "sigmoid", "tanh", "relu")
-LOSSES = ("mse", "bce", "cce", "poisson")
-DELTA_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "softmax")
+ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "softmax", "step", "leaky_relu", "gelu",
+               "softplus", "log_softmax")
+GRADIENT_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "softmax", "leaky_relu", "gelu",
+                        "softplus", "log_softmax")
+DERIVATIVES = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus")
+# activations whose results sum over a row
+ROW_ACTIVATIONS = ("softmax", "log_softmax")
+LOSSES = ("mse", "bce", "cce", "poisson", "cross_entropy_from_logits", "bce_with_logits",
+          "huber")
+DELTA_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "softmax", "leaky_relu", "gelu",
+                     "softplus", "log_softmax")
 RTOL = {np.float32: 2e-4, np.float64: 1e-9}
 
 dtypes = st.sampled_from([np.float32, np.float64])
@@ -75,17 +81,26 @@ def test_activations_agree_with_the_reference(case):
     Z = data.draw(arrays(dtype, (rows, cols)))
     dA = data.draw(arrays(dtype, (rows, cols)))
     with np.errstate(all="ignore"):
-        _agree(kernels.activation_forward(Z, act, check_finite=False),
-               reference.activation_forward(Z, act), dtype)
+        # GELU's erf (C library against SciPy) differs in the last bits, which
+        # its sums 1 + erf and Φ + z·φ can cancel down to: compare against
+        # the terms' size; log_softmax subtracts a row's log-sum-exp
+        want = reference.activation_forward(Z, act)
+        scale = np.abs(want) + np.abs(Z) if act in ("gelu", "log_softmax") else None
+        _agree(kernels.activation_forward(Z, act, check_finite=False), want, dtype, scale)
         if act in DERIVATIVES:
             _agree(kernels.activation_derivative(Z, act, check_finite=False),
                    reference.activation_derivative(Z, act), dtype)
         if act in GRADIENT_ACTIVATIONS:
-            want = reference.activation_backward(Z, dA, act)
-            scale = (np.abs(Z) * np.abs(dA) * (1 + np.abs(Z))).sum(axis=1, keepdims=True) \
-                if act == "softmax" else None
-            _agree(kernels.activation_backward(Z, dA, act, check_finite=False), want, dtype,
-                   scale)
+            want = reference.activation_backward(Z, dA, act, Z)
+            scale = None
+            if act == "softmax":
+                scale = (np.abs(Z) * np.abs(dA) * (1 + np.abs(Z))).sum(axis=1, keepdims=True)
+            elif act == "log_softmax":
+                scale = np.abs(dA).sum(axis=1, keepdims=True) * (1 + np.exp(np.minimum(Z, 80)))
+            elif act == "gelu":
+                scale = np.abs(dA) * (1 + np.abs(Z))
+            _agree(kernels.activation_backward(Z, dA, act, Z=Z, check_finite=False), want,
+                   dtype, scale)
     if not np.isfinite(Z).all():
         with pytest.raises(ValueError, match="Z|A"):
             kernels.activation_forward(Z, act)
@@ -102,7 +117,7 @@ def test_dense_layers_agree_with_the_reference(case):
     with np.errstate(all="ignore"):
         got = kernels.dense_forward(X, W, b, act, check_finite=False)
         want = reference.dense_forward(X, W, b, act)
-        if act in ("identity", "relu"):       # a sum: compare against its magnitude
+        if act in ("identity", "relu", "leaky_relu"):   # a sum: compare against its magnitude
             _agree(got, want, dtype, np.abs(X) @ np.abs(W) + np.abs(b))
         else:
             np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
@@ -110,11 +125,16 @@ def test_dense_layers_agree_with_the_reference(case):
             return
         A = data.draw(arrays(dtype, (n, n_out), specials=False))
         dA = data.draw(arrays(dtype, (n, n_out)))
-        dW, db, dX = kernels.dense_backward(X, W, A, dA, act, check_finite=False)
-        rW, rb, rX = reference.dense_backward(X, W, A, dA, act)
-        dZ = np.abs(reference.activation_backward(A, dA, act))
+        # A stands for the pre-activations too (GELU's backward reads Z)
+        dW, db, dX = kernels.dense_backward(X, W, A, dA, act, Z=A, check_finite=False)
+        rW, rb, rX = reference.dense_backward(X, W, A, dA, act, Z=A)
+        dZ = np.abs(reference.activation_backward(A, dA, act, A))
         if act == "softmax":
             dZ = (np.abs(A) * np.abs(dA) * (1 + np.abs(A))).sum(axis=1, keepdims=True) + dZ
+        elif act == "log_softmax":
+            dZ = np.abs(dA).sum(axis=1, keepdims=True) * (1 + np.exp(np.minimum(A, 80))) + dZ
+        elif act == "gelu":
+            dZ = np.abs(dA) * (1 + np.abs(A)) + dZ
         _agree(dW, rW, dtype, np.abs(X).T @ dZ)
         _agree(db, rb, dtype, dZ.sum(axis=0))
         _agree(dX, rX, dtype, dZ @ np.abs(W).T)
@@ -145,8 +165,10 @@ def test_losses_agree_with_the_reference(case):
         if np.isfinite(A).all():
             _agree(dA, ref_dA, dtype)
             _agree([value], [ref_value], dtype, np.abs(ref_value) + 1)
-        value, delta = kernels.loss_delta(A, Y, loss, act, sample_weight=w, check_finite=False)
-        ref_value, ref_delta = reference.loss_delta(A, Y, loss, act, w)
+        # A stands for the pre-activations too (GELU's backward reads Z)
+        value, delta = kernels.loss_delta(A, Y, loss, act, sample_weight=w, Z=A,
+                                          check_finite=False)
+        ref_value, ref_delta = reference.loss_delta(A, Y, loss, act, w, Z=A)
         np.testing.assert_array_equal(np.isnan(delta), np.isnan(ref_delta))
         assert np.isnan(value) == np.isnan(ref_value)
 

@@ -13,20 +13,27 @@ from fastnn import kernels, reference
 from conftest import relative_error
 from network import forward_backward, init_layers, loss_value
 
-HIDDEN = ["identity", "sigmoid", "tanh", "relu", "softmax"]
+HIDDEN = ["identity", "sigmoid", "tanh", "relu", "softmax", "leaky_relu", "gelu", "softplus",
+          "log_softmax"]
 OUTPUT = [("mse", "identity"), ("mse", "sigmoid"), ("mse", "tanh"), ("mse", "softmax"),
-          ("bce", "sigmoid"), ("bce", "softmax"), ("cce", "softmax"), ("cce", "sigmoid")]
+          ("bce", "sigmoid"), ("bce", "softmax"), ("cce", "softmax"), ("cce", "sigmoid"),
+          ("cross_entropy_from_logits", "identity"), ("bce_with_logits", "identity"),
+          ("huber", "identity"), ("huber", "softplus"), ("mse", "leaky_relu"),
+          ("mse", "gelu"), ("mse", "log_softmax")]
+# LeakyReLU's slope and Huber's δ, away from their defaults so that a value
+# that does not reach the kernels shows
+ALPHA, HUBER_DELTA = 0.3, 0.5
 
 
 def _targets(rng, n, k, loss):
-    if loss == "mse":
+    if loss in ("mse", "huber"):
         return rng.standard_normal((n, k))
-    if loss == "bce":
+    if loss in ("bce", "bce_with_logits"):
         return (rng.random((n, k)) < 0.5).astype(np.float64)
     return np.eye(k)[rng.integers(0, k, n)]
 
 
-def numerical_gradient(module, X, Y, layers, activations, loss, h=1e-6):
+def numerical_gradient(module, X, Y, layers, activations, loss, h=1e-6, **options):
     grads = []
     for W, b in layers:
         pair = []
@@ -35,9 +42,9 @@ def numerical_gradient(module, X, Y, layers, activations, loss, h=1e-6):
             for idx in np.ndindex(P.shape):
                 saved = P[idx]
                 P[idx] = saved + h
-                plus = loss_value(module, X, Y, layers, activations, loss)
+                plus = loss_value(module, X, Y, layers, activations, loss, **options)
                 P[idx] = saved - h
-                minus = loss_value(module, X, Y, layers, activations, loss)
+                minus = loss_value(module, X, Y, layers, activations, loss, **options)
                 P[idx] = saved
                 G[idx] = (plus - minus) / (2 * h)
             pair.append(G)
@@ -54,8 +61,9 @@ def test_three_layer_gradient_matches_finite_differences(rng, module, hidden, lo
     Y = _targets(rng, n, sizes[-1], loss)
     layers = init_layers(rng, sizes, np.float64)
     activations = [hidden, hidden, out_act]
-    _, grads = forward_backward(module, X, Y, layers, activations, loss)
-    numeric = numerical_gradient(module, X, Y, layers, activations, loss)
+    options = dict(alpha=ALPHA, huber_delta=HUBER_DELTA)
+    _, grads = forward_backward(module, X, Y, layers, activations, loss, **options)
+    numeric = numerical_gradient(module, X, Y, layers, activations, loss, **options)
     for (dW, db), (nW, nb) in zip(grads, numeric):
         assert relative_error(dW, nW) <= 1e-6
         assert relative_error(db, nb) <= 1e-6

@@ -5,10 +5,11 @@ import pytest
 
 import fastnn
 from fastnn import (
-    BCELoss, CrossEntropyLoss, Dense, Identity, MSELoss, ReLU, Sequential, Sigmoid, Softmax, Step,
-    Tanh)
+    GELU, BCELoss, BCEWithLogitsLoss, CrossEntropyFromLogitsLoss, CrossEntropyLoss, Dense,
+    HuberLoss, Identity, LeakyReLU, LogSoftmax, MSELoss, ReLU, Sequential, Sigmoid, Softmax,
+    Softplus, Step, Tanh)
 from fastnn.layers import INITIALIZERS, LAYER_TYPES, Dropout, layer_from_config
-from fastnn.losses import get_loss
+from fastnn.losses import get_loss, loss_from_config
 
 
 # --- Dense validation --------------------------------------------------------------------
@@ -134,7 +135,8 @@ def test_init_is_reproducible_from_the_rng():
 # --- layer configs ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("layer", [Dense(3, 5), Dense(7, 2, init="he_uniform"), Identity(),
-                                   Sigmoid(), Tanh(), ReLU(), Softmax(), Step()],
+                                   Sigmoid(), Tanh(), ReLU(), Softmax(), Step(), LeakyReLU(),
+                                   LeakyReLU(0.25), GELU(), Softplus(), LogSoftmax()],
                          ids=repr)
 def test_layer_config_round_trip(layer):
     config = layer.get_config()
@@ -151,7 +153,14 @@ def test_layer_configs():
     assert Dense(3, 5, init="lecun_normal").get_config()["init"] == "lecun_normal"
     assert ReLU().get_config() == {"type": "ReLU"}
     assert set(LAYER_TYPES) == {"Dense", "Identity", "Sigmoid", "Tanh", "ReLU", "Softmax", "Step",
-                                "Dropout", "BatchNorm", "LayerNorm"}
+                                "LeakyReLU", "GELU", "Softplus", "LogSoftmax", "Dropout",
+                                "BatchNorm", "LayerNorm"}
+    assert LeakyReLU(0.25).get_config() == {"type": "LeakyReLU", "alpha": 0.25}
+    assert layer_from_config({"type": "LeakyReLU", "alpha": 0.5}).alpha == 0.5
+    assert repr(LeakyReLU()) == "LeakyReLU(alpha=0.01)"
+    assert [LeakyReLU.name, GELU.name, Softplus.name, LogSoftmax.name] == \
+        ["leaky_relu", "gelu", "softplus", "log_softmax"]
+    assert LeakyReLU(0.5).kernel_param == 0.5 and GELU().kernel_param == 0.0
     assert layer_from_config(Dropout(0.25).get_config()).rate == 0.25
     assert repr(Dropout(0.25)) == "Dropout(0.25)"
     assert [ReLU.name, Sigmoid.name, Tanh.name, Softmax.name, Identity.name, Step.name] == \
@@ -166,6 +175,9 @@ def test_layer_configs():
     ({"type": "Dense", "n_in": 0, "n_out": 3}, ValueError, "n_in"),
     ({"type": "Dense", "n_in": 2, "n_out": 3, "init": "bogus"}, ValueError, "init"),
     ({"type": "Dense", "n_in": 2}, KeyError, "n_out"),
+    ({"type": "LeakyReLU", "alpha": -1}, ValueError, r"alpha must be in \[0, inf\)"),
+    ({"type": "LeakyReLU", "alpha": "0.1"}, TypeError, "alpha must be a real number"),
+    ({"type": "LeakyReLU"}, KeyError, "alpha"),
 ])
 def test_layer_from_bad_config(config, exc, match):
     with pytest.raises(exc, match=match):
@@ -181,8 +193,23 @@ def test_model_rebuilt_from_layer_configs_has_the_same_weights():
 
 # --- losses -----------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("bad, exc", [(-0.5, ValueError), (float("nan"), ValueError),
+                                      (float("inf"), ValueError), ("1", TypeError)])
+def test_leaky_relu_rejects_bad_alpha(bad, exc):
+    with pytest.raises(exc, match="alpha"):
+        LeakyReLU(bad)
+
+
+def test_leaky_relu_layer_defaults_to_he_init():
+    model = Sequential([Dense(400, 300), LeakyReLU(0.1), Dense(300, 1)], dtype="float64", seed=0)
+    assert model.dense[0].W.std() == pytest.approx(np.sqrt(2 / 400), rel=0.05)
+
+
 @pytest.mark.parametrize("name, cls", [("mse", MSELoss), ("bce", BCELoss),
-                                       ("cce", CrossEntropyLoss)])
+                                       ("cce", CrossEntropyLoss),
+                                       ("cross_entropy_from_logits", CrossEntropyFromLogitsLoss),
+                                       ("bce_with_logits", BCEWithLogitsLoss),
+                                       ("huber", HuberLoss)])
 def test_get_loss_by_name_class_or_instance(name, cls):
     by_name = get_loss(name)
     assert type(by_name) is cls and by_name.name == name
@@ -190,7 +217,26 @@ def test_get_loss_by_name_class_or_instance(name, cls):
     assert type(by_class) is cls
     inst = cls()
     assert get_loss(inst) is inst
-    assert repr(inst) == "%s()" % cls.__name__
+    assert repr(inst) == ("HuberLoss(delta=1.0)" if cls is HuberLoss else "%s()" % cls.__name__)
+    assert type(loss_from_config(inst.get_config())) is cls
+    assert type(loss_from_config(name)) is cls      # how older model files name it
+
+
+def test_huber_loss_delta():
+    loss = HuberLoss(0.25)
+    assert loss.delta == 0.25 and loss.kernel_options() == {"huber_delta": 0.25}
+    assert get_loss(loss) is loss
+    assert loss_from_config(loss.get_config()).delta == 0.25
+    assert get_loss("huber_loss").delta == 1.0
+    assert get_loss("binary_cross_entropy_with_logits").name == "bce_with_logits"
+    for bad, exc in [(0, ValueError), (-1.0, ValueError), (float("inf"), ValueError),
+                     (None, TypeError)]:
+        with pytest.raises(exc, match="delta"):
+            HuberLoss(bad)
+    with pytest.raises(ValueError, match="loss 'huber' has no options \\['alpha'\\]"):
+        loss_from_config({"name": "huber", "alpha": 1})
+    with pytest.raises(ValueError, match="a loss config must be a dict with a 'name'"):
+        loss_from_config({"name": "hinge"})
 
 
 @pytest.mark.parametrize("bad", ["MSE", "hinge", "", None, 3, object(), b"mse",
@@ -206,6 +252,11 @@ def test_loss_properties():
     assert not MSELoss.classification and MSELoss.output_activations is None
     assert BCELoss.classification and BCELoss.output_activations == ("sigmoid",)
     assert CrossEntropyLoss.classification and CrossEntropyLoss.output_activations == ("softmax",)
+    for cls, proba in [(CrossEntropyFromLogitsLoss, "softmax"), (BCEWithLogitsLoss, "sigmoid")]:
+        assert cls.classification and cls.output_activations == ("identity",)
+        assert cls.from_logits == proba
+    assert not HuberLoss.classification and HuberLoss.output_activations is None
+    assert MSELoss.from_logits is None and CrossEntropyLoss.from_logits is None
 
 
 @pytest.mark.parametrize("loss, ok, bad", [
@@ -220,3 +271,18 @@ def test_loss_check_output(loss, ok, bad):
         with pytest.raises(ValueError, match="%s needs probabilities.*%r"
                            % (type(loss).__name__, act)):
             loss.check_output(act)
+
+
+@pytest.mark.parametrize("loss", [CrossEntropyFromLogitsLoss(), BCEWithLogitsLoss()])
+def test_from_logits_losses_need_a_linear_output(loss):
+    loss.check_output("identity")
+    for act in ["softmax", "sigmoid", "relu", "gelu"]:
+        with pytest.raises(ValueError, match="%s needs logits: the model's last layer must be "
+                           "identity, got %r" % (type(loss).__name__, act)):
+            loss.check_output(act)
+    # log-probabilities are refused with the way to train that network
+    with pytest.raises(ValueError, match="for log-probabilities, end the model with a linear "
+                       "layer .*CrossEntropyFromLogitsLoss"):
+        loss.check_output("log_softmax")
+    with pytest.raises(ValueError, match="CrossEntropyFromLogitsLoss"):
+        CrossEntropyLoss().check_output("log_softmax")

@@ -390,3 +390,54 @@ def test_terminate_on_nan_keeps_the_running_statistics_of_the_last_step(backend)
     assert np.isfinite(stopped._norm_running).all()
     np.testing.assert_array_equal(stopped._norm_running, replay._norm_running)
     np.testing.assert_array_equal(stopped.params, replay.params)
+
+
+def _with_new_activations(kind, dtype="float64", backend="cython"):
+    # GELU after a normalization (its pre-activations are the normalized
+    # values), LeakyReLU before one, logits out
+    return fastnn.Sequential([fastnn.Dense(6, 9), _norm(kind), fastnn.GELU(), fastnn.Dense(9, 7),
+                              fastnn.LeakyReLU(0.1), _norm(kind), fastnn.Dense(7, 3)],
+                             dtype=dtype, seed=1, backend=backend)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_with_gelu_leaky_relu_and_logits_against_finite_differences(kind):
+    X, y = _data(12)
+    model = _with_new_activations(kind, backend="numpy")
+    loss = fastnn.losses.get_loss("cross_entropy_from_logits")
+    model.gradients(X, y, loss)
+    analytic = model.grads.copy()
+    p0 = model.params.copy()
+
+    def value(params):
+        model.params[...] = params
+        return model._reference_gradients(X, np.eye(3)[y], loss)[0]
+
+    h = 1e-6
+    for k in range(0, len(p0), 3):
+        e = np.zeros_like(p0)
+        e[k] = h
+        numeric = (value(p0 + e) - value(p0 - e)) / (2 * h)
+        assert abs(numeric - analytic[k]) <= 1e-6 * max(1.0, abs(numeric)), k
+    model.params[...] = p0
+    compiled = _with_new_activations(kind)
+    compiled.params[...] = p0
+    compiled.gradients(X, y, loss)
+    np.testing.assert_allclose(compiled.grads, analytic, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-12), ("float32", 2e-5)])
+@pytest.mark.parametrize("kind", KINDS)
+def test_with_gelu_leaky_relu_and_logits_compiled_matches_the_reference(kind, dtype, tol):
+    X, y = _data()
+    models = []
+    for backend in ("cython", "numpy"):
+        model = _with_new_activations(kind, dtype, backend)
+        model.fit(X, y, "cross_entropy_from_logits", fastnn.SGD(0.05, momentum=0.9),
+                  epochs=2, batch_size=16, verbose=0)
+        models.append(model)
+    scale = np.abs(models[1].params).max()
+    np.testing.assert_allclose(models[0].params, models[1].params, rtol=0, atol=tol * scale)
+    np.testing.assert_allclose(models[0].predict_proba(X), models[1].predict_proba(X),
+                               rtol=0, atol=10 * tol)
+    np.testing.assert_array_equal(models[0].predict(X), models[1].predict(X))

@@ -545,7 +545,7 @@ def test_loss_aliases(alias, name):
 
 
 def test_unknown_loss_lists_the_names():
-    with pytest.raises(ValueError, match="'cce', 'mse', .*'cross_entropy'.*got 'hinge'"):
+    with pytest.raises(ValueError, match="'cce', .*'mse', .*'cross_entropy'.*got 'hinge'"):
         get_loss("hinge")
 
 

@@ -15,7 +15,7 @@ from fastnn._kernels import activations as _act
 from fastnn._kernels import dense as _dense
 from fastnn._kernels import losses as _losses
 from fastnn._kernels import optim as _optim
-from fastnn._validation import ACTIVATIONS, LOSSES
+from fastnn._validation import ACTIVATIONS, ELEMENTWISE_DERIVATIVES, LOSSES
 
 from conftest import assert_parity
 from network import forward_backward, init_layers
@@ -33,22 +33,23 @@ def _run_both(fn):
 @pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
 def test_activations_forced_threads(rng, dtype, shape, activation):
+    # alpha (LeakyReLU's) and Z (GELU's pre-activations) are ignored by the others
     Z = (rng.standard_normal(shape[::2]) * 3).astype(dtype)
-    A = kernels.activation_forward(Z, activation)
+    A = kernels.activation_forward(Z, activation, alpha=0.2)
     dA = rng.standard_normal(Z.shape).astype(dtype)
     code = ACTIVATIONS[activation]
 
     def run(n_threads):
         out = np.empty_like(Z)
-        _act.activation_forward(code, Z, out, n_threads)
+        _act.activation_forward(code, Z, out, n_threads, 0.2)
         results = [out]
         if activation != "step":
             dZ = np.empty_like(Z)
-            _act.activation_backward(code, A, dA, dZ, n_threads)
+            _act.activation_backward(code, A, dA, dZ, n_threads, 0.2, Z)
             results.append(dZ)
-        if activation in ("identity", "sigmoid", "tanh", "relu"):
+        if activation in ELEMENTWISE_DERIVATIVES:
             d = np.empty_like(Z)
-            _act.activation_derivative(code, A, d, n_threads)
+            _act.activation_derivative(code, A, d, n_threads, 0.2)
             results.append(d)
         return results
 
@@ -81,14 +82,20 @@ def test_dense_forced_threads(rng, dtype, shape, activation):
 
 @pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("loss, activation", [("mse", "sigmoid"), ("cce", "softmax"),
-                                               ("bce", "sigmoid"), ("mse", "softmax")])
+                                               ("bce", "sigmoid"), ("mse", "softmax"),
+                                               ("cross_entropy_from_logits", "identity"),
+                                               ("bce_with_logits", "identity"),
+                                               ("huber", "gelu"), ("mse", "log_softmax"),
+                                               ("huber", "leaky_relu")])
 def test_loss_delta_forced_threads(rng, dtype, shape, loss, activation):
-    A = kernels.activation_forward(rng.standard_normal(shape[::2]).astype(dtype), activation)
+    Z = rng.standard_normal(shape[::2]).astype(dtype)
+    A = kernels.activation_forward(Z, activation, alpha=0.2)
     Y = rng.random(A.shape).astype(dtype)
 
     def run(n_threads):
         delta = np.empty_like(A)
-        value = _losses.loss_delta(LOSSES[loss], ACTIVATIONS[activation], A, Y, delta, n_threads)
+        value = _losses.loss_delta(LOSSES[loss], ACTIVATIONS[activation], A, Y, delta, n_threads,
+                                   None, 0.5, 0.2, Z)
         return np.array(value), delta
 
     _run_both(run)

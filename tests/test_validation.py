@@ -256,15 +256,17 @@ ACTIVATION_FUNCS = ["activation_forward", "activation_derivative", "activation_b
 @pytest.mark.parametrize("name", ["swish", "ReLU", "", None, 3], ids=repr)
 @pytest.mark.parametrize("func", ACTIVATION_FUNCS)
 def test_unknown_activation(func, name):
-    with pytest.raises(ValueError, match=r"^activation must be one of \['identity', 'relu', "
-                       r"'sigmoid', 'softmax', 'step', 'tanh'\], got %s" % re.escape(repr(name))):
+    with pytest.raises(ValueError, match=r"^activation must be one of \['gelu', 'identity', "
+                       r"'leaky_relu', 'log_softmax', 'relu', 'sigmoid', 'softmax', 'softplus', "
+                       r"'step', 'tanh'\], got %s" % re.escape(repr(name))):
         call(func, activation=name)
 
 
 @pytest.mark.parametrize("name", ["mae", "MSE", "cross_entropy", None], ids=repr)
 @pytest.mark.parametrize("func", ["loss_gradient", "loss_delta"])
 def test_unknown_loss(func, name):
-    with pytest.raises(ValueError, match=r"^loss must be one of \['bce', 'cce', 'mse', 'poisson'\], got %s"
+    with pytest.raises(ValueError, match=r"^loss must be one of \['bce', 'bce_with_logits', 'cce', "
+                       r"'cross_entropy_from_logits', 'huber', 'mse', 'poisson'\], got %s"
                        % re.escape(repr(name))):
         call(func, loss=name)
 
@@ -685,8 +687,8 @@ PRIVATE_BAD_CALLS = [
      r"inconsistent shapes \(empty\)"),
     ("dense_forward-empty_in", lambda: dense.dense_forward(_f(3, 0), _f(0, 2), _f(2), 0, _f(3, 2)),
      r"inconsistent shapes \(empty\)"),
-    ("dense_forward-code", lambda: dense.dense_forward(_f(3, 4), _f(4, 2), _f(2), 9, _f(3, 2)),
-     r"unknown activation code 9"),
+    ("dense_forward-code", lambda: dense.dense_forward(_f(3, 4), _f(4, 2), _f(2), 10, _f(3, 2)),
+     r"unknown activation code 10"),
     ("dense_forward-mixed", lambda: dense.dense_forward(_f(3, 4), _f(4, 2, dtype=F32), _f(2), 0,
                                                         _f(3, 2)), DTYPE_MISMATCH),
     ("dense_forward-strided", lambda: dense.dense_forward(_f(3, 8)[:, ::2], _f(4, 2), _f(2), 0,
@@ -715,8 +717,8 @@ PRIVATE_BAD_CALLS = [
     ("activation_forward-empty_shape", lambda: activations.activation_forward(1, _f(0, 2),
                                                                               _f(0, 3)),
      r"Z and out differ in shape"),
-    ("activation_forward-code", lambda: activations.activation_forward(6, _f(3, 2), _f(3, 2)),
-     r"unknown activation code 6"),
+    ("activation_forward-code", lambda: activations.activation_forward(10, _f(3, 2), _f(3, 2)),
+     r"unknown activation code 10"),
     ("activation_forward-negative_code", lambda: activations.activation_forward(-1, _f(3, 2),
                                                                                 _f(3, 2)),
      r"unknown activation code -1"),
@@ -742,8 +744,8 @@ PRIVATE_BAD_CALLS = [
      r"A, Y and delta differ in shape or are empty"),
     ("loss_delta-empty", lambda: losses.loss_delta(0, 0, _f(0, 2), _f(0, 2), _f(0, 2)),
      r"A, Y and delta differ in shape or are empty"),
-    ("loss_delta-loss", lambda: losses.loss_delta(4, 0, _f(3, 2), _f(3, 2), _f(3, 2)),
-     r"unknown loss code 4"),
+    ("loss_delta-loss", lambda: losses.loss_delta(7, 0, _f(3, 2), _f(3, 2), _f(3, 2)),
+     r"unknown loss code 7"),
     ("loss_delta-weights", lambda: losses.loss_delta(0, 0, _f(3, 2), _f(3, 2), _f(3, 2),
                                                      0, _f(2)),
      r"weights has 2 entries for 3 samples"),

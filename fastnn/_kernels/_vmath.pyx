@@ -1,8 +1,9 @@
-"""Vector exp, tanh and log: NumPy's own SIMD inner loops, called from nogil code.
+"""Vector exp, tanh, log, log1p and expm1: NumPy's own SIMD inner loops, called from nogil code.
 
 Design
 ------
-The NumPy reference computes ``np.exp``, ``np.tanh`` and ``np.log``; NumPy
+The NumPy reference computes ``np.exp``, ``np.tanh``, ``np.log``, ``np.log1p``
+and ``np.expm1``; NumPy
 dispatches these to hand-written SIMD loops (AVX-512, AVX2, ...) whose results
 differ from the C library's ``exp`` in the last bit for a few percent of inputs.
 So that the compiled activations are bit-identical to the reference, and
@@ -24,12 +25,17 @@ ctypedef void (*ufunc_loop)(char** args, const cnp.npy_intp* dims,
                             const cnp.npy_intp* steps, void* data) noexcept nogil
 
 cdef ufunc_loop _exp_f32, _exp_f64, _tanh_f32, _tanh_f64, _log_f32, _log_f64
+cdef ufunc_loop _log1p_f32, _log1p_f64, _expm1_f32, _expm1_f64
 cdef void* _exp_f32_data
 cdef void* _exp_f64_data
 cdef void* _tanh_f32_data
 cdef void* _tanh_f64_data
 cdef void* _log_f32_data
 cdef void* _log_f64_data
+cdef void* _log1p_f32_data
+cdef void* _log1p_f64_data
+cdef void* _expm1_f32_data
+cdef void* _expm1_f64_data
 
 
 cdef int _loop_index(cnp.ufunc u, int type_num) except -1:
@@ -56,6 +62,10 @@ _tanh_f32 = _find("tanh", cnp.NPY_FLOAT32, &_tanh_f32_data)
 _tanh_f64 = _find("tanh", cnp.NPY_FLOAT64, &_tanh_f64_data)
 _log_f32 = _find("log", cnp.NPY_FLOAT32, &_log_f32_data)
 _log_f64 = _find("log", cnp.NPY_FLOAT64, &_log_f64_data)
+_log1p_f32 = _find("log1p", cnp.NPY_FLOAT32, &_log1p_f32_data)
+_log1p_f64 = _find("log1p", cnp.NPY_FLOAT64, &_log1p_f64_data)
+_expm1_f32 = _find("expm1", cnp.NPY_FLOAT32, &_expm1_f32_data)
+_expm1_f64 = _find("expm1", cnp.NPY_FLOAT64, &_expm1_f64_data)
 
 
 cdef inline void _run(ufunc_loop loop, void* data, const void* x, void* out,
@@ -94,6 +104,20 @@ cdef void vlog(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
         _run(_log_f64, _log_f64_data, x, out, n, sizeof(double))
 
 
+cdef void vlog1p(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        _run(_log1p_f32, _log1p_f32_data, x, out, n, sizeof(float))
+    else:
+        _run(_log1p_f64, _log1p_f64_data, x, out, n, sizeof(double))
+
+
+cdef void vexpm1(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        _run(_expm1_f32, _expm1_f32_data, x, out, n, sizeof(float))
+    else:
+        _run(_expm1_f64, _expm1_f64_data, x, out, n, sizeof(double))
+
+
 def apply(str name, const floating[::1] x, floating[::1] out):
     """Python entry for tests: out = numpy.<name>(x) through the captured loop."""
     if x.shape[0] != out.shape[0]:
@@ -106,5 +130,9 @@ def apply(str name, const floating[::1] x, floating[::1] out):
         vtanh(&x[0], &out[0], x.shape[0])
     elif name == "log":
         vlog(&x[0], &out[0], x.shape[0])
+    elif name == "log1p":
+        vlog1p(&x[0], &out[0], x.shape[0])
+    elif name == "expm1":
+        vexpm1(&x[0], &out[0], x.shape[0])
     else:
         raise ValueError("apply: unknown function %r" % (name,))

@@ -7,7 +7,10 @@ Shapes: X (n_samples, n_in), W (n_in, n_out), b (n_out,), A and dA
 
 * forward:  ``out = f(X·W + b)``: one GEMM into ``out`` (beta = 0), then the
   bias and the activation in a single pass over ``out`` while it is hot.
-* backward: ``dZ = dA ⊙ f'(A)`` (fused, from the stored activation);
+  ``param`` is the activation's parameter (LeakyReLU's alpha) and ``pre``,
+  when not NULL, receives GELU's pre-activations X·W + b (activations.pyx).
+* backward: ``dZ = dA ⊙ f'(A)`` (fused, from the stored activation; GELU's
+  from the pre-activations ``pre``);
   ``dW = Xᵀ·dZ``; ``db`` = column sums of dZ; ``dX = dZ·Wᵀ``, skipped when
   ``dX`` is NULL (the first layer has no use for it).  ``dZ`` may alias ``dA``.
 
@@ -34,18 +37,17 @@ from fastnn._kernels._blas cimport gemm, gemm_accumulates_exactly
 from fastnn._kernels.optim cimport sgd_update_impl
 from fastnn._kernels._parallel cimport GRAIN_ARITHMETIC, chunk_start, threads_for
 from fastnn._kernels.activations cimport (
-    activation_backward_impl, activation_forward_impl,
-    IDENTITY, SOFTMAX, STEP)
+    activation_backward_impl, activation_forward_impl, has_gradient, GELU, N_ACTIVATIONS)
 
 
 cdef void dense_forward_impl(const floating* X, const floating* W, const floating* b,
-                             int act, floating* out, Py_ssize_t n_samples,
+                             int act, double param, floating* out, floating* pre, Py_ssize_t n_samples,
                              Py_ssize_t n_in, Py_ssize_t n_out,
                              int n_threads) noexcept nogil:
     cdef floating one = 1, zero = 0
     gemm(False, False, <int>n_samples, <int>n_out, <int>n_in, one, X, <int>n_in,
          W, <int>n_out, zero, out, <int>n_out)
-    activation_forward_impl(act, out, b, out, n_samples, n_out, n_threads)
+    activation_forward_impl(act, param, out, b, out, pre, n_samples, n_out, n_threads)
 
 
 cdef void _column_sums_range(const floating* M, floating* out, Py_ssize_t n_rows,
@@ -73,12 +75,13 @@ cdef void column_sums_impl(const floating* M, floating* out, Py_ssize_t n_rows,
 
 
 cdef void dense_backward_impl(const floating* X, const floating* W, const floating* A,
-                              const floating* dA, int act, floating* dZ,
+                              const floating* dA, int act, double param,
+                              const floating* pre, floating* dZ,
                               floating* dW, floating* db, floating* dX,
                               Py_ssize_t n_samples, Py_ssize_t n_in, Py_ssize_t n_out,
                               int n_threads) noexcept nogil:
     cdef floating one = 1, zero = 0
-    activation_backward_impl(act, A, dA, dZ, n_samples, n_out, n_threads)
+    activation_backward_impl(act, param, A, pre, dA, dZ, n_samples, n_out, n_threads)
     # dW (n_in, n_out) = Xᵀ (n_in, n) · dZ (n, n_out)
     gemm(True, False, <int>n_in, <int>n_out, <int>n_samples, one, X, <int>n_in,
          dZ, <int>n_out, zero, dW, <int>n_out)
@@ -91,7 +94,7 @@ cdef void dense_backward_impl(const floating* X, const floating* W, const floati
 
 cdef void dense_backward_sgd_impl(const floating* X, floating* W, floating* b,
                                   const floating* A, const floating* dA, int act,
-                                  floating* dZ, floating* dW, floating* db, floating* dX,
+                                  double param, const floating* pre, floating* dZ, floating* dW, floating* db, floating* dX,
                                   Py_ssize_t n_samples, Py_ssize_t n_in, Py_ssize_t n_out,
                                   double lr, int n_threads, bint step_w=True) noexcept nogil:
     """Backward pass with this layer's gradient-descent step taken at once.
@@ -110,7 +113,7 @@ cdef void dense_backward_sgd_impl(const floating* X, floating* W, floating* b,
     train.pyx); dW is not written and b is stepped as usual.
     """
     cdef floating one = 1, zero = 0, minus_lr = -lr
-    activation_backward_impl(act, A, dA, dZ, n_samples, n_out, n_threads)
+    activation_backward_impl(act, param, A, pre, dA, dZ, n_samples, n_out, n_threads)
     if dX != NULL:
         gemm(False, True, <int>n_samples, <int>n_in, <int>n_out, one, dZ, <int>n_out,
              W, <int>n_out, zero, dX, <int>n_in)
@@ -136,29 +139,33 @@ cdef inline void _require(bint ok, str what) except *:
 
 def dense_forward(const floating[:, ::1] X, const floating[:, ::1] W,
                   const floating[::1] b, int act, floating[:, ::1] out,
-                  int n_threads=0):
-    """out = f(X·W + b); ``n_threads`` (default 1) for the bias and activation pass."""
+                  int n_threads=0, double param=0.0):
+    """out = f(X·W + b); ``n_threads`` (default 1) for the bias and activation pass;
+    ``param``: LeakyReLU's alpha."""
     cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = W.shape[1]
     _require(W.shape[0] == n_in, "W rows != X columns")
     _require(b.shape[0] == n_out, "b length != W columns")
     _require(out.shape[0] == n and out.shape[1] == n_out, "out")
     _require(n > 0 and n_in > 0 and n_out > 0, "empty")
-    if not IDENTITY <= act <= STEP:
+    if not 0 <= act < N_ACTIVATIONS:
         raise ValueError("dense_forward: unknown activation code %d" % act)
     if n_threads <= 0:
         n_threads = 1   # one pool at a time: BLAS's (see the design comment)
     with nogil:
-        dense_forward_impl(&X[0, 0], &W[0, 0], &b[0], act, &out[0, 0], n, n_in, n_out,
-                           n_threads)
+        dense_forward_impl(&X[0, 0], &W[0, 0], &b[0], act, param, &out[0, 0],
+                           <floating*>NULL, n, n_in, n_out, n_threads)
 
 
 def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
                    const floating[:, ::1] A, const floating[:, ::1] dA, int act,
                    floating[:, ::1] dZ, floating[:, ::1] dW, floating[::1] db,
-                   floating[:, ::1] dX=None, int n_threads=0):
-    """dZ = dA ⊙ f'(A); dW = Xᵀ·dZ; db = Σ rows of dZ; dX = dZ·Wᵀ unless dX is None."""
+                   floating[:, ::1] dX=None, int n_threads=0, double param=0.0,
+                   const floating[:, ::1] Z=None):
+    """dZ = dA ⊙ f'(A); dW = Xᵀ·dZ; db = Σ rows of dZ; dX = dZ·Wᵀ unless dX is None.
+    ``param``: LeakyReLU's alpha; ``Z``: GELU's pre-activations X·W + b."""
     cdef Py_ssize_t n = X.shape[0], n_in = X.shape[1], n_out = W.shape[1]
     cdef floating* dX_ptr = NULL
+    cdef const floating* pre = NULL
     _require(W.shape[0] == n_in, "W rows != X columns")
     _require(A.shape[0] == n and A.shape[1] == n_out, "A")
     _require(dA.shape[0] == n and dA.shape[1] == n_out, "dA")
@@ -169,13 +176,17 @@ def dense_backward(const floating[:, ::1] X, const floating[:, ::1] W,
     if dX is not None:
         _require(dX.shape[0] == n and dX.shape[1] == n_in, "dX")
         dX_ptr = &dX[0, 0]
-    if not IDENTITY <= act <= SOFTMAX:
+    if not has_gradient(act):
         raise ValueError("dense_backward: no gradient for activation code %d" % act)
+    if act == GELU:
+        _require(Z is not None and Z.shape[0] == n and Z.shape[1] == n_out,
+                 "GELU needs Z of A's shape")
+        pre = &Z[0, 0]
     if n_threads <= 0:
         n_threads = 1   # one pool at a time: BLAS's (see the design comment)
     with nogil:
-        dense_backward_impl(&X[0, 0], &W[0, 0], &A[0, 0], &dA[0, 0], act, &dZ[0, 0],
-                            &dW[0, 0], &db[0], dX_ptr, n, n_in, n_out, n_threads)
+        dense_backward_impl(&X[0, 0], &W[0, 0], &A[0, 0], &dA[0, 0], act, param, pre,
+                            &dZ[0, 0], &dW[0, 0], &db[0], dX_ptr, n, n_in, n_out, n_threads)
 
 
 def column_sums(const floating[:, ::1] M, floating[::1] out, int n_threads=0):

@@ -12,7 +12,21 @@ batch of a per-sample sum over outputs:
   ``Σⱼ[y·log(y/λ) − y + λ]`` (``y·log(y/λ)`` is 0 where y = 0);
   ``dA = (λ−y)/n``.  This is scikit-learn's MLPRegressor ``loss='poisson'``,
   whose output activation is exp; here the exp lives in the loss, so the
-  output layer stays the identity and the pair needs no special delta.
+  output layer stays the identity and the pair needs no special delta;
+* cross-entropy from logits (PyTorch's ``CrossEntropyLoss``): A holds the
+  logits z, ``lse = max z + log Σⱼ exp(z − max z)``, ``Σⱼ y·(lse − z)``;
+  ``dA = (softmax(z)·Σⱼyⱼ − y)/n`` with softmax(z) = exp(z − lse), which is
+  ``(softmax(z) − y)/n`` for one-hot or probability targets;
+* binary cross-entropy from logits (``BCEWithLogitsLoss``):
+  ``Σⱼ[max(z, 0) − z·y + log1p(exp(−|z|))]``; ``dA = (σ(z) − y)/n``, σ
+  computed from the same exp(−|z|) as the stable sigmoid;
+* Huber (``huber_delta`` δ > 0): ``Σⱼ h(a − y)`` with h(d) = ½d² for |d| ≤ δ,
+  else δ·(|d| − ½δ); ``dA = clip(a − y, −δ, δ)/n``.  Like MSE here (and unlike
+  PyTorch's ``HuberLoss``, which also divides by the outputs), a sum over
+  outputs and a mean over the batch: for |a − y| ≤ δ it equals MSE.
+
+The from-logits losses never clip: they are finite for any finite logits.
+Their output layer is the identity, so their ``dA`` is already the delta.
 
 With per-sample weights w (``weights`` not NULL), "mean over the batch"
 becomes the weighted mean: the loss is ``Σᵢ wᵢ·ℓᵢ / Σᵢ wᵢ`` and every ``/n``
@@ -24,7 +38,7 @@ weighted mean, while ordinary weights keep their exact arithmetic.  Without
 weights wᵢ = 1 and Σw = n, and the arithmetic is exactly the unweighted one
 (a product by 1 is exact).
 
-Probabilities are clipped to [eps, 1−eps] (CCE: to eps from below) with eps the
+Probabilities (BCE, CCE) are clipped to [eps, 1−eps] (CCE: to eps from below) with eps the
 dtype's machine epsilon before any log or division, as scikit-learn does, so a
 saturated output gives a large finite loss, never inf or NaN.
 
@@ -44,12 +58,13 @@ NULL when only the loss is wanted.
 from libc.math cimport frexp, ldexp, log, log1p, logf, log1pf
 
 from fastnn._kernels.activations cimport (
-    activation_backward_impl, activation_grain, IDENTITY, SIGMOID, SOFTMAX, STEP)
+    activation_backward_impl, activation_grain, has_gradient, sigmoid_from_exp, GELU,
+    IDENTITY, SIGMOID, SOFTMAX)
 from fastnn._kernels._parallel cimport threads_for
-from fastnn._kernels._vmath cimport vexp, vlog
+from fastnn._kernels._vmath cimport vexp, vlog, vlog1p
 
 cdef enum:
-    SCRATCH = 256  # elements of stack scratch per block of Poisson exp/log
+    SCRATCH = 256  # elements of stack scratch per block of exp/log
 
 
 cdef inline floating _log(floating x) noexcept nogil:
@@ -144,7 +159,93 @@ cdef floating _poisson_rows(const floating* A, const floating* Y, const floating
     return total / denom
 
 
-cdef floating loss_gradient_impl(int loss, const floating* A, const floating* Y,
+cdef floating _cce_logits_rows(const floating* A, const floating* Y, const floating* weights,
+                               floating* dA, Py_ssize_t n_samples,
+                               Py_ssize_t n_out) noexcept nogil:
+    """Σᵢ wᵢ·Σⱼ y·(lse − z) / denom; dA = (exp(z − lse)·Σⱼy − y)·wᵢ/denom."""
+    cdef floating scratch[SCRATCH]
+    cdef floating w, row, total = 0, zmax, lse, y_sum
+    cdef double weights_total = weight_sum(weights, n_samples)
+    cdef double scale = _weight_scale(weights_total)
+    cdef floating denom = <floating>_denominator(weights_total, scale)
+    cdef const floating* z
+    cdef const floating* y
+    cdef Py_ssize_t i, j, start, m
+    for i in range(n_samples):
+        w = _weight(weights, i, scale)
+        z = A + i * n_out
+        y = Y + i * n_out
+        zmax = z[0]
+        for j in range(1, n_out):
+            if z[j] > zmax:
+                zmax = z[j]
+        lse = 0
+        start = 0
+        while start < n_out:
+            m = n_out - start if n_out - start < SCRATCH else SCRATCH
+            for j in range(m):
+                scratch[j] = z[start + j] - zmax
+            vexp(scratch, scratch, m)
+            for j in range(m):
+                lse = lse + scratch[j]
+            start += m
+        vlog(&lse, &lse, 1)
+        lse = zmax + lse
+        row = 0
+        y_sum = 0
+        for j in range(n_out):
+            row = row + y[j] * (lse - z[j])
+            y_sum = y_sum + y[j]
+        total = total + w * row
+        if dA == NULL:
+            continue
+        start = 0
+        while start < n_out:
+            m = n_out - start if n_out - start < SCRATCH else SCRATCH
+            for j in range(m):
+                scratch[j] = z[start + j] - lse
+            vexp(scratch, scratch, m)
+            for j in range(m):
+                dA[i * n_out + start + j] = (scratch[j] * y_sum - y[start + j]) * w / denom
+            start += m
+    return total / denom
+
+
+cdef floating _bce_logits_rows(const floating* A, const floating* Y, const floating* weights,
+                               floating* dA, Py_ssize_t n_samples,
+                               Py_ssize_t n_out) noexcept nogil:
+    """Σᵢ wᵢ·Σⱼ[max(z, 0) − z·y + log1p(exp(−|z|))] / denom; dA = (σ(z) − y)·wᵢ/denom."""
+    cdef floating e[SCRATCH]
+    cdef floating softplus[SCRATCH]
+    cdef floating zero = 0, w, row, total = 0, z
+    cdef double weights_total = weight_sum(weights, n_samples)
+    cdef double scale = _weight_scale(weights_total)
+    cdef floating denom = <floating>_denominator(weights_total, scale)
+    cdef Py_ssize_t i, j, k, start, m
+    for i in range(n_samples):
+        w = _weight(weights, i, scale)
+        row = 0
+        start = 0
+        while start < n_out:
+            m = n_out - start if n_out - start < SCRATCH else SCRATCH
+            for j in range(m):
+                z = A[i * n_out + start + j]
+                e[j] = z if z < zero else -z        # -|z|
+            vexp(e, e, m)
+            vlog1p(e, softplus, m)
+            for j in range(m):
+                k = i * n_out + start + j
+                z = A[k]
+                row = row + (((zero if z < zero else z) - z * Y[k]) + softplus[j])
+                if dA != NULL:
+                    dA[k] = (sigmoid_from_exp(z, e[j]) - Y[k]) * w / denom
+            start += m
+        total = total + w * row
+    return total / denom
+
+
+cdef floating loss_gradient_impl(int loss, double huber_delta, const floating* A,
+                                 const floating* Y,
                                  const floating* weights, floating* dA,
                                  Py_ssize_t n_samples, Py_ssize_t n_out) noexcept nogil:
     """(Weighted) mean loss over the batch; writes dL/dA into dA unless it is NULL."""
@@ -154,9 +255,13 @@ cdef floating loss_gradient_impl(int loss, const floating* A, const floating* Y,
     cdef double scale = _weight_scale(weights_total)
     cdef floating denom = <floating>_denominator(weights_total, scale)
     cdef floating eps = _eps(one), hi = one - eps
-    cdef floating d, a, y, w, row, total = 0
+    cdef floating d, a, y, w, row, total = 0, huber = <floating>huber_delta
     if loss == POISSON:
         return _poisson_rows(A, Y, weights, dA, n_samples, n_out)
+    if loss == CCE_LOGITS:
+        return _cce_logits_rows(A, Y, weights, dA, n_samples, n_out)
+    if loss == BCE_LOGITS:
+        return _bce_logits_rows(A, Y, weights, dA, n_samples, n_out)
     for i in range(n_samples):
         w = _weight(weights, i, scale)
         row = 0
@@ -168,6 +273,12 @@ cdef floating loss_gradient_impl(int loss, const floating* A, const floating* Y,
                 row = row + d * d
                 if dA != NULL:
                     dA[k] = d * w / denom
+            elif loss == HUBER:
+                d = A[k] - y
+                a = d if d >= 0 else -d             # |d|
+                row = row + (half * d * d if a <= huber else huber * (a - half * huber))
+                if dA != NULL:
+                    dA[k] = _clip(d, -huber, huber) * w / denom
             elif loss == BCE:
                 a = _clip(A[k], eps, hi)
                 row = row + (y * _log(a) + (one - y) * _log1p(-a))
@@ -181,24 +292,31 @@ cdef floating loss_gradient_impl(int loss, const floating* A, const floating* Y,
         total = total + w * row
     if loss == MSE:
         return half * total / denom
+    if loss == HUBER:
+        return total / denom
     return -total / denom
 
 
-cdef floating loss_delta_impl(int loss, int act, const floating* A, const floating* Y,
+cdef floating loss_delta_impl(int loss, double huber_delta, int act, double act_param,
+                              const floating* pre, const floating* A, const floating* Y,
                               const floating* weights, floating* delta,
                               Py_ssize_t n_samples, Py_ssize_t n_out,
                               int n_threads) noexcept nogil:
-    """(Weighted) mean loss; writes delta = dL/dZ of the output layer."""
+    """(Weighted) mean loss; writes delta = dL/dZ of the output layer, whose
+    activation ``act`` has parameter ``act_param`` and, for GELU, the
+    pre-activations ``pre``."""
     cdef Py_ssize_t i, j, k
     cdef floating one = 1, y_sum, value, w
     cdef double weights_total = weight_sum(weights, n_samples)
     cdef double scale = _weight_scale(weights_total)
     cdef floating denom = <floating>_denominator(weights_total, scale)
     if not is_fused_pair(loss, act):
-        value = loss_gradient_impl(loss, A, Y, weights, delta, n_samples, n_out)
-        activation_backward_impl(act, A, delta, delta, n_samples, n_out, n_threads)
+        value = loss_gradient_impl(loss, huber_delta, A, Y, weights, delta, n_samples, n_out)
+        activation_backward_impl(act, act_param, A, pre, delta, delta, n_samples, n_out,
+                                 n_threads)
         return value
-    value = loss_gradient_impl(loss, A, Y, weights, <floating*>NULL, n_samples, n_out)
+    value = loss_gradient_impl(loss, huber_delta, A, Y, weights, <floating*>NULL, n_samples,
+                               n_out)
     for i in range(n_samples):
         w = _weight(weights, i, scale)
         if loss == CCE:
@@ -226,36 +344,45 @@ cdef const floating* _weights_ptr(const floating[::1] weights, Py_ssize_t n) exc
 
 
 def loss_gradient(int loss, const floating[:, ::1] A, const floating[:, ::1] Y,
-                  floating[:, ::1] dA, const floating[::1] weights=None):
+                  floating[:, ::1] dA, const floating[::1] weights=None,
+                  double huber_delta=1.0):
     """Return the (weighted) mean loss and write dL/dA into dA."""
     cdef floating value
     cdef const floating* w = _weights_ptr(weights, A.shape[0])
     if not (A.shape[0] == Y.shape[0] == dA.shape[0] > 0
             and A.shape[1] == Y.shape[1] == dA.shape[1] > 0):
         raise ValueError("loss_gradient: A, Y and dA differ in shape or are empty")
-    if not MSE <= loss <= POISSON:
+    if not 0 <= loss < N_LOSSES:
         raise ValueError("loss_gradient: unknown loss code %d" % loss)
     with nogil:
-        value = loss_gradient_impl(loss, &A[0, 0], &Y[0, 0], w, &dA[0, 0],
+        value = loss_gradient_impl(loss, huber_delta, &A[0, 0], &Y[0, 0], w, &dA[0, 0],
                                    A.shape[0], A.shape[1])
     return float(value)
 
 
 def loss_delta(int loss, int act, const floating[:, ::1] A, const floating[:, ::1] Y,
-               floating[:, ::1] delta, int n_threads=0, const floating[::1] weights=None):
-    """Return the (weighted) mean loss and write dL/dZ of the output layer into delta."""
+               floating[:, ::1] delta, int n_threads=0, const floating[::1] weights=None,
+               double huber_delta=1.0, double act_param=0.0, const floating[:, ::1] Z=None):
+    """Return the (weighted) mean loss and write dL/dZ of the output layer into delta
+    (``act_param``: LeakyReLU's alpha; ``Z``: GELU's pre-activations)."""
     cdef floating value
     cdef const floating* w = _weights_ptr(weights, A.shape[0])
+    cdef const floating* pre = NULL
     if not (A.shape[0] == Y.shape[0] == delta.shape[0] > 0
             and A.shape[1] == Y.shape[1] == delta.shape[1] > 0):
         raise ValueError("loss_delta: A, Y and delta differ in shape or are empty")
-    if not MSE <= loss <= POISSON:
+    if not 0 <= loss < N_LOSSES:
         raise ValueError("loss_delta: unknown loss code %d" % loss)
-    if not IDENTITY <= act <= SOFTMAX:
+    if not has_gradient(act):
         raise ValueError("loss_delta: no gradient for activation code %d" % act)
+    if act == GELU:
+        if Z is None or Z.shape[0] != A.shape[0] or Z.shape[1] != A.shape[1]:
+            raise ValueError("loss_delta: GELU needs Z, its pre-activations, of A's shape")
+        pre = &Z[0, 0]
     if n_threads <= 0:
         n_threads = threads_for(A.shape[0] * A.shape[1], activation_grain(act))
     with nogil:
-        value = loss_delta_impl(loss, act, &A[0, 0], &Y[0, 0], w, &delta[0, 0],
+        value = loss_delta_impl(loss, huber_delta, act, act_param, pre, &A[0, 0], &Y[0, 0],
+                                w, &delta[0, 0],
                                 A.shape[0], A.shape[1], n_threads)
     return float(value)

@@ -12,6 +12,8 @@ few flat buffers that the Python model allocates once per fit and owns:
 * ``deltas`` (batch_size × Σ_{l=1..L} s_l): dL/dA_l, turned into dL/dZ_l in
   place by the backward pass, at ``batch_size·d_off[l]``;
 * ``y_batch`` (batch_size × s_L): the gathered targets;
+* ``preacts`` (laid out like ``deltas``), only when a layer is GELU: the
+  pre-activations Z_l that GELU's backward pass needs (activations.pyx);
 * the optimizer's state (velocity; Adam's m and v, and AMSGrad's v̂; RMSprop's
   mean square, momentum buffer and mean gradient; Adagrad's sum): up to three
   arrays shaped like params, state1..state3 (see train_samples);
@@ -20,6 +22,11 @@ few flat buffers that the Python model allocates once per fit and owns:
 * ``spare`` (``spare_size``: batch_size × (s₀ + s_L + 1)): a second set of
   batch buffers (inputs, targets, weights), for the batch-1 fusion and the
   gather-ahead below.
+
+Each layer's activation parameter (LeakyReLU's alpha, 0 for the others)
+comes from ``act_params`` (one double per Dense layer), and the loss's
+(Huber's delta) from ``huber_delta``: with ``preacts``, the ``KernelArgs``
+that every pass hands to the activation and loss kernels.
 
 An L2 penalty ``l2`` (scikit-learn's ``alpha``) acts on the weights W only,
 never on the biases, scaled by the batch's weight sum Σw (its row count
@@ -100,10 +107,11 @@ from fastnn._kernels._blas cimport (
 from fastnn._kernels._finite cimport copy_values_finite, values_finite
 from fastnn._kernels._parallel cimport max_threads, omp_get_num_threads
 from fastnn._kernels.activations cimport (
-    IDENTITY, SOFTMAX, STEP, activation_backward_impl, activation_forward_impl)
+    GELU, IDENTITY, N_ACTIVATIONS, activation_backward_impl, activation_forward_impl,
+    has_gradient)
 from fastnn._kernels.dense cimport (
     dense_backward_impl, dense_backward_sgd_impl, dense_forward_impl)
-from fastnn._kernels.losses cimport loss_delta_impl, weight_sum
+from fastnn._kernels.losses cimport BCE_LOGITS, loss_delta_impl, weight_sum
 from fastnn._kernels.normalization cimport (
     NORM_BATCH, NORM_LAYER, NORM_NONE, norm_backward_impl, norm_forward_impl,
     norm_inference_impl, norm_running_impl)
@@ -146,6 +154,29 @@ cdef enum:
     RULE_ADAMW = 5              # Adam with decoupled weight decay
     RULE_RMSPROP = 6
     RULE_ADAGRAD = 7
+
+
+cdef struct KernelArgs:
+    # what the activation and loss kernels take beyond their codes (see the
+    # design notes): each Dense layer's activation parameter (NULL: all 0),
+    # the GELU pre-activations buffer (NULL: no GELU layer), Huber's delta
+    const double* act_params
+    void* preacts
+    double huber_delta
+
+
+cdef inline double _act_param(const KernelArgs* k, Py_ssize_t layer) noexcept nogil:
+    """Dense layer ``layer``'s (0-based) activation parameter."""
+    return k.act_params[layer] if k.act_params != NULL else 0.0
+
+
+cdef inline floating* _preacts(const KernelArgs* k, floating* kind, Py_ssize_t batch_size,
+                               const Py_ssize_t* d_off, Py_ssize_t l) noexcept nogil:
+    """Layer l's (1-based) slice of the pre-activations buffer, or NULL without one;
+    ``kind`` only selects the element type."""
+    if k.preacts == NULL:
+        return NULL
+    return <floating*>k.preacts + batch_size * d_off[l]
 
 
 cdef struct Rule:
@@ -347,13 +378,14 @@ cdef bint _gathers_ahead(Py_ssize_t batch_size, Py_ssize_t n_layers, const Py_ss
 
 
 cdef Py_ssize_t _count_correct(const floating* A, const floating* Y, Py_ssize_t n,
-                               Py_ssize_t k) noexcept nogil:
-    """Rows whose predicted class matches the target's (argmax, or a 0.5 threshold)."""
+                               Py_ssize_t k, floating threshold) noexcept nogil:
+    """Rows whose predicted class matches the target's (argmax, or for one
+    output A > ``threshold``: 0.5 on a probability, 0 on a logit)."""
     cdef Py_ssize_t i, j, best_a, best_y, correct = 0
     cdef floating half = 0.5
     for i in range(n):
         if k == 1:
-            correct += (A[i] > half) == (Y[i] > half)
+            correct += (A[i] > threshold) == (Y[i] > half)
             continue
         best_a = 0
         best_y = 0
@@ -421,6 +453,7 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                               const floating* w_batch,
                               Py_ssize_t n, Py_ssize_t batch_size, Py_ssize_t n_layers,
                               const Py_ssize_t* sizes, const int* act_codes, int loss,
+                              const KernelArgs* kargs,
                               const Py_ssize_t* w_off, const Py_ssize_t* b_off,
                               const Py_ssize_t* a_off, const Py_ssize_t* d_off,
                               Py_ssize_t* correct, double fused_lr,
@@ -441,6 +474,7 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
     training: this rank's weight sum over the step's, so that the ranks'
     gradients add up to the step's mean).  ``drop``: dropout after hidden
     layers (DropoutPlan), the batch's rows being order entries ``batch_rows``.
+    ``kargs``: the activations' parameters, GELU's pre-activations and Huber's delta.
     ``norm``: normalization layers (NormPlan; no fused step with them).
 
     Each Dense layer l is, in order: the product and bias, the normalization
@@ -462,21 +496,27 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
         if l == 1 and x_prev != NULL:
             step_forward(<int>s_in, <int>s_out, x_prev, deltas + batch_size * d_off[1],
                          <floating>(-fused_lr), A0, params + w_off[0], A_out)
-            activation_forward_impl(act_codes[0], A_out, params + b_off[0], A_out, n, s_out,
+            activation_forward_impl(act_codes[0], _act_param(kargs, 0), A_out,
+                                    params + b_off[0], A_out,
+                                    _preacts(kargs, params, batch_size, d_off, 1), n, s_out,
                                     ELEMENTWISE_THREADS)
         elif kind != NORM_NONE and norm.pre[l - 1]:
             # Z into x̂'s place, normalized there; γ·x̂ + β into A_out, then f
             dense_forward_impl(A_in, params + w_off[l - 1], params + b_off[l - 1], IDENTITY,
-                               <floating*>norm.xhat + batch_size * norm.off[l - 1], n, s_in,
-                               s_out, ELEMENTWISE_THREADS)
+                               0.0, <floating*>norm.xhat + batch_size * norm.off[l - 1],
+                               <floating*>NULL, n, s_in, s_out, ELEMENTWISE_THREADS)
             _norm_forward(norm, l - 1, params,
                           <floating*>norm.xhat + batch_size * norm.off[l - 1], A_out,
                           n, batch_size, s_out)
-            activation_forward_impl(act_codes[l - 1], A_out, <floating*>NULL, A_out, n, s_out,
+            activation_forward_impl(act_codes[l - 1], _act_param(kargs, l - 1), A_out,
+                                    <floating*>NULL, A_out,
+                                    _preacts(kargs, params, batch_size, d_off, l), n, s_out,
                                     ELEMENTWISE_THREADS)
         else:
             dense_forward_impl(A_in, params + w_off[l - 1], params + b_off[l - 1],
-                               act_codes[l - 1], A_out, n, s_in, s_out, ELEMENTWISE_THREADS)
+                               act_codes[l - 1], _act_param(kargs, l - 1), A_out,
+                               _preacts(kargs, params, batch_size, d_off, l), n, s_in, s_out,
+                               ELEMENTWISE_THREADS)
             if kind != NORM_NONE:
                 _norm_forward(norm, l - 1, params, A_out,
                               <floating*>norm.normed + batch_size * norm.off[l - 1],
@@ -487,13 +527,16 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
     A_out = acts + batch_size * a_off[n_layers]
     s_out = sizes[n_layers]
     out_delta = deltas + batch_size * d_off[n_layers]
-    value = loss_delta_impl(loss, act_codes[n_layers - 1], A_out, y_batch, w_batch,
-                            out_delta, n, s_out, ELEMENTWISE_THREADS)
+    value = loss_delta_impl(loss, kargs.huber_delta, act_codes[n_layers - 1],
+                            _act_param(kargs, n_layers - 1),
+                            _preacts(kargs, params, batch_size, d_off, n_layers), A_out,
+                            y_batch, w_batch, out_delta, n, s_out, ELEMENTWISE_THREADS)
     if delta_scale != 1.0:
         for i in range(n * s_out):
             out_delta[i] = <floating>(out_delta[i] * delta_scale)
     if correct != NULL:
-        correct[0] += _count_correct(A_out, y_batch, n, s_out)
+        correct[0] += _count_correct(A_out, y_batch, n, s_out,
+                                     <floating>(0 if loss == BCE_LOGITS else 0.5))
     for l in range(n_layers, 0, -1):
         s_in, s_out = sizes[l - 1], sizes[l]
         A_in = A0 if l == 1 else _layer_input(acts, batch_size, a_off, l - 1, drop, norm)
@@ -510,19 +553,22 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
             _norm_backward(norm, l - 1, params, grads, delta, n, batch_size, s_out)
         elif kind != NORM_NONE:
             if act != IDENTITY:
-                activation_backward_impl(act, A_out, delta, delta, n, s_out,
-                                         ELEMENTWISE_THREADS)
+                activation_backward_impl(act, _act_param(kargs, l - 1), A_out,
+                                         _preacts(kargs, params, batch_size, d_off, l), delta,
+                                         delta, n, s_out, ELEMENTWISE_THREADS)
             _norm_backward(norm, l - 1, params, grads, delta, n, batch_size, s_out)
             act = IDENTITY
         if fused_lr > 0:
             dense_backward_sgd_impl(
-                A_in, params + w_off[l - 1], params + b_off[l - 1], A_out, delta, act, delta,
+                A_in, params + w_off[l - 1], params + b_off[l - 1], A_out, delta, act,
+                _act_param(kargs, l - 1), _preacts(kargs, params, batch_size, d_off, l), delta,
                 grads + w_off[l - 1], grads + b_off[l - 1],
                 deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
                 n, s_in, s_out, fused_lr, ELEMENTWISE_THREADS, not (l == 1 and defer_first))
         else:
             dense_backward_impl(
-                A_in, params + w_off[l - 1], A_out, delta, act, delta,
+                A_in, params + w_off[l - 1], A_out, delta, act, _act_param(kargs, l - 1),
+                _preacts(kargs, params, batch_size, d_off, l), delta,
                 grads + w_off[l - 1], grads + b_off[l - 1],
                 deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
                 n, s_in, s_out, ELEMENTWISE_THREADS)
@@ -633,6 +679,7 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
                       floating* acts, floating* deltas, floating* s1, floating* s2,
                       floating* s3, Py_ssize_t n_params, Py_ssize_t n_layers,
                       const Py_ssize_t* sizes, const int* act_codes, int loss,
+                      const KernelArgs* kargs,
                       const Py_ssize_t* w_off, const Py_ssize_t* b_off,
                       const Py_ssize_t* a_off, const Py_ssize_t* d_off, const Rule* rule,
                       double l2, double fused_lr, Distributed* dist,
@@ -686,7 +733,8 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
             correct_before = out.correct
             value = _forward_backward(
                 params, grads, acts, A0, deltas, <floating*>g.y[cur], wb, n, batch_size,
-                n_layers, sizes, act_codes, loss, w_off, b_off, a_off, d_off, &out.correct,
+                n_layers, sizes, act_codes, loss, kargs, w_off, b_off, a_off, d_off,
+                &out.correct,
                 fused_lr, x_prev, defer, scale, g.drop, g.order + pos, g.norm)
             if rule.stop_non_finite and not (isfinite(value)
                                              and values_finite(grads, n_params)):
@@ -779,7 +827,9 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   const Py_ssize_t[::1] dropout_offsets=None,
                   unsigned long long dropout_key=0, long long dropout_epoch=0,
                   const Py_ssize_t[::1] dropout_rows=None,
-                  floating[::1] dropout_buffer=None, const int[::1] norm_kinds=None,
+                  floating[::1] dropout_buffer=None, const double[::1] act_params=None,
+                  floating[::1] preacts=None, double huber_delta=1.0,
+                  const int[::1] norm_kinds=None,
                   const int[::1] norm_pre=None, const Py_ssize_t[::1] norm_param_offsets=None,
                   const Py_ssize_t[::1] norm_offsets=None, const double[::1] norm_eps=None,
                   const double[::1] norm_momentum=None, floating[::1] norm_buffer=None,
@@ -853,6 +903,12 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     and each sample's row in the training set (``dropout_rows[r]`` for local
     row r; None: r itself), csrc/dropout.h.
 
+    ``act_params`` (one per Dense layer, or None: all 0): each layer's
+    activation parameter, LeakyReLU's alpha.  ``preacts`` (batch_size ·
+    Σ_{l≥1} s_l values, like ``deltas``): needed when a layer is GELU, whose
+    backward pass reads its pre-activations there.  ``huber_delta``: the
+    Huber loss's δ (other losses ignore it).
+
     Normalization layers (fastnn.layers.BatchNorm, LayerNorm; NormPlan): per
     Dense layer, ``norm_kinds`` (NORM_NONE, NORM_BATCH, NORM_LAYER),
     ``norm_pre`` (1: before the activation; after it otherwise, never on the
@@ -885,6 +941,7 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     cdef Py_ssize_t norm_units = _norm_plan(&norm, norm_kinds, norm_pre, norm_param_offsets,
                                             norm_offsets, norm_eps, norm_momentum, sizes)
     cdef Rule update
+    cdef KernelArgs kargs
     # Plain gradient descent is fused into the backward pass (see _forward_backward).
     cdef double fused_lr = (lr if rule == RULE_GD and weight_decay == 0 and l2 == 0
                             and reducer is None and clip_value == 0 and clip_norm == 0
@@ -907,6 +964,7 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   sizes, act_codes, n_params - 2 * norm_units, grads.shape[0] - 2 * norm_units,
                   acts.shape[0],
                   deltas.shape[0], y_batch.shape[0], w_off, b_off, a_off, d_off)
+    _kernel_args(&kargs, act_params, preacts, huber_delta, act_codes, deltas.shape[0])
     if reducer is not None:
         if stop_non_finite:
             raise ValueError("train_samples: stop_non_finite does not work with a reducer "
@@ -995,13 +1053,13 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
             else:                      # without a second thread after all, gather here
                 _train_loop(&g, omp_get_num_threads() == 2, False, &params[0], &grads[0],
                             &acts[0], &deltas[0], s1, s2, s3, n_params, n_layers, &sizes[0],
-                            &act_codes[0], loss, &w_off[0], &b_off[0], &a_off[0], &d_off[0],
-                            &update, l2, fused_lr, NULL, &out)
+                            &act_codes[0], loss, &kargs, &w_off[0], &b_off[0], &a_off[0],
+                            &d_off[0], &update, l2, fused_lr, NULL, &out)
     else:
         with nogil:
             _train_loop(&g, False, defer, &params[0], &grads[0], &acts[0], &deltas[0],
                         s1, s2, s3, n_params, n_layers, &sizes[0], &act_codes[0], loss,
-                        &w_off[0], &b_off[0], &a_off[0], &d_off[0], &update, l2,
+                        &kargs, &w_off[0], &b_off[0], &a_off[0], &d_off[0], &update, l2,
                         fused_lr, dist_ptr, &out)
     if out.mpi_error != 0:
         raise RuntimeError("train_samples: MPI_Allreduce failed with MPI error code %d"
@@ -1215,6 +1273,27 @@ cdef _check_distributed(const long long[::1] reducer, const Py_ssize_t[::1] coun
                          % (rows, stop - start))
 
 
+cdef void _kernel_args(KernelArgs* k, const double[::1] act_params, floating[::1] preacts,
+                       double huber_delta, const int[::1] act_codes,
+                       Py_ssize_t n_deltas) except *:
+    """Fill ``k``; raise ValueError unless ``act_params`` has one entry per
+    layer and, when a layer is GELU, ``preacts`` holds as many values as the
+    deltas (``n_deltas``; 0 for a forward pass, which needs none)."""
+    cdef Py_ssize_t l, n_layers = act_codes.shape[0]
+    cdef bint gelu = False
+    if act_params is not None and act_params.shape[0] != n_layers:
+        raise ValueError("train: act_params has %d entries for %d layers"
+                         % (act_params.shape[0], n_layers))
+    for l in range(n_layers):
+        gelu = gelu or act_codes[l] == GELU
+    if n_deltas > 0 and gelu and (preacts is None or preacts.shape[0] < n_deltas):
+        raise ValueError("train: a GELU layer needs preacts of at least %d values (the "
+                         "deltas' size)" % n_deltas)
+    k.act_params = &act_params[0] if act_params is not None and n_layers > 0 else NULL
+    k.preacts = <void*>&preacts[0] if n_deltas > 0 and gelu else NULL
+    k.huber_delta = huber_delta
+
+
 def gathers_ahead(Py_ssize_t batch_size, sizes, dtype):
     """Whether ``train_samples`` would gather batches on a second thread now
     (given ``spare``), for this batch size, layer sizes and dtype (tests)."""
@@ -1236,7 +1315,9 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
               floating[::1] deltas, const Py_ssize_t[::1] w_off,
               const Py_ssize_t[::1] b_off, const Py_ssize_t[::1] a_off,
               const Py_ssize_t[::1] d_off, const floating[::1] sample_weight=None,
-              double l2=0.0, const int[::1] norm_kinds=None, const int[::1] norm_pre=None,
+              double l2=0.0, const double[::1] act_params=None,
+              floating[::1] preacts=None, double huber_delta=1.0,
+              const int[::1] norm_kinds=None, const int[::1] norm_pre=None,
               const Py_ssize_t[::1] norm_param_offsets=None,
               const Py_ssize_t[::1] norm_offsets=None, const double[::1] norm_eps=None,
               const double[::1] norm_momentum=None, floating[::1] norm_buffer=None):
@@ -1246,14 +1327,17 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
     layer reads X in place (A_0 in ``acts`` is left unused).  With ``sample_weight``
     (n_samples,) the loss is the weighted mean; with ``l2`` > 0 each W's
     gradient gains ``l2·W/Σw`` (the returned value is the data loss only: the
-    caller adds the penalty ``½·l2·Σ‖W‖²/Σw``).  Normalization layers as in
-    ``train_samples`` (the batch's statistics; BatchNorm's running statistics
-    are not moved), ``norm_buffer`` sized for batch_size = X.shape[0].
+    caller adds the penalty ``½·l2·Σ‖W‖²/Σw``).  ``act_params``, ``preacts``
+    (sized like ``deltas``) and ``huber_delta`` as in ``train_samples``.
+    Normalization layers as in ``train_samples`` (the batch's statistics;
+    BatchNorm's running statistics are not moved), ``norm_buffer`` sized for
+    batch_size = X.shape[0].
     """
     cdef Py_ssize_t n = X.shape[0], n_layers = sizes.shape[0] - 1, l, i
     cdef double value
     cdef const floating* w = NULL
     cdef floating c
+    cdef KernelArgs kargs
     cdef NormPlan norm
     cdef Py_ssize_t norm_units = _norm_plan(&norm, norm_kinds, norm_pre, norm_param_offsets,
                                             norm_offsets, norm_eps, norm_momentum, sizes)
@@ -1268,6 +1352,7 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
                   params.shape[0] - 2 * norm_units, grads.shape[0] - 2 * norm_units,
                   acts.shape[0], deltas.shape[0], Y.shape[0] * Y.shape[1], w_off, b_off, a_off,
                   d_off)
+    _kernel_args(&kargs, act_params, preacts, huber_delta, act_codes, deltas.shape[0])
     if norm_units > 0:
         if norm_buffer is None or norm_buffer.shape[0] < norm_buffer_size(n, norm_units):
             raise ValueError("gradients: norm_buffer must hold norm_buffer_size(%d, %d) values"
@@ -1276,8 +1361,8 @@ def gradients(const floating[:, ::1] X, const floating[:, ::1] Y,
     with nogil:
         value = _forward_backward(&params[0], &grads[0], &acts[0], &X[0, 0], &deltas[0],
                                   &Y[0, 0], w, n, n, n_layers, &sizes[0], &act_codes[0],
-                                  loss, &w_off[0], &b_off[0], &a_off[0], &d_off[0], NULL, 0,
-                                  NULL, False, 1.0, NULL, NULL,
+                                  loss, &kargs, &w_off[0], &b_off[0], &a_off[0], &d_off[0],
+                                  NULL, 0, NULL, False, 1.0, NULL, NULL,
                                   &norm if norm_units > 0 else NULL)
         if l2 > 0:
             c = <floating>(l2 / weight_sum(w, n))
@@ -1291,11 +1376,12 @@ def predict(const floating[:, ::1] X, const Py_ssize_t[::1] sizes,
             const int[::1] act_codes, floating[::1] params, floating[::1] acts,
             const Py_ssize_t[::1] w_off, const Py_ssize_t[::1] b_off,
             const Py_ssize_t[::1] a_off, Py_ssize_t batch_size, floating[:, ::1] out,
-            const int[::1] norm_kinds=None, const int[::1] norm_pre=None,
-            const Py_ssize_t[::1] norm_param_offsets=None,
+            const double[::1] act_params=None, const int[::1] norm_kinds=None,
+            const int[::1] norm_pre=None, const Py_ssize_t[::1] norm_param_offsets=None,
             const Py_ssize_t[::1] norm_offsets=None, const double[::1] norm_eps=None,
             const double[::1] norm_momentum=None, const floating[::1] norm_running=None):
-    """Forward X through the network, ``batch_size`` rows at a time, into out.
+    """Forward X through the network, ``batch_size`` rows at a time, into out
+    (``act_params`` as in ``train_samples``).
 
     Normalization layers (see ``train_samples``) in inference mode: BatchNorm
     with the running statistics ``norm_running``, LayerNorm with each row's.
@@ -1307,13 +1393,16 @@ def predict(const floating[:, ::1] X, const Py_ssize_t[::1] sizes,
     cdef const floating* running = NULL
     cdef const floating* gamma
     cdef int kind
+    cdef KernelArgs kargs
+    cdef floating[::1] no_preacts = None     # a forward pass keeps none
     cdef NormPlan norm
     cdef Py_ssize_t norm_units = _norm_plan(&norm, norm_kinds, norm_pre, norm_param_offsets,
                                             norm_offsets, norm_eps, norm_momentum, sizes)
     _check_layout(n_rows, out.shape[0], X.shape[1], out.shape[1], None, 0, n_rows,
                   batch_size, sizes, act_codes, params.shape[0] - 2 * norm_units,
                   params.shape[0] - 2 * norm_units, acts.shape[0], -1, -1, w_off, b_off,
-                  a_off, None, STEP)
+                  a_off, None, True)
+    _kernel_args(&kargs, act_params, no_preacts, 1.0, act_codes, 0)
     if norm_units > 0:
         if norm_running is None or norm_running.shape[0] != 2 * norm_units:
             raise ValueError("predict: norm_running must hold 2 x %d values" % norm_units)
@@ -1329,7 +1418,8 @@ def predict(const floating[:, ::1] X, const Py_ssize_t[::1] sizes,
                 units = sizes[l]
                 dense_forward_impl(A_in, &params[0] + w_off[l - 1], &params[0] + b_off[l - 1],
                                    IDENTITY if kind != NORM_NONE and norm.pre[l - 1]
-                                   else act_codes[l - 1], A_out, n, sizes[l - 1], units,
+                                   else act_codes[l - 1], _act_param(&kargs, l - 1), A_out,
+                                   <floating*>NULL, n, sizes[l - 1], units,
                                    ELEMENTWISE_THREADS)
                 if kind == NORM_NONE:
                     continue
@@ -1339,8 +1429,9 @@ def predict(const floating[:, ::1] X, const Py_ssize_t[::1] sizes,
                                     running + 2 * norm.off[l - 1] + units,
                                     norm.eps[l - 1], n, units)
                 if norm.pre[l - 1]:
-                    activation_forward_impl(act_codes[l - 1], A_out, <floating*>NULL, A_out, n,
-                                            units, ELEMENTWISE_THREADS)
+                    activation_forward_impl(act_codes[l - 1], _act_param(&kargs, l - 1), A_out,
+                                            <floating*>NULL, A_out, <floating*>NULL, n, units,
+                                            ELEMENTWISE_THREADS)
             pos += n
 
 
@@ -1351,11 +1442,11 @@ cdef void _check_layout(Py_ssize_t n_x, Py_ssize_t n_y, Py_ssize_t n_in, Py_ssiz
                         Py_ssize_t n_acts, Py_ssize_t n_deltas, Py_ssize_t n_ybatch,
                         const Py_ssize_t[::1] w_off, const Py_ssize_t[::1] b_off,
                         const Py_ssize_t[::1] a_off, const Py_ssize_t[::1] d_off,
-                        int max_act=SOFTMAX) except *:
+                        bint forward_only=False) except *:
     """Raise ValueError unless every buffer access the loops make is in bounds.
 
-    Activation codes up to ``max_act`` are allowed: SOFTMAX where gradients are
-    taken, STEP for forward passes.
+    Every activation code is allowed in forward passes (``forward_only``),
+    those with a gradient (not STEP) where gradients are taken.
     """
     cdef Py_ssize_t L = sizes.shape[0] - 1, l, i, total_a = 0, total_d = 0, p = 0
     if L < 1 or act_codes.shape[0] != L or w_off.shape[0] != L or b_off.shape[0] != L \
@@ -1367,7 +1458,8 @@ cdef void _check_layout(Py_ssize_t n_x, Py_ssize_t n_y, Py_ssize_t n_in, Py_ssiz
         if sizes[l] < 1 or w_off[l - 1] != p or b_off[l - 1] != p + sizes[l - 1] * sizes[l]:
             raise ValueError("train: parameter offsets do not match the layer sizes")
         p = b_off[l - 1] + sizes[l]
-        if not IDENTITY <= act_codes[l - 1] <= max_act:
+        if not (0 <= act_codes[l - 1] < N_ACTIVATIONS if forward_only
+                else has_gradient(act_codes[l - 1])):
             raise ValueError("train: activation code %d is not allowed here"
                              % act_codes[l - 1])
     for l in range(L + 1):

@@ -16,6 +16,10 @@ CHECK is one of:
   weights and classes_ of one process on the whole set (1e-12), with Adam.
 * ``dropout``: a model with Dropout on uneven shards: the weights of one
   process (1e-12; the masks are keyed by each sample's row in the whole set).
+* ``activations-and-losses``: GELU (its pre-activations kept per rank),
+  LeakyReLU(0.2) and Softplus layers with the cross-entropy from logits, and
+  with Huber's loss, on uneven shards: the weights of one process (1e-12),
+  and the same probabilities from predict_proba.
 * ``local-sgd``: fit with ``local_steps=4`` (SGD) equals, within 1e-12,
   plain gradient-descent steps on each rank's own batches (the plan of
   DataParallel.epoch_local) with the weights averaged over the ranks every
@@ -155,6 +159,27 @@ def dropout(folder):
     assert fastnn.distributed.replicas_agree(shared.params, COMM)
     error = np.abs(shared.params - alone.params).max() / np.abs(alone.params).max()
     assert error <= 1e-12, error
+
+
+def activations_and_losses(folder):
+    X, y = _data()
+    rows = _uneven_rows(len(X))
+    targets = np.random.default_rng(3).standard_normal((len(X), 4))
+
+    def model():
+        return fastnn.Sequential([fastnn.Dense(12, 10), fastnn.GELU(), fastnn.Dense(10, 8),
+                                  fastnn.LeakyReLU(0.2), fastnn.Dense(8, 6), fastnn.Softplus(),
+                                  fastnn.Dense(6, 4)], dtype="float64", seed=3)
+
+    for loss, Y in ((fastnn.CrossEntropyFromLogitsLoss(), y), (fastnn.HuberLoss(0.5), targets)):
+        alone, shared = model(), model()
+        alone.fit(X, Y, loss, fastnn.Adam(3e-3), epochs=3, batch_size=16, verbose=0)
+        shared.fit(X[rows], Y[rows], loss, fastnn.Adam(3e-3), epochs=3, batch_size=16,
+                   verbose=0, comm=COMM)
+        assert fastnn.distributed.replicas_agree(shared.params, COMM)
+        error = np.abs(shared.params - alone.params).max() / np.abs(alone.params).max()
+        assert error <= 1e-12, (loss, error)
+        np.testing.assert_allclose(shared.predict_proba(X), alone.predict_proba(X), rtol=1e-10)
 
 
 def local_sgd(folder):
@@ -396,5 +421,5 @@ if __name__ == "__main__":
      "sklearn": sklearn, "validation": validation,
      "killed-mid-training": killed_mid_training, "gradient-sum": gradient_sum,
      "two-machines": two_machines, "weights-and-labels": weights_and_labels,
-     "dropout": dropout}[check](folder)
+     "dropout": dropout, "activations-and-losses": activations_and_losses}[check](folder)
     open(os.path.join(folder, "ok-%d" % RANK), "w").close()
