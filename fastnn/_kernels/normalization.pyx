@@ -41,6 +41,7 @@ from libc.string cimport memset
 
 cdef enum:
     INFERENCE_BLOCK = 256   # units whose inverse deviations sit on the stack at once
+    LANES = 8               # partial sums of a row's reductions (see _row_sums)
 
 
 cdef void _column_moments(const floating* X, floating* mean, floating* var,
@@ -63,17 +64,60 @@ cdef void _column_moments(const floating* X, floating* mean, floating* var,
         var[j] = var[j] * inv_n
 
 
+cdef inline floating _combine(const floating* acc) noexcept nogil:
+    """The LANES partial sums added in a fixed tree order."""
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+
+
+cdef void _row_sums(const floating* a, const floating* b, const floating* c, floating shift,
+                    Py_ssize_t units, floating* first, floating* second) noexcept nogil:
+    """Two reductions of one row, each over LANES partial sums (element j in
+    lane j % LANES, the lanes combined in a fixed order: independent chains
+    that the compiler vectorises, where one running sum is a chain of
+    dependent additions).  With ``b`` NULL: first = Σ a, second = Σ (a −
+    shift)²; otherwise first = Σ a·b, second = Σ a·b·c.  The order depends on
+    ``units`` only, so the results do not depend on the thread count."""
+    cdef floating acc1[LANES]
+    cdef floating acc2[LANES]
+    cdef floating v
+    cdef Py_ssize_t block, j, k, full = units - units % LANES
+    for k in range(LANES):
+        acc1[k] = 0
+        acc2[k] = 0
+    if b == NULL:
+        for block in range(full // LANES):
+            j = block * LANES
+            for k in range(LANES):
+                v = a[j + k] - shift
+                acc1[k] = acc1[k] + a[j + k]
+                acc2[k] = acc2[k] + v * v
+        for j in range(full, units):
+            v = a[j] - shift
+            acc1[j - full] = acc1[j - full] + a[j]
+            acc2[j - full] = acc2[j - full] + v * v
+    else:
+        for block in range(full // LANES):
+            j = block * LANES
+            for k in range(LANES):
+                v = a[j + k] * b[j + k]
+                acc1[k] = acc1[k] + v
+                acc2[k] = acc2[k] + v * c[j + k]
+        for j in range(full, units):
+            v = a[j] * b[j]
+            acc1[j - full] = acc1[j - full] + v
+            acc2[j - full] = acc2[j - full] + v * c[j]
+    first[0] = _combine(acc1)
+    second[0] = _combine(acc2)
+
+
 cdef void _row_moments(const floating* x, floating* mean, floating* rstd, floating eps,
                        Py_ssize_t units) noexcept nogil:
-    """The mean and 1/√(σ² + ε) of one row of ``units`` values."""
-    cdef Py_ssize_t j
-    cdef floating total = 0, squares = 0, inv_u = <floating>1 / <floating>units, m, d
-    for j in range(units):
-        total = total + x[j]
+    """The mean and 1/√(σ² + ε) of one row of ``units`` values (two passes:
+    the mean, then the squared deviations from it)."""
+    cdef floating total, squares, unused, inv_u = <floating>1 / <floating>units, m
+    _row_sums(x, NULL, NULL, 0, units, &total, &unused)
     m = total * inv_u
-    for j in range(units):
-        d = x[j] - m
-        squares = squares + d * d
+    _row_sums(x, NULL, NULL, m, units, &unused, &squares)
     mean[0] = m
     rstd[0] = <floating>1 / <floating>sqrt(squares * inv_u + eps)
 
@@ -139,12 +183,8 @@ cdef void norm_backward_impl(int kind, floating* dY, const floating* xhat,
                     dY[i * units + j] - inv_n * (dbeta[j] + xhat[i * units + j] * dgamma[j]))
     else:
         for i in range(n):
-            s1 = 0
-            s2 = 0
-            for j in range(units):
-                g = dY[i * units + j] * gamma[j]
-                s1 = s1 + g
-                s2 = s2 + g * xhat[i * units + j]
+            # Σĝ and Σĝ·x̂ over the row
+            _row_sums(dY + i * units, gamma, xhat + i * units, 0, units, &s1, &s2)
             r = stats[i]
             for j in range(units):
                 g = dY[i * units + j] * gamma[j]
