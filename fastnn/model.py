@@ -133,6 +133,9 @@ class Sequential:
         (``Sigmoid()``, ``Tanh()``, ``ReLU()``, ``Softmax()``, ``Identity()``,
         ``Step()``, ``LeakyReLU(alpha)``, ``GELU()``, ``Softplus()``,
         ``LogSoftmax()``); consecutive Dense sizes must chain (n_out = next n_in).
+        A hidden layer may also have a ``BatchNorm()`` or ``LayerNorm()`` right
+        after its Dense layer or after its activation, and a ``Dropout(rate)``
+        last; the output layer a normalization before its activation.
     dtype : {'float32', 'float64'}
         Precision of the weights and of all computation.
     seed : int or None
@@ -149,17 +152,19 @@ class Sequential:
     (23860,)
     """
 
-    layers: list[Dense | Activation]
+    layers: list[Dense | Activation | Dropout | Normalization]
     dtype: np.dtype[np.floating[Any]]
     backend: str
     seed: int | None
     #: The Dense layers, the name of the activation that follows each, its
-    #: parameter (LeakyReLU's alpha; 0.0 without one), and the dropout rate
-    #: after each (0: none).
+    #: parameter (LeakyReLU's alpha; 0.0 without one), the dropout rate
+    #: after each (0: none), and the normalization layer of each with its
+    #: place, ``(layer, before_activation)``, or None.
     dense: list[Dense]
     activations: list[str]
     activation_params: list[float]
     dropout: list[float]
+    norms: list[tuple[Normalization, bool] | None]
     #: n_in of the first layer, then n_out of each Dense layer.
     sizes: list[int]
     #: 'classification' or 'regression' (what ``predict`` returns).
