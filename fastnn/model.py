@@ -352,6 +352,11 @@ class Sequential:
                 "dropout_offsets": np.concatenate([[0], np.cumsum(dropped)[:-1]]).astype(intp),
             }
 
+    @property
+    def _has_batch_norm(self):
+        """Whether a layer is a BatchNorm (refused with comm and batches of one row)."""
+        return any(norm and isinstance(norm[0], BatchNorm) for norm in self.norms)
+
     # --- data at the boundary -------------------------------------------------------
 
     def _check_X(self, X, name="X", finite=True):
@@ -697,7 +702,7 @@ class Sequential:
             from fastnn import distributed
             if self.backend != "cython":
                 raise ValueError("fit with comm needs backend='cython'")
-            if any(norm and isinstance(norm[0], BatchNorm) for norm in self.norms):
+            if self._has_batch_norm:
                 raise ValueError("fit with comm cannot train BatchNorm: each rank sees only its "
                                  "share of a batch, so its statistics would not be the "
                                  "batch's; use LayerNorm")
@@ -723,8 +728,7 @@ class Sequential:
             if dp is not None:
                 n = dp.begin(self, n, optimizer)
             batch_size = self._batch_size(batch_size, optimizer, n)
-            if batch_size == 1 and any(norm and isinstance(norm[0], BatchNorm)
-                                       for norm in self.norms):
+            if batch_size == 1 and self._has_batch_norm:
                 raise ValueError("BatchNorm needs batches of 2 rows or more (one row has no "
                                  "variance), got batch_size=1")
             if dp is not None:
