@@ -7,6 +7,10 @@ plain network (SGD, no extra layer) round after round, so that the machine's
 drift over minutes falls on all of them alike.  It prints each variant's
 median samples/s and its cost: 1 − (its speed / the plain network's speed).
 
+``--load N`` starts N CPU-bound processes first and stops them at the end
+(``fastnn.bench.load``, as ``interleaved.py --load``): the costs beside a
+busy machine's other work.
+
 ``--torch`` adds PyTorch eager with the same layers (Dropout: ``nn.Dropout``,
 BatchNorm: ``nn.BatchNorm1d``, LayerNorm: ``nn.LayerNorm``) and reports
 fastnn's speed over PyTorch's for each layer variant.
@@ -15,6 +19,7 @@ Examples::
 
     python benchmarks/layer_cost.py mlp 256 --rounds 5
     python benchmarks/layer_cost.py nielsen 10 --only plain dropout --torch
+    python benchmarks/layer_cost.py nielsen 10 --only dropout --torch --load 2
 
 Issue 17's bounds: Dropout, BatchNorm and the new optimizers cost at most
 15% at 784-128-64-10 batch 256, and fastnn with Dropout stays at least 20x
@@ -29,6 +34,7 @@ import numpy as np
 import fastnn
 from fastnn.bench import training
 from fastnn.bench.cases import EPOCH_SAMPLES, NETWORKS
+from fastnn.bench.load import competing_processes
 
 
 def _hidden_count(network):
@@ -126,7 +132,14 @@ def main(argv=None):
     parser.add_argument("--torch", action="store_true",
                         help="also time PyTorch eager with the same layers (plain and the "
                              "layer variants)")
+    parser.add_argument("--load", type=int, default=0,
+                        help="CPU-bound competing processes to run meanwhile (default 0)")
     args = parser.parse_args(argv)
+    with competing_processes(args.load):
+        _compare(args)
+
+
+def _compare(args):
     network = NETWORKS[args.network]
     variants = ["plain"] + [v for v in (args.only or VARIANTS) if v != "plain"]
     X, Y = training.make_data(network.sizes[0], network.sizes[-1], EPOCH_SAMPLES, "float32")
@@ -148,8 +161,9 @@ def main(argv=None):
         for name, run in runners.items():
             times[name].append(run())
     medians = {name: float(np.median(v)) for name, v in times.items()}
-    print("%s b%d, float32, %d thread(s), %d rounds of an epoch of %d samples; medians"
-          % (network.describe(), args.batch, args.threads, args.rounds, EPOCH_SAMPLES))
+    print("%s b%d, float32, %d thread(s), %d rounds of an epoch of %d samples, %s; medians"
+          % (network.describe(), args.batch, args.threads, args.rounds, EPOCH_SAMPLES,
+             "%d competing processes" % args.load if args.load else "no competing load"))
     plain = medians["plain"]
     for v in variants:
         line = "  %-10s %10s samples/s  cost %+6.1f%%" % (
