@@ -763,7 +763,8 @@ class Sequential:
         # data-parallel: the rank's share of the node's CPUs; an exception on
         # one rank from here on ends the MPI job
         with (contextlib.nullcontext() if dp is None else
-              dp.training(self.params, self.grads, optimizer.state_arrays())):
+              dp.training(self.params, self.grads, optimizer.state_arrays(),
+                          None if "norm" in self._layout else self._layout["sizes"])):
             for epoch in range(epochs):
                 for c in callbacks:
                     c.on_epoch_begin(epoch)
@@ -924,7 +925,7 @@ class Sequential:
                 t, c, steps = self._train_compiled(
                     X, Y, weights, local_order, start, stop, batch_size, loss, optimizer,
                     steps=(counts[s0:s1], totals[s0:s1], rows[s0:s1], dp.reducer),
-                    buffers=dp.buffers, rows=dp.row_ids)
+                    buffers=dp.buffers, rows=dp.row_ids, products=dp.products_args(s0, s1))
                 optimizer.set_step_count(steps)
                 total, correct = total + t, correct + c
                 bar.update(stop, total / max(stop, 1))
@@ -959,12 +960,14 @@ class Sequential:
 
     def _train_compiled(self, X, Y, weights, order, start, stop, batch_size, loss, optimizer,
                         check_finite=False, stop_non_finite=False,
-                        steps=(None, None, None, None), buffers=None, rows=None):
+                        steps=(None, None, None, None), buffers=None, rows=None,
+                        products=None):
         """One compiled run.  ``steps``: data-parallel (counts, totals, rows,
         reducer), see ``_train.train_samples``; ``buffers``: (params, grads,
         state1, state2, state3) to use instead of the model's and the optimizer's (a
         node-shared model); ``rows``: each local row's row in the whole
-        training set (dropout's masks; None: the local row)."""
+        training set (dropout's masks; None: the local row); ``products``: the
+        shared products' arguments (fastnn.distributed), or None."""
         lay = self._layout
         rule, lr, mom, nest, b1, b2, eps, wd, s1, s2, t = optimizer.compiled_rule()
         options = optimizer.compiled_options()    # state3, clipping, ...
@@ -984,7 +987,7 @@ class Sequential:
                 step_rows=steps[2], reducer=steps[3],
                 **self._dropout_args(optimizer.epoch, rows, ws),
                 **self._norm_args(ws, running=True), **options,
-                **self._kernel_args(loss, ws))
+                **self._kernel_args(loss, ws), **(products or {}))
         return total, correct, t
 
     def _kernel_args(self, loss, ws):

@@ -466,7 +466,8 @@ class _FastnnMLP:
             # data-parallel: the rank's share of its node's CPUs; an exception
             # (Ctrl-C included) ends the MPI job
             with (contextlib.nullcontext() if dp is None else
-                  dp.training(net.params, net.grads, (opt.state1, opt.state2))):
+                  dp.training(net.params, net.grads, (opt.state1, opt.state2),
+                              net._layout["sizes"])):
                 for _ in range(self.max_iter):
                     if self.shuffle:
                         sample_idx = shuffle(sample_idx, random_state=self._random_state)
@@ -602,7 +603,8 @@ class _FastnnMLP:
                         state2, opt.t, sample_weight, self.alpha, spare=ws["spare"],
                         step_counts=counts[s0:s1], step_totals=totals[s0:s1],
                         reducer=dp.reducer, step_rows=rows[s0:s1],
-                        **net._dropout_args(self.n_iter_, dp.row_ids, ws))
+                        **net._dropout_args(self.n_iter_, dp.row_ids, ws),
+                        **dp.products_args(s0, s1))
                 data_sum, penalty_sum = data_sum + data, penalty_sum + penalty
                 interrupt.check()
         return dp.reduce(data_sum, penalty_sum)

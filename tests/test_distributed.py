@@ -123,6 +123,49 @@ def test_new_activations_and_losses_train_as_one_process(ranks, tmp_path):
 
 
 @needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_shared_products_train_as_one_process(ranks, tmp_path):
+    _passes(ranks, "shared-products", tmp_path / "run", FASTNN_MPI_SHARED_PRODUCTS="1")
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_the_estimators_train_as_one_process_with_shared_products(ranks, tmp_path):
+    _passes(ranks, "sklearn", tmp_path / "run", FASTNN_MPI_SHARED_PRODUCTS="1")
+
+
+def test_shared_products_are_chosen_where_they_move_fewer_bytes():
+    from fastnn.distributed import _products_pay
+    assert _products_pay(256, np.array([1024, 4096, 4096, 1024]))   # 25.2 M > 4.7 M values
+    assert not _products_pay(256, np.array([784, 128, 64, 10]))    # 0.11 M < 0.30 M
+    assert _products_pay(8, np.array([784, 128, 64, 10]))          # 0.11 M > 0.01 M
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_exchange_is_refused_without_a_node_shared_reducer(dtype):
+    import fastnn
+    from fastnn._kernels import train
+    model = fastnn.Sequential([fastnn.Dense(3, 2), fastnn.Sigmoid()], dtype=dtype)
+    lay = model._layout
+    exchange = np.zeros(train.exchange_size(4, lay["sizes"]), dtype)
+    assert exchange.size == 4 * (3 + 2 + 2)
+    X, Y = np.zeros((4, 3), dtype), np.zeros((4, 2), dtype)
+    order = np.arange(4, dtype=np.intp)
+    args = (X, Y, order, 0, 4, 4, lay["sizes"], lay["act_codes"], 0, model.params,
+            model.grads, np.zeros(4 * 5, dtype), np.zeros(4 * 2, dtype), np.zeros(4 * 2, dtype),
+            lay["w_off"], lay["b_off"], lay["a_off"], lay["d_off"], 0, 0.1, 0.0, False, 0.9,
+            0.999, 1e-8, 0.0, np.empty(0, dtype), np.empty(0, dtype), 0)
+    with pytest.raises(ValueError, match="exchange need a reducer"):
+        train.train_samples(*args, exchange=exchange)
+    counts, totals = np.array([4], np.intp), np.array([4.0])
+    plain = np.zeros(train.REDUCER_FIELDS, np.int64)
+    plain[0] = 1                                         # an MPI_Allreduce, no node
+    with pytest.raises(ValueError, match="need a node-shared reducer on one machine"):
+        train.train_samples(*args, step_counts=counts, step_totals=totals, reducer=plain,
+                            exchange=exchange, step_starts=np.zeros(1, np.intp))
+
+
+@needs_mpi
 def test_plain_mpi_allreduce_trains_as_one_process(tmp_path):
     _passes(2, "same-as-one-process", tmp_path / "run", FASTNN_MPI_SHARED_REDUCE="0")
 

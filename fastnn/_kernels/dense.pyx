@@ -12,7 +12,9 @@ Shapes: X (n_samples, n_in), W (n_in, n_out), b (n_out,), A and dA
 * backward: ``dZ = dA ⊙ f'(A)`` (fused, from the stored activation; GELU's
   from the pre-activations ``pre``);
   ``dW = Xᵀ·dZ``; ``db`` = column sums of dZ; ``dX = dZ·Wᵀ``, skipped when
-  ``dX`` is NULL (the first layer has no use for it).  ``dZ`` may alias ``dA``.
+  ``dX`` is NULL (the first layer has no use for it); ``dW`` and ``db``
+  skipped when ``dW`` is NULL (data-parallel ranks that compute the weight
+  gradients from every rank's rows, train.pyx).  ``dZ`` may alias ``dA``.
 
 Parallel strategy: the products go through ``gemm`` (_blas.pyx), which runs
 small ones on fastnn's own single-threaded kernels, large float32 ones on the
@@ -50,9 +52,10 @@ cdef void dense_forward_impl(const floating* X, const floating* W, const floatin
     activation_forward_impl(act, param, out, b, out, pre, n_samples, n_out, n_threads)
 
 
-cdef void _column_sums_range(const floating* M, floating* out, Py_ssize_t n_rows,
-                             Py_ssize_t n_cols, Py_ssize_t start,
-                             Py_ssize_t stop) noexcept nogil:
+cdef void column_sums_range(const floating* M, floating* out, Py_ssize_t n_rows,
+                            Py_ssize_t n_cols, Py_ssize_t start,
+                            Py_ssize_t stop) noexcept nogil:
+    """out[j] = Σ_i M[i, j] for j in [start, stop), rows in order 0..n_rows-1."""
     cdef Py_ssize_t i, j
     memset(out + start, 0, (stop - start) * sizeof(floating))
     for i in range(n_rows):
@@ -66,12 +69,12 @@ cdef void column_sums_impl(const floating* M, floating* out, Py_ssize_t n_rows,
     cdef int t
     cdef Py_ssize_t start, stop
     if n_threads <= 1 or n_cols < 2 * 16:
-        _column_sums_range(M, out, n_rows, n_cols, 0, n_cols)
+        column_sums_range(M, out, n_rows, n_cols, 0, n_cols)
         return
     for t in prange(n_threads, num_threads=n_threads, schedule="static"):
         start = chunk_start(n_cols, n_threads, t)
         stop = chunk_start(n_cols, n_threads, t + 1)
-        _column_sums_range(M, out, n_rows, n_cols, start, stop)
+        column_sums_range(M, out, n_rows, n_cols, start, stop)
 
 
 cdef void dense_backward_impl(const floating* X, const floating* W, const floating* A,
@@ -82,10 +85,11 @@ cdef void dense_backward_impl(const floating* X, const floating* W, const floati
                               int n_threads) noexcept nogil:
     cdef floating one = 1, zero = 0
     activation_backward_impl(act, param, A, pre, dA, dZ, n_samples, n_out, n_threads)
-    # dW (n_in, n_out) = Xᵀ (n_in, n) · dZ (n, n_out)
-    gemm(True, False, <int>n_in, <int>n_out, <int>n_samples, one, X, <int>n_in,
-         dZ, <int>n_out, zero, dW, <int>n_out)
-    column_sums_impl(dZ, db, n_samples, n_out, n_threads)
+    if dW != NULL:
+        # dW (n_in, n_out) = Xᵀ (n_in, n) · dZ (n, n_out)
+        gemm(True, False, <int>n_in, <int>n_out, <int>n_samples, one, X, <int>n_in,
+             dZ, <int>n_out, zero, dW, <int>n_out)
+        column_sums_impl(dZ, db, n_samples, n_out, n_threads)
     if dX != NULL:
         # dX (n, n_in) = dZ (n, n_out) · Wᵀ (n_out, n_in)
         gemm(False, True, <int>n_samples, <int>n_in, <int>n_out, one, dZ, <int>n_out,

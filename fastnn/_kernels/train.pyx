@@ -103,14 +103,14 @@ from libc.stdint cimport intptr_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from fastnn._kernels._blas cimport (
-    gemm, gemm_on_calling_thread, step_forward, step_forward_exact)
+    gemm, gemm_accumulates_exactly, gemm_on_calling_thread, step_forward, step_forward_exact)
 from fastnn._kernels._finite cimport copy_values_finite, values_finite
 from fastnn._kernels._parallel cimport max_threads, omp_get_num_threads
 from fastnn._kernels.activations cimport (
     GELU, IDENTITY, N_ACTIVATIONS, activation_backward_impl, activation_forward_impl,
     has_gradient)
 from fastnn._kernels.dense cimport (
-    dense_backward_impl, dense_backward_sgd_impl, dense_forward_impl)
+    column_sums_range, dense_backward_impl, dense_backward_sgd_impl, dense_forward_impl)
 from fastnn._kernels.losses cimport BCE_LOGITS, loss_delta_impl, weight_sum
 from fastnn._kernels.normalization cimport (
     NORM_BATCH, NORM_LAYER, NORM_NONE, norm_backward_impl, norm_forward_impl,
@@ -203,6 +203,7 @@ cdef extern from "allreduce.h" nogil:
     int fastnn_allreduce_slice(const fastnn_allreduce* r, void* buf, Py_ssize_t count,
                                int is_double, Py_ssize_t* lo, Py_ssize_t* hi)
     int fastnn_allreduce_end(const fastnn_allreduce* r)
+    int fastnn_node_barrier(const fastnn_allreduce* r)
     Py_ssize_t fastnn_slice_bound(Py_ssize_t count, int i, int L)
 
 
@@ -214,6 +215,12 @@ cdef struct Distributed:
     const double* totals          # each step's rows, or weight sum, over all ranks
     const double* rows            # each step's rows over all ranks
     fastnn_allreduce reducer
+    # Shared products (see _share_rows): NULL, or the node's exchange window,
+    # one global batch's layer inputs (acts' layout) then dL/dZ (deltas'
+    # layout), this rank's rows of step b at row starts[b] of each block
+    void* exchange
+    const Py_ssize_t* starts
+    double fused_lr               # > 0: plain gradient descent, fused into the products
 
 
 cdef extern from "handoff.h" nogil:
@@ -448,6 +455,99 @@ cdef void _update_range(const Rule* r, floating* params, const floating* grads,
                             weight_decay, ELEMENTWISE_THREADS)
 
 
+cdef void _share_rows(const Distributed* dist, int b, floating* acts, const floating* A0,
+                      const floating* deltas, Py_ssize_t n, Py_ssize_t batch_size,
+                      Py_ssize_t n_layers, const Py_ssize_t* sizes, const Py_ssize_t* a_off,
+                      const Py_ssize_t* d_off, const DropoutPlan* drop,
+                      const NormPlan* norm) noexcept nogil:
+    """Shared products: copy this rank's n rows of step b, every layer's input
+    (as its product reads it: after dropout) and dL/dZ, into the exchange
+    window at row ``dist.starts[b]`` of each layer's global-batch block."""
+    cdef floating* ex_acts = <floating*>dist.exchange
+    cdef floating* ex_deltas = ex_acts + batch_size * (a_off[n_layers] + sizes[n_layers])
+    cdef Py_ssize_t l, r0 = dist.starts[b], s_in, s_out
+    cdef const floating* A_in
+    for l in range(1, n_layers + 1):
+        s_in, s_out = sizes[l - 1], sizes[l]
+        A_in = A0 if l == 1 else _layer_input(acts, batch_size, a_off, l - 1, drop, norm)
+        memcpy(ex_acts + batch_size * a_off[l - 1] + r0 * s_in, A_in,
+               n * s_in * sizeof(floating))
+        memcpy(ex_deltas + batch_size * d_off[l] + r0 * s_out, deltas + batch_size * d_off[l],
+               n * s_out * sizeof(floating))
+
+
+cdef void _shared_products_step(const Distributed* dist, int b, const Rule* rule,
+                                floating* params, floating* grads, floating* s1,
+                                floating* s2, floating* s3, Py_ssize_t n_layers,
+                                const Py_ssize_t* sizes, const Py_ssize_t* w_off,
+                                const Py_ssize_t* b_off, const Py_ssize_t* a_off,
+                                const Py_ssize_t* d_off, Py_ssize_t batch_size,
+                                double weight_decay, double wd_l2, long long t) noexcept nogil:
+    """Shared products: this rank's part of step b's update, once every rank's
+    rows are in the exchange window (K rows in all, in rank order).
+
+    Local rank i of P owns rows [s_in·i/P, s_in·(i+1)/P) of each W and
+    elements [s_out·i/P, s_out·(i+1)/P) of each b.  Their gradient is already
+    the step's whole sum, computed from the K rows, no partial sums added:
+    dW rows = X[:, rows]ᵀ·dZ (one product over the K rows), db elements =
+    column sums of dZ in row order.  Plain gradient descent goes straight into
+    W as W + (−lr)·X[:, rows]ᵀ·dZ where that is exact (as the fused backward
+    pass, dense_backward_sgd_impl); otherwise the gradient slice is written
+    to ``grads``, clamped if asked, and this rank's ranges of the parameters
+    and state take the optimizer step (``_update_range``)."""
+    cdef int P = dist.reducer.node_size, me = dist.reducer.node_rank
+    cdef Py_ssize_t K = <Py_ssize_t>dist.rows[b], l, s_in, s_out, i0, i1, j0, j1
+    cdef const floating* ex_acts = <const floating*>dist.exchange
+    cdef const floating* ex_deltas = ex_acts + batch_size * (a_off[n_layers] + sizes[n_layers])
+    cdef const floating* X
+    cdef const floating* D
+    cdef floating one = 1, zero = 0, minus_lr = -dist.fused_lr
+    cdef bint fused = dist.fused_lr > 0
+    for l in range(1, n_layers + 1):
+        s_in, s_out = sizes[l - 1], sizes[l]
+        X = ex_acts + batch_size * a_off[l - 1]
+        D = ex_deltas + batch_size * d_off[l]
+        i0, i1 = s_in * me // P, s_in * (me + 1) // P
+        j0, j1 = s_out * me // P, s_out * (me + 1) // P
+        if i1 > i0:
+            if fused and K > 0 and gemm_accumulates_exactly(True, False, <int>(i1 - i0),
+                                                            <int>s_out, <int>K,
+                                                            floating is double):
+                gemm(True, False, <int>(i1 - i0), <int>s_out, <int>K, minus_lr, X + i0,
+                     <int>s_in, D, <int>s_out, one, params + w_off[l - 1] + i0 * s_out,
+                     <int>s_out)
+            else:
+                if K > 0:
+                    gemm(True, False, <int>(i1 - i0), <int>s_out, <int>K, one, X + i0,
+                         <int>s_in, D, <int>s_out, zero, grads + w_off[l - 1] + i0 * s_out,
+                         <int>s_out)
+                else:
+                    memset(grads + w_off[l - 1] + i0 * s_out, 0,
+                           (i1 - i0) * s_out * sizeof(floating))
+                _own_step(rule, dist.fused_lr, params, grads, s1, s2, s3,
+                          w_off[l - 1] + i0 * s_out, w_off[l - 1] + i1 * s_out,
+                          weight_decay + wd_l2, t)
+        if j1 > j0:
+            column_sums_range(D, grads + b_off[l - 1], K, s_out, j0, j1)
+            _own_step(rule, dist.fused_lr, params, grads, s1, s2, s3, b_off[l - 1] + j0,
+                      b_off[l - 1] + j1, weight_decay, t)
+
+
+cdef inline void _own_step(const Rule* rule, double fused_lr, floating* params,
+                           floating* grads, floating* s1, floating* s2, floating* s3,
+                           Py_ssize_t start, Py_ssize_t stop, double weight_decay,
+                           long long t) noexcept nogil:
+    """The clamp (clip_value) and the step of params[start:stop] from its
+    gradient, for _shared_products_step."""
+    if rule.clip_value > 0:
+        clip_impl(grads + start, stop - start, rule.clip_value, 0.0)
+    if fused_lr > 0:
+        sgd_update_impl(params + start, grads + start, stop - start, fused_lr, 0.0,
+                        ELEMENTWISE_THREADS)
+    else:
+        _update_range(rule, params, grads, s1, s2, s3, start, stop, weight_decay, t)
+
+
 cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                               const floating* A0, floating* deltas, const floating* y_batch,
                               const floating* w_batch,
@@ -460,10 +560,12 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
                               const floating* x_prev, bint defer_first,
                               double delta_scale=1.0, const DropoutPlan* drop=NULL,
                               const Py_ssize_t* batch_rows=NULL,
-                              const NormPlan* norm=NULL) noexcept nogil:
+                              const NormPlan* norm=NULL,
+                              bint weight_grads=True) noexcept nogil:
     """Forward and backward for one batch of n rows, the inputs at A0.
 
-    It fills grads.  With ``fused_lr`` > 0 it also takes a plain
+    It fills grads (not with ``weight_grads`` False: then only each layer's
+    dL/dZ, in ``deltas``, for the shared products; no fused step then).  With ``fused_lr`` > 0 it also takes a plain
     gradient-descent step of that size, layer by layer as the backward pass
     goes (``dense_backward_sgd_impl``), while each layer's gradient is in cache.
     Batch-1 fusion (train_samples): with ``defer_first`` the first layer's W
@@ -569,7 +671,7 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
             dense_backward_impl(
                 A_in, params + w_off[l - 1], A_out, delta, act, _act_param(kargs, l - 1),
                 _preacts(kargs, params, batch_size, d_off, l), delta,
-                grads + w_off[l - 1], grads + b_off[l - 1],
+                grads + w_off[l - 1] if weight_grads else NULL, grads + b_off[l - 1],
                 deltas + batch_size * d_off[l - 1] if l > 1 else NULL,
                 n, s_in, s_out, ELEMENTWISE_THREADS)
     return value
@@ -701,6 +803,7 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
     cdef bint clip = rule.clip_value > 0 or rule.clip_norm > 0
     cdef int b = 0, cur = 0
     cdef bint ok
+    cdef bint products = dist != NULL and dist.exchange != NULL
     cdef floating* A0
     cdef floating* wb
     cdef const floating* x_prev = NULL
@@ -735,7 +838,7 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
                 params, grads, acts, A0, deltas, <floating*>g.y[cur], wb, n, batch_size,
                 n_layers, sizes, act_codes, loss, kargs, w_off, b_off, a_off, d_off,
                 &out.correct,
-                fused_lr, x_prev, defer, scale, g.drop, g.order + pos, g.norm)
+                fused_lr, x_prev, defer, scale, g.drop, g.order + pos, g.norm, not products)
             if rule.stop_non_finite and not (isfinite(value)
                                              and values_finite(grads, n_params)):
                 out.correct, out.stop_pos = correct_before, pos
@@ -747,7 +850,10 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
             # this rank's part of (the step's mean loss × its rows); weighted:
             # Σ wᵢ·lossᵢ over these rows ÷ the step's Σw, × the step's rows
             out.total += value * (n if dist == NULL else scale * dist.rows[b])
-        else:
+            if products:
+                _share_rows(dist, b, acts, A0, deltas, n, batch_size, n_layers, sizes, a_off,
+                            d_off, g.drop, g.norm)
+        elif not products:
             memset(grads, 0, n_params * sizeof(floating))
         if l2 != 0:
             # The penalty of the weights this batch was computed with (Σw: the
@@ -756,7 +862,12 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
             out.penalty += n * ((0.5 * l2) * _weights_squared(params, n_layers, w_off,
                                                               b_off) / sw)
         lo, hi = 0, n_params
-        if dist != NULL and dist.reducer.function != NULL:
+        if products:
+            # every rank's rows of this step are in the exchange window
+            out.mpi_error = fastnn_node_barrier(&dist.reducer)
+            if out.mpi_error != 0:
+                break
+        elif dist != NULL and dist.reducer.function != NULL:
             # grads[lo:hi] becomes the sum over the ranks; this rank updates
             # that slice (all of it, unless the node's ranks share the model)
             out.mpi_error = fastnn_allreduce_slice(&dist.reducer, grads, n_params,
@@ -767,12 +878,16 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
             x_prev = A0
             cur = 1 - cur
         out.t += 1
-        if clip:
+        if products:
+            _shared_products_step(dist, b, rule, params, grads, s1, s2, s3, n_layers, sizes,
+                                  w_off, b_off, a_off, d_off, batch_size, weight_decay,
+                                  l2 / sw, out.t)
+        elif clip:
             # the summed gradient of this rank's slice (all of it, unless the
             # node's ranks share the model: then no clip_norm, see train_samples)
             clip_impl(grads + lo, hi - lo, rule.clip_value, rule.clip_norm)
-        if fused_lr > 0:
-            pass                   # the step was taken during the backward pass
+        if fused_lr > 0 or products:
+            pass                   # the step was taken during the backward pass, or above
         elif l2 == 0:
             _update_range(rule, params, grads, s1, s2, s3, lo, hi, weight_decay, out.t)
         else:
@@ -833,7 +948,8 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                   const int[::1] norm_pre=None, const Py_ssize_t[::1] norm_param_offsets=None,
                   const Py_ssize_t[::1] norm_offsets=None, const double[::1] norm_eps=None,
                   const double[::1] norm_momentum=None, floating[::1] norm_buffer=None,
-                  floating[::1] norm_running=None, bint stop_non_finite=False):
+                  floating[::1] norm_running=None, bint stop_non_finite=False,
+                  floating[::1] exchange=None, const Py_ssize_t[::1] step_starts=None):
     """Train on samples order[start:stop] in batches.
 
     Returns (loss sum, correct, t, penalty sum).  The loss sum is Σ over
@@ -894,6 +1010,18 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
     over the ranks, and every rank takes the same update.  No fused update,
     batch-1 fusion or gather-ahead then.  ``batch_size`` bounds every count.
 
+    Shared products, instead of the gradient sum (ranks of one machine
+    sharing the model, a node-shared ``reducer`` within one machine):
+    ``exchange`` (``exchange_size(batch_size, sizes)`` values of the node's
+    shared window) and ``step_starts`` (this rank's first row among each
+    step's rows, the ranks' rows in local-rank order).  Each rank copies its
+    rows' layer inputs and dL/dZ there; after a barrier it computes the
+    gradient of its own rows of each W and elements of each b from all the
+    step's rows, and steps them (``_shared_products_step``); a barrier ends
+    the step.  Gradient descent without decay or clipping is fused into
+    those products.  Not with normalization layers.  ``grads`` then holds
+    this rank's slices of the last step's gradient (not with the fused step).
+
     Dropout after hidden layers (fastnn.layers.Dropout): per Dense layer,
     ``dropout_thresholds`` (round(rate·2^24), 0: none; never the output
     layer), ``dropout_scales`` (1/(1 − rate)) and ``dropout_offsets`` (the
@@ -942,10 +1070,12 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
                                             norm_offsets, norm_eps, norm_momentum, sizes)
     cdef Rule update
     cdef KernelArgs kargs
-    # Plain gradient descent is fused into the backward pass (see _forward_backward).
-    cdef double fused_lr = (lr if rule == RULE_GD and weight_decay == 0 and l2 == 0
-                            and reducer is None and clip_value == 0 and clip_norm == 0
-                            and norm_units == 0 and not stop_non_finite else 0)
+    # Plain gradient descent is fused into the backward pass (see
+    # _forward_backward), or into the shared products (_shared_products_step).
+    cdef bint plain_gd = (rule == RULE_GD and weight_decay == 0 and l2 == 0
+                          and clip_value == 0 and clip_norm == 0
+                          and norm_units == 0 and not stop_non_finite)
+    cdef double fused_lr = lr if plain_gd and reducer is None else 0
     update.code, update.lr, update.momentum, update.nesterov = rule, lr, momentum, nesterov
     update.beta1, update.beta2, update.eps = beta1, beta2, eps
     update.weight_decay, update.lr_decay = weight_decay, lr_decay
@@ -981,10 +1111,19 @@ def train_samples(const floating[:, ::1] X, const floating[:, ::1] Y,
         if clip_norm > 0 and dist.reducer.function != NULL and dist.reducer.node_size != 0:
             raise ValueError("train_samples: clip_norm needs the whole gradient, and ranks "
                              "that share the model each hold only a slice of its sum")
+        dist.exchange, dist.starts, dist.fused_lr = NULL, NULL, 0.0
+        if exchange is not None:
+            _check_exchange(&dist, exchange.shape[0], step_starts, step_counts, step_rows,
+                            batch_size, sizes, norm_units)
+            dist.exchange = <void*>&exchange[0]
+            dist.starts = &step_starts[0] if dist.n_steps > 0 else NULL
+            dist.fused_lr = lr if plain_gd else 0.0
         dist_ptr = &dist
         spare = None               # no batch-1 fusion, no gather-ahead
-    elif step_counts is not None or step_totals is not None or step_rows is not None:
-        raise ValueError("train_samples: step_counts and step_totals need a reducer")
+    elif (step_counts is not None or step_totals is not None or step_rows is not None
+          or exchange is not None):
+        raise ValueError("train_samples: step_counts, step_totals and exchange need a "
+                         "reducer")
     g.drop = NULL
     if dropout_thresholds is not None:
         dropped_units = _check_dropout(dropout_thresholds, dropout_scales, dropout_offsets,
@@ -1243,6 +1382,38 @@ def reduce_gradients(floating[::1] grads, const long long[::1] reducer):
     if err != 0:
         raise RuntimeError("the gradient sum failed with MPI error code %d" % err)
     return lo, hi
+
+
+def exchange_size(Py_ssize_t batch_size, const Py_ssize_t[::1] sizes):
+    """Values of the shared products' exchange window (train_samples): one
+    batch of every layer's activations and of every layer's dL/dZ."""
+    cdef Py_ssize_t total = 0, l
+    for l in range(sizes.shape[0]):
+        total += 2 * sizes[l]
+    return batch_size * (total - sizes[0])
+
+
+cdef _check_exchange(const Distributed* dist, Py_ssize_t length,
+                     const Py_ssize_t[::1] starts, const Py_ssize_t[::1] counts,
+                     const double[::1] rows, Py_ssize_t batch_size,
+                     const Py_ssize_t[::1] sizes, Py_ssize_t norm_units):
+    cdef Py_ssize_t i
+    if norm_units > 0:
+        raise ValueError("train_samples: shared products do not work with normalization "
+                         "layers")
+    if dist.reducer.function == NULL or dist.reducer.node_size < 2 or dist.reducer.cross_node:
+        raise ValueError("train_samples: shared products need a node-shared reducer on one "
+                         "machine")
+    if length < exchange_size(batch_size, sizes):
+        raise ValueError("train_samples: exchange must hold exchange_size(%d, sizes) values"
+                         % batch_size)
+    if starts is None or starts.shape[0] != counts.shape[0]:
+        raise ValueError("train_samples: shared products need one step_starts per step")
+    for i in range(counts.shape[0]):
+        if not (0 <= starts[i] and starts[i] + counts[i] <= rows[i] <= batch_size):
+            raise ValueError("train_samples: step %d: rows [%d, %d) of %r do not fit a "
+                             "batch of %d" % (i, starts[i], starts[i] + counts[i], rows[i],
+                                              batch_size))
 
 
 def slice_bounds(Py_ssize_t count, int ranks):

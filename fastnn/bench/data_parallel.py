@@ -3,29 +3,34 @@
 The worker (``python -m fastnn.bench.data_parallel NETWORK``) runs on every
 rank of a job: each rank builds the same synthetic data set
 (``training.make_data``), keeps its shard (``fastnn.distributed.shard_range``)
-and trains with ``fit(..., comm=comm)`` over ``--samples`` rows (one epoch;
-global batch ``--batch``), after one untimed warm-up epoch.  Then, in one of
-two modes:
+and trains with ``fit(..., comm=comm)`` over ``--samples`` rows (an epoch;
+global batch ``--batch``), after one untimed warm-up ``fit`` of one epoch.
+Timed epochs are epochs of one ``fit`` call, as a user trains for many
+epochs: the call's setup (the broadcast of rank 0's model, the node's shared
+windows) falls in its first epoch, which is not timed (its time is reported
+as ``first_epoch_s``).  Then, in one of two modes:
 
 Rounds (the default)
     ``benchmarks/data_parallel.py`` starts it for each layout in turn and
     lines the layouts up side by side; or directly,
     ``mpiexec -n 2 python -m fastnn.bench.data_parallel mlp --threads 1
-    --rounds 3``.  It times ``--rounds`` epochs (each after a barrier; a
-    round's wall time is the slowest rank's), then the gradient sum alone
-    (what one step's costs: ``fit``'s reduction of a buffer of the network's
-    size, node-shared or ``MPI_Allreduce``, see fastnn.distributed), and
-    prints one JSON line from rank 0: the layout, the samples/s of each
-    round, the allreduce µs and the bytes per step.
+    --rounds 3``.  It times ``--rounds`` epochs after the first of one
+    ``fit`` (each ending with a barrier; a round's wall time is the slowest
+    rank's), then one step's communication alone
+    (:func:`_time_communication`), and prints one JSON line from rank 0: the
+    layout, the samples/s of each round, and the communication's mode, µs
+    and bytes per step.
 Serve (``--serve``)
     The suite's ``TestDataParallel`` drives it through :class:`Job`, one job
     per benchmark.  Rank 0 reads one command a line from its standard input
     (``mpiexec`` forwards its own to rank 0) and broadcasts it to every rank:
 
     ``epoch``
-        a barrier, one epoch, a barrier; rank 0 prints ``done``.  The suite
-        times this round trip in the parent (the pipes add tens of
-        microseconds to epochs of 0.01–5 s).
+        one epoch, a barrier; rank 0 prints ``done``.  Consecutive ``epoch``
+        commands are epochs of one ``fit`` call (the next command is read at
+        the end of each epoch; another ends the call).  The suite times this
+        round trip in the parent (the pipes add tens of microseconds to
+        epochs of 0.01–5 s), after one untimed call.
     ``check``
         a fresh model trained with ``comm`` on the first
         :data:`CHECK_BATCHES` global batches of the data (sharded with
@@ -36,7 +41,7 @@ Serve (``--serve``)
         the largest change (:func:`fastnn.bench.training.compare_weights`),
         or ``{"check_failed": message}`` beyond its tolerance.
     ``sum``
-        rank 0 prints ``{"allreduce_us": ..., "bytes_per_step": ...}``.
+        rank 0 prints :func:`_time_communication`'s figures.
     ``quit`` (or the end of the input)
         every rank exits.
 
@@ -175,7 +180,8 @@ class Job:
                               "; its output:\n" + "\n".join(other) if other else ""))
 
     def epoch(self):
-        """One epoch on every rank (returns when the slowest rank is done)."""
+        """One epoch on every rank (returns when the slowest rank is done); a
+        run of calls are epochs of one ``fit``."""
         self._ask("epoch")
 
     def check(self):
@@ -197,15 +203,17 @@ class Job:
             raise AssertionError(reply["check_failed"])
         return reply["check_error"]
 
-    def gradient_sum(self):
-        """The ``sum`` command: µs per gradient sum over the ranks, and the bytes summed.
+    def communication(self):
+        """The ``sum`` command: what a step spends between ranks (µs per
+        gradient sum over the ranks, the bytes summed, the mode of ``fit``,
+        and with the shared products their exchange's µs and bytes).
 
         Returns
         -------
-        (float, int)
+        dict
+            See :func:`_time_communication`.
         """
-        reply = json.loads(self._ask("sum"))
-        return reply["allreduce_us"], reply["bytes_per_step"]
+        return json.loads(self._ask("sum"))
 
     def close(self, timeout=30):
         """End the job: ``quit``; after ``timeout`` seconds SIGTERM to ``mpiexec``
@@ -231,26 +239,63 @@ class Job:
 # The worker side: runs on every rank of a job (imports mpi4py).
 
 
-def _time_gradient_sum(comm, model):
-    """µs per gradient sum over the ranks, as fit makes it after each step
-    (the node-shared reduction or MPI_Allreduce, fastnn.distributed), and
-    the bytes summed."""
+def _per_call(comm, call):
+    """Seconds per ``call()`` on the slowest rank: every rank makes the same
+    number of calls (rank 0's choice, about 0.5 s)."""
     from mpi4py import MPI
+    started = time.perf_counter()
+    for _ in range(3):
+        call()
+    calls = comm.bcast(max(5, int(0.5 / ((time.perf_counter() - started) / 3))), root=0)
+    comm.Barrier()
+    started = time.perf_counter()
+    for _ in range(calls):
+        call()
+    return comm.allreduce((time.perf_counter() - started) / calls, op=MPI.MAX)
+
+
+def _time_communication(comm, model, batch):
+    """What one step of ``fit(..., comm=comm)`` spends between ranks, alone.
+
+    The gradient sum (the node-shared reduction or ``MPI_Allreduce``,
+    fastnn.distributed): µs per sum of a buffer of the network's size
+    (``allreduce_us``), and its bytes (``bytes_per_step``).  Where ``fit``
+    uses the shared products instead (ranks of one machine, large layers),
+    ``mode`` says so, and the step's exchange is timed as the training loop
+    makes it: each rank copies its rows of a global batch's layer inputs
+    and dL/dZ into the node's window, then a barrier (``exchange_us``;
+    ``exchange_bytes``: the whole batch's rows); the gradient sum is what
+    the products replace."""
     dp = fastnn.distributed.DataParallel(comm)
     params, grads = model.params.copy(), np.zeros_like(model.params)
-    with dp.training(params, grads):
+    sizes = [int(s) for s in model._layout["sizes"]]
+    info = {}
+    with dp.training(params, grads, layers=model._layout["sizes"]):
         buffer = dp.buffers[1]              # the gradient buffer the training loop sums
-        started = time.perf_counter()
-        for _ in range(3):
-            _train.reduce_gradients(buffer, dp.reducer)
-        # every rank must make the same number of calls: rank 0's choice, ~0.5 s
-        calls = comm.bcast(max(5, int(0.5 / ((time.perf_counter() - started) / 3))), root=0)
-        comm.Barrier()
-        started = time.perf_counter()
-        for _ in range(calls):
-            _train.reduce_gradients(buffer, dp.reducer)
-        seconds = comm.allreduce((time.perf_counter() - started) / calls, op=MPI.MAX)
-    return seconds * 1e6, grads.nbytes
+        seconds = _per_call(comm, lambda: _train.reduce_gradients(buffer, dp.reducer))
+        info.update(allreduce_us=seconds * 1e6, bytes_per_step=grads.nbytes,
+                    mode="gradient sum")
+        if dp._products_wanted(batch):
+            shared = dp._shared
+            shared.share_products(batch, model._layout["sizes"])
+            rows = fastnn.distributed.shard_range(batch, comm)
+            # the exchange's blocks (train.pyx): each layer's inputs at the
+            # activations' offsets (A_0 … A_L), then each layer's dL/dZ
+            blocks = np.cumsum([0] + sizes + sizes[1:-1]) * batch
+            copied = [(blocks[l], sizes[l]) for l in range(len(sizes) - 1)]
+            copied += [(blocks[len(sizes) + l], sizes[l + 1]) for l in range(len(sizes) - 1)]
+            mine = np.ones((rows.stop - rows.start) * max(sizes), params.dtype)
+
+            def exchange():
+                for at, units in copied:
+                    start, stop = at + rows.start * units, at + rows.stop * units
+                    shared.exchange[start:stop] = mine[:stop - start]
+                shared.comm.Barrier()
+            seconds = _per_call(comm, exchange)
+            info.update(mode="shared products", exchange_us=seconds * 1e6,
+                        exchange_bytes=sum(batch * units for _, units in copied)
+                        * params.itemsize)
+    return info
 
 
 def _weights(model):
@@ -276,8 +321,24 @@ class _Rank:
                   verbose=0, comm=comm)
 
     def epoch(self):
-        """One epoch of ``fit`` with ``comm`` on this rank's shard."""
+        """One ``fit`` of one epoch with ``comm`` on this rank's shard."""
         self._fit(self.model, self.X, self.Y, self.optimizer, self.comm)
+
+    def train_while_asked(self, next_command):
+        """Epochs of one ``fit`` with ``comm`` on this rank's shard, as long as
+        ``next_command()`` (called on every rank after each epoch and a
+        barrier) returns "epoch"; returns the first other command."""
+        asked = []
+
+        def after_epoch(epoch, logs):
+            self.comm.Barrier()
+            asked.append(next_command())
+            return asked[-1] != "epoch"
+
+        self.model.fit(self.X, self.Y, self.net.loss, self.optimizer, epochs=1 << 30,
+                       batch_size=self.args.batch, verbose=0, comm=self.comm,
+                       callbacks=[after_epoch])
+        return asked[-1]
 
     def check(self):
         """The reply of the ``check`` command (on rank 0; None on the others)."""
@@ -302,10 +363,9 @@ class _Rank:
             return {"check_failed": str(exc)}
         return {"check_error": error}
 
-    def gradient_sum(self):
+    def communication(self):
         """The reply of the ``sum`` command."""
-        us, nbytes = _time_gradient_sum(self.comm, self.model)
-        return {"allreduce_us": us, "bytes_per_step": nbytes}
+        return _time_communication(self.comm, self.model, self.args.batch)
 
 
 def serve(rank, lines=None):
@@ -320,42 +380,54 @@ def serve(rank, lines=None):
     comm = rank.comm
     first = comm.Get_rank() == 0
     lines = lines or sys.stdin
-    while True:
-        request = comm.bcast((lines.readline().strip() or "quit") if first else None, root=0)
-        if request == "quit":
-            return
-        if request == "epoch":
-            comm.Barrier()
-            rank.epoch()
-            comm.Barrier()
-            reply = "done"
-        elif request == "check":
-            reply = rank.check()
-        elif request == "sum":
-            reply = rank.gradient_sum()
-        else:
-            reply = {"unknown_command": request}
+
+    def command():
+        return comm.bcast((lines.readline().strip() or "quit") if first else None, root=0)
+
+    def answer(reply):
         if first:
             print(reply if isinstance(reply, str) else json.dumps(reply), flush=True)
 
+    def after_epoch():
+        answer("done")
+        return command()
+
+    request = command()
+    while request != "quit":
+        if request == "epoch":             # epochs of one fit, until another command
+            comm.Barrier()
+            request = rank.train_while_asked(after_epoch)
+            continue
+        if request == "check":
+            answer(rank.check())
+        elif request == "sum":
+            answer(rank.communication())
+        else:
+            answer({"unknown_command": request})
+        request = command()
+
 
 def _rounds(rank, rounds):
-    """``rounds`` timed epochs, then the gradient sum: rank 0 prints the JSON line."""
-    from mpi4py import MPI
+    """``rounds`` timed epochs after the first of one ``fit``, then one step's
+    communication: rank 0 prints the JSON line."""
     comm, args = rank.comm, rank.args
-    rates = []
-    for _ in range(rounds):
-        comm.Barrier()
-        started = time.perf_counter()
-        rank.epoch()
-        seconds = comm.allreduce(time.perf_counter() - started, op=MPI.MAX)
-        rates.append(args.samples / seconds)
-    summed = rank.gradient_sum()
+    ends = []
+
+    def after_epoch():                     # every rank, after a barrier
+        ends.append(time.perf_counter())
+        return "epoch" if len(ends) <= rounds else "stop"
+
+    comm.Barrier()
+    started = time.perf_counter()
+    rank.train_while_asked(after_epoch)
+    rates = [args.samples / (end - previous) for previous, end in zip(ends, ends[1:])]
+    info = rank.communication()
     if comm.Get_rank() == 0:
         print(json.dumps({"network": rank.net.name, "batch": args.batch, "dtype": args.dtype,
                           "ranks": comm.Get_size(), "threads": args.threads,
-                          "samples_per_s": rates, **summed,
-                          "steps_per_epoch": -(-args.samples // args.batch)}), flush=True)
+                          "samples_per_s": rates, "first_epoch_s": ends[0] - started,
+                          **info, "steps_per_epoch": -(-args.samples // args.batch)}),
+              flush=True)
 
 
 def main(argv=None):

@@ -156,9 +156,12 @@ class TestDataParallel:
     :mod:`fastnn.bench.data_parallel` training with ``comm``, started for its
     benchmark (``OMP_NUM_THREADS`` set to its threads per rank) and ended
     after it; the timed call is one epoch, from sending ``epoch`` to the job
-    to its ``done``.  Before: the check (``fit`` with ``comm`` against one
-    process's ``fit`` on the same rows, :meth:`~fastnn.bench.data_parallel.Job.check`);
-    after, with several ranks: the gradient sum's time and bytes per step.
+    to its ``done``, consecutive epochs being epochs of one ``fit`` (the call's
+    setup falls in the untimed first).  Before: the check (``fit`` with ``comm``
+    against one process's ``fit`` on the same rows,
+    :meth:`~fastnn.bench.data_parallel.Job.check`); after, with several ranks:
+    the communication's time and bytes per step (gradient sum, or the shared
+    products' exchange, :meth:`~fastnn.bench.data_parallel.Job.communication`).
     """
 
     #: Timed epochs per benchmark (the tiny plan: 1).
@@ -192,7 +195,7 @@ class TestDataParallel:
         load_average = _time(benchmark, b, job.epoch, request.config, rounds)
         info = {}
         if case.ranks > 1:
-            info["allreduce_us"], info["bytes_per_step"] = job.gradient_sum()
+            info = job.communication()
         trained = case.samples - case.samples % case.batch
         _record(benchmark, b, fastnn_session, error,
                 flops=trained * training.flops_per_sample(network), samples=trained,

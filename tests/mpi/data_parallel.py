@@ -45,6 +45,15 @@ CHECK is one of:
   float32 and float64 buffers of lengths around the slices' 16-element
   bounds; between ranks on one machine, through the node-shared windows
   unless FASTNN_MPI_SHARED_REDUCE=0 is set.
+* ``shared-products``: with FASTNN_MPI_SHARED_PRODUCTS=1, ranks of one
+  machine combine each step by the shared products (each rank the gradient
+  of its rows of every W and elements of every b, from every rank's rows) and
+  still train as one process: SGD (fused into the products), momentum,
+  Adam, AdamW, RMSprop, Adagrad, weight decay and clip_value, float32 and
+  float64, layers with fewer units than ranks, dropout, sample weights,
+  steps without rows on rank 0; the products are used only where allowed
+  (not with a normalization layer), and the model's grads after fit are the
+  last step's gradient.
 * ``two-machines`` (4 ranks): the ranks pretend to be 2 machines of 2 ranks
   (``fastnn.distributed._node_comm`` replaced), so the node-shared sum is
   hierarchical (MPI_Allreduce between the machines); then ``gradient-sum``
@@ -238,6 +247,58 @@ def gradient_sum(folder):
             np.testing.assert_array_equal(grads, expected)   # gathered at the end
 
 
+def shared_products(folder):
+    from fastnn.distributed import SHARED_PRODUCTS_ENV, DataParallel
+    assert os.environ.get(SHARED_PRODUCTS_ENV) == "1"
+    X, y = _data()
+    rows = _uneven_rows(len(X))        # rank 0 has rows in its first step only
+    weights = np.random.default_rng(5).uniform(0.5, 2.0, len(X))
+
+    def model(dtype, width=10, norm=False):
+        return fastnn.Sequential(
+            [fastnn.Dense(12, width), fastnn.Tanh()]
+            + ([fastnn.LayerNorm()] if norm else [])
+            + [fastnn.Dropout(0.25), fastnn.Dense(width, 4), fastnn.Softmax()],
+            dtype=dtype, seed=3)
+
+    # the products only where they are allowed: one machine, no normalization layer
+    for norm, wanted in ((False, True), (True, False)):
+        m = model("float64", norm=norm)
+        dp = DataParallel(COMM)
+        dp.begin(m, len(X[rows]), fastnn.SGD(0.1))
+        layers = None if "norm" in m._layout else m._layout["sizes"]
+        with dp.training(m.params, m.grads, layers=layers):
+            dp.epoch(np.arange(len(X)), 16)
+            assert bool(dp.products_args(0, 3)) == wanted, norm
+
+    optimizers = {
+        "sgd": lambda: fastnn.SGD(0.2),
+        "momentum": lambda: fastnn.SGD(0.05, momentum=0.9, weight_decay=1e-3, clip_value=0.05),
+        "adam": lambda: fastnn.Adam(3e-3),
+        "adamw": lambda: fastnn.AdamW(3e-3),
+        "rmsprop": lambda: fastnn.RMSprop(1e-3, momentum=0.5),
+        "adagrad": lambda: fastnn.Adagrad(0.05),
+    }
+    for dtype, tolerance in (("float64", 1e-12), ("float32", 1e-5)):
+        for name, make in optimizers.items():
+            for width, sw in ((10, None), (2, weights)):    # 2 units: a rank owns none
+                alone = model(dtype, width)
+                alone.fit(X, y, "cce", make(), epochs=2, batch_size=16, verbose=0,
+                          sample_weight=sw)
+                shared = model(dtype, width)
+                shared.fit(X[rows], y[rows], "cce", make(), epochs=2, batch_size=16,
+                           verbose=0, comm=COMM,
+                           sample_weight=None if sw is None else sw[rows])
+                assert fastnn.distributed.replicas_agree(shared.params, COMM), (dtype, name)
+                scale = np.abs(alone.params).max()
+                error = np.abs(shared.params.astype(float) - alone.params).max() / scale
+                assert error <= tolerance, (dtype, name, width, error)
+                if name != "sgd":      # the fused step writes no gradient of W
+                    scale = np.abs(alone.grads).max()
+                    error = np.abs(shared.grads.astype(float) - alone.grads).max() / scale
+                    assert error <= 100 * tolerance, (dtype, name, width, "grads", error)
+
+
 def two_machines(folder):
     assert SIZE == 4
     fastnn.distributed._node_comm = lambda comm: comm.Split(comm.Get_rank() // 2,
@@ -421,5 +482,6 @@ if __name__ == "__main__":
      "sklearn": sklearn, "validation": validation,
      "killed-mid-training": killed_mid_training, "gradient-sum": gradient_sum,
      "two-machines": two_machines, "weights-and-labels": weights_and_labels,
-     "dropout": dropout, "activations-and-losses": activations_and_losses}[check](folder)
+     "dropout": dropout, "activations-and-losses": activations_and_losses,
+     "shared-products": shared_products}[check](folder)
     open(os.path.join(folder, "ok-%d" % RANK), "w").close()
