@@ -25,11 +25,27 @@ slice of the model (``_NodeShared``); across machines the slices go through
 ``MPI_Allreduce`` between the ranks of the same place on each machine (a
 hierarchical sum).  One rank per machine, machines with different rank
 counts, or ``FASTNN_MPI_SHARED_REDUCE=0``: a replica per rank and one
-``MPI_Allreduce`` of the whole flat gradient buffer.  So P ranks take the same steps as one process on the same
-data and seed: the weights agree to rounding (the per-rank partial sums are
-added in a different order; tested within 1e-12 of the largest weight in
-float64, 1e-5 in float32), and a run with a fixed layout (ranks per machine,
-machines) and MPI library repeats bit for bit (the node-shared sum adds in
+``MPI_Allreduce`` of the whole flat gradient buffer.
+
+Shared products.  When all ranks share one machine and the layers are large
+(the gradient holds more values than a batch of every layer's inputs and
+dL/dZ: :func:`_products_pay`; ``FASTNN_MPI_SHARED_PRODUCTS=1`` or ``0``
+forces them on or off), no gradient is summed: each rank copies its rows'
+layer inputs and dL/dZ into a third shared window, and after a barrier
+computes, from all the step's rows, the gradient of its own rows of each W
+and elements of each b, and steps them (train.pyx,
+``_shared_products_step``).  The products are the ones a single process
+makes, split by rows of W instead of rows of the batch, so no partial sums
+are written, read and added (100.7 MB per step for 1024-4096-4096-1024) and
+plain gradient descent is fused into them as on one process.  Not with
+normalization layers (their γ and β gradients need the ranks' sums).
+
+So P ranks take the same steps as one process on the same data and seed: the
+weights agree to rounding (the per-rank partial sums, or the rows of the
+products, are added in a different order; tested within 1e-12 of the
+largest weight in float64, 1e-5 in float32), and a run with a fixed layout
+(ranks per machine, machines) and MPI library repeats bit for bit (the
+node-shared sum adds in local-rank order, the shared products' rows are in
 local-rank order; MPICH's and Open MPI's MPI_Allreduce order is fixed for a
 given count and rank count).
 

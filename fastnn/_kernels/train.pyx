@@ -92,6 +92,16 @@ fused step would be taken before the gradient is complete); its arithmetic
 is the fused one's, so the weights are the same bits.  Off (the default),
 nothing is tested.
 
+Data-parallel steps (fastnn.distributed; ``Distributed``): each rank runs
+its rows of every global batch through the forward and backward passes, then
+either the gradients are summed over the ranks (csrc/allreduce.h) and each
+rank updates its slice of the model, or, for ranks of one machine with large
+layers, the shared products: each rank copies its rows' layer inputs and
+dL/dZ into the node's exchange window (``_share_rows``) and, after a
+barrier, computes the gradient of its own rows of every W and elements of
+every b from all the step's rows, and steps them (``_shared_products_step``);
+a barrier ends every step.  The memory: the windows are fastnn.distributed's.
+
 Results are the same for any thread count because every kernel's are.
 Nothing is allocated per batch.
 """
