@@ -221,10 +221,11 @@ def test_resuming_from_a_checkpoint_continues_the_same_trajectory(tmp_path):
 
 
 @needs_mpi
-def test_a_run_with_fixed_ranks_repeats_bit_for_bit(tmp_path):
+@pytest.mark.parametrize("products", ["0", "1"], ids=["gradient-sum", "shared-products"])
+def test_a_run_with_fixed_ranks_repeats_bit_for_bit(products, tmp_path):
     digests = []
     for i in range(2):
-        run = _run(2, "digest", tmp_path / str(i))
+        run = _run(2, "digest", tmp_path / str(i), FASTNN_MPI_SHARED_PRODUCTS=products)
         assert run.returncode == 0, run.stdout + run.stderr
         digests.append((tmp_path / str(i) / "digest").read_text())
     assert len(digests[0]) == 64 and digests[0] == digests[1]
