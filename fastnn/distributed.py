@@ -591,11 +591,14 @@ class DataParallel:
     def _products_wanted(self, batch_size: int) -> bool:
         """The shared products for this fit's steps: ranks sharing the model
         on one machine, a model that allows them (``training``'s ``layers``),
-        and :data:`SHARED_PRODUCTS_ENV` or :func:`_products_pay` says so."""
+        and :data:`SHARED_PRODUCTS_ENV` or :func:`_products_pay` says so, on
+        rank 0 (a collective call: every rank must take the same way)."""
         if self._shared is None or self._shared.cross is not None or self._layers is None:
             return False
         wanted = os.environ.get(SHARED_PRODUCTS_ENV, "")
-        return wanted == "1" or (wanted != "0" and _products_pay(batch_size, self._layers))
+        return bool(self.comm.bcast(
+            wanted == "1" or (wanted != "0" and _products_pay(batch_size, self._layers)),
+            root=0))
 
     def products_args(self, s0: int, s1: int) -> dict:
         """The shared products' arguments of ``train_samples`` for steps s0..s1

@@ -575,9 +575,9 @@ cdef double _forward_backward(floating* params, floating* grads, floating* acts,
     """Forward and backward for one batch of n rows, the inputs at A0.
 
     It fills grads (not with ``weight_grads`` False: then only each layer's
-    dL/dZ, in ``deltas``, for the shared products; no fused step then).  With ``fused_lr`` > 0 it also takes a plain
-    gradient-descent step of that size, layer by layer as the backward pass
-    goes (``dense_backward_sgd_impl``), while each layer's gradient is in cache.
+    dL/dZ, in ``deltas``, for the shared products; no fused step then).
+    With ``fused_lr`` > 0 it also takes a plain gradient-descent step of
+    that size, layer by layer as the backward pass goes (``dense_backward_sgd_impl``), while each layer's gradient is in cache.
     Batch-1 fusion (train_samples): with ``defer_first`` the first layer's W
     step is left pending; with ``x_prev`` (the previous sample's input) the
     pending step, from x_prev and the layer-1 dL/dZ still in ``deltas``, is
