@@ -279,22 +279,11 @@ class _NodeShared:
             return
         MPI, dtype = _mpi(), self.params.dtype
         count = train.exchange_size(batch_size, sizes)
-        self.sizes = [int(s) for s in sizes]
+        self.sizes = sizes
         self.exchange_window = MPI.Win.Allocate_shared(
             count * dtype.itemsize if self.rank == 0 else 0, dtype.itemsize, comm=self.comm)
         memory, _ = self.exchange_window.Shared_query(0)
         self.exchange = np.frombuffer(memory, dtype=dtype, count=count)
-
-    def _product_slices(self, q: int) -> list[tuple[int, int]]:
-        """The ranges of the flat parameters that local rank q steps with the
-        shared products (train.pyx, ``_shared_products_step``)."""
-        slices, offset, P = [], 0, self.size
-        for s_in, s_out in zip(self.sizes[:-1], self.sizes[1:]):
-            slices.append((offset + s_in * q // P * s_out, offset + s_in * (q + 1) // P * s_out))
-            offset += s_in * s_out
-            slices.append((offset + s_out * q // P, offset + s_out * (q + 1) // P))
-            offset += s_out
-        return slices
 
     def step_starts(self, counts: np.ndarray) -> np.ndarray:
         """This rank's first row among each step's rows of the node (the
@@ -330,9 +319,11 @@ class _NodeShared:
         products, local rank q's slices are its rows of each W and elements
         of each b (the parts a fused gradient-descent step never writes are 0)."""
         from fastnn._kernels import train
+        bounds = train.slice_bounds(grads.size, self.size)
         for q, buffer in enumerate(self.buffers):
-            for start, stop in (self._product_slices(q) if self.exchange is not None
-                                else [train.slice_bounds(grads.size, self.size)[q:q + 2]]):
+            slices = (train.product_slices(self.sizes, q, self.size)
+                      if self.exchange is not None else [bounds[q:q + 2]])
+            for start, stop in slices:
                 grads[start:stop] = buffer[start:stop]
         self.comm.Barrier()            # every rank has read every buffer
         self.buffers = self.grads = self.params = self.states = self.exchange = None

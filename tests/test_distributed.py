@@ -163,6 +163,32 @@ def test_the_exchange_is_refused_without_a_node_shared_reducer(dtype):
     with pytest.raises(ValueError, match="need a node-shared reducer on one machine"):
         train.train_samples(*args, step_counts=counts, step_totals=totals, reducer=plain,
                             exchange=exchange, step_starts=np.zeros(1, np.intp))
+    node = plain.copy()
+    node[9], node[10] = 0, 2                             # rank 0 of 2 sharing a machine
+    addresses = np.array([model.grads.ctypes.data] * 2, np.int64)
+    node[11] = addresses.ctypes.data
+    steps = dict(step_counts=counts, step_totals=totals, reducer=node)
+    with pytest.raises(ValueError, match="exchange must hold exchange_size"):
+        train.train_samples(*args, **steps, exchange=exchange[:-1],
+                            step_starts=np.zeros(1, np.intp))
+    with pytest.raises(ValueError, match="need one step_starts per step"):
+        train.train_samples(*args, **steps, exchange=exchange)
+    with pytest.raises(ValueError, match=r"step 0: rows \[1, 5\) of 4.0 do not fit"):
+        train.train_samples(*args, **steps, exchange=exchange, step_starts=np.ones(1, np.intp))
+
+
+@pytest.mark.parametrize("sizes", [[12, 10, 4], [12, 10, 2, 4], [3, 1, 1]])
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+def test_the_shared_products_slices_cover_every_parameter_once(sizes, ranks):
+    from fastnn._kernels import train
+    sizes = np.array(sizes, np.intp)
+    n_params = int(np.sum(sizes[:-1] * sizes[1:] + sizes[1:]))
+    owners = np.zeros(n_params, int)
+    for rank in range(ranks):
+        for start, stop in train.product_slices(sizes, rank, ranks):
+            assert 0 <= start <= stop <= n_params
+            owners[start:stop] += 1
+    np.testing.assert_array_equal(owners, 1)
 
 
 @needs_mpi

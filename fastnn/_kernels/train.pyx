@@ -465,6 +465,12 @@ cdef void _update_range(const Rule* r, floating* params, const floating* grads,
                             weight_decay, ELEMENTWISE_THREADS)
 
 
+cdef inline Py_ssize_t _owned_bound(Py_ssize_t count, Py_ssize_t i, Py_ssize_t P) noexcept nogil:
+    """Shared products: local rank i of P owns [bound(i), bound(i + 1)) of a
+    layer's count rows of W, or count elements of b."""
+    return count * i // P
+
+
 cdef void _share_rows(const Distributed* dist, int b, floating* acts, const floating* A0,
                       const floating* deltas, Py_ssize_t n, Py_ssize_t batch_size,
                       Py_ssize_t n_layers, const Py_ssize_t* sizes, const Py_ssize_t* a_off,
@@ -517,8 +523,8 @@ cdef void _shared_products_step(const Distributed* dist, int b, const Rule* rule
         s_in, s_out = sizes[l - 1], sizes[l]
         X = ex_acts + batch_size * a_off[l - 1]
         D = ex_deltas + batch_size * d_off[l]
-        i0, i1 = s_in * me // P, s_in * (me + 1) // P
-        j0, j1 = s_out * me // P, s_out * (me + 1) // P
+        i0, i1 = _owned_bound(s_in, me, P), _owned_bound(s_in, me + 1, P)
+        j0, j1 = _owned_bound(s_out, me, P), _owned_bound(s_out, me + 1, P)
         if i1 > i0:
             if fused and K > 0 and gemm_accumulates_exactly(True, False, <int>(i1 - i0),
                                                             <int>s_out, <int>K,
@@ -1424,6 +1430,23 @@ cdef _check_exchange(const Distributed* dist, Py_ssize_t length,
             raise ValueError("train_samples: step %d: rows [%d, %d) of %r do not fit a "
                              "batch of %d" % (i, starts[i], starts[i] + counts[i], rows[i],
                                               batch_size))
+
+
+def product_slices(const Py_ssize_t[::1] sizes, int rank, int ranks):
+    """The ranges of the flat parameters that local rank ``rank`` of
+    ``ranks`` steps with the shared products (``_shared_products_step``):
+    its rows of each W and its elements of each b, in layer order."""
+    cdef Py_ssize_t l, s_in, s_out, offset = 0
+    slices = []
+    for l in range(1, sizes.shape[0]):
+        s_in, s_out = sizes[l - 1], sizes[l]
+        slices.append((offset + _owned_bound(s_in, rank, ranks) * s_out,
+                       offset + _owned_bound(s_in, rank + 1, ranks) * s_out))
+        offset += s_in * s_out
+        slices.append((offset + _owned_bound(s_out, rank, ranks),
+                       offset + _owned_bound(s_out, rank + 1, ranks)))
+        offset += s_out
+    return slices
 
 
 def slice_bounds(Py_ssize_t count, int ranks):

@@ -268,23 +268,25 @@ def _time_communication(comm, model, batch):
     the products replace."""
     dp = fastnn.distributed.DataParallel(comm)
     params, grads = model.params.copy(), np.zeros_like(model.params)
-    sizes = [int(s) for s in model._layout["sizes"]]
+    lay = model._layout
+    sizes, a_off, d_off = lay["sizes"], lay["a_off"], lay["d_off"]
     info = {}
-    with dp.training(params, grads, layers=model._layout["sizes"]):
+    with dp.training(params, grads, layers=sizes):
         buffer = dp.buffers[1]              # the gradient buffer the training loop sums
         seconds = _per_call(comm, lambda: _train.reduce_gradients(buffer, dp.reducer))
         info.update(allreduce_us=seconds * 1e6, bytes_per_step=grads.nbytes,
                     mode="gradient sum")
         if dp._products_wanted(batch):
             shared = dp._shared
-            shared.share_products(batch, model._layout["sizes"])
+            shared.share_products(batch, sizes)
             rows = fastnn.distributed.shard_range(batch, comm)
-            # the exchange's blocks (train.pyx): each layer's inputs at the
-            # activations' offsets (A_0 … A_L), then each layer's dL/dZ
-            blocks = np.cumsum([0] + sizes + sizes[1:-1]) * batch
-            copied = [(blocks[l], sizes[l]) for l in range(len(sizes) - 1)]
-            copied += [(blocks[len(sizes) + l], sizes[l + 1]) for l in range(len(sizes) - 1)]
-            mine = np.ones((rows.stop - rows.start) * max(sizes), params.dtype)
+            # the exchange's layout (train.pyx, _share_rows): a batch of the
+            # activations' blocks, each layer's input in A_{l-1}'s, then a
+            # batch of the deltas' blocks, each layer's dL/dZ
+            L, deltas = len(sizes) - 1, batch * (a_off[-1] + sizes[-1])
+            copied = [(batch * a_off[l - 1], sizes[l - 1]) for l in range(1, L + 1)]
+            copied += [(deltas + batch * d_off[l], sizes[l]) for l in range(1, L + 1)]
+            mine = np.ones((rows.stop - rows.start) * int(max(sizes)), params.dtype)
 
             def exchange():
                 for at, units in copied:
@@ -293,7 +295,7 @@ def _time_communication(comm, model, batch):
                 shared.comm.Barrier()
             seconds = _per_call(comm, exchange)
             info.update(mode="shared products", exchange_us=seconds * 1e6,
-                        exchange_bytes=sum(batch * units for _, units in copied)
+                        exchange_bytes=int(sum(batch * units for _, units in copied))
                         * params.itemsize)
     return info
 
