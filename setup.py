@@ -226,17 +226,22 @@ def _file_digest(h, paths):
             h.update(f.read())
 
 
+def _shared_sources():
+    """Every .pxd/.pxi and C header: any module may include any of them."""
+    kernels = os.path.join(HERE, "fastnn", "_kernels")
+    return sorted(
+        glob.glob(os.path.join(kernels, "*.pxd")) + glob.glob(os.path.join(kernels, "*.pxi"))
+        + glob.glob(os.path.join(HERE, "csrc", "*.h")))
+
+
 def _shared_digest(config):
     """What every module is built from (see the docstring): the configuration,
-    the versions, every .pxd/.pxi and C header; a hash to extend per module."""
+    the versions, the shared sources; a hash to extend per module."""
     h = hashlib.sha256()
     h.update(json.dumps(config, sort_keys=True).encode())
     h.update(repr((sys.version, sysconfig.get_config_var("EXT_SUFFIX"),
                    __import__("scipy").__version__)).encode())
-    kernels = os.path.join(HERE, "fastnn", "_kernels")
-    _file_digest(h, sorted(
-        glob.glob(os.path.join(kernels, "*.pxd")) + glob.glob(os.path.join(kernels, "*.pxi"))
-        + glob.glob(os.path.join(HERE, "csrc", "*.h"))))
+    _file_digest(h, _shared_sources())
     return h
 
 
@@ -266,6 +271,9 @@ def _extensions(config):
             define_macros=macros,
             extra_compile_args=config["compile_args"],
             extra_link_args=config["link_args"],
+            # a changed header recompiles the module even when Cython leaves
+            # its .c file alone (it does not follow C includes)
+            depends=_shared_sources(),
         )
         ext.fastnn_digest = _module_digest(name, shared)
         exts.append(ext)
