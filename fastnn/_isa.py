@@ -16,10 +16,10 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from fastnn._kernels import _blas, _finite, optim
+from fastnn._kernels import _blas, _finite, normalization, optim
 
 #: The extension modules whose kernels come in one variant per path.
-_ISA_MODULES = (_blas, _finite, optim)
+_ISA_MODULES = (_blas, _finite, normalization, optim)
 
 #: Every path's name, indexed by its code in csrc/isa.h.
 ISA_NAMES: tuple[str, ...] = _blas._isa_names()

@@ -26,16 +26,18 @@ import numpy.typing as npt
 from fastnn._kernels import activations as _act
 from fastnn._kernels import dense as _dense
 from fastnn._kernels import losses as _losses
+from fastnn._kernels import normalization as _norm
 from fastnn._kernels import optim as _optim
 from fastnn._validation import (
     activation_code, all_finite, check_array, check_disjoint, check_inplace, check_out,
     check_scalar, check_shape,
-    loss_code)
+    loss_code, NORMALIZATIONS)
 from fastnn._typing import FloatArray
 
 __all__ = [
     "activation_forward", "activation_derivative", "activation_backward",
     "dense_forward", "dense_backward", "loss_gradient", "loss_delta",
+    "norm_forward", "norm_running_update", "norm_backward", "norm_inference",
     "sgd_update", "momentum_update", "adam_update",
     "sklearn_momentum_update", "sklearn_adam_update",
 ]
@@ -429,6 +431,195 @@ def loss_delta(A: npt.ArrayLike, Y: npt.ArrayLike, loss: str, activation: str, *
         check_disjoint(out, "out", Z=Z)
     return _losses.loss_delta(code, act, A, Y, out, 0, sample_weight, huber_delta, alpha,
                               Z), out
+
+
+# --- normalization -----------------------------------------------------------------
+
+def _norm_kind(kind: str) -> int:
+    if not isinstance(kind, str) or kind not in NORMALIZATIONS:
+        raise ValueError("kind must be one of %s, got %r" % (sorted(NORMALIZATIONS), kind))
+    return NORMALIZATIONS[kind]
+
+
+def _check_norm_input(X: npt.ArrayLike, name: str, gamma: npt.ArrayLike,
+                      check_finite: bool) -> tuple[FloatArray, FloatArray]:
+    X = check_array(X, name, 2, check_finite=check_finite)     # refuses empty arrays
+    gamma = check_array(gamma, "gamma", 1, X.dtype, check_finite)
+    check_shape(gamma, "gamma", (X.shape[1],))
+    return X, gamma
+
+
+def _check_variances(var: npt.ArrayLike, name: str, dtype: np.dtype, shape: tuple[int],
+                     check_finite: bool) -> FloatArray:
+    var = check_array(var, name, 1, dtype, check_finite)
+    check_shape(var, name, shape)
+    if (var < 0).any():
+        raise ValueError("%s holds variances and must be >= 0" % name)
+    return var
+
+
+def norm_forward(X: npt.ArrayLike, gamma: npt.ArrayLike, beta: npt.ArrayLike, kind: str,
+                 eps: float, *, check_finite: bool = True
+                 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Training forward of batch or layer normalization: out = γ·x̂ + β.
+
+    x̂ = (X − μ)/√(σ² + ε), with μ and the biased variance σ² taken per
+    column over the rows (``kind='batch'``) or per row over its units
+    (``kind='layer'``).
+
+    Parameters
+    ----------
+    X : array_like of shape (n_samples, units)
+    gamma, beta : array_like of shape (units,)
+        Scale γ and shift β.
+    kind : {'batch', 'layer'}
+    eps : float
+        ε > 0, added to the variance.
+    check_finite : bool, default True
+        Reject NaN and infinity in X, gamma and beta.
+
+    Returns
+    -------
+    out, xhat : ndarray of shape (n_samples, units)
+    mean, var : ndarray of shape (units,) for 'batch', (n_samples,) for 'layer'
+        The batch's statistics (the biased variance).
+    """
+    code = _norm_kind(kind)
+    X, gamma = _check_norm_input(X, "X", gamma, check_finite)
+    beta = check_array(beta, "beta", 1, X.dtype, check_finite)
+    check_shape(beta, "beta", gamma.shape)
+    eps = check_scalar(eps, "eps", low=0, low_open=True)
+    n, units = X.shape
+    xhat, out = np.empty_like(X), np.empty_like(X)
+    if kind == "batch":
+        stats = np.empty(3 * units, X.dtype)
+        _norm.norm_forward(code, X, gamma, beta, eps, xhat, out, stats)
+        return out, xhat, stats[:units].copy(), stats[2 * units:].copy()
+    mean, var = np.empty(n, X.dtype), np.empty(n, X.dtype)
+    _norm.norm_forward(code, X, gamma, beta, eps, xhat, out, np.empty(n, X.dtype), mean, var)
+    return out, xhat, mean, var
+
+
+def norm_running_update(running_mean: FloatArray, running_var: FloatArray,
+                        mean: npt.ArrayLike, var: npt.ArrayLike, n: int, momentum: float, *,
+                        check_finite: bool = True) -> None:
+    """BatchNorm's running statistics after a batch, in place (PyTorch's convention).
+
+    running = (1 − momentum)·running + momentum·batch, the batch's variance
+    taken unbiased, n/(n − 1)·var; a batch of one row leaves them alone.
+
+    Parameters
+    ----------
+    running_mean, running_var : ndarray of shape (units,)
+        Updated in place.
+    mean, var : array_like of shape (units,)
+        The batch's statistics, as :func:`norm_forward` returns them.
+    n : int
+        Rows in the batch, >= 1.
+    momentum : float
+        In [0, 1].
+    check_finite : bool, default True
+    """
+    check_inplace(running_mean, "running_mean")
+    check_inplace(running_var, "running_var", running_mean.dtype)
+    if running_mean.ndim != 1:
+        raise ValueError("running_mean must be 1-D, got shape %s" % (running_mean.shape,))
+    units = running_mean.shape[0]
+    check_shape(running_var, "running_var", (units,))
+    check_disjoint(running_mean, "running_mean", running_var=running_var)
+    mean = check_array(mean, "mean", 1, running_mean.dtype, check_finite)
+    check_shape(mean, "mean", (units,))
+    var = _check_variances(var, "var", running_mean.dtype, (units,), check_finite)
+    n = check_scalar(n, "n", low=1, high=2**62, integer=True)
+    momentum = check_scalar(momentum, "momentum", low=0, high=1)
+    stats = np.concatenate([mean, np.zeros_like(mean), var])
+    _norm.norm_running_update(stats, running_mean, running_var, momentum, n)
+
+
+def norm_backward(dY: npt.ArrayLike, xhat: npt.ArrayLike, var: npt.ArrayLike,
+                  gamma: npt.ArrayLike, kind: str, eps: float, *,
+                  check_finite: bool = True) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Backward of :func:`norm_forward`.
+
+    With ĝ = dY·γ and N the count normalized over (rows for 'batch', units for
+    'layer'): dX = (N·ĝ − Σĝ − x̂·Σĝx̂)/(N·√(σ² + ε)); dγ = Σ dY·x̂ and
+    dβ = Σ dY over the rows.
+
+    Parameters
+    ----------
+    dY : array_like of shape (n_samples, units)
+        dL/d out.
+    xhat : array_like of shape (n_samples, units)
+        The forward pass's x̂.
+    var : array_like of shape (units,) for 'batch', (n_samples,) for 'layer'
+        The forward pass's biased variance.
+    gamma : array_like of shape (units,)
+    kind : {'batch', 'layer'}
+    eps : float
+        The forward pass's ε.
+    check_finite : bool, default True
+
+    Returns
+    -------
+    dX : ndarray of shape (n_samples, units)
+    dgamma, dbeta : ndarray of shape (units,)
+    """
+    code = _norm_kind(kind)
+    dY, gamma = _check_norm_input(dY, "dY", gamma, check_finite)
+    xhat = check_array(xhat, "xhat", 2, dY.dtype, check_finite)
+    check_shape(xhat, "xhat", dY.shape)
+    n, units = dY.shape
+    var = _check_variances(var, "var", dY.dtype, (units if kind == "batch" else n,),
+                           check_finite)
+    eps = check_scalar(eps, "eps", low=0, low_open=True)
+    # 1/√(σ² + ε) rounded as the forward pass rounds it (both correctly rounded)
+    rstd = 1 / np.sqrt(var + dY.dtype.type(eps))
+    # the forward pass's statistics layout: BatchNorm (μ, r, σ²), LayerNorm r per row
+    stats = np.concatenate([np.zeros_like(rstd), rstd, var]) if kind == "batch" else rstd
+    dX, dgamma, dbeta = dY.copy(), np.empty_like(gamma), np.empty_like(gamma)
+    _norm.norm_backward(code, dX, xhat, stats, gamma, dgamma, dbeta)
+    return dX, dgamma, dbeta
+
+
+def norm_inference(X: npt.ArrayLike, gamma: npt.ArrayLike, beta: npt.ArrayLike, kind: str,
+                   eps: float, running_mean: npt.ArrayLike | None = None,
+                   running_var: npt.ArrayLike | None = None, *,
+                   check_finite: bool = True) -> FloatArray:
+    """Inference forward: 'batch' with the running statistics, 'layer' as in training.
+
+    Parameters
+    ----------
+    X : array_like of shape (n_samples, units)
+    gamma, beta : array_like of shape (units,)
+    kind : {'batch', 'layer'}
+    eps : float
+        ε > 0.
+    running_mean, running_var : array_like of shape (units,)
+        BatchNorm's running statistics (required for 'batch', unused for 'layer').
+    check_finite : bool, default True
+
+    Returns
+    -------
+    out : ndarray of shape (n_samples, units)
+    """
+    code = _norm_kind(kind)
+    X, gamma = _check_norm_input(X, "X", gamma, check_finite)
+    beta = check_array(beta, "beta", 1, X.dtype, check_finite)
+    check_shape(beta, "beta", gamma.shape)
+    eps = check_scalar(eps, "eps", low=0, low_open=True)
+    units = X.shape[1]
+    if kind == "batch":
+        if running_mean is None or running_var is None:
+            raise ValueError("kind 'batch' needs running_mean and running_var")
+        running_mean = check_array(running_mean, "running_mean", 1, X.dtype, check_finite)
+        check_shape(running_mean, "running_mean", (units,))
+        running_var = _check_variances(running_var, "running_var", X.dtype, (units,),
+                                       check_finite)
+    else:
+        running_mean = running_var = gamma     # unread by LayerNorm
+    out = X.copy()
+    _norm.norm_inference(code, out, gamma, beta, running_mean, running_var, eps)
+    return out
 
 
 # --- optimizer updates -------------------------------------------------------------

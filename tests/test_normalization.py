@@ -84,6 +84,85 @@ def test_kernels_match_the_reference(kind, dtype, n, units):
         rtol=0, atol=50 * tol * max(1, np.abs(want).max()))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("n, units", [(1, 5), (7, 5), (3, 300), (40, 17)])
+def test_public_kernels_match_the_reference(kind, dtype, n, units):
+    # fastnn.kernels' validated twins of the reference functions, same arguments
+    rng = np.random.default_rng(units)
+    X = (rng.standard_normal((n, units)) * 3 + 1).astype(dtype)
+    gamma, beta = (rng.standard_normal(units).astype(dtype) for _ in range(2))
+    tol = TOL[dtype]
+    got = fastnn.kernels.norm_forward(X, gamma, beta, kind, 1e-5)
+    want = reference.norm_forward(X, gamma, beta, kind, 1e-5)
+    for name, a, b in zip(("out", "xhat", "mean", "var"), got, want):
+        assert a.dtype == dtype and a.shape == b.shape, name
+        np.testing.assert_allclose(a, b, rtol=0, atol=50 * tol * max(1, np.abs(b).max()),
+                                   err_msg=name)
+    dY = rng.standard_normal((n, units)).astype(dtype)
+    got_back = fastnn.kernels.norm_backward(dY, got[1], got[3], gamma, kind, 1e-5)
+    want_back = reference.norm_backward(dY, want[1], want[3], gamma, kind, 1e-5)
+    for name, a, b in zip(("dX", "dgamma", "dbeta"), got_back, want_back):
+        np.testing.assert_allclose(a, b, rtol=0, atol=200 * tol * max(1, np.abs(b).max()),
+                                   err_msg=name)
+    # the backward from the forward's variance is the training loop's, bit for bit
+    code = NORMALIZATIONS[kind]
+    xhat, out, stats = np.empty_like(X), np.empty_like(X), np.empty(max(3 * units, n), dtype)
+    normalization.norm_forward(code, X, gamma, beta, 1e-5, xhat, out, stats)
+    dX, dgamma, dbeta = dY.copy(), np.empty(units, dtype), np.empty(units, dtype)
+    normalization.norm_backward(code, dX, xhat, stats, gamma, dgamma, dbeta)
+    for a, b in zip(got_back, (dX, dgamma, dbeta)):
+        np.testing.assert_array_equal(a, b)
+    running = [np.full(units, 0.5, dtype), np.full(units, 2.0, dtype)]
+    if kind == "batch":
+        ref_running = [r.copy() for r in running]
+        fastnn.kernels.norm_running_update(*running, got[2], got[3], n, 0.25)
+        reference.norm_running_update(*ref_running, got[2], got[3], n, 0.25)
+        for a, b in zip(running, ref_running):
+            np.testing.assert_allclose(a, b, rtol=50 * tol)
+    args = running if kind == "batch" else ()
+    np.testing.assert_allclose(
+        fastnn.kernels.norm_inference(X, gamma, beta, kind, 1e-5, *args),
+        reference.norm_inference(X, gamma, beta, kind, 1e-5, *args),
+        rtol=0, atol=50 * tol * max(1, np.abs(want[0]).max()))
+
+
+def _bad_norm_calls():
+    X, g = np.ones((4, 3)), np.ones(3)
+    k = fastnn.kernels
+    return [
+        (lambda: k.norm_forward(X, g, g, "group", 1e-5), ValueError, "kind must be one of"),
+        (lambda: k.norm_forward(X, np.ones(4), g, "batch", 1e-5), ValueError,
+         r"gamma must have shape \(3\)"),
+        (lambda: k.norm_forward(X, g, g.astype(np.float32), "batch", 1e-5), TypeError, "beta"),
+        (lambda: k.norm_forward(X, g, g, "layer", 0.0), ValueError, "eps must be in"),
+        (lambda: k.norm_forward(np.ones((0, 3)), g, g, "layer", 1e-5), ValueError,
+         "X must not be empty"),
+        (lambda: k.norm_forward(np.full((4, 3), np.nan), g, g, "layer", 1e-5), ValueError,
+         "X contains NaN"),
+        (lambda: k.norm_backward(X, X[:3], g, g, "batch", 1e-5), ValueError,
+         r"xhat must have shape \(4, 3\)"),
+        (lambda: k.norm_backward(X, X, g, g, "layer", 1e-5), ValueError,
+         r"var must have shape \(4\)"),
+        (lambda: k.norm_backward(X, X, -g, g, "batch", 1e-5), ValueError, "var holds variances"),
+        (lambda: k.norm_inference(X, g, g, "batch", 1e-5), ValueError,
+         "needs running_mean and running_var"),
+        (lambda: k.norm_running_update([0.0] * 3, np.ones(3), g, g, 4, 0.1), TypeError,
+         "running_mean must be a numpy.ndarray"),
+        (lambda: k.norm_running_update(np.ones(3), np.ones(3), g, g, 4, 1.5), ValueError,
+         "momentum must be in"),
+        (lambda: k.norm_running_update(np.ones(3), np.ones(3), g, g, 0, 0.1), ValueError,
+         "n must be in"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_norm_calls())))
+def test_public_kernels_refuse_bad_input(case):
+    call, error, message = _bad_norm_calls()[case]
+    with pytest.raises(error, match=message):
+        call()
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_backward_matches_finite_differences(kind):
     rng = np.random.default_rng(3)

@@ -9,7 +9,8 @@ cdef enum:
 
 cdef void norm_forward_impl(int kind, const floating* X, floating* xhat, floating* out,
                             const floating* gamma, const floating* beta, floating* stats,
-                            double eps, Py_ssize_t n, Py_ssize_t units) noexcept nogil
+                            floating* row_mean, floating* row_var, double eps, Py_ssize_t n,
+                            Py_ssize_t units) noexcept nogil
 cdef void norm_running_impl(const floating* stats, floating* running_mean,
                             floating* running_var, double momentum, Py_ssize_t n,
                             Py_ssize_t units) noexcept nogil

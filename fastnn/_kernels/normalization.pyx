@@ -27,8 +27,11 @@ What it computes, on C-contiguous (n, units) buffers, with the layer's scale
   ``out = γ·(x − running_mean)/√(running_var + ε) + β``; LayerNorm as in
   training.
 
-Every sum runs in a fixed order (rows 0..n−1, units 0..units−1) in the
-buffers' dtype, so results do not depend on the thread count.
+Every sum runs in a fixed order (rows 0..n−1; a row's units over 8 partial
+sums combined in a fixed tree) in the buffers' dtype, so results do not
+depend on the thread count.  The loops themselves are in
+``csrc/norm_loops.h``, compiled once per instruction-set path and chosen at
+run time like the other elementwise loops; every path gives the same bits.
 
 Parallel strategy: none; the training loop calls these on its own thread
 between products (train.pyx, "Parallel strategy"), and a normalization pass
@@ -36,116 +39,47 @@ is a few arithmetic operations per element.  Memory: the caller owns every
 buffer, the statistics included (the model's workspace, its running
 statistics).
 """
-from libc.math cimport sqrt
-from libc.string cimport memset
 
-cdef enum:
-    INFERENCE_BLOCK = 256   # units whose inverse deviations sit on the stack at once
-    LANES = 8               # partial sums of a row's reductions (see _row_sums)
+cdef extern from "norm_loops.h":
+    int FASTNN_NORM_BATCH
+    void fastnn_norm_forward_f32(int kind, const float* X, float* xhat, float* out,
+                                 const float* gamma, const float* beta, float* stats,
+                                 float* row_mean, float* row_var, double eps, Py_ssize_t n,
+                                 Py_ssize_t units) noexcept nogil
+    void fastnn_norm_forward_f64(int kind, const double* X, double* xhat, double* out,
+                                 const double* gamma, const double* beta, double* stats,
+                                 double* row_mean, double* row_var, double eps, Py_ssize_t n,
+                                 Py_ssize_t units) noexcept nogil
+    void fastnn_norm_backward_f32(int kind, float* dY, const float* xhat, const float* stats,
+                                  const float* gamma, float* dgamma, float* dbeta,
+                                  Py_ssize_t n, Py_ssize_t units) noexcept nogil
+    void fastnn_norm_backward_f64(int kind, double* dY, const double* xhat,
+                                  const double* stats, const double* gamma, double* dgamma,
+                                  double* dbeta, Py_ssize_t n, Py_ssize_t units) noexcept nogil
+    void fastnn_norm_inference_f32(int kind, float* X, const float* gamma, const float* beta,
+                                   const float* running_mean, const float* running_var,
+                                   double eps, Py_ssize_t n, Py_ssize_t units) noexcept nogil
+    void fastnn_norm_inference_f64(int kind, double* X, const double* gamma,
+                                   const double* beta, const double* running_mean,
+                                   const double* running_var, double eps, Py_ssize_t n,
+                                   Py_ssize_t units) noexcept nogil
 
+include "_isa.pxi"
 
-cdef void _column_moments(const floating* X, floating* mean, floating* var,
-                          Py_ssize_t n, Py_ssize_t units) noexcept nogil:
-    """mean[j] and the biased variance var[j] of each column over the n rows."""
-    cdef Py_ssize_t i, j
-    cdef floating inv_n = <floating>1 / <floating>n, d
-    memset(mean, 0, units * sizeof(floating))
-    memset(var, 0, units * sizeof(floating))
-    for i in range(n):
-        for j in range(units):
-            mean[j] = mean[j] + X[i * units + j]
-    for j in range(units):
-        mean[j] = mean[j] * inv_n
-    for i in range(n):
-        for j in range(units):
-            d = X[i * units + j] - mean[j]
-            var[j] = var[j] + d * d
-    for j in range(units):
-        var[j] = var[j] * inv_n
-
-
-cdef inline floating _combine(const floating* acc) noexcept nogil:
-    """The LANES partial sums added in a fixed tree order."""
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
-
-
-cdef void _row_sums(const floating* a, const floating* b, const floating* c, floating shift,
-                    Py_ssize_t units, floating* first, floating* second) noexcept nogil:
-    """Two reductions of one row, each over LANES partial sums (element j in
-    lane j % LANES, the lanes combined in a fixed order: independent chains
-    that the compiler vectorises, where one running sum is a chain of
-    dependent additions).  With ``b`` NULL: first = Σ a, second = Σ (a −
-    shift)²; otherwise first = Σ a·b, second = Σ a·b·c.  The order depends on
-    ``units`` only, so the results do not depend on the thread count."""
-    cdef floating acc1[LANES]
-    cdef floating acc2[LANES]
-    cdef floating v
-    cdef Py_ssize_t block, j, k, full = units - units % LANES
-    for k in range(LANES):
-        acc1[k] = 0
-        acc2[k] = 0
-    if b == NULL:
-        for block in range(full // LANES):
-            j = block * LANES
-            for k in range(LANES):
-                v = a[j + k] - shift
-                acc1[k] = acc1[k] + a[j + k]
-                acc2[k] = acc2[k] + v * v
-        for j in range(full, units):
-            v = a[j] - shift
-            acc1[j - full] = acc1[j - full] + a[j]
-            acc2[j - full] = acc2[j - full] + v * v
-    else:
-        for block in range(full // LANES):
-            j = block * LANES
-            for k in range(LANES):
-                v = a[j + k] * b[j + k]
-                acc1[k] = acc1[k] + v
-                acc2[k] = acc2[k] + v * c[j + k]
-        for j in range(full, units):
-            v = a[j] * b[j]
-            acc1[j - full] = acc1[j - full] + v
-            acc2[j - full] = acc2[j - full] + v * c[j]
-    first[0] = _combine(acc1)
-    second[0] = _combine(acc2)
-
-
-cdef void _row_moments(const floating* x, floating* mean, floating* rstd, floating eps,
-                       Py_ssize_t units) noexcept nogil:
-    """The mean and 1/√(σ² + ε) of one row of ``units`` values (two passes:
-    the mean, then the squared deviations from it)."""
-    cdef floating total, squares, unused, inv_u = <floating>1 / <floating>units, m
-    _row_sums(x, NULL, NULL, 0, units, &total, &unused)
-    m = total * inv_u
-    _row_sums(x, NULL, NULL, m, units, &unused, &squares)
-    mean[0] = m
-    rstd[0] = <floating>1 / <floating>sqrt(squares * inv_u + eps)
+if FASTNN_NORM_BATCH != NORM_BATCH:   # the C loops' kind code is the .pxd's
+    raise ImportError("normalization: csrc/norm_loops.h disagrees with normalization.pxd")
 
 
 cdef void norm_forward_impl(int kind, const floating* X, floating* xhat, floating* out,
                             const floating* gamma, const floating* beta, floating* stats,
-                            double eps, Py_ssize_t n, Py_ssize_t units) noexcept nogil:
-    cdef Py_ssize_t i, j
-    cdef floating m, r, e = <floating>eps
-    cdef floating* mean
-    cdef floating* rstd
-    cdef floating* var
-    if kind == NORM_BATCH:
-        mean, rstd, var = stats, stats + units, stats + 2 * units
-        _column_moments(X, mean, var, n, units)
-        for j in range(units):
-            rstd[j] = <floating>1 / <floating>sqrt(var[j] + e)
-        for i in range(n):
-            for j in range(units):
-                xhat[i * units + j] = (X[i * units + j] - mean[j]) * rstd[j]
-                out[i * units + j] = gamma[j] * xhat[i * units + j] + beta[j]
+                            floating* row_mean, floating* row_var, double eps, Py_ssize_t n,
+                            Py_ssize_t units) noexcept nogil:
+    if floating is float:
+        fastnn_norm_forward_f32(kind, X, xhat, out, gamma, beta, stats, row_mean, row_var,
+                                eps, n, units)
     else:
-        for i in range(n):
-            _row_moments(X + i * units, &m, &r, e, units)
-            stats[i] = r
-            for j in range(units):
-                xhat[i * units + j] = (X[i * units + j] - m) * r
-                out[i * units + j] = gamma[j] * xhat[i * units + j] + beta[j]
+        fastnn_norm_forward_f64(kind, X, xhat, out, gamma, beta, stats, row_mean, row_var,
+                                eps, n, units)
 
 
 cdef void norm_running_impl(const floating* stats, floating* running_mean,
@@ -164,73 +98,50 @@ cdef void norm_running_impl(const floating* stats, floating* running_mean,
 cdef void norm_backward_impl(int kind, floating* dY, const floating* xhat,
                              const floating* stats, const floating* gamma, floating* dgamma,
                              floating* dbeta, Py_ssize_t n, Py_ssize_t units) noexcept nogil:
-    cdef Py_ssize_t i, j
-    cdef floating g, s1, s2, r, inv_n, inv_u = <floating>1 / <floating>units
-    cdef const floating* rstd
-    memset(dgamma, 0, units * sizeof(floating))
-    memset(dbeta, 0, units * sizeof(floating))
-    for i in range(n):
-        for j in range(units):
-            dgamma[j] = dgamma[j] + dY[i * units + j] * xhat[i * units + j]
-            dbeta[j] = dbeta[j] + dY[i * units + j]
-    if kind == NORM_BATCH:
-        # Σĝ = γ·dβ and Σĝ·x̂ = γ·dγ per column
-        rstd = stats + units
-        inv_n = <floating>1 / <floating>n
-        for i in range(n):
-            for j in range(units):
-                dY[i * units + j] = gamma[j] * rstd[j] * (
-                    dY[i * units + j] - inv_n * (dbeta[j] + xhat[i * units + j] * dgamma[j]))
+    if floating is float:
+        fastnn_norm_backward_f32(kind, dY, xhat, stats, gamma, dgamma, dbeta, n, units)
     else:
-        for i in range(n):
-            # Σĝ and Σĝ·x̂ over the row
-            _row_sums(dY + i * units, gamma, xhat + i * units, 0, units, &s1, &s2)
-            r = stats[i]
-            for j in range(units):
-                g = dY[i * units + j] * gamma[j]
-                dY[i * units + j] = r * (g - inv_u * (s1 + xhat[i * units + j] * s2))
+        fastnn_norm_backward_f64(kind, dY, xhat, stats, gamma, dgamma, dbeta, n, units)
 
 
 cdef void norm_inference_impl(int kind, floating* X, const floating* gamma,
                               const floating* beta, const floating* running_mean,
                               const floating* running_var, double eps, Py_ssize_t n,
                               Py_ssize_t units) noexcept nogil:
-    cdef Py_ssize_t i, j, start, stop
-    cdef floating m, r, e = <floating>eps
-    cdef floating rstd[INFERENCE_BLOCK]
-    if kind == NORM_BATCH:
-        # a block of units at a time: their 1/√(running_var + ε) on the stack
-        start = 0
-        while start < units:
-            stop = start + INFERENCE_BLOCK if units - start > INFERENCE_BLOCK else units
-            for j in range(start, stop):
-                rstd[j - start] = <floating>1 / <floating>sqrt(running_var[j] + e)
-            for i in range(n):
-                for j in range(start, stop):
-                    X[i * units + j] = gamma[j] * (
-                        (X[i * units + j] - running_mean[j]) * rstd[j - start]) + beta[j]
-            start = stop
+    if floating is float:
+        fastnn_norm_inference_f32(kind, X, gamma, beta, running_mean, running_var, eps, n,
+                                  units)
     else:
-        for i in range(n):
-            _row_moments(X + i * units, &m, &r, e, units)
-            for j in range(units):
-                X[i * units + j] = gamma[j] * ((X[i * units + j] - m) * r) + beta[j]
+        fastnn_norm_inference_f64(kind, X, gamma, beta, running_mean, running_var, eps, n,
+                                  units)
 
 
 # --- Python entry points (tests; fastnn.kernels validates first) -----------------
 
 def norm_forward(int kind, const floating[:, ::1] X, const floating[::1] gamma,
                  const floating[::1] beta, double eps, floating[:, ::1] xhat,
-                 floating[:, ::1] out, floating[::1] stats):
+                 floating[:, ::1] out, floating[::1] stats, floating[::1] row_mean=None,
+                 floating[::1] row_var=None):
     """Training forward (see the design notes) into xhat, out and stats;
-    ``stats`` holds 3·units (BatchNorm) or n (LayerNorm) values."""
+    ``stats`` holds 3·units (BatchNorm) or n (LayerNorm) values; LayerNorm
+    also writes each row's mean and biased variance into ``row_mean`` and
+    ``row_var`` (n values each) when they are given."""
     cdef Py_ssize_t n = X.shape[0], units = X.shape[1]
+    cdef floating* mean_ptr = NULL
+    cdef floating* var_ptr = NULL
     _check(kind, n, units, gamma, beta, xhat, out)
     if stats.shape[0] < (3 * units if kind == NORM_BATCH else n):
         raise ValueError("norm_forward: stats is too short")
+    if (row_mean is None) != (row_var is None):
+        raise ValueError("norm_forward: give both row_mean and row_var, or neither")
+    if row_mean is not None:
+        if kind != NORM_LAYER or row_mean.shape[0] != n or row_var.shape[0] != n:
+            raise ValueError("norm_forward: row_mean and row_var are LayerNorm's, "
+                             "n values each")
+        mean_ptr, var_ptr = &row_mean[0], &row_var[0]
     with nogil:
         norm_forward_impl(kind, &X[0, 0], &xhat[0, 0], &out[0, 0], &gamma[0], &beta[0],
-                          &stats[0], eps, n, units)
+                          &stats[0], mean_ptr, var_ptr, eps, n, units)
 
 
 def norm_running_update(const floating[::1] stats, floating[::1] running_mean,

@@ -722,7 +722,7 @@ cdef void _norm_forward(const NormPlan* norm, Py_ssize_t layer, const floating* 
     norm_forward_impl(norm.kinds[layer], X, <floating*>norm.xhat + batch_size * norm.off[layer],
                       out, gamma, gamma + units,
                       <floating*>norm.stats + (batch_size + 2) * norm.off[layer],
-                      norm.eps[layer], n, units)
+                      NULL, NULL, norm.eps[layer], n, units)
 
 
 cdef void _norm_running(const NormPlan* norm, Py_ssize_t n, Py_ssize_t batch_size,
