@@ -10,6 +10,11 @@ medians and their ratio:
     fastnn against PyTorch eager on the same network, data and thread count
     (both from ``fastnn.bench.training``): whole epochs of 60,000 samples, or
     single steps for the large network.
+``--vs jax``
+    fastnn against JAX (a jitted epoch, ``lax.scan`` over its batches; the
+    peer of ``fastnn.bench.jax_peer``, in its worker process) on
+    ``--threads`` threads: under ``--load N``, the two side by side round
+    after round, where the suite's ``contention`` rows come minutes apart.
 ``--vs threads``
     fastnn on 1 thread against fastnn on 2 threads.
 ``--vs isa``
@@ -35,9 +40,10 @@ Examples::
     python benchmarks/interleaved.py nielsen 10 --vs isa --isa portable --threads 1
     python benchmarks/interleaved.py mlp 256 --vs threads --load 2
     python benchmarks/interleaved.py 3b1b 32 --vs adaptive --rounds 9
+    python benchmarks/interleaved.py mlp 256 --vs jax --load 2 --rounds 15
 
 Network names are the keys of ``fastnn.bench.cases.NETWORKS`` (nielsen,
-3b1b, mlp, large).  Needs PyTorch for ``--vs torch``.
+3b1b, mlp, large).  Needs PyTorch for ``--vs torch``, JAX for ``--vs jax``.
 """
 
 import argparse
@@ -51,17 +57,18 @@ from fastnn.bench.cases import EPOCH_SAMPLES, NETWORKS, TrainingCase
 from fastnn.bench.load import competing_processes
 
 
-def _timer(trainer, per_step, reps):
-    """A function timing one round: ``reps`` steps, or one epoch; samples/s."""
+def _timer(trainer, per_step, reps, epoch_samples):
+    """A function timing one round: ``reps`` steps, or one epoch of
+    ``epoch_samples``; samples/s."""
     def run():
         start = time.perf_counter()
         if per_step:
             for _ in range(reps):
                 trainer.step()
-            samples = reps * trainer.batch
+            samples = reps * trainer.batch * trainer.steps_per_call
         else:
             trainer.epoch()
-            samples = trainer.X.shape[0]
+            samples = epoch_samples
         return samples / (time.perf_counter() - start)
     return run
 
@@ -70,9 +77,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("network", choices=sorted(NETWORKS))
     parser.add_argument("batch", type=int)
-    parser.add_argument("--vs", choices=["torch", "threads", "isa", "adaptive"], required=True)
+    parser.add_argument("--vs", choices=["torch", "jax", "threads", "isa", "adaptive"], required=True)
     parser.add_argument("--threads", type=int, default=2,
-                        help="thread count for --vs torch, isa and adaptive (default 2)")
+                        help="thread count for --vs torch, jax, isa and adaptive (default 2)")
     parser.add_argument("--isa", default="portable",
                         help="the other instruction-set path for --vs isa (default portable)")
     parser.add_argument("--rounds", type=int, default=6)
@@ -96,29 +103,38 @@ def _compare(args):
         fastnn.set_num_threads(args.threads)
         torch.set_num_threads(args.threads)
         runners = {name: _timer(training.make(case, name, "float32", samples), per_step,
-                                args.steps)
+                                args.steps, samples)
                    for name in ("fastnn", "torch")}
         settings = {name: None for name in runners}   # nothing to switch between rounds
+    elif args.vs == "jax":
+        from fastnn.bench import jax_peer
+        if not jax_peer.available():
+            raise SystemExit('--vs jax needs JAX (pip install "jax[cpu]")')
+        fastnn.set_num_threads(args.threads)      # the JAX worker runs on as many
+        runners = {name: _timer(training.make(case, name, "float32", samples), per_step,
+                                args.steps, samples)
+                   for name in ("fastnn", "jax")}
+        settings = {name: None for name in runners}
     elif args.vs == "threads":
         trainer = training.make(case, "fastnn", "float32", samples)
-        runners = {"2 threads": _timer(trainer, per_step, args.steps),
-                   "1 thread": _timer(trainer, per_step, args.steps)}
+        runners = {"2 threads": _timer(trainer, per_step, args.steps, samples),
+                   "1 thread": _timer(trainer, per_step, args.steps, samples)}
         settings = {"2 threads": lambda: fastnn.set_num_threads(2),
                     "1 thread": lambda: fastnn.set_num_threads(1)}
     elif args.vs == "adaptive":
         if per_step:
             raise SystemExit("--vs adaptive times epochs (fit); the large network runs steps")
         trainer = training.make(case, "fastnn", "float32", samples)
-        runners = {"adaptive": _timer(trainer, per_step, args.steps),
-                   "fixed": _timer(trainer, per_step, args.steps)}
+        runners = {"adaptive": _timer(trainer, per_step, args.steps, samples),
+                   "fixed": _timer(trainer, per_step, args.steps, samples)}
         settings = {"adaptive": lambda: fastnn.set_num_threads(args.threads),
                     "fixed": lambda: fastnn.set_num_threads(args.threads, adaptive=False)}
     else:
         fastnn.set_num_threads(args.threads)
         default = fastnn.get_isa()
         trainer = training.make(case, "fastnn", "float32", samples)
-        runners = {default: _timer(trainer, per_step, args.steps),
-                   args.isa: _timer(trainer, per_step, args.steps)}
+        runners = {default: _timer(trainer, per_step, args.steps, samples),
+                   args.isa: _timer(trainer, per_step, args.steps, samples)}
         settings = {default: lambda: fastnn.set_isa(default),
                     args.isa: lambda: fastnn.set_isa(args.isa)}
 
@@ -133,7 +149,7 @@ def _compare(args):
                 settings[name]()
             times[name].append(run())
     medians = {name: float(np.median(v)) for name, v in times.items()}
-    (a, ma), (b, mb) = medians.items()   # fastnn/torch, 2/1 threads, default/other path, adaptive/fixed
+    (a, ma), (b, mb) = medians.items()   # fastnn/torch or jax, 2/1 threads, default/other path, adaptive/fixed
     what = "steps" if per_step else "epochs"
     print("%s b%d, %d rounds of %s, float32, %ssamples/s medians: %s %s, %s %s, "
           "ratio %.2f" % (NETWORKS[args.network].name, args.batch, args.rounds, what,
