@@ -258,6 +258,18 @@ def test_a_run_with_fixed_ranks_repeats_bit_for_bit(products, tmp_path):
 
 
 @needs_mpi
+@pytest.mark.parametrize("products", ["0", "1"], ids=["gradient-sum", "shared-products"])
+def test_ranks_on_two_threads_each_give_the_bits_of_one_thread_each(products, tmp_path):
+    digests = []
+    for threads in ("1", "2"):
+        run = _run(2, "threaded-digest", tmp_path / threads, DIGEST_THREADS=threads,
+                   FASTNN_MPI_SHARED_PRODUCTS=products)
+        assert run.returncode == 0, run.stdout + run.stderr
+        digests.append((tmp_path / threads / "digest").read_text())
+    assert len(digests[0]) == 64 and digests[0] == digests[1]
+
+
+@needs_mpi
 def test_bad_input_on_one_rank_is_reported_on_every_rank_before_training(tmp_path):
     _passes(2, "bad-input", tmp_path / "run")
 

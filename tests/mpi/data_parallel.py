@@ -60,6 +60,10 @@ CHECK is one of:
   and ``same-as-one-process``.
 * ``digest``: rank 0 writes a digest of the weights after a fixed training
   to DIR/digest (the test compares two runs).
+* ``threaded-digest``: the same for a network whose products are large
+  enough for fastnn's threads, each rank on DIGEST_THREADS threads (the
+  machine's CPUs made to count DIGEST_THREADS per rank, so that fit's share
+  cap allows them; checked during fit); the test compares 1 and 2 threads.
 * ``bad-input``: rank 1's shard has a NaN; every rank must raise ValueError
   before any step, rank 1 naming the row, the others naming rank 1.
 * ``raise-mid-training``: rank 1 raises in a callback after its first epoch;
@@ -415,6 +419,26 @@ def digest(folder):
             f.write(hashlib.sha256(model.params.tobytes()).hexdigest())
 
 
+def threaded_digest(folder):
+    import fastnn._cpus
+    threads = int(os.environ["DIGEST_THREADS"])
+    fastnn._cpus.available_cpus = lambda: threads * SIZE
+    fastnn.set_num_threads(threads, adaptive=False)
+    rng = np.random.default_rng(7)
+    X, y = rng.random((2048, 64), dtype=np.float32), rng.integers(0, 10, 2048)
+    model = fastnn.Sequential([fastnn.Dense(64, 512), fastnn.ReLU(), fastnn.Dense(512, 256),
+                               fastnn.ReLU(), fastnn.Dense(256, 10), fastnn.Softmax()],
+                              dtype="float32", seed=3)
+    rows = fastnn.distributed.shard_range(len(X), COMM)
+    seen = []
+    model.fit(X[rows], y[rows], "cce", fastnn.Adam(1e-3), epochs=2, batch_size=256, verbose=0,
+              callbacks=[lambda epoch, logs: seen.append(fastnn.get_num_threads())], comm=COMM)
+    assert seen == [threads, threads], seen
+    if RANK == 0:
+        with open(os.path.join(folder, "digest"), "w") as f:
+            f.write(hashlib.sha256(model.params.tobytes()).hexdigest())
+
+
 def bad_input(folder):
     X, y = _data()
     rows = fastnn.distributed.shard_range(len(X), COMM)
@@ -483,5 +507,5 @@ if __name__ == "__main__":
      "killed-mid-training": killed_mid_training, "gradient-sum": gradient_sum,
      "two-machines": two_machines, "weights-and-labels": weights_and_labels,
      "dropout": dropout, "activations-and-losses": activations_and_losses,
-     "shared-products": shared_products}[check](folder)
+     "shared-products": shared_products, "threaded-digest": threaded_digest}[check](folder)
     open(os.path.join(folder, "ok-%d" % RANK), "w").close()
