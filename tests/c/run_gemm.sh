@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The C GEMM harness (tests/c/test_gemm.c) on every instruction-set path:
-# built natively and run on each path this CPU supports (portable, avx2,
-# avx512), then cross-compiled for aarch64 and run under qemu-user (portable,
-# neon).  Not part of CI; the Python suite covers the native paths too, this
-# is the only test of the NEON kernels on an x86 machine.
+# The C harnesses on every instruction-set path: tests/c/test_gemm.c (the GEMM
+# kernels) and tests/c/test_norm.c (the normalization loops, bit for bit with
+# a scalar oracle), each built natively and run on each path this CPU
+# supports (portable, avx2, avx512), then cross-compiled for aarch64 and run
+# under qemu-user (portable, neon).  Not part of CI; the Python suite covers
+# the native paths too, this is the only test of the NEON kernels on an x86
+# machine.
 #
 #   tests/c/run_gemm.sh            # native, then aarch64
 #   tests/c/run_gemm.sh native     # only the native build
@@ -24,10 +26,14 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 status=0
 
+HARNESSES=(test_gemm test_norm)
+
 if [ "$TARGET" = all ] || [ "$TARGET" = native ]; then
-    echo "+ native ($(uname -m)): ${CC:-gcc} ${FLAGS[*]} tests/c/test_gemm.c"
-    "${CC:-gcc}" "${FLAGS[@]}" tests/c/test_gemm.c -o "$OUT/test_gemm" -lm
-    "$OUT/test_gemm" "$@" || status=1
+    for t in "${HARNESSES[@]}"; do
+        echo "+ native ($(uname -m)): ${CC:-gcc} ${FLAGS[*]} tests/c/$t.c"
+        "${CC:-gcc}" "${FLAGS[@]}" "tests/c/$t.c" -o "$OUT/$t" -lm
+        "$OUT/$t" "$@" || status=1
+    done
 fi
 
 if [ "$TARGET" = all ] || [ "$TARGET" = aarch64 ]; then
@@ -38,9 +44,11 @@ if [ "$TARGET" = all ] || [ "$TARGET" = aarch64 ]; then
              "gcc-aarch64-linux-gnu libc6-dev-arm64-cross)" >&2
         exit 2
     fi
-    echo "+ aarch64 (qemu-aarch64): $CROSS ${FLAGS[*]} tests/c/test_gemm.c"
-    "$CROSS" "${FLAGS[@]}" tests/c/test_gemm.c -o "$OUT/test_gemm_aarch64" -lm
-    qemu-aarch64 -L "$SYSROOT" "$OUT/test_gemm_aarch64" "$@" || status=1
+    for t in "${HARNESSES[@]}"; do
+        echo "+ aarch64 (qemu-aarch64): $CROSS ${FLAGS[*]} tests/c/$t.c"
+        "$CROSS" "${FLAGS[@]}" "tests/c/$t.c" -o "$OUT/${t}_aarch64" -lm
+        qemu-aarch64 -L "$SYSROOT" "$OUT/${t}_aarch64" "$@" || status=1
+    done
 fi
 
 exit $status
