@@ -85,7 +85,7 @@ def all_finite_contiguous(cnp.ndarray values not None):
 
     The array is read through its data pointer rather than a typed
     memoryview: this module then carries none of Cython's memoryview support
-    code (about 90 KB of a wheel's compressed size per module that does).
+    code (it took 67 of this module's 109 KB in a compressed wheel).
     """
     cdef int kind = cnp.PyArray_TYPE(values)
     cdef Py_ssize_t n
