@@ -52,7 +52,7 @@ import time
 import numpy as np
 
 import fastnn
-from fastnn.bench import training
+from fastnn.bench import jax_peer, training
 from fastnn.bench.cases import EPOCH_SAMPLES, NETWORKS, TrainingCase
 from fastnn.bench.load import competing_processes
 
@@ -96,25 +96,19 @@ def _compare(args):
     per_step = args.network == "large"
     samples = args.batch * training.STEP_BATCHES if per_step else EPOCH_SAMPLES
     case = TrainingCase(args.network, args.batch, samples)
-    if args.vs == "torch":
-        torch = training.torch_module()
-        if torch is None:
-            raise SystemExit("--vs torch needs PyTorch (pip install torch==2.13.0)")
-        fastnn.set_num_threads(args.threads)
-        torch.set_num_threads(args.threads)
-        runners = {name: _timer(training.make(case, name, "float32", samples), per_step,
-                                args.steps, samples)
-                   for name in ("fastnn", "torch")}
-        settings = {name: None for name in runners}   # nothing to switch between rounds
-    elif args.vs == "jax":
-        from fastnn.bench import jax_peer
-        if not jax_peer.available():
+    if args.vs in ("torch", "jax"):
+        if args.vs == "torch":
+            torch = training.torch_module()
+            if torch is None:
+                raise SystemExit("--vs torch needs PyTorch (pip install torch==2.13.0)")
+            torch.set_num_threads(args.threads)
+        elif not jax_peer.available():
             raise SystemExit('--vs jax needs JAX (pip install "jax[cpu]")')
-        fastnn.set_num_threads(args.threads)      # the JAX worker runs on as many
+        fastnn.set_num_threads(args.threads)      # the JAX worker takes as many
         runners = {name: _timer(training.make(case, name, "float32", samples), per_step,
                                 args.steps, samples)
-                   for name in ("fastnn", "jax")}
-        settings = {name: None for name in runners}
+                   for name in ("fastnn", args.vs)}
+        settings = {name: None for name in runners}   # nothing to switch between rounds
     elif args.vs == "threads":
         trainer = training.make(case, "fastnn", "float32", samples)
         runners = {"2 threads": _timer(trainer, per_step, args.steps, samples),
