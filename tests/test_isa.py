@@ -20,6 +20,7 @@ import fastnn
 from fastnn import reference
 from fastnn._kernels import _finite
 from fastnn._kernels import normalization as _normalization
+from fastnn._validation import NORMALIZATIONS
 from fastnn._kernels import optim as _optim
 
 from conftest import assert_parity
@@ -118,8 +119,9 @@ def test_elementwise_loops_give_the_same_bits_on_every_path(rng, dtype):
             assert _finite.all_finite_contiguous(p0)
 
 
-def _normalization_passes(kind, X, gamma, beta, dY, running_mean, running_var):
-    """Training forward, backward and inference of one normalization kind."""
+def _normalization_passes(name, X, gamma, beta, dY, running_mean, running_var):
+    """Training forward, backward and inference of normalization ``name``."""
+    kind = NORMALIZATIONS[name]
     n, units = X.shape
     xhat, out = np.empty_like(X), np.empty_like(X)
     stats = np.empty(max(3 * units, n), X.dtype)
@@ -128,13 +130,13 @@ def _normalization_passes(kind, X, gamma, beta, dY, running_mean, running_var):
     _normalization.norm_backward(kind, dX, xhat, stats, gamma, dgamma, dbeta)
     inferred = X.copy()
     _normalization.norm_inference(kind, inferred, gamma, beta, running_mean, running_var, 1e-5)
-    return {"out": out, "xhat": xhat, "stats": stats[:3 * units if kind == 1 else n],
+    return {"out": out, "xhat": xhat, "stats": stats[:3 * units if name == "batch" else n],
             "dX": dX, "dgamma": dgamma, "dbeta": dbeta, "inference": inferred}
 
 
-@pytest.mark.parametrize("kind", [1, 2], ids=["batch", "layer"])
+@pytest.mark.parametrize("name", ["batch", "layer"])
 @pytest.mark.parametrize("n, units", [(1, 3), (5, 8), (9, 13), (40, 300)])
-def test_normalization_gives_the_same_bits_on_every_path(rng, dtype, kind, n, units):
+def test_normalization_gives_the_same_bits_on_every_path(rng, dtype, name, n, units):
     # units below, at and past the 8-lane blocks of a row's sums (and a tail);
     # one path's results against another's, and the portable path's against
     # the NumPy reference within tolerance
@@ -145,14 +147,13 @@ def test_normalization_gives_the_same_bits_on_every_path(rng, dtype, kind, n, un
     running_var = (rng.random(units) + 0.1).astype(dtype)
     args = (X, gamma, beta, dY, running_mean, running_var)
     with fastnn.use_isa("portable"):
-        expected = _normalization_passes(kind, *args)
-    name = "batch" if kind == 1 else "layer"
+        expected = _normalization_passes(name, *args)
     out, xhat, mean, var = reference.norm_forward(X, gamma, beta, name, 1e-5)
     assert_parity("norm_forward [portable]", expected["out"], out, dtype)
     dX = reference.norm_backward(dY, xhat, var, gamma, name, 1e-5)[0]
     assert_parity("norm_backward [portable]", expected["dX"], dX, dtype)
     for path in fastnn.available_isas():
         with fastnn.use_isa(path):
-            actual = _normalization_passes(kind, *args)
+            actual = _normalization_passes(name, *args)
         for key, value in expected.items():
             np.testing.assert_array_equal(actual[key], value, err_msg="%s [%s]" % (key, path))
