@@ -36,8 +36,7 @@
 #include <unistd.h>
 
 #include "packed_gemm.h"
-
-static long n_checks, n_fails;
+#include "harness.h"
 static double worst_ratio[2];   /* largest error / bound seen, [is_double] */
 
 #define FAIL(...)                                                                    \
@@ -366,48 +365,26 @@ static void test_step_forward(int dbl)
             }
 }
 
+static void check_path(int isa)
+{
+    const long checks0 = n_checks, fails0 = n_fails;
+    worst_ratio[0] = worst_ratio[1] = 0;
+    for (int dbl = 0; dbl < 2; dbl++) {
+        test_small(dbl);
+        test_packed(dbl);
+        test_packed_threads(dbl);
+        test_step_forward(dbl);
+    }
+    printf("%-8s %s: %ld checks, %ld failed; largest error/bound f32 %.3f, f64 %.3f"
+           " (small kernels: %s, packed kernel: %s)\n", FASTNN_ISA_NAMES[isa],
+           n_fails == fails0 ? "ok" : "FAILED", n_checks - checks0, n_fails - fails0,
+           worst_ratio[0], worst_ratio[1], fastnn_small_gemm_isa(),
+           fastnn_pg_have_kernel() ? "own" : "none, the small kernels");
+}
+
 int main(int argc, char **argv)
 {
-    int want[FASTNN_N_ISA] = {0};
-    for (int a = 1; a < argc; a++) {
-        int found = 0;
-        for (int isa = 0; isa < FASTNN_N_ISA; isa++)
-            if (strcmp(argv[a], FASTNN_ISA_NAMES[isa]) == 0)
-                want[isa] = found = 1;
-        if (!found) {
-            fprintf(stderr, "unknown path %s\n", argv[a]);
-            return 2;
-        }
-    }
     signal(SIGSEGV, on_fault);
     signal(SIGBUS, on_fault);
-    int ran = 0;
-    for (int isa = 0; isa < FASTNN_N_ISA; isa++) {
-        if (argc > 1 && !want[isa])
-            continue;
-        if (!fastnn_isa_set(isa)) {
-            printf("%-8s skipped: not in this build or not on this CPU\n",
-                   FASTNN_ISA_NAMES[isa]);
-            continue;
-        }
-        const long checks0 = n_checks, fails0 = n_fails;
-        worst_ratio[0] = worst_ratio[1] = 0;
-        for (int dbl = 0; dbl < 2; dbl++) {
-            test_small(dbl);
-            test_packed(dbl);
-            test_packed_threads(dbl);
-            test_step_forward(dbl);
-        }
-        printf("%-8s %s: %ld checks, %ld failed; largest error/bound f32 %.3f, f64 %.3f"
-               " (small kernels: %s, packed kernel: %s)\n", FASTNN_ISA_NAMES[isa],
-               n_fails == fails0 ? "ok" : "FAILED", n_checks - checks0, n_fails - fails0,
-               worst_ratio[0], worst_ratio[1], fastnn_small_gemm_isa(),
-               fastnn_pg_have_kernel() ? "own" : "none, the small kernels");
-        ran++;
-    }
-    if (ran == 0) {
-        printf("no path ran\n");
-        return 2;
-    }
-    return n_fails == 0 ? 0 : 1;
+    return harness_run_paths(argc, argv, check_path);
 }

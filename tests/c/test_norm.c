@@ -21,8 +21,7 @@
 #include <string.h>
 
 #include "norm_loops.h"
-
-static long n_checks, n_fails;
+#include "harness.h"
 
 /* ---- the scalar oracle: the operations of norm_loops.h, element by element */
 
@@ -208,44 +207,22 @@ static void check_##S(const char *path, int kind, long n, long u)               
 CHECK_TYPE(float, f32, "float")
 CHECK_TYPE(double, f64, "double")
 
-int main(int argc, char **argv)
+static void check_path(int isa)
 {
     static const long shapes[][2] = {{1, 1}, {1, 3}, {2, 8}, {5, 13}, {9, 16}, {4, 17},
                                      {33, 100}, {3, 300}};
-    int want[FASTNN_N_ISA] = {0};
-    for (int a = 1; a < argc; a++) {
-        int found = 0;
-        for (int isa = 0; isa < FASTNN_N_ISA; isa++)
-            if (strcmp(argv[a], FASTNN_ISA_NAMES[isa]) == 0)
-                want[isa] = found = 1;
-        if (!found) {
-            fprintf(stderr, "unknown path %s\n", argv[a]);
-            return 2;
+    const long checks0 = n_checks, fails0 = n_fails;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int kind = 1; kind <= 2; kind++) {
+            check_f32(FASTNN_ISA_NAMES[isa], kind, shapes[s][0], shapes[s][1]);
+            check_f64(FASTNN_ISA_NAMES[isa], kind, shapes[s][0], shapes[s][1]);
         }
-    }
-    int ran = 0;
-    for (int isa = 0; isa < FASTNN_N_ISA; isa++) {
-        if (argc > 1 && !want[isa])
-            continue;
-        if (!fastnn_isa_set(isa)) {
-            printf("%-8s skipped: not in this build or not on this CPU\n",
-                   FASTNN_ISA_NAMES[isa]);
-            continue;
-        }
-        const long checks0 = n_checks, fails0 = n_fails;
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-            for (int kind = 1; kind <= 2; kind++) {
-                check_f32(FASTNN_ISA_NAMES[isa], kind, shapes[s][0], shapes[s][1]);
-                check_f64(FASTNN_ISA_NAMES[isa], kind, shapes[s][0], shapes[s][1]);
-            }
-        printf("%-8s %s: %ld normalization checks, %ld failed (bit for bit with the "
-               "scalar oracle)\n", FASTNN_ISA_NAMES[isa], n_fails == fails0 ? "ok" : "FAILED",
-               n_checks - checks0, n_fails - fails0);
-        ran++;
-    }
-    if (ran == 0) {
-        printf("no path ran\n");
-        return 2;
-    }
-    return n_fails == 0 ? 0 : 1;
+    printf("%-8s %s: %ld normalization checks, %ld failed (bit for bit with the "
+           "scalar oracle)\n", FASTNN_ISA_NAMES[isa], n_fails == fails0 ? "ok" : "FAILED",
+           n_checks - checks0, n_fails - fails0);
+}
+
+int main(int argc, char **argv)
+{
+    return harness_run_paths(argc, argv, check_path);
 }
