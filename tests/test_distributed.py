@@ -16,6 +16,7 @@ import sys
 import numpy as np
 import pytest
 
+import fastnn
 from fastnn.distributed import DataParallel
 
 SCRIPT = pathlib.Path(__file__).resolve().parent / "mpi" / "data_parallel.py"
@@ -189,6 +190,26 @@ def test_the_shared_products_slices_cover_every_parameter_once(sizes, ranks):
             assert 0 <= start <= stop <= n_params
             owners[start:stop] += 1
     np.testing.assert_array_equal(owners, 1)
+
+
+@pytest.mark.parametrize("layers", [[fastnn.Dense(12, 10), fastnn.ReLU(), fastnn.Dense(10, 4),
+                                     fastnn.Softmax()],
+                                    [fastnn.Dense(5, 3), fastnn.Tanh(), fastnn.Dense(3, 7),
+                                     fastnn.Sigmoid(), fastnn.Dense(7, 2), fastnn.Identity()]])
+def test_the_exchange_blocks_fit_the_exchange_window_without_overlapping(layers):
+    # every layer's inputs and dL/dZ, a global batch each, inside the window
+    # (which also has room for the output activations, never exchanged)
+    from fastnn._kernels import train
+    layout = fastnn.Sequential(layers)._layout
+    sizes, batch = layout["sizes"], 6
+    used = np.zeros(train.exchange_size(batch, sizes), int)
+    blocks = train.exchange_blocks(batch, sizes, layout["a_off"], layout["d_off"])
+    assert [units for _, units in blocks] == list(sizes[:-1]) + list(sizes[1:])
+    for offset, units in blocks:
+        assert 0 <= offset and offset + batch * units <= used.size
+        used[offset:offset + batch * units] += 1
+    assert used.max() == 1
+    assert used.sum() == batch * (sizes[:-1].sum() + sizes[1:].sum())
 
 
 @needs_mpi

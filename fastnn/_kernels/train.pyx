@@ -471,6 +471,24 @@ cdef inline Py_ssize_t _owned_bound(Py_ssize_t count, Py_ssize_t i, Py_ssize_t P
     return count * i // P
 
 
+cdef inline Py_ssize_t _exchange_input_at(Py_ssize_t l, Py_ssize_t batch_size,
+                                          const Py_ssize_t* a_off) noexcept nogil:
+    """Shared products: where layer l's inputs (a global batch of A_{l-1})
+    start in the exchange window, which holds a batch of every activation
+    block (the activations' layout; the last, the outputs, is never
+    exchanged), then a batch of every dL/dZ block (exchange_size)."""
+    return batch_size * a_off[l - 1]
+
+
+cdef inline Py_ssize_t _exchange_delta_at(Py_ssize_t l, Py_ssize_t batch_size,
+                                          Py_ssize_t n_layers, const Py_ssize_t* sizes,
+                                          const Py_ssize_t* a_off,
+                                          const Py_ssize_t* d_off) noexcept nogil:
+    """Shared products: where layer l's dL/dZ (a global batch) starts in the
+    exchange window (see _exchange_input_at)."""
+    return batch_size * (a_off[n_layers] + sizes[n_layers] + d_off[l])
+
+
 cdef void _share_rows(const Distributed* dist, int b, floating* acts, const floating* A0,
                       const floating* deltas, Py_ssize_t n, Py_ssize_t batch_size,
                       Py_ssize_t n_layers, const Py_ssize_t* sizes, const Py_ssize_t* a_off,
@@ -479,17 +497,16 @@ cdef void _share_rows(const Distributed* dist, int b, floating* acts, const floa
     """Shared products: copy this rank's n rows of step b, every layer's input
     (as its product reads it: after dropout) and dL/dZ, into the exchange
     window at row ``dist.starts[b]`` of each layer's global-batch block."""
-    cdef floating* ex_acts = <floating*>dist.exchange
-    cdef floating* ex_deltas = ex_acts + batch_size * (a_off[n_layers] + sizes[n_layers])
+    cdef floating* exchange = <floating*>dist.exchange
     cdef Py_ssize_t l, r0 = dist.starts[b], s_in, s_out
     cdef const floating* A_in
     for l in range(1, n_layers + 1):
         s_in, s_out = sizes[l - 1], sizes[l]
         A_in = A0 if l == 1 else _layer_input(acts, batch_size, a_off, l - 1, drop, norm)
-        memcpy(ex_acts + batch_size * a_off[l - 1] + r0 * s_in, A_in,
+        memcpy(exchange + _exchange_input_at(l, batch_size, a_off) + r0 * s_in, A_in,
                n * s_in * sizeof(floating))
-        memcpy(ex_deltas + batch_size * d_off[l] + r0 * s_out, deltas + batch_size * d_off[l],
-               n * s_out * sizeof(floating))
+        memcpy(exchange + _exchange_delta_at(l, batch_size, n_layers, sizes, a_off, d_off)
+               + r0 * s_out, deltas + batch_size * d_off[l], n * s_out * sizeof(floating))
 
 
 cdef void _shared_products_step(const Distributed* dist, int b, const Rule* rule,
@@ -513,16 +530,15 @@ cdef void _shared_products_step(const Distributed* dist, int b, const Rule* rule
     and state take the optimizer step (``_update_range``)."""
     cdef int P = dist.reducer.node_size, me = dist.reducer.node_rank
     cdef Py_ssize_t K = <Py_ssize_t>dist.rows[b], l, s_in, s_out, i0, i1, j0, j1
-    cdef const floating* ex_acts = <const floating*>dist.exchange
-    cdef const floating* ex_deltas = ex_acts + batch_size * (a_off[n_layers] + sizes[n_layers])
+    cdef const floating* exchange = <const floating*>dist.exchange
     cdef const floating* X
     cdef const floating* D
     cdef floating one = 1, zero = 0, minus_lr = -dist.fused_lr
     cdef bint fused = dist.fused_lr > 0
     for l in range(1, n_layers + 1):
         s_in, s_out = sizes[l - 1], sizes[l]
-        X = ex_acts + batch_size * a_off[l - 1]
-        D = ex_deltas + batch_size * d_off[l]
+        X = exchange + _exchange_input_at(l, batch_size, a_off)
+        D = exchange + _exchange_delta_at(l, batch_size, n_layers, sizes, a_off, d_off)
         i0, i1 = _owned_bound(s_in, me, P), _owned_bound(s_in, me + 1, P)
         j0, j1 = _owned_bound(s_out, me, P), _owned_bound(s_out, me + 1, P)
         if i1 > i0:
@@ -1398,6 +1414,19 @@ def reduce_gradients(floating[::1] grads, const long long[::1] reducer):
     if err != 0:
         raise RuntimeError("the gradient sum failed with MPI error code %d" % err)
     return lo, hi
+
+
+def exchange_blocks(Py_ssize_t batch_size, const Py_ssize_t[::1] sizes,
+                    const Py_ssize_t[::1] a_off, const Py_ssize_t[::1] d_off):
+    """Where each rank's rows go in the shared products' exchange window
+    (``_share_rows``): ``(offset, units)`` of every layer's inputs, then of
+    every layer's dL/dZ; a rank's rows of a block start at offset + its first
+    row × units."""
+    cdef Py_ssize_t l, L = sizes.shape[0] - 1
+    inputs = [(_exchange_input_at(l, batch_size, &a_off[0]), sizes[l - 1])
+              for l in range(1, L + 1)]
+    return inputs + [(_exchange_delta_at(l, batch_size, L, &sizes[0], &a_off[0], &d_off[0]),
+                      sizes[l]) for l in range(1, L + 1)]
 
 
 def exchange_size(Py_ssize_t batch_size, const Py_ssize_t[::1] sizes):

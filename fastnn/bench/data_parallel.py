@@ -280,12 +280,7 @@ def _time_communication(comm, model, batch):
             shared = dp._shared
             shared.share_products(batch, sizes)
             rows = fastnn.distributed.shard_range(batch, comm)
-            # the exchange's layout (train.pyx, _share_rows): a batch of the
-            # activations' blocks, each layer's input in A_{l-1}'s, then a
-            # batch of the deltas' blocks, each layer's dL/dZ
-            L, deltas = len(sizes) - 1, batch * (a_off[-1] + sizes[-1])
-            copied = [(batch * a_off[l - 1], sizes[l - 1]) for l in range(1, L + 1)]
-            copied += [(deltas + batch * d_off[l], sizes[l]) for l in range(1, L + 1)]
+            copied = _train.exchange_blocks(batch, sizes, a_off, d_off)
             mine = np.ones((rows.stop - rows.start) * int(max(sizes)), params.dtype)
 
             def exchange():
