@@ -316,14 +316,37 @@ cdef struct Batches:
     const NormPlan* norm          # or NULL
 
 
-cdef bint _gather(Batches* g, Py_ssize_t pos, Py_ssize_t n, int s,
+cdef extern from *:
+    """
+    /* Ask for the cache line at p, to be read soon (into L2 and up). */
+    static inline void fastnn_prefetch(const char *p) { __builtin_prefetch(p, 0, 2); }
+    """
+    void fastnn_prefetch(const char* p) noexcept nogil
+
+
+cdef bint _gather(Batches* g, Py_ssize_t pos, Py_ssize_t n, int s, Py_ssize_t n_next,
                   const floating* kind) noexcept nogil:
     """Copy rows order[pos:pos+n] of X, Y (and the weights) into buffer set s;
     False when ``check_finite`` and the inputs hold NaN or infinity (tested in
-    the same pass as the copy).  ``kind`` only selects the element type."""
-    cdef Py_ssize_t r
+    the same pass as the copy).  ``kind`` only selects the element type.
+
+    Rows order[pos+n:pos+n+n_next] (n_next <= n: the next batch) are
+    prefetched meanwhile, one before each row copied, so that they arrive
+    while this batch is trained on: the rows of a shuffled epoch are scattered
+    over X, too far apart for the hardware prefetcher, and a small batch's
+    step is otherwise dominated by waiting for them (784-30-10 at batch 10:
+    +10-14% samples/s on one thread; 784-16-16-10 at batch 32: +23%; no
+    change measured at 784-128-64-10 batch 256).  Issued between the copies:
+    the same prefetches as one burst after the copy stalled on the miss
+    buffers about as long as they saved.  Prefetches change no result."""
+    cdef Py_ssize_t r, k, row
     cdef bint finite = True
     for r in range(n):
+        if r < n_next:
+            row = g.order[pos + n + r]
+            for k in range(0, g.x_bytes, 64):
+                fastnn_prefetch(g.X + row * g.x_bytes + k)
+            fastnn_prefetch(g.Y + row * g.y_bytes)
         finite &= _copy_row(g, g.order[pos + r], r, s, kind)
     return finite
 
@@ -852,7 +875,10 @@ cdef void _train_loop(Batches* g, bint ahead, bint defer, floating* params, floa
             _gather_claimed(g, b, pos, n, params)
             ok = not fastnn_rows_wait_bad(&g.rows[cur], <int>n)
         else:
-            ok = _gather(g, pos, n, cur, params)
+            # the next batch's rows are fetched meanwhile (with dist, the
+            # next step's count is another rank's business: none)
+            ok = _gather(g, pos, n, cur, 0 if dist != NULL else
+                         min(batch_size, g.stop - pos - n), params)
         if not ok:
             out.bad_pos = pos
             if ahead:
