@@ -793,9 +793,13 @@ PRIVATE_BAD_CALLS = [
     # vector math
     ("vmath-length", lambda: _vmath.apply("exp", _f(4), _f(3)), r"x and out differ in length"),
     ("vmath-name", lambda: _vmath.apply("sqrt", _f(4), _f(4)), r"unknown function 'sqrt'"),
-    ("vmath-mixed", lambda: _vmath.apply("exp", _f(4), _f(4, dtype=F32)), DTYPE_MISMATCH),
+    ("vmath-mixed", lambda: _vmath.apply("exp", _f(4), _f(4, dtype=F32)),
+     r"out must have x's dtype float64, got float32"),
     ("vmath-2d", lambda: _vmath.apply("exp", _f(2, 2), _f(2, 2)),
-     r"No matching signature|wrong number of dimensions"),
+     r"x must be a 1-D C-contiguous array, got shape \(2, 2\)"),
+    ("vmath-int", lambda: _vmath.apply("exp", np.zeros(4, np.int64), np.zeros(4, np.int64)),
+     r"x must be float32 or float64, got dtype int64"),
+    ("vmath-read_only", lambda: _vmath.apply("exp", _f(4), _read_only(_f(4))), r"out is read-only"),
 ]
 
 

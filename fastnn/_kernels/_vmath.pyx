@@ -118,21 +118,56 @@ cdef void vexpm1(const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
         _run(_expm1_f64, _expm1_f64_data, x, out, n, sizeof(double))
 
 
-def apply(str name, const floating[::1] x, floating[::1] out):
-    """Python entry for tests: out = numpy.<name>(x) through the captured loop."""
+cdef void _apply(int code, const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
+    if code == 0:
+        vexp(x, out, n)
+    elif code == 1:
+        vtanh(x, out, n)
+    elif code == 2:
+        vlog(x, out, n)
+    elif code == 3:
+        vlog1p(x, out, n)
+    else:
+        vexpm1(x, out, n)
+
+
+_NAMES = ("exp", "tanh", "log", "log1p", "expm1")
+
+
+def apply(str name, cnp.ndarray x not None, cnp.ndarray out not None):
+    """Python entry for tests: out = numpy.<name>(x) through the captured loop.
+
+    Parameters
+    ----------
+    name : {"exp", "tanh", "log", "log1p", "expm1"}
+    x : ndarray of float32 or float64, shape (n,), C-contiguous
+    out : ndarray of x's dtype, shape (n,), C-contiguous, writeable (may be x)
+
+    The arrays are read through their data pointers rather than typed
+    memoryviews, so that this module carries none of Cython's memoryview
+    support code (about half of its compressed size).
+    """
+    cdef int kind = cnp.PyArray_TYPE(x), code
+    cdef Py_ssize_t n
+    if name not in _NAMES:
+        raise ValueError("apply: unknown function %r" % (name,))
+    code = _NAMES.index(name)
+    for arg, a in (("x", x), ("out", out)):
+        if a.ndim != 1 or not cnp.PyArray_IS_C_CONTIGUOUS(a):
+            raise ValueError("apply: %s must be a 1-D C-contiguous array, got shape %s"
+                             % (arg, (<object>a).shape))
+    if kind != cnp.NPY_FLOAT32 and kind != cnp.NPY_FLOAT64:
+        raise TypeError("apply: x must be float32 or float64, got dtype %s" % x.dtype)
+    if cnp.PyArray_TYPE(out) != kind:
+        raise TypeError("apply: out must have x's dtype %s, got %s" % (x.dtype, out.dtype))
+    if not cnp.PyArray_ISWRITEABLE(out):
+        raise ValueError("apply: out is read-only")
     if x.shape[0] != out.shape[0]:
         raise ValueError("apply: x and out differ in length")
-    if x.shape[0] == 0:
+    n = x.shape[0]
+    if n == 0:
         return
-    if name == "exp":
-        vexp(&x[0], &out[0], x.shape[0])
-    elif name == "tanh":
-        vtanh(&x[0], &out[0], x.shape[0])
-    elif name == "log":
-        vlog(&x[0], &out[0], x.shape[0])
-    elif name == "log1p":
-        vlog1p(&x[0], &out[0], x.shape[0])
-    elif name == "expm1":
-        vexpm1(&x[0], &out[0], x.shape[0])
+    if kind == cnp.NPY_FLOAT32:
+        _apply(code, <const float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(out), n)
     else:
-        raise ValueError("apply: unknown function %r" % (name,))
+        _apply(code, <const double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(out), n)
