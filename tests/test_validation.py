@@ -800,6 +800,8 @@ PRIVATE_BAD_CALLS = [
     ("vmath-int", lambda: _vmath.apply("exp", np.zeros(4, np.int64), np.zeros(4, np.int64)),
      r"x must be float32 or float64, got dtype int64"),
     ("vmath-read_only", lambda: _vmath.apply("exp", _f(4), _read_only(_f(4))), r"out is read-only"),
+    ("vmath-byte_order", lambda: _vmath.apply("exp", _f(4).astype(_f(4).dtype.newbyteorder()), _f(4)),
+     r"x and out must be in the machine's byte order"),
 ]
 
 

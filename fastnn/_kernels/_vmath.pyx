@@ -140,7 +140,7 @@ def apply(str name, cnp.ndarray x not None, cnp.ndarray out not None):
     Parameters
     ----------
     name : {"exp", "tanh", "log", "log1p", "expm1"}
-    x : ndarray of float32 or float64, shape (n,), C-contiguous
+    x : ndarray of float32 or float64, shape (n,), C-contiguous, native byte order
     out : ndarray of x's dtype, shape (n,), C-contiguous, writeable (may be x)
 
     The arrays are read through their data pointers rather than typed
@@ -158,6 +158,8 @@ def apply(str name, cnp.ndarray x not None, cnp.ndarray out not None):
                              % (arg, (<object>a).shape))
     if kind != cnp.NPY_FLOAT32 and kind != cnp.NPY_FLOAT64:
         raise TypeError("apply: x must be float32 or float64, got dtype %s" % x.dtype)
+    if not (cnp.PyArray_ISNOTSWAPPED(x) and cnp.PyArray_ISNOTSWAPPED(out)):
+        raise ValueError("apply: x and out must be in the machine's byte order")
     if cnp.PyArray_TYPE(out) != kind:
         raise TypeError("apply: out must have x's dtype %s, got %s" % (x.dtype, out.dtype))
     if not cnp.PyArray_ISWRITEABLE(out):
