@@ -37,7 +37,6 @@ import ctypes
 import itertools
 import os
 import platform
-import statistics
 import sys
 import threading
 import time
@@ -193,10 +192,11 @@ def set_num_threads(n: int, adaptive: bool = True) -> None:
 class _LoadAdaptation:
     """The thread count of training's runs of batches on a busy machine.
 
-    One per process: ``begin`` at the start of a training loop, ``next_run``
-    before each run of batches (sets ``_parallel``'s load limit), ``after_run``
-    after it (its samples and seconds), ``end`` when the loop stops (clears the
-    limit, so other kernels are not capped).
+    One per process: ``begin(owner)`` at the start of a training loop (an
+    epoch; ``owner``: the model it trains), ``next_run`` before each
+    run of batches (sets ``_parallel``'s load limit), ``after_run`` after it
+    (its samples and seconds), ``end`` when the loop stops (clears the limit,
+    so other kernels are not capped).
 
     On a quiet machine every run gets all the threads fastnn may use.  When
     other processes kept CPUs busy over the last :data:`WINDOW_S` seconds or
@@ -204,13 +204,23 @@ class _LoadAdaptation:
     barrier, but the team may still beat one thread (a large product gains
     more from a second core's share than it loses waiting): the next runs
     alternate between the threads the load leaves free
-    (``_cpus.threads_beside``) and all of them, :data:`TRIAL_RUNS` each, and
-    the count with the higher median rate (samples per second) is kept for
-    :data:`HOLD_S` seconds, after which the load is measured again.  The
-    measuring window, the last decision and its hold carry over to the next
-    loop unless the window is older than :data:`STALE_S`, so a series of short
-    fits adapts too; a trial does not (its rates belong to one loop's
-    network).  Loops running in several Python threads share the limit.
+    (``_cpus.threads_beside``) and all of them, :data:`TRIAL_RUNS` each (a
+    run shorter than :data:`TRIAL_MIN_RUN_S` does not count: a fit's first
+    runs are a batch or a few, too short to time under load), and all of
+    them are kept only if their rate (samples per second over their runs)
+    beats the fewer threads' by :data:`TRIAL_MARGIN`.  The margin is there
+    because the fewer threads cannot collapse, and because under load a run's
+    rate scatters: with one busy process per CPU, a single thread of fastnn's
+    has a CPU to itself for a tenth of a second, then shares one, and its
+    rate doubles or halves with it.  The choice is held
+    for :data:`HOLD_S` seconds, twice as long each time a new trial under the
+    same load confirms it (at most :data:`HOLD_MAX_S`); the load is measured
+    meanwhile, and if the others leave enough CPUs free, all the threads
+    return at once.  A trial runs across the loops of one owner (a model:
+    its rates belong to one network; another model's loops on one thread,
+    which do not adapt, leave it alone), the measuring window and the
+    decision across all loops, unless none ran for :data:`STALE_S` seconds.  Loops running in
+    several Python threads share the limit.
     """
 
     #: Shortest window (seconds) one load measurement covers; the first
@@ -218,45 +228,66 @@ class _LoadAdaptation:
     #: ticks of /proc/stat per CPU: coarse, but LOAD_SLACK covers it).
     WINDOW_S = 0.25
     FIRST_WINDOW_S = 0.05
-    #: A decision older than this (seconds) is measured anew.
+    #: After this long (seconds) without a training loop, a decision is measured anew.
     STALE_S = 2.0
     #: Runs of each candidate thread count in a trial under load.
-    TRIAL_RUNS = 2
-    #: How long (seconds) a trial's choice is kept before the load is measured again.
+    TRIAL_RUNS = 3
+    #: A run shorter than this (seconds) does not count in a trial.
+    TRIAL_MIN_RUN_S = 0.05
+    #: All the threads are kept under load only if their rate beats the
+    #: fewer threads' by this factor.
+    TRIAL_MARGIN = 1.2
+    #: How long (seconds) a trial's choice is first held, and at most.
     HOLD_S = 3.0
+    HOLD_MAX_S = 24.0
 
     def __init__(self):
         self.enabled = True
         self._lock = threading.Lock()
         self._load = None          # OtherLoad, made on first use
         self._threads = 0          # the last decision (0: none)
+        self._beside = 0           # the thread count the load left free at the last trial
+        self._chosen = 0           # the last trial's choice
         self._hold_until = 0.0     # time.monotonic() until which it stands
-        self._trial = None         # under way: [thread counts in run order, rates]
+        self._hold_s = self.HOLD_S
+        self._trial = None         # under way: [owner, thread counts in run order,
+        #                            (samples, seconds) of each run so far]
+        self._owner = None         # the model the running loop trains
+        self._timed = False        # whether the run under way is a trial's
+        self._last_end = None      # time.monotonic() when the last loop ended
 
-    def begin(self):
+    def begin(self, owner=None):
         with self._lock:
-            self._trial = None
             if self._load is None:
                 self._load = OtherLoad()
-            elif self._load.elapsed() > self.STALE_S:   # idle since: measure anew
-                self._threads = 0
-                self._hold_until = 0.0
+            elif (self._last_end is not None
+                  and time.monotonic() - self._last_end > self.STALE_S):   # idle: measure anew
+                self._forget()
                 self._load.restart()
             _parallel.set_load_limit(self._threads if self.enabled else 0)
+            self._owner = owner
+
+    def _forget(self):
+        self._threads = self._beside = self._chosen = 0
+        self._hold_until = 0.0
+        self._hold_s = self.HOLD_S
+        self._trial = None
 
     def next_run(self):
         with self._lock:
+            self._timed = False            # whether after_run's rate counts in a trial
             if not self.enabled:
                 _parallel.set_load_limit(0)
                 return
             wanted = _parallel.get_max_threads(loaded=False)
             if wanted < 2:
                 return
+            if self._trial is not None and self._trial[0] is not self._owner:
+                self._trial = None             # another model's loop: its rates differ
             if self._trial is not None:
-                order, rates = self._trial
-                _parallel.set_load_limit(order[len(rates)])
-                return
-            if time.monotonic() < self._hold_until:
+                _, order, runs = self._trial
+                _parallel.set_load_limit(order[len(runs)])
+                self._timed = True
                 return
             window = self.WINDOW_S if self._threads else self.FIRST_WINDOW_S
             if self._load.elapsed() < window:
@@ -265,30 +296,42 @@ class _LoadAdaptation:
             if others is None:
                 return
             beside = threads_beside(others, available_cpus(), wanted)
-            if beside >= wanted:
+            if beside >= wanted:                 # quiet enough: all threads, no trial
+                self._forget()
                 self._threads = wanted
-            else:
-                self._trial = ([beside, wanted] * self.TRIAL_RUNS, [])
+            elif time.monotonic() >= self._hold_until:
+                if beside != self._beside:       # another load than the last trial's
+                    self._chosen = 0
+                self._beside = beside
+                self._trial = [self._owner, [beside, wanted] * self.TRIAL_RUNS, []]
                 self._threads = beside
+                self._timed = True
             _parallel.set_load_limit(self._threads)
 
     def after_run(self, samples, seconds):
         with self._lock:
-            if self._trial is None or seconds <= 0:
+            if not self._timed or self._trial is None or seconds < self.TRIAL_MIN_RUN_S:
                 return
-            order, rates = self._trial
-            rates.append(samples / seconds)
-            if len(rates) < len(order):
+            _, order, runs = self._trial
+            runs.append((samples, seconds))
+            if len(runs) < len(order):
                 return
-            median = {t: statistics.median(r for c, r in zip(order, rates) if c == t)
-                      for t in set(order)}
-            self._threads = max(sorted(median), key=median.get)   # a tie: fewer threads
-            _parallel.set_load_limit(self._threads)
+            fewer, more = sorted(set(order))
+            rate = {t: (sum(n for c, (n, _) in zip(order, runs) if c == t)
+                        / sum(s for c, (_, s) in zip(order, runs) if c == t))
+                    for t in (fewer, more)}
+            chosen = more if rate[more] > self.TRIAL_MARGIN * rate[fewer] else fewer
+            # confirmed under the same load: held twice as long
+            self._hold_s = (min(2 * self._hold_s, self.HOLD_MAX_S) if chosen == self._chosen
+                            else self.HOLD_S)
+            self._threads = self._chosen = chosen
+            _parallel.set_load_limit(chosen)
             self._trial = None
-            self._hold_until = time.monotonic() + self.HOLD_S
-            self._load.restart()
+            self._hold_until = time.monotonic() + self._hold_s
 
     def end(self):
+        with self._lock:
+            self._last_end = time.monotonic()
         _parallel.set_load_limit(0)
 
 
@@ -296,11 +339,18 @@ _ADAPTATION = _LoadAdaptation()
 
 
 @contextlib.contextmanager
-def load_adapted_threads():
+def load_adapted_threads(owner=None):
     """Context manager for a training loop: yields the process's
     :class:`_LoadAdaptation`, whose ``next_run()`` the loop calls before each
-    run of batches and ``after_run(samples, seconds)`` after it."""
-    _ADAPTATION.begin()
+    run of batches and ``after_run(samples, seconds)`` after it.
+
+    Parameters
+    ----------
+    owner : object, optional
+        The model the loop trains: a trial of thread counts under load
+        carries over to its next loop.
+    """
+    _ADAPTATION.begin(owner)
     try:
         yield _ADAPTATION
     finally:

@@ -45,18 +45,22 @@ class Chunks:
         Rows per batch (the last batch of [start, stop) may be shorter).
     target_s : float or None
         Seconds one run should last (None: ``TARGET_S``).
+    owner : object, optional
+        The model trained (the load adaptation's trials of thread counts
+        carry over between its epochs and fits).
     """
 
-    def __init__(self, batch_size, target_s=None):
+    def __init__(self, batch_size, target_s=None, owner=None):
         self.batch_size = batch_size
         self.target_s = TARGET_S if target_s is None else target_s
+        self.owner = owner
         self.batches = 1              # the next run's batches
 
     def runs(self, start, stop):
         """Yield (run_start, run_stop) pairs covering [start, stop) in order;
         time each run between one ``next`` and the next."""
         pos = start
-        with load_adapted_threads() as threads:
+        with load_adapted_threads(self.owner) as threads:
             while pos < stop:
                 threads.next_run()
                 run_stop = min(pos + self.batches * self.batch_size, stop)

@@ -754,7 +754,7 @@ class Sequential:
             snapshot = (self.params.copy(), optimizer.state_dict(),
                         self._rng.bit_generator.state)
         history = History()
-        chunks = Chunks(batch_size)   # compiled runs of ~0.1 s: Ctrl-C between them
+        chunks = Chunks(batch_size, owner=self)   # compiled runs of ~0.1 s: Ctrl-C between them
         monitor = "val_loss" if X_val is not None else "loss"
         best, best_params, waited = math.inf, None, 0
         for c in callbacks:

@@ -460,7 +460,7 @@ class _FastnnMLP:
         lay = net._layout
         loss_code = LOSSES[_OUTPUTS[self.out_activation_][1]]
         scale = self._loss_scale()
-        chunks = Chunks(batch_size)
+        chunks = Chunks(batch_size, owner=self)
         try:
             self.n_iter_ = 0
             # data-parallel: the rank's share of its node's CPUs; an exception

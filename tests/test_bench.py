@@ -116,7 +116,7 @@ def test_bench_writes_pytest_benchmark_json(tiny_run):
                                       cases.training_cases(cases.PLANS["tiny"], "contention")))
                 for case in found for dtype in ("float32", "float64")
                 for impl in {"kernel": cases.KERNEL_IMPLS,
-                             "contention": cases.CONTENTION_IMPLS}.get(group, cases.TRAINING_IMPLS)
+                             "contention": ("fastnn",)}.get(group, cases.TRAINING_IMPLS)
                 if (impl != "torch" or training.torch_module() is not None)
                 and (impl != "jax" or jax_peer.available())]
     if data_parallel.missing() is None:
@@ -136,6 +136,14 @@ def test_bench_writes_pytest_benchmark_json(tiny_run):
             assert extra.get("busy_threads", 1) >= 1
         if extra["group"] == "contention":      # timed beside one busy loop per CPU
             assert extra["competing_processes"] == fastnn._cpus.available_cpus() >= 1
+            # its peers, alternating with it call by call
+            assert extra["side_by_side_rounds"] == 1
+            assert extra["one_thread_samples_per_s"] > 0
+            if jax_peer.available():
+                assert extra["jax_samples_per_s"] > 0
+                assert extra["jax_check_error"] <= kernels.RTOL[extra["dtype"]]
+            else:
+                assert "jax_samples_per_s" not in extra
         if extra["group"] != "kernel" or not extra["kernel"].endswith("update"):
             assert extra["samples_per_s"] > 0, extra["key"]
 
@@ -207,6 +215,27 @@ def test_compare_shows_the_data_parallel_section():
     # the products of each rank's share of the batch
     assert compare.products(layouts[2])[0] == (128, 128, 784, False, False)
     assert compare.products(layouts[0])[0] == (256, 128, 784, False, False)
+
+
+def test_compare_shows_contention_against_the_peers_timed_beside_it():
+    # The current layout: one row, its 1-thread and JAX figures in extra_info ...
+    def result(key, samples_per_s, **info):
+        return {"key": key, "group": "contention", "dtype": "float32", "impl": "fastnn",
+                "network": "784-30-10", "batch": 10, "threads": 2, "median_s": 1.0,
+                "samples_per_s": samples_per_s, "fraction_of_peak": 0.1, **info}
+    side_by_side = result("contention/784-30-10/b10/float32/all/fastnn", 300_000.0,
+                          one_thread_samples_per_s=250_000.0, jax_samples_per_s=100_000.0)
+    run = results.Run("c.json", {"cpu_count": 2}, {side_by_side["key"]: side_by_side})
+    table = compare.markdown([run])
+    assert "### " + compare.CONTENTION in table
+    assert "| 784-30-10/b10/float32/all | 300,000 | 3.00× | 1.20× | 10.0% |" in table
+    # ... and the older one: separate rows for 1 thread and for JAX
+    rows = [result("contention/784-30-10/b10/float32/all/fastnn", 300_000.0),
+            result("contention/784-30-10/b10/float32/1t/fastnn", 200_000.0),
+            {**result("contention/784-30-10/b10/float32/all/jax", 150_000.0), "impl": "jax"}]
+    table = compare.markdown([results.Run("old.json", {"cpu_count": 2},
+                                          {r["key"]: r for r in rows})])
+    assert "| 784-30-10/b10/float32/all | 300,000 | 2.00× | 1.50× | 10.0% |" in table
 
 
 def test_data_parallel_names_what_is_missing(monkeypatch):

@@ -286,7 +286,7 @@ def _fit_recording_threads(monkeypatch, loads):
 
 @needs_openmp
 @pytest.mark.parametrize("rate_1, rate_2, kept", [(100.0, 300.0, 2), (300.0, 100.0, 1),
-                                                  (200.0, 200.0, 1)])
+                                                  (200.0, 200.0, 1), (100.0, 115.0, 1)])
 def test_under_load_the_faster_thread_count_is_timed_and_kept(monkeypatch, rate_1, rate_2,
                                                                kept):
     clock = {"now": 50.0}
@@ -306,21 +306,119 @@ def test_under_load_the_faster_thread_count_is_timed_and_kept(monkeypatch, rate_
             adaptation.after_run({1: rate_1, 2: rate_2}[threads], 1.0)
         assert seen == [1, 2] * adaptation.TRIAL_RUNS
         assert _parallel.get_max_threads() == kept
-        clock["now"] += adaptation.HOLD_S / 2           # held: no measurement, no trial
+        clock["now"] += adaptation.HOLD_S / 2           # held: the same load, no trial
         adaptation.next_run()
         adaptation.after_run(1.0, 1.0)
         assert _parallel.get_max_threads() == kept
-        clock["now"] += adaptation.HOLD_S              # then measured again: a new trial
+        clock["now"] += adaptation.HOLD_S              # then a new trial
         adaptation.next_run()
         assert _parallel.get_max_threads() == 1
-        adaptation._load = _ScriptedLoad([0.0])        # the others stopped: all threads
-        adaptation.begin()
-        adaptation.next_run()
+        adaptation._load = _ScriptedLoad([0.0])        # the others stop: the trial ends, then
+        adaptation.begin()                             # the load is measured: all threads
+        for _ in range(2 * adaptation.TRIAL_RUNS):
+            adaptation.after_run(1.0, 1.0)
+            adaptation.next_run()
         assert _parallel.get_max_threads() == 2
     finally:
         adaptation.end()
         fastnn.set_num_threads(before)
     assert _parallel.get_max_threads() == before
+
+
+@pytest.fixture
+def loaded_adaptation(monkeypatch):
+    """A fresh _LoadAdaptation on 2 threads of 2 CPUs, both held by others, on
+    a clock the test moves; yields (adaptation, clock)."""
+    clock = {"now": 50.0}
+    monkeypatch.setattr(_config.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(_config, "available_cpus", lambda: 2)
+    before = fastnn.get_num_threads()
+    adaptation = _config._LoadAdaptation()
+    adaptation._load = _ScriptedLoad([2.0])
+    fastnn.set_num_threads(2)
+    try:
+        yield adaptation, clock
+    finally:
+        adaptation.end()
+        fastnn.set_num_threads(before)
+
+
+def _runs(adaptation, rates, seconds=1.0):
+    """Runs at ``rates[threads]`` samples/s; the thread counts they had."""
+    seen = []
+    for _ in range(2 * adaptation.TRIAL_RUNS):
+        adaptation.next_run()
+        threads = _parallel.get_max_threads()
+        seen.append(threads)
+        adaptation.after_run(rates[threads] * seconds, seconds)
+    return seen
+
+
+@needs_openmp
+def test_a_trial_counts_long_runs_of_one_model_only(loaded_adaptation):
+    adaptation, clock = loaded_adaptation
+    model, other = object(), object()
+    adaptation.begin(model)
+    # too short to time: the trial does not advance
+    assert _runs(adaptation, {1: 100.0, 2: 300.0}, adaptation.TRIAL_MIN_RUN_S / 2) == \
+        [1] * (2 * adaptation.TRIAL_RUNS)
+    adaptation.next_run()
+    adaptation.after_run(100.0, 1.0)                  # the trial's first run, on 1 thread
+    adaptation.end()
+    # another model's loop on one thread neither counts nor ends the trial
+    fastnn.set_num_threads(1)
+    adaptation.begin(other)
+    adaptation.next_run()
+    adaptation.after_run(1e6, 1.0)
+    adaptation.end()
+    fastnn.set_num_threads(2)
+    adaptation.begin(model)                           # the next epoch goes on with it
+    seen = []
+    for _ in range(2 * adaptation.TRIAL_RUNS - 1):
+        adaptation.next_run()
+        threads = _parallel.get_max_threads()
+        seen.append(threads)
+        adaptation.after_run({1: 100.0, 2: 300.0}[threads], 1.0)
+    assert seen == ([1, 2] * adaptation.TRIAL_RUNS)[1:]
+    assert _parallel.get_max_threads() == 2
+    adaptation.end()
+    # a trial under way ends when another model's loop adapts
+    clock["now"] += adaptation.HOLD_MAX_S
+    adaptation.begin(model)
+    adaptation.next_run()
+    adaptation.after_run(100.0, 1.0)
+    adaptation.end()
+    adaptation.begin(other)
+    adaptation.next_run()                             # a new trial, for ``other``
+    assert adaptation._trial[0] is other and adaptation._trial[2] == []
+
+
+@needs_openmp
+def test_a_confirmed_choice_is_held_longer_and_dropped_when_the_load_ends(loaded_adaptation):
+    adaptation, clock = loaded_adaptation
+    adaptation.begin()
+    holds = []
+    for _ in range(5):
+        assert _runs(adaptation, {1: 300.0, 2: 100.0}) == [1, 2] * adaptation.TRIAL_RUNS
+        holds.append(adaptation._hold_until - clock["now"])
+        clock["now"] += holds[-1]                     # held until then: no trial
+    assert holds == [3.0, 6.0, 12.0, 24.0, 24.0] and adaptation.HOLD_MAX_S == 24.0
+    clock["now"] -= 10.0                              # within the hold ...
+    adaptation._load = _ScriptedLoad([0.0])           # ... the others stop: all threads now
+    adaptation.next_run()
+    assert _parallel.get_max_threads() == 2 and adaptation._hold_until == 0.0
+    adaptation._load = _ScriptedLoad([2.0])           # they are back: a trial from a 3 s hold
+    assert _runs(adaptation, {1: 300.0, 2: 100.0}) == [1, 2] * adaptation.TRIAL_RUNS
+    assert adaptation._hold_until - clock["now"] == adaptation.HOLD_S
+    # a choice carries over to loops that follow within STALE_S of the last ...
+    adaptation.end()
+    clock["now"] += adaptation.STALE_S / 2
+    adaptation.begin()
+    assert _parallel.get_max_threads() == 1
+    adaptation.end()
+    clock["now"] += 2 * adaptation.STALE_S            # ... not after a pause
+    adaptation.begin()
+    assert _parallel.get_max_threads() == 2
 
 
 @needs_openmp

@@ -25,8 +25,6 @@ EPOCH_SAMPLES = 60_000
 #: when installed).
 KERNEL_IMPLS = ("fastnn", "numpy", "torch")
 TRAINING_IMPLS = ("fastnn", "numpy", "numpy_plain", "torch", "jax")
-#: Implementations timed under competing load: fastnn and the peer that holds up.
-CONTENTION_IMPLS = ("fastnn", "jax")
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ updates, samples/s for training), fastnn's speedup over the NumPy reference
 training), and the fraction of that machine's peak rate (``%peak``: threads
 × one core's multiply-add rate on the ISA path the run used; ranks × threads
 on MPI); then fastnn's figure in each run over the first run's (under
-contention: also fastnn over its own 1-thread row, beside the same busy
-processes; data-parallel training on MPI: fastnn over its own row on one
+contention: also fastnn over itself on 1 thread, timed alternating with it
+beside the same busy processes, as its JAX figure is; data-parallel training on MPI: fastnn over its own row on one
 rank and one thread, ``×1r1t``, and on several ranks the gradient sum's µs
 and megabytes per step), and, for the benchmarks that multiply
 matrices, what fastnn ran differently from the first run: another
@@ -42,8 +42,8 @@ IMPLS = ("fastnn", "numpy", "numpy_plain", "torch", "jax")
 #: The mark of a figure taken under load.
 LOAD_MARK = "!"
 
-CONTENTION = ("Training beside one busy process per CPU (samples/s; ×1t: over fastnn's "
-              "1-thread row under the same load)")
+CONTENTION = ("Training beside one busy process per CPU (samples/s; ×1t and ×jax: over "
+              "fastnn on 1 thread and JAX, alternating with it under the same load)")
 DATA_PARALLEL = "Data-parallel training on MPI (samples/s; ×1r1t: over one rank on one thread)"
 
 #: Table sections: title, the benchmarks in it, and the figure shown.
@@ -136,6 +136,8 @@ def rows(runs, select, metric):
                 other = run.results.get(row + "/" + impl)
                 if fast and other:
                     speedup[impl] = _speedup(fast, other)
+            if fast and fast.get("jax_samples_per_s"):    # contention: its JAX, side by side
+                speedup["jax"] = fast["samples_per_s"] / fast["jax_samples_per_s"]
             under_load = any(run.results.get(row + "/" + impl, {}).get("under_load")
                              for impl in IMPLS)
             cells.append({"value": fast.get(metric) if fast else None, "speedup": speedup,
@@ -316,9 +318,11 @@ def markdown(runs):
                 out.append(_fmt(c["value"]) + (LOAD_MARK if mark else ""))
                 out += [_ratio(c["speedup"].get(i)) for i in impls]
                 if baseline:
-                    one = run.results.get(baseline[1](row) + "/fastnn", {})
-                    out.append(_ratio(c["value"] / one["samples_per_s"])
-                               if c["value"] and one.get("samples_per_s") else "–")
+                    # contention: fastnn on 1 thread side by side; older files: its own row
+                    one = (c["info"].get("one_thread_samples_per_s")
+                           or run.results.get(baseline[1](row) + "/fastnn", {}).get(
+                               "samples_per_s"))
+                    out.append(_ratio(c["value"] / one) if c["value"] and one else "–")
                 if show_peak:
                     out.append("–" if c["fraction"] is None else "%.1f%%" % (100 * c["fraction"]))
                 if title == DATA_PARALLEL:

@@ -92,8 +92,12 @@ def pytest_generate_tests(metafunc):
         name, impls = "epoch_bench", cases.TRAINING_IMPLS
         found = [("epoch", c) for c in cases.training_cases(plan, "epoch")]
     elif "contention_bench" in metafunc.fixturenames:
-        name, impls = "contention_bench", cases.CONTENTION_IMPLS
-        found = [("contention", c) for c in cases.training_cases(plan, "contention")]
+        # One benchmark per configuration: fastnn on the most threads, timed
+        # side by side with its peers (fastnn on 1 thread, JAX) inside the test.
+        benches = [Bench("contention", case, dtype, max(threads), "fastnn")
+                   for case in cases.training_cases(plan, "contention") for dtype in dtypes]
+        metafunc.parametrize("contention_bench", benches, ids=[b.key for b in benches])
+        return
     else:
         return
     benches = [Bench(group, case, dtype, n, impl) for group, case in found

@@ -14,11 +14,13 @@ it skips without mpi4py or ``mpiexec``.
 """
 
 import dataclasses
+import math
+import statistics
 import time
 
 import pytest
 
-from fastnn.bench import data_parallel, kernels, load, machine, training
+from fastnn.bench import data_parallel, jax_peer, kernels, load, machine, training
 from fastnn.bench.cases import NETWORKS, threads_label
 
 #: A benchmark whose single call takes longer than this many times
@@ -27,12 +29,13 @@ from fastnn.bench.cases import NETWORKS, threads_label
 SLOW_FACTOR = 10
 
 
-def _time(benchmark, bench, run, config, rounds=None):
+def _time(benchmark, bench, run, config, rounds=None, setup=None):
     """Time ``run`` under pytest-benchmark; slow calls get fewer rounds.
 
     One untimed call first warms up and measures the call; calls faster than
     ``--benchmark-max-time`` are left to pytest-benchmark's calibration.
-    ``rounds``: exactly this many timed calls instead.  Returns the 1-minute
+    ``rounds``: exactly this many timed calls instead, each after an untimed
+    call of ``setup`` (if given; needs ``rounds``).  Returns the 1-minute
     load average before and after (:func:`fastnn.bench.machine.load_average`).
     """
     benchmark.group = bench.key.rsplit("/", 1)[0]   # the implementations side by side
@@ -42,7 +45,7 @@ def _time(benchmark, bench, run, config, rounds=None):
     once = time.perf_counter() - started
     max_time = float(config.getoption("benchmark_max_time"))
     if rounds:
-        benchmark.pedantic(run, rounds=rounds, iterations=1)
+        benchmark.pedantic(run, setup=setup, rounds=rounds, iterations=1)
     elif once <= max_time:
         benchmark(run)
     else:
@@ -125,14 +128,27 @@ class TestContention:
     """Training while one CPU-bound process per CPU competes for the CPUs.
 
     The busy loops (:mod:`fastnn.bench.load`) start before the first of these
-    benchmarks and stop after the last.  Compare each configuration's
-    all-cores row with its 1-thread row (fastnn's threads should never make
-    it slower) and with JAX under the same load.
+    benchmarks and stop after the last.  Each configuration is one benchmark,
+    its three contenders side by side: fastnn's ``fit`` on its default
+    threads (all cores, adapting to the load) is what pytest-benchmark times;
+    between its timed calls (in pytest-benchmark's untimed ``setup``) the
+    same epoch runs on fastnn held to 1 thread and on JAX on all cores, timed
+    here.  The three alternate call by call, in an order rotated round by
+    round, so their medians come from the same minutes of the same load (a
+    busy machine's speed drifts by tens of percent over minutes);
+    ``extra_info`` holds the other two as ``one_thread_samples_per_s`` and
+    ``jax_samples_per_s`` (no JAX: absent), and ``compare`` shows fastnn over
+    each.
     """
 
-    #: Timed calls per benchmark (the tiny plan: 1): a busy machine's timings
-    #: scatter by tens of percent from call to call, so the median needs several.
-    ROUNDS = 7
+    #: Timed calls per contender (the tiny plan: 1): under this load one
+    #: call's time scatters by ±35% (a 1-thread fit's rate doubles or halves
+    #: as the scheduler gives it a CPU of its own or a shared one, several
+    #: times a second), so the medians need many: at least ROUNDS, and as
+    #: many as fill SECONDS per contender (at most MAX_ROUNDS).
+    ROUNDS = 15
+    SECONDS = 8.0
+    MAX_ROUNDS = 60
 
     @pytest.fixture(scope="class")
     def competing(self):
@@ -142,10 +158,65 @@ class TestContention:
 
     def test_training_contention(self, benchmark, contention_bench, fastnn_session, competing,
                                  request):
-        """``fit`` over the case's samples beside ``competing`` busy processes."""
-        rounds = 1 if fastnn_session.plan == "tiny" else self.ROUNDS
-        _training(benchmark, contention_bench, fastnn_session, request.config, "contention",
-                  rounds, competing_processes=competing)
+        """``fit`` over the case's samples beside ``competing`` busy processes,
+        alternating with fastnn on 1 thread and with JAX."""
+        b, case = contention_bench, contention_bench.case
+        fastnn_session.prepare(b)
+        error = training.check(case, "fastnn", b.dtype)
+        peers = {"one_thread": (training.make(case, "fastnn", b.dtype, case.samples), 1)}
+        info = {}
+        if jax_peer.available():
+            info["jax_check_error"] = training.check(case, "jax", b.dtype)
+            training.check_epoch(case, "jax", "float64")
+            peers["jax"] = (training.make(case, "jax", b.dtype, case.samples), b.threads)
+        trainer = training.make(case, "fastnn", b.dtype, case.samples)
+        seconds = {name: [] for name in peers}
+
+        def run_peers(names):
+            for name in names:
+                peer, threads = peers[name]
+                machine.set_threads(threads)
+                started = time.perf_counter()
+                peer.epoch()
+                seconds[name].append(time.perf_counter() - started)
+            machine.set_threads(b.threads)
+
+        run_peers(peers)                    # warm-up (JAX compiles), not counted
+        once = seconds["one_thread"][0]
+        for times in seconds.values():
+            times.clear()
+        rounds = (1 if fastnn_session.plan == "tiny" else
+                  min(self.MAX_ROUNDS, max(self.ROUNDS, math.ceil(self.SECONDS / once))))
+        # Round r runs the contenders in an order rotated by r, so that each
+        # takes each place equally often (under load the scheduler favours
+        # some places: one 1-thread fit ran 13% faster after a 2-thread fit
+        # than after another 1-thread one): the peers due before each timed
+        # call run in its setup, those after the last one after it.
+        names = ["fastnn", *peers]
+        before, due = [], []
+        for r in range(rounds):
+            for i in range(len(names)):
+                name = names[(r + i) % len(names)]
+                if name == "fastnn":
+                    before.append(due)
+                    due = []
+                else:
+                    due.append(name)
+        setups = iter(before)
+        load_average = _time(benchmark, b, trainer.epoch, request.config, rounds,
+                             setup=lambda: run_peers(next(setups)))
+        run_peers(due)
+        network = NETWORKS[case.network]
+        trained = case.samples - case.samples % case.batch
+        for name, times in seconds.items():
+            info[name + "_samples_per_s"] = trained / statistics.median(times)
+        if "jax" in peers:
+            info["jax_info"] = peers["jax"][0].info()
+        _record(benchmark, b, fastnn_session, error,
+                flops=trained * training.flops_per_sample(network), samples=trained,
+                network=network.name, description=network.describe(), batch=case.batch,
+                load_average=load_average, competing_processes=competing,
+                side_by_side_rounds=rounds, **info)
 
 
 class TestDataParallel:
