@@ -19,7 +19,8 @@ each, fastnn/_interrupt.py) ``fit`` measures how many CPUs other processes
 kept busy over the last quarter second or more (the first decision: a
 twentieth; ``fastnn._cpus.OtherLoad``); when they hold some, it times runs
 with the threads they left free (``_cpus.threads_beside``) and with all, and
-keeps the faster for a few seconds (:class:`_LoadAdaptation`).  Results are
+keeps all only if clearly faster, for a few seconds or, confirmed, longer
+(:class:`_LoadAdaptation`).  Results are
 the same bits for any thread count, so the choice changes speed only.
 ``set_num_threads(n, adaptive=False)`` keeps ``n`` regardless.
 
