@@ -213,15 +213,15 @@ class _LoadAdaptation:
     because the fewer threads cannot collapse, and because under load a run's
     rate scatters: with one busy process per CPU, a single thread of fastnn's
     has a CPU to itself for a tenth of a second, then shares one, and its
-    rate doubles or halves with it.  The choice is held
-    for :data:`HOLD_S` seconds, twice as long each time a new trial under the
-    same load confirms it (at most :data:`HOLD_MAX_S`); the load is measured
-    meanwhile, and if the others leave enough CPUs free, all the threads
-    return at once.  A trial runs across the loops of one owner (a model:
-    its rates belong to one network; another model's loops on one thread,
-    which do not adapt, leave it alone), the measuring window and the
-    decision across all loops, unless none ran for :data:`STALE_S` seconds.  Loops running in
-    several Python threads share the limit.
+    rate doubles or halves with it.  The choice is held for :data:`HOLD_S`
+    seconds, twice as long each time a new trial under the same load confirms
+    it (at most :data:`HOLD_MAX_S`); the load is measured meanwhile, and if
+    the others leave enough CPUs free, all the threads return at once.  A
+    trial runs across the loops of one owner (a model: its rates belong to one
+    network; another model's loops on one thread, which do not adapt, leave
+    it alone), the measuring window and the decision across all loops, unless
+    none ran for :data:`STALE_S` seconds.  Loops running in several Python
+    threads share the limit.
     """
 
     #: Shortest window (seconds) one load measurement covers; the first
@@ -322,7 +322,7 @@ class _LoadAdaptation:
                         / sum(s for c, (_, s) in zip(order, runs) if c == t))
                     for t in (fewer, more)}
             chosen = more if rate[more] > self.TRIAL_MARGIN * rate[fewer] else fewer
-            # confirmed under the same load: held twice as long
+            # confirmed under the same load: held twice as long as last time
             self._hold_s = (min(2 * self._hold_s, self.HOLD_MAX_S) if chosen == self._chosen
                             else self.HOLD_S)
             self._threads = self._chosen = chosen
