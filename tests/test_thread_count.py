@@ -298,13 +298,8 @@ def test_under_load_the_faster_thread_count_is_timed_and_kept(monkeypatch, rate_
     try:
         fastnn.set_num_threads(2)
         adaptation.begin()
-        seen = []
-        for _ in range(2 * adaptation.TRIAL_RUNS):   # the trial: 1, 2, 1, 2 threads
-            adaptation.next_run()
-            threads = _parallel.get_max_threads()
-            seen.append(threads)
-            adaptation.after_run({1: rate_1, 2: rate_2}[threads], 1.0)
-        assert seen == [1, 2] * adaptation.TRIAL_RUNS
+        # the trial: 1, 2, 1, 2 ... threads
+        assert _runs(adaptation, {1: rate_1, 2: rate_2}) == [1, 2] * adaptation.TRIAL_RUNS
         assert _parallel.get_max_threads() == kept
         clock["now"] += adaptation.HOLD_S / 2           # held: the same load, no trial
         adaptation.next_run()

@@ -12,9 +12,10 @@ training), and the fraction of that machine's peak rate (``%peak``: threads
 × one core's multiply-add rate on the ISA path the run used; ranks × threads
 on MPI); then fastnn's figure in each run over the first run's (under
 contention: also fastnn over itself on 1 thread, timed alternating with it
-beside the same busy processes, as its JAX figure is; data-parallel training on MPI: fastnn over its own row on one
-rank and one thread, ``×1r1t``, and on several ranks the gradient sum's µs
-and megabytes per step), and, for the benchmarks that multiply
+beside the same busy processes, as its JAX figure is; data-parallel training
+on MPI: fastnn over its own row on one rank and one thread, ``×1r1t``, and on
+several ranks the gradient sum's µs and megabytes per step), and, for the
+benchmarks that multiply
 matrices, what fastnn ran differently from the first run: another
 instruction-set path, or a product ``gemm`` routed elsewhere (own small
 kernel, own packed kernel, BLAS).  A table of the machines (CPU,
